@@ -1,0 +1,1 @@
+"""Homeguard broker tooling: Mosquitto config, TLS material, credentials and ACL."""

@@ -1,0 +1,1 @@
+"""Homeguard centre: ingest API, alarm store, operator workflow and live dashboard."""

@@ -1,0 +1,307 @@
+# Homeguard wire protocol v1: topics, canonical encoding, HMAC-SHA256 signing
+# and verification.  This one module is the definition shared by the devices
+# (MicroPython) and the gateway (CPython); docs/protocol.md describes it and
+# tests/vectors/ pins its exact bytes.  Keep it in the MicroPython subset:
+# no f-strings with '=', no dataclasses, no typing at run time, no floats.
+import hashlib
+import json
+
+try:
+    from binascii import hexlify
+except ImportError:  # pragma: no cover
+    from ubinascii import hexlify
+
+VERSION = 1
+PREFIX = "hg/v1/"
+MAX_PAYLOAD = 1024
+MAX_DATA_KEYS = 24
+MAX_STR = 64
+MAX_INT = 9007199254740991  # 2**53 - 1: exact in every JSON reader
+MAX_SEQ = 2147483647  # 2**31 - 1
+MAX_AGE = 31536000000  # one year in ms
+SIG_LEN = 64
+# the signed bytes are the wire bytes without this trailing member
+_SIG_HEAD = b',"sig":"'
+_SIG_TAIL = b'"}'
+_SUFFIX_LEN = len(_SIG_HEAD) + SIG_LEN + len(_SIG_TAIL)
+
+# kind -> topic leaf; uplink kinds come from devices, downlink from the gateway
+TOPIC_OF = {
+    "alarm": "event",
+    "restore": "event",
+    "cancel": "event",
+    "test": "event",
+    "fault": "event",
+    "telemetry": "telemetry",
+    "heartbeat": "heartbeat",
+    "status": "status",
+    "ack": "ack",
+    "config": "config",
+    "cmd": "cmd",
+}
+UPLINK = ("event", "telemetry", "heartbeat", "status")
+DOWNLINK = ("ack", "config", "cmd")
+
+ALARM_TYPES = (
+    "fire", "medical", "security", "panic", "tamper", "low_battery",
+    "residual_current", "over_temp", "over_current", "over_voltage",
+    "under_voltage",
+)
+BUTTON_TYPES = ("fire", "medical", "security", "panic")
+# kind -> allowed values of "type"
+TYPES = {
+    "alarm": ALARM_TYPES,
+    "restore": ALARM_TYPES,
+    "cancel": BUTTON_TYPES,
+    "test": ("manual", "auto"),
+    "fault": ("sensor", "config", "storage", "hardware"),
+    "telemetry": ("periodic",),
+    "heartbeat": ("periodic",),
+    "status": ("online", "offline"),
+    "ack": ("stored", "delivered", "acknowledged", "dispatched", "resolved", "nak"),
+    "config": ("full",),
+    "cmd": ("selftest", "locate", "reboot"),
+}
+# kind -> keys that "data" must carry
+REQUIRED_DATA = {
+    "ack": ("ref",),
+    "fault": ("reason",),
+}
+
+# rejection reasons, in the order the checks run
+R_OVERSIZED = "oversized"
+R_MALFORMED = "malformed"
+R_VERSION = "bad_version"
+R_FIELD = "bad_field"
+R_KIND = "unknown_kind"
+R_TYPE = "unknown_type"
+R_CANONICAL = "not_canonical"
+R_TOPIC = "topic_mismatch"
+R_DEVICE = "unknown_device"
+R_SIGNATURE = "bad_signature"
+R_SKEW = "clock_skew"
+REASONS = (
+    R_OVERSIZED, R_MALFORMED, R_VERSION, R_FIELD, R_KIND, R_TYPE,
+    R_CANONICAL, R_TOPIC, R_DEVICE, R_SIGNATURE, R_SKEW,
+)
+
+_FIELDS = ("v", "dev", "seq", "kind", "type", "ts", "age", "data", "sig")
+
+
+class Reject(ValueError):
+    """A message that breaks protocol v1; .reason is one of REASONS."""
+
+    def __init__(self, reason, detail=""):
+        ValueError.__init__(self, reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self):
+        if self.detail:
+            return self.reason + ": " + self.detail
+        return self.reason
+
+
+def topic(dev, leaf):
+    return PREFIX + dev + "/" + leaf
+
+
+def parse_topic(t):
+    """'hg/v1/<dev>/<leaf>' -> (dev, leaf); Reject(topic_mismatch) otherwise."""
+    if not t.startswith(PREFIX):
+        raise Reject(R_TOPIC, "not under " + PREFIX)
+    parts = t[len(PREFIX):].split("/")
+    if len(parts) != 2 or not valid_id(parts[0]) or parts[1] not in TOPIC_OF.values():
+        raise Reject(R_TOPIC, "bad topic " + t)
+    return parts[0], parts[1]
+
+
+def valid_id(s):
+    """Device ids: 3-32 of [a-z0-9-], starting with a letter or digit."""
+    if not isinstance(s, str) or not 3 <= len(s) <= 32 or s[0] == "-":
+        return False
+    for c in s:
+        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-"):
+            return False
+    return True
+
+
+def _valid_key(k):
+    if not 1 <= len(k) <= 16 or not "a" <= k[0] <= "z":
+        return False
+    for c in k:
+        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_"):
+            return False
+    return True
+
+
+def _valid_str(s):
+    if len(s) > MAX_STR:
+        return False
+    for c in s:
+        o = ord(c)
+        if o < 0x20 or o > 0x7E or c == '"' or c == "\\":
+            return False
+    return True
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _value(x):
+    if x is True:
+        return "true"
+    if x is False:
+        return "false"
+    if _is_int(x):
+        if -MAX_INT <= x <= MAX_INT:
+            return str(x)
+        raise Reject(R_FIELD, "integer out of range")
+    if isinstance(x, str):
+        if _valid_str(x):
+            return '"' + x + '"'
+        raise Reject(R_FIELD, "string too long or has a forbidden character")
+    raise Reject(R_FIELD, "data values are integers, booleans or short ASCII strings")
+
+
+def _data(d):
+    if not isinstance(d, dict) or len(d) > MAX_DATA_KEYS:
+        raise Reject(R_FIELD, "data must be an object of at most 24 keys")
+    parts = []
+    for k in sorted(d):
+        if not isinstance(k, str) or not _valid_key(k):
+            raise Reject(R_FIELD, "bad data key")
+        parts.append('"' + k + '":' + _value(d[k]))
+    return "{" + ",".join(parts) + "}"
+
+
+def body(dev, seq, kind, typ, age, data, ts=None):
+    """The canonical signed bytes: fixed member order, no spaces, sorted data
+    keys, "ts" present only when the sender's clock is synced."""
+    if not valid_id(dev):
+        raise Reject(R_FIELD, "bad device id")
+    if not _is_int(seq) or not 1 <= seq <= MAX_SEQ:
+        raise Reject(R_FIELD, "seq must be 1..2**31-1")
+    if kind not in TYPES:
+        raise Reject(R_KIND, str(kind))
+    if typ not in TYPES[kind]:
+        raise Reject(R_TYPE, str(typ))
+    if not _is_int(age) or not 0 <= age <= MAX_AGE:
+        raise Reject(R_FIELD, "age must be 0..one year in ms")
+    for k in REQUIRED_DATA.get(kind, ()):
+        if not isinstance(data, dict) or k not in data:
+            raise Reject(R_FIELD, "data." + k + " is required for " + kind)
+    s = '{"v":1,"dev":"' + dev + '","seq":' + str(seq)
+    s += ',"kind":"' + kind + '","type":"' + typ + '"'
+    if ts is not None:
+        if not _is_int(ts) or not 0 <= ts <= MAX_INT:
+            raise Reject(R_FIELD, "ts must be ms since 1970")
+        s += ',"ts":' + str(ts)
+    s += ',"age":' + str(age) + ',"data":' + _data(data) + "}"
+    return s.encode()
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC over hashlib.sha256 (MicroPython ports lack hmac)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key + b"\x00" * (64 - len(key))
+    inner = hashlib.sha256(bytes([b ^ 0x36 for b in key]))
+    inner.update(msg)
+    outer = hashlib.sha256(bytes([b ^ 0x5C for b in key]))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def sign(key, signed):
+    return hexlify(hmac_sha256(key, signed))
+
+
+def encode(key, dev, seq, kind, typ, age, data, ts=None):
+    """Wire bytes of one message, signed with the device's key."""
+    b = body(dev, seq, kind, typ, age, data, ts)
+    wire = b[:-1] + _SIG_HEAD + sign(key, b) + _SIG_TAIL
+    if len(wire) > MAX_PAYLOAD:
+        raise Reject(R_OVERSIZED, str(len(wire)) + " bytes")
+    return wire
+
+
+def _eq(a, b):
+    # constant-time comparison of two equal-length byte strings
+    if len(a) != len(b):
+        return False
+    r = 0
+    for i in range(len(a)):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+def split(wire):
+    """wire -> (signed bytes, hex signature); Reject(malformed) otherwise."""
+    n = len(wire)
+    if n <= _SUFFIX_LEN or wire[n - _SUFFIX_LEN:n - SIG_LEN - 2] != _SIG_HEAD:
+        raise Reject(R_MALFORMED, "no trailing sig member")
+    if wire[n - 2:] != _SIG_TAIL:
+        raise Reject(R_MALFORMED, "no trailing sig member")
+    sig = wire[n - SIG_LEN - 2:n - 2]
+    for c in sig:
+        if not (48 <= c <= 57 or 97 <= c <= 102):
+            raise Reject(R_MALFORMED, "sig is not 64 lowercase hex digits")
+    return wire[:n - _SUFFIX_LEN] + b"}", sig
+
+
+def parse(wire):
+    """Stateless structural checks, no key needed.  Returns (msg, signed, sig)
+    where msg is a dict with every member but sig; raises Reject."""
+    if len(wire) > MAX_PAYLOAD:
+        raise Reject(R_OVERSIZED, str(len(wire)) + " bytes")
+    signed, sig = split(wire)
+    try:
+        msg = json.loads(signed)
+    except (ValueError, UnicodeError):
+        raise Reject(R_MALFORMED, "not JSON")
+    if not isinstance(msg, dict):
+        raise Reject(R_MALFORMED, "not a JSON object")
+    if msg.get("v") != VERSION or not _is_int(msg.get("v")):
+        raise Reject(R_VERSION, str(msg.get("v")))
+    for k in msg:
+        if k not in _FIELDS:
+            raise Reject(R_FIELD, "unknown member " + str(k))
+    for k in ("dev", "seq", "kind", "type", "age", "data"):
+        if k not in msg:
+            raise Reject(R_FIELD, "missing " + k)
+    try:
+        again = body(msg["dev"], msg["seq"], msg["kind"], msg["type"],
+                     msg["age"], msg["data"], msg.get("ts"))
+    except TypeError:
+        raise Reject(R_FIELD, "wrong member type")
+    if again != signed:
+        raise Reject(R_CANONICAL, "bytes differ from the canonical encoding")
+    return msg, signed, sig
+
+
+def verify(topic_name, wire, key_of, now_ms=None, behind_ms=40000, ahead_ms=20000):
+    """Full stateless check of one received message, in the documented order.
+
+    key_of(dev) returns the device's key bytes or None when unknown.  When
+    now_ms is given and the message carries "ts", the sender's clock at send
+    time (ts + age) must lie within [now - behind, now + ahead].
+    Returns the message dict; raises Reject."""
+    msg, signed, sig = parse(wire)
+    dev, leaf = parse_topic(topic_name)
+    if dev != msg["dev"]:
+        raise Reject(R_TOPIC, "topic device " + dev + " != " + msg["dev"])
+    if TOPIC_OF[msg["kind"]] != leaf:
+        raise Reject(R_TOPIC, msg["kind"] + " does not belong on " + leaf)
+    key = key_of(dev)
+    if key is None:
+        raise Reject(R_DEVICE, dev)
+    if not _eq(sign(key, signed), sig):
+        raise Reject(R_SIGNATURE, dev)
+    ts = msg.get("ts")
+    if now_ms is not None and ts is not None:
+        sent = ts + msg["age"]
+        if sent < now_ms - behind_ms or sent > now_ms + ahead_ms:
+            raise Reject(R_SKEW, "sender clock off by " + str(sent - now_ms) + " ms")
+    return msg

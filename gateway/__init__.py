@@ -1,0 +1,1 @@
+"""Homeguard gateway: broker -> decode -> verify -> timestamp -> dedup -> outbox -> sinks."""

@@ -1,0 +1,1 @@
+"""Fixtures: browser (being written)."""
