@@ -92,7 +92,7 @@ class Reject(ValueError):
     """A message that breaks protocol v1; .reason is one of REASONS."""
 
     def __init__(self, reason, detail=""):
-        ValueError.__init__(self, reason, detail)
+        super().__init__(reason, detail)
         self.reason = reason
         self.detail = detail
 
@@ -258,9 +258,9 @@ def parse(wire):
         raise Reject(R_OVERSIZED, str(len(wire)) + " bytes")
     signed, sig = split(wire)
     try:
-        msg = json.loads(signed)
+        msg = json.loads(signed.decode())
     except (ValueError, UnicodeError):
-        raise Reject(R_MALFORMED, "not JSON")
+        raise Reject(R_MALFORMED, "not UTF-8 JSON")
     if not isinstance(msg, dict):
         raise Reject(R_MALFORMED, "not a JSON object")
     if msg.get("v") != VERSION or not _is_int(msg.get("v")):
