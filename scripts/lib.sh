@@ -1,0 +1,54 @@
+# Shared set-up steps for scripts/demo and scripts/test (sourced, not run).
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_apt PKG...: install the Debian packages that are not installed yet.
+ensure_apt() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$p")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || {
+            echo "missing Debian packages: ${missing[*]} (run as root or install sudo)" >&2
+            return 1
+        }
+        sudo="sudo"
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        "${missing[@]}"
+}
+
+# ensure_venv [EXTRA]: .venv with the project installed (editable), with
+# the given extra; reinstalls only when pyproject.toml changed.
+ensure_venv() {
+    local extra="${1:-}" spec="." stamp
+    [ -n "$extra" ] && spec=".[$extra]"
+    if [ ! -x .venv/bin/python ]; then
+        log "creating .venv"
+        python3 -m venv .venv
+    fi
+    stamp=".venv/.homeguard-$(sha256sum pyproject.toml | cut -c1-16)-${extra:-base}"
+    if [ ! -f "$stamp" ]; then
+        log "installing Python packages into .venv ($spec)"
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e "$spec"
+        touch "$stamp"
+    fi
+}
+
+# ensure_npm DIR: node_modules in DIR exactly as its package-lock.json says.
+ensure_npm() {
+    local dir="$1"
+    [ -f "$dir/package-lock.json" ] || return 0
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+        log "installing npm packages in $dir"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+        touch "$dir/node_modules"
+    fi
+}
