@@ -1,0 +1,95 @@
+"""The broker's access control list, rendered for Mosquitto and checkable in Python.
+
+A device's username is its device id.  Each device may publish only its own
+uplink topics and subscribe only to its own downlink topics; the gateway
+account reads every device's uplink (also through shared subscriptions) and
+writes every device's downlink.  Nobody gets anything else, $SYS included.
+`allowed()` states the same rules for the embedded demo broker and the tests.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from hg import protocol
+
+DEFAULT_GATEWAY_USER = "gateway"
+DEVICE_WRITE = protocol.UPLINK  # event, telemetry, heartbeat, status
+DEVICE_READ = protocol.DOWNLINK  # ack, config, cmd
+SHARE_PREFIX = "$share/+/"
+
+
+class Access(Enum):
+    PUBLISH = "publish"  # the client sends a message to a topic
+    SUBSCRIBE = "subscribe"  # the client asks for a topic filter
+    RECEIVE = "receive"  # the broker would deliver a message on a topic
+
+
+def device_rules() -> list[tuple[str, str]]:
+    """(read|write, pattern with %u) for every device."""
+    return [("write", f"{protocol.PREFIX}%u/{leaf}") for leaf in DEVICE_WRITE] + [
+        ("read", f"{protocol.PREFIX}%u/{leaf}") for leaf in DEVICE_READ
+    ]
+
+
+def gateway_rules() -> list[tuple[str, str]]:
+    """(read|write, topic filter) for the gateway account."""
+    reads = [f"{protocol.PREFIX}+/{leaf}" for leaf in DEVICE_WRITE]
+    writes = [f"{protocol.PREFIX}+/{leaf}" for leaf in DEVICE_READ]
+    return (
+        [("read", t) for t in reads]
+        + [("read", SHARE_PREFIX + t) for t in reads]
+        + [("write", t) for t in writes]
+    )
+
+
+def render(gateway_user: str = DEFAULT_GATEWAY_USER) -> str:
+    """The Mosquitto acl_file text."""
+    lines = [
+        "# Homeguard broker ACL, rendered by broker/acl.py: edit the code, not this file.",
+        "# Mosquitto grants nothing that is not listed here (no anonymous section, no $SYS).",
+        "",
+        "# Devices: the username is the device id, substituted for %u.",
+        "# A device publishes only its own uplink and reads only its own downlink.",
+    ]
+    lines += [f"pattern {access} {topic}" for access, topic in device_rules()]
+    lines += [
+        "",
+        "# The gateway reads every device's uplink (plain or $share/<group>/ subscriptions)",
+        "# and writes every device's downlink.  The deny line removes what the device",
+        "# patterns above would otherwise grant it on hg/v1/<gateway user>/...",
+        f"user {gateway_user}",
+        f"topic deny {protocol.PREFIX}{gateway_user}/#",
+    ]
+    lines += [f"topic {access} {topic}" for access, topic in gateway_rules()]
+    return "\n".join(lines) + "\n"
+
+
+def allowed(user: str, topic: str, access: Access,
+            gateway_user: str = DEFAULT_GATEWAY_USER) -> bool:
+    """Whether the rendered ACL lets `user` do `access` on `topic` (a filter for SUBSCRIBE)."""
+    if not user:
+        return False
+    if user == gateway_user:
+        if topic.startswith(f"{protocol.PREFIX}{gateway_user}/"):
+            return False
+        rules = gateway_rules()
+    elif protocol.valid_id(user):
+        rules = [(a, t.replace("%u", user)) for a, t in device_rules()]
+    else:
+        return False
+    want = "write" if access is Access.PUBLISH else "read"
+    return any(a == want and _within(topic, t, access) for a, t in rules)
+
+
+def _within(topic: str, rule: str, access: Access) -> bool:
+    """A topic (or, to subscribe, a filter) that lies inside the rule's filter."""
+    if access is not Access.SUBSCRIBE and ("+" in topic or "#" in topic):
+        return False
+    got, want = topic.split("/"), rule.split("/")
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want, strict=True):
+        if g == "#" or (w != "+" and g != w) or (w == "+" and g == ""):
+            return False
+    return True

@@ -1,0 +1,81 @@
+"""Broker settings (broker.json in a broker directory) and the rendered mosquitto.conf."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from broker.acl import DEFAULT_GATEWAY_USER
+from broker.errors import BrokerError
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "mosquitto.conf.j2"
+
+
+@dataclass
+class BrokerSettings:
+    """Everything the config template needs besides file paths."""
+
+    tls_port: int = 8883
+    tls_bind: str = ""  # "" = every interface: devices reach the broker over the LAN
+    local_port: int = 1883  # always bound to 127.0.0.1
+    hostnames: list[str] = field(default_factory=list)  # extra names in the server cert
+    gateway_user: str = DEFAULT_GATEWAY_USER
+    run_user: str = "mosquitto"  # who Mosquitto runs as after starting as root
+    autosave_interval: int = 30
+    persistent_client_expiration: str = "30d"
+    max_packet_size: int = 4096
+    max_inflight_messages: int = 100
+    max_queued_messages: int = 100000
+    max_queued_bytes: int = 134217728  # 128 MiB per client
+    log_to_file: bool = True
+
+    def validate(self) -> None:
+        for name in ("tls_port", "local_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                raise BrokerError(f"{name} {port} is not a TCP port (1-65535)")
+        if self.tls_port == self.local_port:
+            raise BrokerError(f"tls_port and local_port are both {self.tls_port}")
+        if not self.run_user or any(c.isspace() for c in self.run_user):
+            raise BrokerError(f"run_user {self.run_user!r} is not a user name")
+        if self.max_packet_size < 2048:
+            raise BrokerError("max_packet_size below 2048 would refuse valid v1 messages")
+
+    @classmethod
+    def load(cls, path: Path) -> BrokerSettings:
+        try:
+            raw = json.loads(Path(path).read_text())
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = set(raw) - known
+            if unknown:
+                raise BrokerError(f"{path}: unknown settings {sorted(unknown)}")
+            settings = cls(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise BrokerError(f"{path}: cannot read broker settings: {exc}") from exc
+        settings.validate()
+        return settings
+
+    def dump(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+
+def render(settings: BrokerSettings, paths: dict[str, Path]) -> str:
+    """mosquitto.conf text; paths carries dir, passwd_file, acl_file, ca_file,
+    cert_file, key_file, data_dir and log_file."""
+    settings.validate()
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    values = dataclasses.asdict(settings)
+    values.update({k: str(v) for k, v in paths.items()})
+    if not settings.log_to_file:
+        values["log_file"] = ""
+    return env.get_template(TEMPLATE).render(**values)

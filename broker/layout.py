@@ -1,0 +1,214 @@
+"""A broker directory: everything one Mosquitto instance needs, in one place.
+
+    <dir>/broker.json       settings (ports, names, limits) - edit, then re-run init
+    <dir>/mosquitto.conf    rendered from broker/templates/mosquitto.conf.j2
+    <dir>/passwd            accounts, mosquitto_passwd $7$ format (0600)
+    <dir>/acl               rendered by broker/acl.py
+    <dir>/tls/              ca.crt ca.key server.crt server.key
+    <dir>/gateway.password  the gateway account's password (0600), read by the gateway
+    <dir>/data/             persistence (mosquitto.db)
+    <dir>/log/              mosquitto.log
+    <dir>/data/mosquitto.pid  pid of the running broker, for reload()
+
+init() is idempotent: it keeps the CA, the server cert (unless names changed),
+and every password.  Password and ACL changes take effect on reload (SIGHUP).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from hg import protocol
+
+from broker import acl, config, passwd, tls
+from broker.config import BrokerSettings
+from broker.errors import BadDeviceId, BrokerError, NotABrokerDir
+from broker.files import write_atomic
+
+
+@dataclass(frozen=True)
+class BrokerDir:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+        if any(c.isspace() for c in str(self.root)):
+            raise BrokerError(f"{self.root}: Mosquitto cannot use paths with spaces")
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "broker.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "mosquitto.conf"
+
+    @property
+    def passwd_file(self) -> Path:
+        return self.root / "passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        return self.root / "acl"
+
+    @property
+    def tls_paths(self) -> tls.TLSPaths:
+        return tls.TLSPaths(self.root / "tls")
+
+    @property
+    def gateway_password_file(self) -> Path:
+        return self.root / "gateway.password"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "log" / "mosquitto.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "mosquitto.pid"
+
+    def settings(self) -> BrokerSettings:
+        if not self.settings_file.exists():
+            raise NotABrokerDir(str(self.root))
+        return BrokerSettings.load(self.settings_file)
+
+    def template_paths(self) -> dict[str, Path]:
+        return {
+            "dir": self.root, "passwd_file": self.passwd_file, "acl_file": self.acl_file,
+            "ca_file": self.tls_paths.ca_cert, "cert_file": self.tls_paths.server_cert,
+            "key_file": self.tls_paths.server_key, "data_dir": self.data_dir,
+            "log_file": self.log_file, "pid_file": self.pid_file,
+        }
+
+
+@dataclass(frozen=True)
+class InitResult:
+    dir: BrokerDir
+    settings: BrokerSettings
+    gateway_password: str | None  # set only when init created the gateway account
+
+
+def init(root: Path, **changes: object) -> InitResult:
+    """Create or update a broker directory; changes override stored settings."""
+    bdir = BrokerDir(Path(root))
+    bdir.root.mkdir(parents=True, exist_ok=True)
+    settings = bdir.settings() if bdir.settings_file.exists() else BrokerSettings()
+    for name, value in changes.items():
+        if not hasattr(settings, name):
+            raise BrokerError(f"unknown broker setting {name!r}")
+        if value is not None:
+            setattr(settings, name, value)
+    settings.validate()
+    bdir.data_dir.mkdir(exist_ok=True)
+    bdir.log_file.parent.mkdir(exist_ok=True)
+    tls.ensure(bdir.tls_paths.dir, settings.hostnames)
+    created = None
+    if settings.gateway_user not in passwd.read(bdir.passwd_file):
+        created = _set_gateway_password(bdir, settings.gateway_user, None)
+    write_atomic(bdir.settings_file, settings.dump())
+    render_files(bdir, settings)
+    _hand_over(bdir, settings.run_user)
+    return InitResult(bdir, settings, created)
+
+
+def render_files(bdir: BrokerDir, settings: BrokerSettings) -> None:
+    """(Re)write mosquitto.conf and the ACL from the settings."""
+    write_atomic(bdir.acl_file, acl.render(settings.gateway_user))
+    write_atomic(bdir.config_file, config.render(settings, bdir.template_paths()))
+
+
+def add_device(root: Path, device_id: str, password: str | None = None) -> str:
+    """Create the device's account (or give it a new password); returns the password."""
+    bdir = BrokerDir(Path(root))
+    check_device_id(device_id, bdir.settings().gateway_user)
+    password = password or new_password()
+    passwd.set_password(bdir.passwd_file, device_id, password)
+    return password
+
+
+def remove_device(root: Path, device_id: str) -> bool:
+    """Delete the device's account; False when it had none."""
+    bdir = BrokerDir(Path(root))
+    check_device_id(device_id, bdir.settings().gateway_user)
+    return passwd.remove(bdir.passwd_file, device_id)
+
+
+def devices(root: Path) -> list[str]:
+    bdir = BrokerDir(Path(root))
+    gateway = bdir.settings().gateway_user
+    return [user for user in passwd.read(bdir.passwd_file) if user != gateway]
+
+
+def set_gateway(root: Path, username: str | None = None, password: str | None = None) -> str:
+    """Rename the gateway account and/or give it a new password; returns the password."""
+    bdir = BrokerDir(Path(root))
+    settings = bdir.settings()
+    username = username or settings.gateway_user
+    if username != settings.gateway_user:
+        if protocol.valid_id(username) and username in passwd.read(bdir.passwd_file):
+            raise BrokerError(f"{username!r} is already a device account")
+        passwd.remove(bdir.passwd_file, settings.gateway_user)
+        settings.gateway_user = username
+        write_atomic(bdir.settings_file, settings.dump())
+        render_files(bdir, settings)
+    return _set_gateway_password(bdir, username, password)
+
+
+def gateway_credentials(root: Path) -> tuple[str, str]:
+    """(username, password) of the gateway account, for the gateway on this host."""
+    bdir = BrokerDir(Path(root))
+    return bdir.settings().gateway_user, bdir.gateway_password_file.read_text().strip()
+
+
+def reload(root: Path) -> bool:
+    """SIGHUP the running broker: it re-reads passwd and ACL. False if none runs."""
+    bdir = BrokerDir(Path(root))
+    try:
+        pid = int(bdir.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True
+
+
+def check_device_id(device_id: str, gateway_user: str) -> None:
+    if not protocol.valid_id(device_id):
+        raise BadDeviceId(device_id, "use 3-32 of a-z, 0-9 and '-', not starting with '-'")
+    if device_id == gateway_user:
+        raise BadDeviceId(device_id, "that is the gateway account")
+
+
+def new_password() -> str:
+    """32 URL-safe characters, 192 random bits."""
+    return secrets.token_urlsafe(24)
+
+
+def _set_gateway_password(bdir: BrokerDir, user: str, password: str | None) -> str:
+    password = password or new_password()
+    passwd.set_password(bdir.passwd_file, user, password)
+    write_atomic(bdir.gateway_password_file, password + "\n", mode=0o600)
+    return password
+
+
+def _hand_over(bdir: BrokerDir, run_user: str) -> None:
+    """As root, give run_user what Mosquitto reads after dropping privileges."""
+    if os.geteuid() != 0 or not run_user or run_user == "root":
+        return
+    try:
+        pw = pwd.getpwnam(run_user)
+    except KeyError:
+        return  # Mosquitto itself then falls back to "nobody" or refuses to start
+    owned = [bdir.passwd_file, bdir.acl_file, bdir.tls_paths.server_key, bdir.data_dir,
+             bdir.log_file.parent, *bdir.data_dir.iterdir(), *bdir.log_file.parent.iterdir()]
+    for path in owned:
+        shutil.chown(path, pw.pw_uid, pw.pw_gid)
