@@ -8,32 +8,45 @@ waits for the control, and only then asserts the forbidden one never came.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import ssl
 import subprocess
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 import pytest
+import typer
 from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
 
 from broker import acl, layout, passwd, tls
+from broker.cli import register
 from broker.errors import BadDeviceId
 from tests.harness.mosquitto import MosquittoBroker
-from tests.harness.proc import require_binary, wait_until
+from tests.harness.proc import LOOPBACK, Proc, free_port, require_binary, wait_until
 
 TIMEOUT = 5.0
 UPLINK = ("event", "telemetry", "heartbeat", "status")
 
 
+class Endpoint(Protocol):
+    host: str
+    port: int
+
+
 class Peer:
     """A paho-mqtt 2.x client that records connect results and received messages."""
 
-    def __init__(self, broker: MosquittoBroker, user: str | None, password: str | None,
+    def __init__(self, broker: Endpoint, user: str | None, password: str | None,
                  client_id: str = "", clean: bool = True, ca: Path | None = None,
-                 host: str | None = None, port: int | None = None) -> None:
+                 host: str | None = None, port: int | None = None,
+                 will: tuple[str, bytes] | None = None) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{os.urandom(4).hex()}",
             clean_session=clean, protocol=mqtt.MQTTv311,
@@ -46,6 +59,8 @@ class Peer:
             self.client.username_pw_set(user, password)
         if ca is not None:
             self.client.tls_set(ca_certs=str(ca))
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.granted.extend(
@@ -87,6 +102,14 @@ class Peer:
     def payloads(self) -> set[bytes]:
         with self._lock:
             return {p for _, p in self.received}
+
+    def drop(self) -> None:
+        """Lose the connection without DISCONNECT, as a device losing power does."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
     def close(self) -> None:
         self.client.disconnect()
@@ -211,6 +234,21 @@ def test_device_cannot_read_uplinks(mosquitto, peers):
     assert b"secret" not in spy.payloads() and b"own" not in spy.payloads()
 
 
+def test_last_will_on_own_status_reaches_gateway_and_foreign_will_does_not(mosquitto, peers):
+    gw = gateway(mosquitto, peers)
+    mosquitto.add_device("dev-b")
+    password = mosquitto.add_device("dev-a")
+    honest = peers(mosquitto, "dev-a", password, will=("hg/v1/dev-a/status", b"offline-a"))
+    liar = peers(mosquitto, "dev-a", password, will=("hg/v1/dev-b/status", b"offline-b"))
+    assert liar.accepted  # Mosquitto 2.0.11 takes the will and drops it when due
+    liar.drop()
+    honest.drop()
+    gw.wait_for("hg/v1/dev-a/status", b"offline-a")
+    assert b"offline-b" not in gw.payloads()
+    late = gateway(mosquitto, peers, "hg/v1/+/status")  # retained for who comes later
+    late.wait_for("hg/v1/dev-a/status", b"offline-a")
+
+
 # --- ACL: gateway --------------------------------------------------------------
 
 
@@ -306,7 +344,7 @@ def test_mosquitto_passwd_output_is_parsed_and_verified(tmp_path, mosquitto):
     assert passwd.verify("tool-secret", entries["dev-tool"])
     assert not passwd.verify("tool-secreT", entries["dev-tool"])
     _, _, iterations, salt, _ = entries["dev-tool"].split("$")
-    import base64
+
     same = passwd.hash_password("tool-secret", base64.b64decode(salt), int(iterations))
     assert same == entries["dev-tool"]  # byte-identical to mosquitto_passwd's line
     # and Mosquitto takes the tool's line next to ours after a rewrite by our code
@@ -377,3 +415,57 @@ def test_acl_check_matches_the_rules():
     assert not acl.allowed(G, "hg/v1/dev-a/event", pub)
     assert not acl.allowed(G, "hg/v1/gateway/event", recv)
     assert not acl.allowed("", "hg/v1/dev-a/event", pub)
+
+
+# --- CLI and the embedded demo broker --------------------------------------------
+
+
+def test_cli_init_add_and_remove_device(tmp_path):
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    d = str(tmp_path / "b")
+    init = runner.invoke(app, ["broker", "init", "-d", d, "-H", "hg.example", "--run-user", "root"])
+    assert init.exit_code == 0, init.output
+    assert "gateway password written to" in init.output
+    added = runner.invoke(app, ["broker", "add-device", "dev-cli", "-d", d])
+    assert added.exit_code == 0, added.output
+    secret = added.output.split("password ", 1)[1].split()[0]
+    assert passwd.verify(secret, passwd.read(tmp_path / "b" / "passwd")["dev-cli"])
+    bad = runner.invoke(app, ["broker", "add-device", "Dev_CLI", "-d", d])
+    assert bad.exit_code == 2 and "bad device id" in bad.output
+    shown = runner.invoke(app, ["broker", "acl", "-d", d])
+    assert "pattern write hg/v1/%u/event" in shown.output
+    assert runner.invoke(app, ["broker", "remove-device", "dev-cli", "-d", d]).exit_code == 0
+    assert runner.invoke(app, ["broker", "remove-device", "dev-cli", "-d", d]).exit_code == 2
+
+
+@dataclass
+class _Embedded:
+    host: str
+    port: int
+
+
+def test_embedded_demo_broker_enforces_accounts_and_acl(tmp_path, peers):
+    root = layout.init(tmp_path / "b", local_port=free_port(), run_user="root").dir.root
+    user, gw_password = layout.gateway_credentials(root)
+    dev_password = layout.add_device(root, "dev-a")
+    port = layout.BrokerDir(root).settings().local_port
+    proc = Proc("amqtt", [sys.executable, "-m", "broker.embedded", "--dir", root], tmp_path)
+    proc.start()
+    try:
+        proc.wait_port(port, 20)
+        ep = _Embedded(LOOPBACK, port)
+        assert not peers(ep, None, None).accepted
+        assert not peers(ep, "dev-a", "wrong").accepted
+        gw = peers(ep, user, gw_password)
+        gw.subscribe("hg/v1/+/event")
+        dev = peers(ep, "dev-a", dev_password)
+        assert gw.accepted and dev.accepted
+        dev.publish("hg/v1/dev-b/event", b"forged")
+        dev.publish("hg/v1/dev-a/event", b"control")
+        gw.wait_for("hg/v1/dev-a/event", b"control")
+        assert gw.payloads() == {b"control"}
+        assert "EMBEDDED DEMO BROKER" in proc.logs()
+    finally:
+        proc.stop()
