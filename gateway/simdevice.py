@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from hg import protocol
+from paho.mqtt.enums import CallbackAPIVersion
 
 log = logging.getLogger("homeguard.sim")
 

@@ -260,7 +260,7 @@ def parse(wire):
     try:
         msg = json.loads(signed.decode())
     except (ValueError, UnicodeError):
-        raise Reject(R_MALFORMED, "not UTF-8 JSON")
+        raise Reject(R_MALFORMED, "not UTF-8 JSON") from None
     if not isinstance(msg, dict):
         raise Reject(R_MALFORMED, "not a JSON object")
     if msg.get("v") != VERSION or not _is_int(msg.get("v")):
@@ -275,7 +275,7 @@ def parse(wire):
         again = body(msg["dev"], msg["seq"], msg["kind"], msg["type"],
                      msg["age"], msg["data"], msg.get("ts"))
     except TypeError:
-        raise Reject(R_FIELD, "wrong member type")
+        raise Reject(R_FIELD, "wrong member type") from None
     if again != signed:
         raise Reject(R_CANONICAL, "bytes differ from the canonical encoding")
     return msg, signed, sig

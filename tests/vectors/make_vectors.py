@@ -66,7 +66,8 @@ VALID = [
         "hg/v1/hg-s-0002/telemetry",
         {"dev": "hg-s-0002", "seq": 7, "kind": "telemetry", "type": "periodic",
          "ts": 1795387450000, "age": 15,
-         "data": {"i_max": 15230, "i_min": 0, "t_dc": -125, "v_avg": 229874, "wh": 9007199254740991}},
+         "data": {"i_max": 15230, "i_min": 0, "t_dc": -125, "v_avg": 229874,
+                  "wh": 9007199254740991}},
         '{"v":1,"dev":"hg-s-0002","seq":7,"kind":"telemetry","type":"periodic",'
         '"ts":1795387450000,"age":15,"data":{"i_max":15230,"i_min":0,"t_dc":-125,'
         '"v_avg":229874,"wh":9007199254740991}}',
@@ -120,7 +121,8 @@ INVALID = [
      resigned(BASE.replace('"btn":"a"', '"btn":"' + "x" * 1000 + '"')), "oversized"),
     ("not JSON", BASE_TOPIC, wire("hg-b-0001", "{not json at all}"), "malformed"),
     ("no signature member", BASE_TOPIC, BASE, "malformed"),
-    ("signature in upper-case hex", BASE_TOPIC, wire("hg-b-0001", BASE, sig("hg-b-0001", BASE).upper()),
+    ("signature in upper-case hex", BASE_TOPIC,
+     wire("hg-b-0001", BASE, sig("hg-b-0001", BASE).upper()),
      "malformed"),
     ("signature too short", BASE_TOPIC, BASE[:-1] + ',"sig":"abcd"}', "malformed"),
     ("JSON array instead of object", BASE_TOPIC, wire("hg-b-0001", "[1,2,3]"), "malformed"),
@@ -162,7 +164,8 @@ INVALID = [
      "topic_mismatch"),
     ("unknown device", "hg/v1/hg-x-9999/event",
      wire("hg-b-0001", BASE.replace("hg-b-0001", "hg-x-9999")), "unknown_device"),
-    ("signature by another device's key", BASE_TOPIC, wire("hg-b-0001", BASE, sig("hg-s-0002", BASE)),
+    ("signature by another device's key", BASE_TOPIC,
+     wire("hg-b-0001", BASE, sig("hg-s-0002", BASE)),
      "bad_signature"),
     ("content changed after signing", BASE_TOPIC,
      wire("hg-b-0001", BASE, sig("hg-b-0001", BASE)).replace('"fire"', '"panic"'), "bad_signature"),
@@ -179,11 +182,11 @@ ENCODE_ERRORS = [
     ("non-ASCII string", {"data": {"s": "火"}}, "bad_field"),
     ("string over 64 characters", {"data": {"s": "x" * 65}}, "bad_field"),
     ("upper-case data key", {"data": {"Zone": 1}}, "bad_field"),
-    ("25 data keys", {"data": {"k%02d" % i: i for i in range(25)}}, "bad_field"),
+    ("25 data keys", {"data": {f"k{i:02d}": i for i in range(25)}}, "bad_field"),
     ("seq above 2**31-1", {"seq": 2147483648}, "bad_field"),
     ("unknown kind", {"kind": "party"}, "unknown_kind"),
     ("unknown type", {"type": "flood"}, "unknown_type"),
-    ("payload over 1024 bytes", {"data": {"k%02d" % i: "y" * 40 for i in range(24)}}, "oversized"),
+    ("payload over 1024 bytes", {"data": {f"k{i:02d}": "y" * 40 for i in range(24)}}, "oversized"),
 ]
 ENCODE_BASE = VALID[0][2]
 

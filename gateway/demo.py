@@ -1,0 +1,254 @@
+"""`homeguard demo`: the whole system on one machine with embedded defaults.
+
+Starts a broker (Mosquitto when installed, else an embedded Python broker),
+the centre (SQLite), the gateway (SQLite store) and two simulated devices,
+a household-guard button and an electrical-safety sensor, all keeping their
+state in one folder so a second run continues where the first stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from gateway.simdevice import SimDevice, run_resender
+
+log = logging.getLogger("homeguard.demo")
+
+BUTTON = "hg-b-0001"
+SENSOR = "hg-s-0001"
+KEYS = {"f": "fire", "m": "medical", "s": "security"}
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+class Child:
+    """A part of the system running as its own process, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "ab") as out:
+            self.popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def check(self) -> None:
+        if self.popen.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{tail}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+
+
+def _homeguard() -> list[str]:
+    return [sys.executable, "-c", "from gateway.cli import main; main()"]
+
+
+def _registry(path: Path) -> dict[str, bytes]:
+    """The demo devices' keys, made once and kept in the registry file."""
+    if path.exists():
+        devices = json.loads(path.read_text())["devices"]
+    else:
+        devices = [
+            {"id": BUTTON, "key": secrets.token_hex(32), "type": "button",
+             "household": "H-0001", "grid": "G-01"},
+            {"id": SENSOR, "key": secrets.token_hex(32), "type": "sensor",
+             "household": "H-0001", "grid": "G-01"},
+        ]
+        path.write_text(json.dumps({"devices": devices}, indent=1))
+    return {d["id"]: bytes.fromhex(d["key"]) for d in devices}
+
+
+def _wait_http(url: str, child: Child, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        child.check()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f}s")
+
+
+def _wait_alarm(centre: str, seq: int, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for alarm in httpx.get(f"{centre}/api/v1/alarms", timeout=2).json():
+            if alarm.get("device") == BUTTON and alarm.get("seq") == seq:
+                return alarm
+        time.sleep(0.2)
+    raise RuntimeError(f"alarm seq {seq} did not reach the centre within {timeout:.0f}s")
+
+
+def _start_broker(data: Path, logs: Path) -> tuple[Child, int, str]:
+    """Broker dir in data/broker with the demo devices; returns (child, port, gateway pw)."""
+    from broker import layout
+
+    bdir = data / "broker"
+    port = _free_port(1883)
+    layout.init(bdir, local_port=port, tls_port=_free_port(8883))
+    passwords = {}
+    for dev in (BUTTON, SENSOR):
+        pw_file = data / f"{dev}.password"
+        if not pw_file.exists():
+            pw_file.write_text(layout.add_device(bdir, dev))
+        passwords[dev] = pw_file.read_text()
+    _, gw_password = layout.gateway_credentials(bdir)
+    child = Child("broker", [*_homeguard(), "broker", "run", "-d", str(bdir)], logs)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        child.check()
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"broker did not listen on {port}")
+    (data / "passwords.json").write_text(json.dumps(passwords))
+    return child, port, gw_password
+
+
+def _gateway_config(data: Path, mqtt_port: int, mqtt_password: str, centre: str,
+                    token: str) -> Path:
+    path = data / "gateway.toml"
+    path.write_text(
+        "[gateway]\n"
+        'id = "gw-demo"\n'
+        f'data_dir = "{data / "gateway"}"\n\n'
+        "[mqtt]\n"
+        'host = "127.0.0.1"\n'
+        f"port = {mqtt_port}\n"
+        'username = "gateway"\n'
+        f'password = "{mqtt_password}"\n'
+        'client_id = "homeguard-gw-demo"\n\n'
+        "[registry]\n"
+        f'path = "{data / "devices.json"}"\n\n'
+        "[centre]\n"
+        f'url = "{centre}"\n'
+        f'token = "{token}"\n'
+    )
+    return path
+
+
+def _console(button: SimDevice, sensor: SimDevice, centre: str) -> None:
+    print("\nType f + Enter for a fire alarm on the button (m medical, s security),")
+    print("l for a leakage alarm on the sensor, q to stop.\n")
+    for line in sys.stdin:
+        cmd = line.strip().lower()
+        if cmd == "q":
+            return
+        if cmd in KEYS:
+            seq = button.press(KEYS[cmd])
+            print(f"  {BUTTON}: {KEYS[cmd]} alarm sent as seq {seq}; watch {centre}/")
+        elif cmd == "l":
+            seq = sensor.event("alarm", "residual_current", {"ma": 342, "set_ma": 300})
+            print(f"  {SENSOR}: residual-current alarm sent as seq {seq}")
+        elif cmd:
+            print("  f, m, s, l or q")
+
+
+def _periodic(button: SimDevice, sensor: SimDevice, stop: threading.Event,
+              period: float = 10.0) -> None:
+    """Sensor telemetry every period, heartbeats from both every third one."""
+    n = 0
+    while not stop.wait(period):
+        n += 1
+        sensor.telemetry({"i_avg": 5200 + n % 7 * 30, "v_avg": 229800, "leak_ma": 42,
+                          "t_dc": 312})
+        if n % 3 == 0:
+            for dev in (button, sensor):
+                dev.heartbeat({"up_s": int(n * period), "fw": "sim", "obx": len(dev.outbox)})
+
+
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where every part keeps its state.")] = Path(
+        "demo-data"),
+    port: Annotated[int, typer.Option(help="Dashboard port (a free one if busy).")] = 8080,
+    once: Annotated[bool, typer.Option(
+        help="Press one fire alarm, wait until the centre has it, exit.")] = False,
+) -> None:
+    """Run broker, gateway, centre and two simulated devices on this machine."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("paho").setLevel(logging.WARNING)
+    data = data_dir.resolve()
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    keys = _registry(data / "devices.json")
+    token_file = data / "gateway.token"
+    if not token_file.exists():
+        token_file.write_text(secrets.token_urlsafe(24))
+    token = token_file.read_text()
+    stop = threading.Event()
+    with ExitStack() as stack:
+        broker, mqtt_port, gw_password = _start_broker(data, logs)
+        stack.callback(broker.stop)
+        centre_port = _free_port(port)
+        centre = f"http://127.0.0.1:{centre_port}"
+        c = Child("centre", [*_homeguard(), "centre", "--host", "127.0.0.1", "--port",
+                             str(centre_port), "--db", f"sqlite:///{data / 'centre.db'}",
+                             "--gateway-token", token], logs)
+        stack.callback(c.stop)
+        _wait_http(f"{centre}/healthz", c)
+        cfg = _gateway_config(data, mqtt_port, gw_password, centre, token)
+        g = Child("gateway", [*_homeguard(), "gateway", "--config", str(cfg)], logs)
+        stack.callback(g.stop)
+        passwords = json.loads((data / "passwords.json").read_text())
+        button, sensor = (
+            SimDevice(dev, keys[dev], "127.0.0.1", mqtt_port, passwords[dev], data / "devices")
+            .start() for dev in (BUTTON, SENSOR))
+        stack.callback(sensor.stop)
+        stack.callback(button.stop)
+        stack.callback(stop.set)
+        for t in (threading.Thread(target=run_resender, args=([button, sensor], stop)),
+                  threading.Thread(target=_periodic, args=(button, sensor, stop))):
+            t.daemon = True
+            t.start()
+        if not (button.wait_connected() and sensor.wait_connected()):
+            raise typer.Exit(_fail("simulated devices could not connect to the broker"))
+        print(f"\nHomeguard demo is running. Dashboard: {centre}/")
+        print(f"Logs: {logs}/  State: {data}/")
+        if once:
+            seq = button.press("fire")
+            alarm = _wait_alarm(centre, seq)
+            g.check()
+            print(f"fire alarm seq {seq} is on the dashboard: {json.dumps(alarm)}")
+            return
+        _console(button, sensor, centre)
+
+
+def _fail(msg: str) -> int:
+    typer.secho(msg, fg="red", err=True)
+    return 1
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
