@@ -1,1 +1,133 @@
-"""Fixtures: micropython (being written)."""
+"""Fixture: run code under a real MicroPython (the npm WebAssembly port, in Node).
+
+Each `run` starts a fresh interpreter (tests/harness/mp/run.mjs), so runs
+never share state.  With firmware=True (the default) the interpreter's
+filesystem holds the firmware as it would be on a board:
+
+    firmware/hg/*.py  ->  /lib/hg/   (importable as `hg.*`; /lib is on sys.path)
+    firmware/apps/*   ->  /apps/     (only when firmware/apps exists)
+
+    def test_x(micropython):
+        out = micropython.run("from hg import protocol\\nprint(protocol.VERSION)")
+        assert out == "1\\n"
+
+`files` adds more files ({"/t/x.py": text or bytes}); a Python exception
+raises MicroPythonError carrying the interpreter's traceback.  Set
+`async_=True` to run the code with top-level `await` (MicroPython's
+`asyncio.run` does not work in this build: await `asyncio.create_task(...)`).
+
+One-time setup: `npm ci --prefix tests/harness/mp` (scripts/test does it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.harness.proc import servers_required
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+RUNNER_DIR = Path(__file__).resolve().parent / "mp"
+RUNNER = RUNNER_DIR / "run.mjs"
+PACKAGE = "@micropython/micropython-webassembly-pyscript"
+DEFAULT_HEAP = 1024 * 1024
+
+
+class MicroPythonError(Exception):
+    """The code raised under MicroPython; .traceback is the interpreter's text."""
+
+    def __init__(self, traceback: str, stdout: str = "", returncode: int = 1) -> None:
+        super().__init__(traceback)
+        self.traceback = traceback
+        self.stdout = stdout
+        self.returncode = returncode
+
+    def __str__(self) -> str:
+        out = f"\n--- stdout before the error ---\n{self.stdout}" if self.stdout else ""
+        return f"MicroPython raised:\n{self.traceback}{out}"
+
+
+def firmware_files(root: Path = FIRMWARE) -> dict[str, str | bytes]:
+    """The firmware laid out as on a board: hg/*.py in /lib/hg, apps/* in /apps."""
+    files: dict[str, str | bytes] = {}
+    for src in sorted((root / "hg").glob("*.py")):
+        files[f"/lib/hg/{src.name}"] = src.read_bytes()
+    apps = root / "apps"
+    if apps.is_dir():
+        for src in sorted(apps.rglob("*")):
+            if not src.is_file() or "__pycache__" in src.parts:
+                continue
+            files["/apps/" + src.relative_to(apps).as_posix()] = src.read_bytes()
+    return files
+
+
+def _encode_files(files: dict[str, str | bytes]) -> dict[str, object]:
+    encoded: dict[str, object] = {}
+    for path, content in files.items():
+        if not path.startswith("/"):
+            raise ValueError(f"MicroPython file paths must be absolute: {path!r}")
+        if isinstance(content, bytes):
+            encoded[path] = {"base64": base64.b64encode(content).decode()}
+        else:
+            encoded[path] = content
+    return encoded
+
+
+class MicroPython:
+    """Runs code in a fresh npm MicroPython under Node, one process per run."""
+
+    def __init__(self, node: str, runner: Path = RUNNER) -> None:
+        self.node = node
+        self.runner = runner
+
+    def run(
+        self,
+        code: str,
+        files: dict[str, str | bytes] | None = None,
+        firmware: bool = True,
+        timeout: float = 60,
+        async_: bool = False,
+        heapsize: int = DEFAULT_HEAP,
+        path: list[str] | None = None,
+    ) -> str:
+        """stdout of `code` (exact text); raises MicroPythonError on an exception."""
+        all_files = firmware_files() if firmware else {}
+        all_files.update(files or {})
+        job = {"files": _encode_files(all_files), "path": ["/lib", *(path or [])],
+               "code": code, "async": async_, "heapsize": heapsize}
+        proc = subprocess.run(
+            [self.node, str(self.runner)], input=json.dumps(job).encode(),
+            capture_output=True, timeout=timeout, cwd=self.runner.parent,
+        )
+        stdout = proc.stdout.decode("utf-8", errors="replace")
+        stderr = proc.stderr.decode("utf-8", errors="replace")
+        if proc.returncode == 1:
+            raise MicroPythonError(stderr, stdout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"MicroPython runner failed (exit {proc.returncode}):\n{stderr}")
+        return stdout
+
+
+def _missing(msg: str) -> None:
+    if servers_required():
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def micropython() -> MicroPython:
+    node = shutil.which("node")
+    if node is None:
+        _missing("node is not installed (Debian: apt-get install nodejs npm); "
+                 "scripts/test installs it")
+    if not (RUNNER_DIR / "node_modules" / PACKAGE / "package.json").is_file():
+        _missing(f"{PACKAGE} is not installed: run scripts/test or "
+                 f"`npm ci --prefix {RUNNER_DIR.relative_to(ROOT)}`")
+    assert node is not None
+    return MicroPython(node)
