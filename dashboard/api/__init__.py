@@ -1,0 +1,1 @@
+"""HTTP API of the centre: routes per resource, shared dependencies."""

@@ -1,0 +1,13 @@
+"""The /api/v1 router: one include per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dashboard.api.routes import alarms, events, ingest, stream
+
+api_router = APIRouter()
+api_router.include_router(ingest.router)
+api_router.include_router(alarms.router)
+api_router.include_router(events.router)
+api_router.include_router(stream.router)

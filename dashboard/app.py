@@ -1,0 +1,43 @@
+"""create_app(settings) -> the centre's FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+
+from dashboard.api.errors import validation_error
+from dashboard.api.main import api_router
+from dashboard.api.routes import desk, health
+from dashboard.centre import Centre
+from dashboard.settings import Settings
+
+API_PREFIX = "/api/v1"
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    centre = Centre.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        centre.hub.bind(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            centre.hub.bind(None)
+            centre.close()
+
+    app = FastAPI(title="Homeguard centre", version="1", lifespan=lifespan)
+    app.state.centre = centre
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.include_router(desk.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

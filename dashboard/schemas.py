@@ -1,0 +1,100 @@
+"""API models in layers: *Base (shared fields), *Create (what a gateway
+sends), *Public (what the API and the live stream return)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from hg import protocol
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+# kinds a gateway raises itself about device and gateway liveness
+SUPERVISION_TYPES = ("offline", "online", "gateway_offline")
+# kind -> allowed types: the protocol's uplink kinds plus supervision
+KIND_TYPES: dict[str, tuple[str, ...]] = {
+    kind: protocol.TYPES[kind]
+    for kind, leaf in protocol.TOPIC_OF.items()
+    if leaf in protocol.UPLINK
+}
+KIND_TYPES["supervision"] = SUPERVISION_TYPES
+
+MAX_BATCH = 500
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,31}$"
+
+Millis = Annotated[StrictInt, Field(ge=0, le=protocol.MAX_INT)]
+Scalar = StrictBool | StrictInt | float | Annotated[str, Field(max_length=256)] | None
+
+
+class EventBase(BaseModel):
+    device: str = Field(pattern=ID_PATTERN)
+    seq: StrictInt = Field(ge=1, le=protocol.MAX_SEQ)
+    kind: str
+    type: str
+    event_time_ms: Millis
+    device_time_ms: Millis | None = None
+    gateway_time_ms: Millis
+    age_ms: StrictInt = Field(ge=0, le=protocol.MAX_AGE)
+    skew_ms: StrictInt | None = None
+    data: dict[str, Scalar] = Field(default_factory=dict, max_length=protocol.MAX_DATA_KEYS)
+
+
+class EventCreate(EventBase):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _known_kind_and_type(self) -> EventCreate:
+        allowed = KIND_TYPES.get(self.kind)
+        if allowed is None:
+            raise ValueError(f"unknown kind {self.kind!r}; one of {', '.join(KIND_TYPES)}")
+        if self.type not in allowed:
+            raise ValueError(
+                f"type {self.type!r} is not a {self.kind} type; one of {', '.join(allowed)}"
+            )
+        return self
+
+
+class IngestBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gateway: str = Field(pattern=ID_PATTERN)
+    events: list[EventCreate] = Field(max_length=MAX_BATCH)
+
+
+class IngestResult(BaseModel):
+    device: str
+    seq: int
+    status: Literal["accepted", "duplicate"]
+
+
+class IngestResponse(BaseModel):
+    results: list[IngestResult]
+
+
+class EventPublic(EventBase):
+    id: int
+    received_ms: int
+    gateway: str
+
+
+class AlarmPublic(BaseModel):
+    id: int
+    event_id: int
+    device: str
+    seq: int
+    type: str
+    priority: int
+    state: str
+    created_ms: int
+    event_time_ms: int
+    device_time_ms: int | None
+    gateway_time_ms: int
+    received_ms: int
+    age_ms: int
+    skew_ms: int | None
+    gateway: str
+    data: dict[str, Scalar]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str

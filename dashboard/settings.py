@@ -1,0 +1,94 @@
+"""The centre's one configuration object, read from HG_CENTRE_* variables.
+
+Every option can also be given to `homeguard centre` on the command line;
+a bad value stops start-up with a message naming the option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "HG_CENTRE_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    # SQLAlchemy URL of the alarm store; SQLite runs in WAL mode.
+    database_url: str = "sqlite:///./homeguard-centre.db"
+    # Bearer tokens accepted on POST /api/v1/ingest; the environment takes
+    # them comma-separated: HG_CENTRE_GATEWAY_TOKENS=tok1,tok2
+    gateway_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # IANA zone the alarm desk shows times in.
+    timezone: str = "Asia/Shanghai"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Seconds between SSE keepalive comments on an idle stream.
+    keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    # Live items a slow stream client may fall behind by before it is cut
+    # off (it reconnects and replays the rest from the database).
+    stream_queue: int = Field(default=1000, ge=10)
+
+    @field_validator("gateway_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [t.strip() for t in v.split(",") if t.strip()]
+        return v
+
+    @field_validator("gateway_tokens")
+    @classmethod
+    def _need_token(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError(
+                "no gateway token configured: give --gateway-token TOKEN or set "
+                f"{ENV_PREFIX}GATEWAY_TOKENS, else no gateway could deliver alarms"
+            )
+        for token in v:
+            if len(token) < 8 or token != token.strip():
+                raise ValueError("a gateway token needs at least 8 characters and no spaces")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)"
+            ) from None
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_url(cls, v: str) -> str:
+        try:
+            url = make_url(v)
+        except ArgumentError:
+            raise ValueError(f"not a database URL: {v!r} (e.g. sqlite:///./centre.db)") from None
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            folder = Path(url.database).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise ValueError(f"folder {folder} for the SQLite database does not exist")
+        return v
+
+
+def describe_errors(exc: Exception) -> list[str]:
+    """One line per problem in a pydantic ValidationError, naming the option."""
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return [str(exc)]
+    lines = []
+    for err in errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        lines.append(f"{where} ({ENV_PREFIX}{where.upper()}): {msg}")
+    return lines
