@@ -1,0 +1,204 @@
+"""The centre's HTTP API against a real SQLite file (TestClient in process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+
+from dashboard.app import create_app
+from dashboard.models import Alarm, Event
+from dashboard.settings import Settings
+
+TOKEN = "gw-test-token-1"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T0 = 1795387455000
+
+
+def event(seq: int, device: str = "hg-b-0001", kind: str = "alarm", typ: str = "fire",
+          **over: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "device": device, "seq": seq, "kind": kind, "type": typ,
+        "event_time_ms": T0 + seq, "device_time_ms": T0 + seq,
+        "gateway_time_ms": T0 + seq + 1200, "age_ms": 1200, "skew_ms": -15,
+        "data": {"btn": "a"},
+    }
+    ev.update(over)
+    return ev
+
+
+def batch(*events: dict[str, Any]) -> dict[str, Any]:
+    return {"gateway": "gw-1", "events": list(events)}
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'centre.db'}"
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN]))
+    with TestClient(app) as c:
+        yield c
+
+
+def count(db_url: str, model: type) -> int:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_ingest_needs_a_gateway_token(client: TestClient, db_url: str) -> None:
+    r = client.post("/api/v1/ingest", json=batch(event(1)))
+    assert r.status_code == 401
+    assert "Bearer" in r.json()["detail"]
+    r = client.post("/api/v1/ingest", json=batch(event(1)),
+                    headers={"Authorization": "Bearer not-the-token"})
+    assert r.status_code == 401
+    assert r.json()["detail"] == "gateway token not accepted"
+    assert count(db_url, Event) == 0
+
+
+def test_accepted_then_duplicate_on_resend(client: TestClient, db_url: str) -> None:
+    r = client.post("/api/v1/ingest", json=batch(event(42), event(43, kind="heartbeat",
+                                                                  typ="periodic")), headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"results": [
+        {"device": "hg-b-0001", "seq": 42, "status": "accepted"},
+        {"device": "hg-b-0001", "seq": 43, "status": "accepted"},
+    ]}
+    # a gateway that lost our 200 resends; a new event rides along
+    r = client.post("/api/v1/ingest", json=batch(event(44), event(42)), headers=AUTH)
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]
+    assert count(db_url, Event) == 3
+    assert count(db_url, Alarm) == 2
+
+
+def test_same_event_twice_in_one_batch_is_stored_once(client: TestClient, db_url: str) -> None:
+    r = client.post("/api/v1/ingest", json=batch(event(7), event(7)), headers=AUTH)
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]
+    assert count(db_url, Alarm) == 1
+
+
+def test_one_bad_item_rejects_the_whole_batch(client: TestClient, db_url: str) -> None:
+    bad = event(9, device="hg-b-0002", typ="smoke")
+    r = client.post("/api/v1/ingest", json=batch(event(8), bad, event(10)), headers=AUTH)
+    assert r.status_code == 422
+    body = r.json()
+    assert "events[1] (hg-b-0002 seq 9)" in body["detail"]
+    assert "'smoke'" in body["detail"] and "nothing was stored" in body["detail"]
+    assert [(e["index"], e["device"], e["seq"]) for e in body["errors"]] == [(1, "hg-b-0002", 9)]
+    assert count(db_url, Event) == 0
+    assert client.get("/api/v1/alarms").json() == []
+
+
+def test_bad_field_is_named(client: TestClient) -> None:
+    r = client.post("/api/v1/ingest", json=batch(event(1), event(0)), headers=AUTH)
+    assert r.status_code == 422
+    [err] = r.json()["errors"]
+    assert (err["index"], err["field"]) == (1, "seq")
+    assert "events[1] (hg-b-0001 seq 0): seq:" in r.json()["detail"]
+
+
+def test_batch_over_500_events_is_refused(client: TestClient, db_url: str) -> None:
+    r = client.post("/api/v1/ingest", json=batch(*[event(s) for s in range(1, 502)]),
+                    headers=AUTH)
+    assert r.status_code == 422
+    assert "500" in r.json()["detail"]
+    assert count(db_url, Event) == 0
+
+
+def test_alarms_listed_newest_first_with_their_times(client: TestClient) -> None:
+    before_ms = time.time() * 1000 - 1
+    client.post("/api/v1/ingest", json=batch(
+        event(1, typ="medical", device_time_ms=None, skew_ms=None),
+        event(2, kind="telemetry", typ="periodic"),
+        event(3, device="hg-s-0001", typ="residual_current", data={"ma": 42}),
+        event(4, device="gw-1", kind="supervision", typ="gateway_offline", data={}),
+    ), headers=AUTH)
+    alarms = client.get("/api/v1/alarms").json()
+    assert [(a["device"], a["seq"], a["type"]) for a in alarms] == [
+        ("hg-s-0001", 3, "residual_current"), ("hg-b-0001", 1, "medical"),
+    ]
+    first = alarms[1]
+    assert first["state"] == "received" and first["gateway"] == "gw-1"
+    assert first["device_time_ms"] is None and first["gateway_time_ms"] == T0 + 1 + 1200
+    assert before_ms <= first["received_ms"] <= time.time() * 1000  # the centre's clock
+    events = client.get("/api/v1/events", params={"device": "hg-b-0001", "limit": 1}).json()
+    assert [(e["seq"], e["kind"]) for e in events] == [(2, "telemetry")]
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+def race(clients: list[TestClient], body: dict[str, Any], n: int) -> list[tuple[int, str]]:
+    """n threads post the same body at the same moment; (status code, result)."""
+    start = threading.Barrier(n)
+    got: list[tuple[int, str]] = []
+
+    def send(c: TestClient) -> None:
+        start.wait()
+        r = c.post("/api/v1/ingest", json=body, headers=AUTH)
+        got.append((r.status_code, r.json()["results"][0]["status"] if r.is_success else r.text))
+
+    threads = [threading.Thread(target=send, args=(clients[i % len(clients)],)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return got
+
+
+def _race(clients: list[TestClient], body: dict[str, Any], n: int) -> list[str]:
+    """n threads post the same body at once; their result statuses."""
+    start = threading.Barrier(n)
+    statuses: list[str] = []
+    failures: list[str] = []
+
+    def send(c: TestClient) -> None:
+        start.wait()
+        r = c.post("/api/v1/ingest", json=body, headers=AUTH)
+        if r.status_code != 200:
+            failures.append(f"{r.status_code} {r.text}")
+            return
+        statuses.append(r.json()["results"][0]["status"])
+
+    threads = [threading.Thread(target=send, args=(clients[i % len(clients)],))
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    return statuses
+
+
+def test_concurrent_deliveries_of_one_event_store_it_once(db_url: str) -> None:
+    # two centre processes' worth of engines on one file, 8 racing requests
+    apps = [create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN])) for _ in range(2)]
+    with TestClient(apps[0]) as c0, TestClient(apps[1]) as c1:
+        for seq in range(1, 6):
+            statuses = _race([c0, c1], batch(event(seq)), 8)
+            assert sorted(statuses) == ["accepted"] + ["duplicate"] * 7
+    assert count(db_url, Event) == 5
+    assert count(db_url, Alarm) == 5
+
+
+def test_page_serves_the_desk(client: TestClient) -> None:
+    client.post("/api/v1/ingest", json=batch(event(5)), headers=AUTH)
+    r = client.get("/")
+    assert r.status_code == 200
+    assert "报警台 Alarm desk" in r.text
+    assert '"after": 1' in r.text  # the stream resumes after the listed snapshot
+    assert client.get("/static/desk.js").status_code == 200
