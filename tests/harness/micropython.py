@@ -4,8 +4,8 @@ Each `run` starts a fresh interpreter (tests/harness/mp/run.mjs), so runs
 never share state.  With firmware=True (the default) the interpreter's
 filesystem holds the firmware as it would be on a board:
 
-    firmware/hg/*.py  ->  /lib/hg/   (importable as `hg.*`; /lib is on sys.path)
-    firmware/apps/*   ->  /apps/     (only when firmware/apps exists)
+    firmware/hg/**/*.py  ->  /lib/hg/   (importable as `hg.*`; /lib is on sys.path)
+    firmware/apps/**     ->  /apps/     (only when firmware/apps exists)
 
     def test_x(micropython):
         out = micropython.run("from hg import protocol\\nprint(protocol.VERSION)")
@@ -53,18 +53,18 @@ class MicroPythonError(Exception):
         return f"MicroPython raised:\n{self.traceback}{out}"
 
 
-def firmware_files(root: Path = FIRMWARE) -> dict[str, str | bytes]:
-    """The firmware laid out as on a board: hg/*.py in /lib/hg, apps/* in /apps."""
+def _tree(src: Path, dest: str, pattern: str) -> dict[str, str | bytes]:
     files: dict[str, str | bytes] = {}
-    for src in sorted((root / "hg").glob("*.py")):
-        files[f"/lib/hg/{src.name}"] = src.read_bytes()
-    apps = root / "apps"
-    if apps.is_dir():
-        for src in sorted(apps.rglob("*")):
-            if not src.is_file() or "__pycache__" in src.parts:
-                continue
-            files["/apps/" + src.relative_to(apps).as_posix()] = src.read_bytes()
+    if src.is_dir():
+        for path in sorted(src.rglob(pattern)):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[f"{dest}/{path.relative_to(src).as_posix()}"] = path.read_bytes()
     return files
+
+
+def firmware_files(root: Path = FIRMWARE) -> dict[str, str | bytes]:
+    """The firmware laid out as on a board: hg/**/*.py in /lib/hg, apps/** in /apps."""
+    return _tree(root / "hg", "/lib/hg", "*.py") | _tree(root / "apps", "/apps", "*")
 
 
 def _encode_files(files: dict[str, str | bytes]) -> dict[str, object]:
