@@ -132,6 +132,15 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:150]
 
 
+def _screenshot(page: Any, shot: Path) -> None:
+    try:
+        page.screenshot(path=str(shot), full_page=True)
+    except Exception as e:  # the test may have closed the page: keep its own failure
+        print(f"no screenshot of the failed test: {e}")
+    else:
+        print(f"screenshot of the failed test: {shot}")
+
+
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[Any]:
     """A new page in its own context; screenshot to test-artifacts/ when the test fails."""
@@ -141,8 +150,6 @@ def page(browser: Any, request: pytest.FixtureRequest, artifacts_dir: Path) -> I
         yield page
         reports = request.node.stash.get(_REPORTS, {})
         if any(r.failed for r in reports.values()):
-            shot = artifacts_dir / f"{_safe_name(request.node.name)}.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot of the failed test: {shot}")
+            _screenshot(page, artifacts_dir / f"{_safe_name(request.node.name)}.png")
     finally:
         context.close()
