@@ -77,8 +77,10 @@ def _current_last(centre: Centre) -> int:
 
 async def _events(centre: Centre, start: int | None) -> AsyncIterator[str]:
     async with centre.hub.subscribe() as sub:
-        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        # the resume point is fixed after subscribing and before the client
+        # hears "connected": anything committed later reaches it live
         last = start if start is not None else await run_in_threadpool(_current_last, centre)
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
         while True:
             page = await run_in_threadpool(_replay_page, centre, last)
             for item in page:
