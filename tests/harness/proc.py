@@ -41,7 +41,9 @@ def require_binary(name: str, hint: str) -> str:
     pytest.skip(msg)
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
