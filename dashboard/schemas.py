@@ -48,7 +48,8 @@ class EventCreate(EventBase):
             raise ValueError(f"unknown kind {self.kind!r}; one of {', '.join(KIND_TYPES)}")
         if self.type not in allowed:
             raise ValueError(
-                f"type {self.type!r} is not a {self.kind} type; one of {', '.join(allowed)}"
+                f"type {self.type!r} is not allowed for kind {self.kind!r}; "
+                f"one of {', '.join(allowed)}"
             )
         return self
 
