@@ -24,12 +24,11 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from hg import protocol
-
 from broker import acl, config, passwd, tls
 from broker.config import BrokerSettings
 from broker.errors import BadDeviceId, BrokerError, NotABrokerDir
 from broker.files import write_atomic
+from hg import protocol
 
 
 @dataclass(frozen=True)

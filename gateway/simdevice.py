@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from hg import protocol
 from paho.mqtt.enums import CallbackAPIVersion
+
+from hg import protocol
 
 log = logging.getLogger("homeguard.sim")
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hg import protocol
 
+from hg import protocol
 from tests.harness.proc import servers_required
 
 ROOT = Path(__file__).resolve().parents[1]

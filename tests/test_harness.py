@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from hg import protocol
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from hg import protocol
 from tests.harness.micropython import MicroPythonError
 
 # --- VictoriaMetrics ----------------------------------------------------------

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hg import protocol
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hg import protocol
 from tests.firmware import vector_check
 
 HERE = Path(__file__).parent
