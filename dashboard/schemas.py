@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from hg import protocol
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from hg import protocol
 
 # kinds a gateway raises itself about device and gateway liveness
 SUPERVISION_TYPES = ("offline", "online", "gateway_offline")
