@@ -27,8 +27,9 @@ from typer.testing import CliRunner
 
 from broker import acl, layout, passwd, tls
 from broker.cli import register
+from broker.dev import BrokerStartError, start_dev_broker
 from broker.errors import BadDeviceId
-from tests.harness.mosquitto import MosquittoBroker
+from tests.harness.mosquitto import MosquittoBroker, connack_code
 from tests.harness.proc import LOOPBACK, Proc, free_port, require_binary, wait_until
 
 TIMEOUT = 5.0
@@ -301,25 +302,26 @@ def test_tls_listener_with_generated_ca(mosquitto, peers):
     gw.wait_for("hg/v1/dev-tls/event", b"over-tls")
 
 
-def _tls_handshake(broker: MosquittoBroker, ca: Path, server_hostname: str,
+def _tls_handshake(port: int, ca: Path, server_hostname: str,
                    max_version: ssl.TLSVersion | None = None) -> str:
     ctx = ssl.create_default_context(cafile=str(ca))
     if max_version is not None:
         ctx.maximum_version = max_version
-    with socket.create_connection((broker.host, broker.tls_port), timeout=TIMEOUT) as raw:
+    with socket.create_connection((LOOPBACK, port), timeout=TIMEOUT) as raw:
         with ctx.wrap_socket(raw, server_hostname=server_hostname) as conn:
             return str(conn.version())
 
 
 def test_tls_verification_fails_with_other_ca_or_name(mosquitto, tmp_path):
-    assert _tls_handshake(mosquitto, mosquitto.ca_path, "localhost") in ("TLSv1.2", "TLSv1.3")
-    assert _tls_handshake(mosquitto, mosquitto.ca_path, "127.0.0.1",
+    version = _tls_handshake(mosquitto.tls_port, mosquitto.ca_path, "localhost")
+    assert version in ("TLSv1.2", "TLSv1.3")
+    assert _tls_handshake(mosquitto.tls_port, mosquitto.ca_path, "127.0.0.1",
                           ssl.TLSVersion.TLSv1_2) == "TLSv1.2"  # small devices speak 1.2
     other = tls.ensure(tmp_path / "other-tls")
     with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
-        _tls_handshake(mosquitto, other.ca_cert, "localhost")
+        _tls_handshake(mosquitto.tls_port, other.ca_cert, "localhost")
     with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
-        _tls_handshake(mosquitto, mosquitto.ca_path, "broker.elsewhere.example")
+        _tls_handshake(mosquitto.tls_port, mosquitto.ca_path, "broker.elsewhere.example")
 
 
 # --- password files ------------------------------------------------------------
@@ -469,3 +471,37 @@ def test_embedded_demo_broker_enforces_accounts_and_acl(tmp_path, peers):
         assert "EMBEDDED DEMO BROKER" in proc.logs()
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto", "embedded"])
+def test_start_dev_broker_serves_accounts_on_loopback_and_stops(tmp_path, embedded):
+    if not embedded:
+        require_binary("mosquitto", "apt-get install mosquitto")
+    port, tls_port = free_port(), free_port()
+    handle = start_dev_broker(tmp_path / "b", port=port, tls_port=tls_port, embedded=embedded)
+    try:
+        assert handle.kind == ("embedded" if embedded else "mosquitto")
+        user, gw_password = layout.gateway_credentials(handle.dir.root)
+        assert connack_code(LOOPBACK, port, user, gw_password) == 0
+        assert connack_code(LOOPBACK, port, user, "wrong") != 0
+        password = layout.add_device(handle.dir.root, "dev-a")
+        handle.reload()
+        wait_until(lambda: connack_code(LOOPBACK, port, "dev-a", password) == 0, TIMEOUT,
+                   "dev-a accepted")
+        if not embedded:
+            assert handle.tls_port == tls_port
+            assert f"listener {tls_port} 127.0.0.1" in handle.dir.config_file.read_text()
+            assert _tls_handshake(tls_port, handle.dir.tls_paths.ca_cert, "localhost")
+        with pytest.raises(BrokerStartError, match="already in use"):
+            start_dev_broker(tmp_path / "c", port=port, tls_port=free_port())
+    finally:
+        handle.stop()
+    assert not handle.alive()
+    wait_until(lambda: connack_code_or_none(port) is None, TIMEOUT, "port closed")
+
+
+def connack_code_or_none(port: int) -> int | None:
+    try:
+        return connack_code(LOOPBACK, port, "x", "y", timeout=0.5)
+    except OSError:
+        return None
