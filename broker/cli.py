@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +10,7 @@ from typing import Annotated
 import typer
 
 from broker import acl, layout, tls
+from broker.dev import mosquitto_binary
 from broker.errors import BrokerError
 
 app = typer.Typer(help="Mosquitto broker: config, TLS material, device accounts and ACL.",
@@ -167,17 +166,25 @@ def run(
     dir: DirOpt = DEFAULT_DIR,
     embedded: Annotated[bool, typer.Option(
         help="Use the embedded Python demo broker even if Mosquitto is installed.")] = False,
+    lan: Annotated[bool, typer.Option(
+        help="Bind the TLS listener as configured, not to 127.0.0.1.")] = False,
 ) -> None:
-    """Run the broker in the foreground (development); Ctrl-C stops it."""
+    """Run the broker in the foreground (development); Ctrl-C stops it.
+
+    Mosquitto runs as you (not run_user) with the TLS listener on 127.0.0.1
+    unless --lan, from mosquitto.dev.conf (same template and settings)."""
     bdir = layout.BrokerDir(dir)
-    if not bdir.settings_file.exists():
-        layout.init(dir)
-    binary = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto",) if os.access(p, os.X_OK)), None)
+    try:
+        if not bdir.settings_file.exists():
+            layout.init(dir)
+        conf = layout.render_dev_config(dir, lan)
+    except BrokerError as exc:
+        raise _fail(exc) from exc
+    binary = mosquitto_binary()
     if binary and not embedded:
-        typer.echo(f"mosquitto -c {bdir.config_file}")
+        typer.echo(f"mosquitto -c {conf}")
         try:
-            raise typer.Exit(subprocess.call([binary, "-c", str(bdir.config_file)]))
+            raise typer.Exit(subprocess.call([binary, "-c", str(conf)]))
         except KeyboardInterrupt:
             return
     from broker import embedded as demo_broker

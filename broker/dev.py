@@ -7,12 +7,12 @@
 Uses Mosquitto with the production template when it is installed, else the
 embedded amqtt demo broker (plain listener only, see broker/embedded.py).
 Either way every listener is bound to 127.0.0.1 and Mosquitto runs as the
-current user, so a development broker never needs root or opens a LAN port.
+current user (from mosquitto.dev.conf, like `homeguard broker run`), so a
+development broker never needs root or opens a LAN port.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import signal
@@ -94,12 +94,11 @@ def start_dev_broker(root: Path | str, port: int = 1883, tls_port: int = 8883,
     busy = [p for p in (port, tls_port) if _port_open(p)]
     if busy:
         raise BrokerStartError("dev", f"ports {busy} on {LOOPBACK} are already in use", "")
-    result = layout.init(Path(root), local_port=port, tls_port=tls_port, tls_bind=LOOPBACK,
-                         run_user=getpass.getuser())
-    bdir = result.dir
+    bdir = layout.init(Path(root), local_port=port, tls_port=tls_port).dir
     binary = None if embedded else mosquitto_binary()
     if binary:
-        kind, argv, ports = "mosquitto", [binary, "-c", str(bdir.config_file)], [port, tls_port]
+        conf = layout.render_dev_config(bdir.root)
+        kind, argv, ports = "mosquitto", [binary, "-c", str(conf)], [port, tls_port]
     else:
         kind = "embedded"
         argv = [sys.executable, "-m", "broker.embedded", "--dir", str(bdir.root)]

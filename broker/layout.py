@@ -2,6 +2,7 @@
 
     <dir>/broker.json       settings (ports, names, limits) - edit, then re-run init
     <dir>/mosquitto.conf    rendered from broker/templates/mosquitto.conf.j2
+    <dir>/mosquitto.dev.conf  the same for `broker run` (current user, loopback TLS)
     <dir>/passwd            accounts, mosquitto_passwd $7$ format (0600)
     <dir>/acl               rendered by broker/acl.py
     <dir>/tls/              ca.crt ca.key server.crt server.key
@@ -16,6 +17,7 @@ and every password.  Password and ACL changes take effect on reload (SIGHUP).
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
 import secrets
@@ -63,6 +65,10 @@ class BrokerDir:
     @property
     def gateway_password_file(self) -> Path:
         return self.root / "gateway.password"
+
+    @property
+    def dev_config_file(self) -> Path:
+        return self.root / "mosquitto.dev.conf"
 
     @property
     def data_dir(self) -> Path:
@@ -124,6 +130,19 @@ def render_files(bdir: BrokerDir, settings: BrokerSettings) -> None:
     """(Re)write mosquitto.conf and the ACL from the settings."""
     write_atomic(bdir.acl_file, acl.render(settings.gateway_user))
     write_atomic(bdir.config_file, config.render(settings, bdir.template_paths()))
+
+
+def render_dev_config(root: Path, lan: bool = False) -> Path:
+    """mosquitto.dev.conf for `broker run`: the same config, but Mosquitto keeps
+    the current user (no switch to run_user) and, unless lan, the TLS listener
+    is bound to 127.0.0.1."""
+    bdir = BrokerDir(Path(root))
+    settings = bdir.settings()
+    settings.run_user = getpass.getuser()
+    if not lan:
+        settings.tls_bind = "127.0.0.1"
+    write_atomic(bdir.dev_config_file, config.render(settings, bdir.template_paths()))
+    return bdir.dev_config_file
 
 
 def add_device(root: Path, device_id: str, password: str | None = None) -> str:

@@ -490,7 +490,7 @@ def test_start_dev_broker_serves_accounts_on_loopback_and_stops(tmp_path, embedd
                    "dev-a accepted")
         if not embedded:
             assert handle.tls_port == tls_port
-            assert f"listener {tls_port} 127.0.0.1" in handle.dir.config_file.read_text()
+            assert f"listener {tls_port} 127.0.0.1" in handle.dir.dev_config_file.read_text()
             assert _tls_handshake(tls_port, handle.dir.tls_paths.ca_cert, "localhost")
         with pytest.raises(BrokerStartError, match="already in use"):
             start_dev_broker(tmp_path / "c", port=port, tls_port=free_port())
@@ -505,3 +505,20 @@ def connack_code_or_none(port: int) -> int | None:
         return connack_code(LOOPBACK, port, "x", "y", timeout=0.5)
     except OSError:
         return None
+
+
+def test_cli_run_serves_the_directory_on_loopback_as_the_current_user(tmp_path):
+    require_binary("mosquitto", "apt-get install mosquitto")
+    port, tls_port = free_port(), free_port()
+    root = layout.init(tmp_path / "b", local_port=port, tls_port=tls_port).dir.root  # LAN TLS
+    user, gw_password = layout.gateway_credentials(root)
+    homeguard = Path(sys.executable).parent / "homeguard"
+    proc = Proc("broker-run", [homeguard, "broker", "run", "-d", root], tmp_path).start()
+    try:
+        proc.wait_port(port, 20).wait_port(tls_port, 20)
+        assert connack_code(LOOPBACK, port, user, gw_password) == 0
+        dev_conf = layout.BrokerDir(root).dev_config_file.read_text()
+        assert f"listener {tls_port} 127.0.0.1\n" in dev_conf
+        assert f"listener {tls_port}\n" in layout.BrokerDir(root).config_file.read_text()
+    finally:
+        proc.stop()
