@@ -24,7 +24,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from gateway.simdevice import SimDevice, run_resender
+from gateway.simdevice import SimDevice
 
 log = logging.getLogger("homeguard.demo")
 
@@ -228,10 +228,7 @@ def demo(
         stack.callback(sensor.stop)
         stack.callback(button.stop)
         stack.callback(stop.set)
-        for t in (threading.Thread(target=run_resender, args=([button, sensor], stop)),
-                  threading.Thread(target=_periodic, args=(button, sensor, stop))):
-            t.daemon = True
-            t.start()
+        threading.Thread(target=_periodic, args=(button, sensor, stop), daemon=True).start()
         if not (button.wait_connected() and sensor.wait_connected()):
             raise typer.Exit(_fail("simulated devices could not connect to the broker"))
         print(f"\nHomeguard demo is running. Dashboard: {centre}/")

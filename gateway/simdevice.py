@@ -88,6 +88,8 @@ class SimDevice:
         self.acks: dict[int, list[str]] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._resender = threading.Thread(target=self._resend_loop, daemon=True)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sim-{device_id}", clean_session=True
         )
@@ -104,12 +106,19 @@ class SimDevice:
     # -- lifecycle -------------------------------------------------------
     def start(self) -> SimDevice:
         self.client.loop_start()
+        self._resender.start()
         return self
+
+    def _resend_loop(self) -> None:
+        """Resend unacked events every resend_s, as the firmware's outbox does."""
+        while not self._stopping.wait(self.resend_s):
+            self.resend_pending()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -199,10 +208,3 @@ class SimDevice:
                 self.outbox.pop(ref, None)
         if m["type"] in INDICATOR:
             log.info("%s: seq %d %s", self.id, ref, INDICATOR[m["type"]])
-
-
-def run_resender(devices: list[SimDevice], stop: threading.Event) -> None:
-    """Resend unacked events every device's resend period until stopped."""
-    while not stop.wait(min(d.resend_s for d in devices)):
-        for d in devices:
-            d.resend_pending()

@@ -1,0 +1,106 @@
+"""Gateway configuration: one TOML file, validated at start, secrets from env.
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+gateway/sample.toml documents every option with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(Exception):
+    """The gateway cannot start with this configuration; str() says why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewaySection(_Section):
+    id: str = Field("gw-1", min_length=1, max_length=64)
+    data_dir: Path = Path("var/gateway")
+
+
+class MQTTSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str = "gateway"
+    password: str = ""
+    client_id: str = "homeguard-gateway"
+    keepalive: int = Field(30, ge=5, le=3600)
+    tls_ca: Path | None = None
+
+
+class RegistrySection(_Section):
+    path: Path = Path("devices.json")
+
+
+class VerifySection(_Section):
+    behind_ms: int = Field(40000, ge=0)
+    ahead_ms: int = Field(20000, ge=0)
+
+
+class DedupSection(_Section):
+    window: int = Field(4096, ge=16, le=1 << 20)
+
+
+class CentreSection(_Section):
+    url: str = Field(..., pattern=r"^https?://")
+    token: str = ""
+    batch_size: int = Field(100, ge=1, le=500)
+    timeout_s: float = Field(10.0, gt=0)
+    backoff_min_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+
+
+class MetricsSection(_Section):
+    port: int = Field(0, ge=0, le=65535)  # 0 = no /metrics endpoint
+    host: str = "127.0.0.1"
+
+
+class Config(_Section):
+    gateway: GatewaySection = GatewaySection()
+    mqtt: MQTTSection = MQTTSection()
+    registry: RegistrySection = RegistrySection()
+    verify: VerifySection = VerifySection()
+    dedup: DedupSection = DedupSection()
+    centre: CentreSection
+    metrics: MetricsSection = MetricsSection()
+
+
+ENV_SECRETS = {
+    "HG_GATEWAY_MQTT_PASSWORD": ("mqtt", "password"),
+    "HG_GATEWAY_CENTRE_TOKEN": ("centre", "token"),
+}
+
+
+def load(path: Path, env: dict[str, str] | None = None) -> Config:
+    """Read, apply env overrides for secrets, validate; ConfigError otherwise."""
+    env = dict(os.environ) if env is None else env
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    for var, (section, key) in ENV_SECRETS.items():
+        if env.get(var):
+            raw.setdefault(section, {})[key] = env[var]
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid config"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+    if not cfg.centre.token:
+        raise ConfigError(f"{path}: centre.token is empty (or set HG_GATEWAY_CENTRE_TOKEN)")
+    if cfg.centre.backoff_max_s < cfg.centre.backoff_min_s:
+        raise ConfigError(f"{path}: centre.backoff_max_s is below backoff_min_s")
+    return cfg

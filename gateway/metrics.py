@@ -1,0 +1,20 @@
+"""Prometheus metrics of the gateway (served on [metrics] port when set)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECEIVED = Counter("hg_gateway_received_total", "Messages received from the broker", ["leaf"])
+REJECTED = Counter("hg_gateway_rejected_total", "Messages rejected, by reason", ["reason"])
+DUPLICATES = Counter("hg_gateway_duplicates_total", "Already-stored messages acked again")
+PERSISTED = Counter("hg_gateway_persisted_total", "Messages committed to the store", ["kind"])
+TELEMETRY = Counter("hg_gateway_telemetry_received_total", "Telemetry messages verified")
+DELIVERED = Counter("hg_gateway_delivered_total", "Events delivered, by sink", ["sink"])
+FAILED = Counter("hg_gateway_sink_failures_total", "Failed delivery attempts", ["sink"])
+DEAD = Counter("hg_gateway_dead_letters_total", "Events a sink refused for good", ["sink"])
+BACKLOG = Gauge("hg_gateway_outbox_depth", "Events not yet delivered", ["sink"])
+OLDEST = Gauge("hg_gateway_outbox_oldest_age_seconds", "Age of the oldest undelivered", ["sink"])
+LATENCY = Histogram(
+    "hg_gateway_end_to_end_seconds", "Gateway receive to sink acceptance", ["sink"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)

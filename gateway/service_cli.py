@@ -1,0 +1,35 @@
+"""`homeguard gateway --config gateway.toml`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.config import ConfigError, load
+from gateway.registry import RegistryError
+
+
+def gateway(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Gateway TOML config.")] = Path(
+        "gateway.toml"),
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run the gateway: verify, timestamp, de-duplicate, store and forward."""
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from gateway import service
+
+    try:
+        cfg = load(config)
+        service.run(cfg)
+    except (ConfigError, RegistryError) as exc:
+        typer.secho(f"gateway: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gateway")(gateway)

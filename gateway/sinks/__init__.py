@@ -1,0 +1,1 @@
+"""Sinks read the gateway's store in order and deliver; one module each."""

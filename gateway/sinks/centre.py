@@ -1,0 +1,127 @@
+"""Centre sink: POSTs stored events, in store order, to the centre's ingest API.
+
+Delivery is at-least-once and the centre is idempotent on (device, seq), so
+a crash between the centre's answer and our cursor update only causes a
+resend that the centre reports as "duplicate". The cursor advances only
+after the centre has answered 200 for the batch. A dead centre is retried
+with capped exponential backoff; events wait in the store meanwhile.
+A batch the centre refuses as invalid (422) is split so that only the
+refused events are set aside as dead letters (counted and logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from gateway import metrics
+from gateway.config import CentreSection
+from gateway.pipeline import ACKED_KINDS
+from gateway.store import Event, Store
+
+log = logging.getLogger("homeguard.gateway.centre")
+SINK = "centre"
+
+
+class Refused(Exception):
+    """The centre answered 422: this batch will never be accepted as it is."""
+
+
+class CentreSink:
+    def __init__(self, cfg: CentreSection, gateway_id: str, store: Store,
+                 ack: Callable[[str, int, str], object]) -> None:
+        self.cfg = cfg
+        self.gateway_id = gateway_id
+        self.store = store
+        self.ack = ack
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        self.http = httpx.Client(
+            timeout=cfg.timeout_s, headers={"Authorization": f"Bearer {cfg.token}"})
+        self.url = cfg.url.rstrip("/") + "/api/v1/ingest"
+        self._thread = threading.Thread(target=self.run, name="sink-centre", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, flush_s: float = 5.0) -> None:
+        """Let one more delivery round run (up to flush_s), then stop."""
+        self.stopping.set()
+        self.wakeup.set()
+        self._thread.join(flush_s)
+        self.http.close()
+
+    def run(self) -> None:
+        backoff = self.cfg.backoff_min_s
+        while True:
+            try:
+                sent = self.deliver_once()
+                backoff = self.cfg.backoff_min_s
+            except (httpx.HTTPError, OSError) as exc:
+                metrics.FAILED.labels(SINK).inc()
+                depth, _ = self.store.backlog(SINK)
+                log.warning("centre unreachable error=%r backlog=%d retry_in=%.1fs",
+                            str(exc), depth, backoff)
+                if self.stopping.wait(backoff):
+                    return
+                backoff = min(backoff * 2, self.cfg.backoff_max_s)
+                continue
+            if self.stopping.is_set() and sent == 0:
+                return
+            if sent == 0:
+                self.wakeup.wait(1.0)
+                self.wakeup.clear()
+
+    def deliver_once(self) -> int:
+        """Deliver the next batch; returns how many events it moved."""
+        batch = self.store.pending(SINK, self.cfg.batch_size)
+        self._gauges()
+        if not batch:
+            return 0
+        try:
+            self._post(batch)
+        except Refused as exc:
+            self._split(batch, str(exc))
+        return len(batch)
+
+    def _post(self, batch: list[Event]) -> None:
+        body = {"gateway": self.gateway_id, "events": [e.to_centre() for e in batch]}
+        r = self.http.post(self.url, json=body)
+        if r.status_code == 422:
+            raise Refused(r.text[:500])
+        if r.status_code != 200:
+            raise httpx.HTTPStatusError(f"centre answered {r.status_code}: {r.text[:200]}",
+                                        request=r.request, response=r)
+        results = r.json()["results"]
+        now = time.time() * 1000
+        assert batch[-1].id is not None
+        self.store.advance(SINK, batch[-1].id)
+        for e, res in zip(batch, results, strict=False):
+            metrics.DELIVERED.labels(SINK).inc()
+            metrics.LATENCY.labels(SINK).observe(max(0.0, (now - e.gateway_time_ms) / 1000))
+            if e.kind in ACKED_KINDS:
+                self.ack(e.device, e.seq, "delivered")
+            log.info("delivered sink=centre device=%s seq=%d status=%s",
+                     e.device, e.seq, res.get("status"))
+
+    def _split(self, batch: list[Event], reason: str) -> None:
+        """Send one by one; set aside only what the centre refuses alone."""
+        for e in batch:
+            try:
+                self._post([e])
+            except Refused as exc:
+                assert e.id is not None
+                self.store.dead_letter(e.id, SINK, str(exc), int(time.time() * 1000))
+                self.store.advance(SINK, e.id)
+                metrics.DEAD.labels(SINK).inc()
+                log.error("centre refused device=%s seq=%d reason=%s", e.device, e.seq, exc)
+
+    def _gauges(self) -> None:
+        depth, oldest = self.store.backlog(SINK)
+        metrics.BACKLOG.labels(SINK).set(depth)
+        OLDEST = metrics.OLDEST.labels(SINK)
+        OLDEST.set(0 if oldest is None else max(0.0, time.time() - oldest / 1000))

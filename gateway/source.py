@@ -1,0 +1,84 @@
+"""MQTT source: paho-mqtt with a persistent session and manual PUBACK.
+
+MQTT 3.1.1 with clean_session=False and a fixed client id: Mosquitto keeps
+the subscriptions and queues QoS 1 messages while the gateway is away.
+manual_ack=True: the PUBACK for a message goes to the broker only after the
+pipeline has committed it (or rejected it on purpose), so a gateway killed
+in between gets the message again when it reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.config import MQTTSection
+
+log = logging.getLogger("homeguard.gateway.mqtt")
+
+TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat", "status")]
+
+
+class MQTTSource:
+    def __init__(self, cfg: MQTTSection, handle: Callable[[str, bytes, int], str]) -> None:
+        self.cfg = cfg
+        self.handle = handle
+        self.connected = threading.Event()
+        self.stopping = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                                  clean_session=False, manual_ack=True)
+        self.client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls_ca:
+            self.client.tls_set(ca_certs=str(cfg.tls_ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.client.max_inflight_messages_set(100)
+        self.client.reconnect_delay_set(0.2, 10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1)
+
+    def _on_connect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
+        if reason.is_failure:
+            log.error("broker refused connection reason=%s", reason)
+            return
+        log.info("connected broker=%s:%d session_present=%s", self.cfg.host, self.cfg.port,
+                 flags.session_present)
+        client.subscribe(TOPICS)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
+        self.connected.clear()
+        log.warning("disconnected from broker reason=%s (reconnecting)", reason)
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        received_ms = int(time.time() * 1000)
+        delay = 0.1
+        while True:
+            try:
+                self.handle(msg.topic, msg.payload, received_ms)
+                break
+            except Exception:
+                # not committed: hold this message (and the ones behind it) and
+                # try again; without our PUBACK the broker keeps it for us
+                log.exception("store failed topic=%s; retrying in %.1fs", msg.topic, delay)
+                if self.stopping.wait(delay):
+                    return  # shutting down: no PUBACK, redelivered on next start
+                delay = min(delay * 2, 10.0)
+        client.ack(msg.mid, msg.qos)
