@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -322,6 +323,32 @@ def test_tls_verification_fails_with_other_ca_or_name(mosquitto, tmp_path):
         _tls_handshake(mosquitto.tls_port, other.ca_cert, "localhost")
     with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
         _tls_handshake(mosquitto.tls_port, mosquitto.ca_path, "broker.elsewhere.example")
+
+
+def test_tls_listener_refuses_tls_1_1(mosquitto):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(mosquitto.ca_path))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let our client offer 1.1 so the server decides
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1_1 itself
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection((LOOPBACK, mosquitto.tls_port), timeout=TIMEOUT) as raw:
+        with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+# --- limits ----------------------------------------------------------------------
+
+
+def test_oversized_packet_disconnects_sender_and_is_not_delivered(mosquitto, peers):
+    gw = gateway(mosquitto, peers)
+    big = device(mosquitto, peers, "dev-big")
+    ok = device(mosquitto, peers, "dev-ok")
+    big.client.publish("hg/v1/dev-big/event", b"x" * 5000, qos=1)
+    wait_until(lambda: not big.client.is_connected(), TIMEOUT, "the broker to drop dev-big")
+    ok.publish("hg/v1/dev-ok/event", b"control")
+    gw.wait_for("hg/v1/dev-ok/event", b"control")
+    assert all(len(p) < 4096 for p in gw.payloads())
 
 
 # --- password files ------------------------------------------------------------

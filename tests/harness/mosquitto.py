@@ -117,8 +117,12 @@ class MosquittoBroker:
         self.stop()
         self.start()
 
-    def logs(self) -> str:
-        return self.proc.logs() if self.proc is not None else ""
+    def logs(self, tail: int = 8000) -> str:
+        """Mosquitto's log file (its stdout is block-buffered when not a terminal)."""
+        try:
+            return self.dir.log_file.read_text(errors="replace")[-tail:]
+        except FileNotFoundError:
+            return self.proc.logs() if self.proc is not None else ""
 
 
 def connack_code(host: str, port: int, username: str, password: str,
