@@ -109,7 +109,7 @@ def _wait_alarm(centre: str, seq: int, timeout: float = 30) -> dict:
     raise RuntimeError(f"alarm seq {seq} did not reach the centre within {timeout:.0f}s")
 
 
-def _start_broker(data: Path, logs: Path) -> tuple[Child, int, str]:
+def _start_broker(data: Path, logs: Path, embedded: bool) -> tuple[Child, int, str]:
     """Broker dir in data/broker with the demo devices; returns (child, port, gateway pw)."""
     from broker import layout
 
@@ -123,7 +123,8 @@ def _start_broker(data: Path, logs: Path) -> tuple[Child, int, str]:
             pw_file.write_text(layout.add_device(bdir, dev))
         passwords[dev] = pw_file.read_text()
     _, gw_password = layout.gateway_credentials(bdir)
-    child = Child("broker", [*_homeguard(), "broker", "run", "-d", str(bdir)], logs)
+    argv = [*_homeguard(), "broker", "run", "-d", str(bdir)]
+    child = Child("broker", argv + (["--embedded"] if embedded else []), logs)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         child.check()
@@ -195,10 +196,13 @@ def demo(
     port: Annotated[int, typer.Option(help="Dashboard port (a free one if busy).")] = 8080,
     once: Annotated[bool, typer.Option(
         help="Press one fire alarm, wait until the centre has it, exit.")] = False,
+    embedded_broker: Annotated[bool, typer.Option(
+        help="Use the embedded Python broker even when Mosquitto is installed.")] = False,
 ) -> None:
     """Run broker, gateway, centre and two simulated devices on this machine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("paho").setLevel(logging.WARNING)
+    for noisy in ("paho", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     data = data_dir.resolve()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -209,7 +213,7 @@ def demo(
     token = token_file.read_text()
     stop = threading.Event()
     with ExitStack() as stack:
-        broker, mqtt_port, gw_password = _start_broker(data, logs)
+        broker, mqtt_port, gw_password = _start_broker(data, logs, embedded_broker)
         stack.callback(broker.stop)
         centre_port = _free_port(port)
         centre = f"http://127.0.0.1:{centre_port}"
