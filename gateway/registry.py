@@ -33,7 +33,7 @@ def parse(text: str, source: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for i, d in enumerate(devices):
         dev = d.get("id") if isinstance(d, dict) else None
-        if not protocol.valid_id(dev):
+        if not isinstance(dev, str) or not protocol.valid_id(dev):
             raise RegistryError(f"{source}: devices[{i}] has no valid id")
         try:
             key = bytes.fromhex(d["key"])

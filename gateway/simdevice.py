@@ -100,7 +100,7 @@ class SimDevice:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 5)
+        self.client.reconnect_delay_set(1, 5)
         self.client.connect_async(host, port, keepalive=30)
 
     # -- lifecycle -------------------------------------------------------

@@ -37,7 +37,7 @@ class MQTTSource:
         if cfg.tls_ca:
             self.client.tls_set(ca_certs=str(cfg.tls_ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.client.max_inflight_messages_set(100)
-        self.client.reconnect_delay_set(0.2, 10)
+        self.client.reconnect_delay_set(1, 10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
