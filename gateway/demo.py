@@ -58,6 +58,14 @@ class Child:
             tail = self.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{tail}")
 
+    def wait_log(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log_path.read_text(errors="replace"):
+            self.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not log {text!r} within {timeout:.0f}s")
+            time.sleep(0.1)
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
@@ -225,6 +233,7 @@ def demo(
         cfg = _gateway_config(data, mqtt_port, gw_password, centre, token)
         g = Child("gateway", [*_homeguard(), "gateway", "--config", str(cfg)], logs)
         stack.callback(g.stop)
+        g.wait_log("connected broker=")  # subscribed before the devices speak
         passwords = json.loads((data / "passwords.json").read_text())
         button, sensor = (
             SimDevice(dev, keys[dev], "127.0.0.1", mqtt_port, passwords[dev], data / "devices")
