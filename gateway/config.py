@@ -90,7 +90,10 @@ def load(path: Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
     for var, (section, key) in ENV_SECRETS.items():
         if env.get(var):
-            raw.setdefault(section, {})[key] = env[var]
+            table = raw.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+            table[key] = env[var]
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:

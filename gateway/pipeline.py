@@ -18,7 +18,7 @@ from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.registry import Registry
-from gateway.store import Store
+from gateway.store import Event, Store
 from gateway.timestamp import stamp
 from gateway.verify import Rejections, verify
 from hg import protocol
@@ -34,12 +34,14 @@ ACKED_KINDS = frozenset({"alarm", "restore", "cancel", "test", "fault"})
 
 class Pipeline:
     def __init__(self, cfg: Config, store: Store, registry: Registry, acker: Acker,
-                 on_stored: Callable[[], None] = lambda: None) -> None:
+                 on_stored: Callable[[], None] = lambda: None,
+                 sinks: tuple[str, ...] = ()) -> None:
         self.cfg = cfg
         self.store = store
         self.registry = registry
         self.acker = acker
         self.on_stored = on_stored
+        self.sinks = sinks  # names whose delivery a duplicate's `delivered` ack repeats
         self.rejections = Rejections()
         self.window = dedup.Window(cfg.dedup.window, store.highest_seqs())
         self._lock = threading.Lock()
@@ -48,6 +50,8 @@ class Pipeline:
         leaf = topic.rsplit("/", 1)[-1]
         metrics.RECEIVED.labels(leaf if leaf in protocol.UPLINK else "other").inc()
         try:
+            if leaf not in protocol.UPLINK:
+                raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
             msg = verify(topic, payload, self.registry.key_of, received_ms,
                          self.cfg.verify.behind_ms, self.cfg.verify.ahead_ms)
         except protocol.Reject as exc:
@@ -60,7 +64,7 @@ class Pipeline:
             return TELEMETRY
         return self._store(stamp(msg, received_ms))
 
-    def _store(self, event) -> str:  # noqa: ANN001
+    def _store(self, event: Event) -> str:
         with self._lock:
             if self.window.classify(event.device, event.seq) == dedup.REPLAY:
                 self.rejections.record(dedup.REPLAY, protocol.topic(event.device, "event"),
@@ -79,7 +83,15 @@ class Pipeline:
             log.info("duplicate device=%s seq=%d acked again", event.device, event.seq)
         if event.kind in ACKED_KINDS:
             self.acker.send(event.device, event.seq, "stored")
+            if not new and self._delivered(event.device, event.seq):
+                # the device resent because an ack was lost: tell it the whole story
+                # again, so its indicator does not fall back from "centre received"
+                self.acker.send(event.device, event.seq, "delivered")
         return STORED if new else DUPLICATE
+
+    def _delivered(self, device: str, seq: int) -> bool:
+        return bool(self.sinks) and all(
+            self.store.delivered(s, device, seq) for s in self.sinks)
 
     def _nak_skew(self, payload: bytes) -> None:
         """Tell a correctly signed device its clock is off (with our time)."""

@@ -53,11 +53,13 @@ class Registry:
         self._mtime = self._stat()
         self._devices = parse(self._read(), str(self.path))
 
-    def _stat(self) -> float:
+    def _stat(self) -> tuple[int, int]:
+        """(mtime in ns, size): a rewrite within one timestamp tick still shows."""
         try:
-            return self.path.stat().st_mtime
+            st = self.path.stat()
         except FileNotFoundError:
             raise RegistryError(f"{self.path}: device registry file not found") from None
+        return st.st_mtime_ns, st.st_size
 
     def _read(self) -> str:
         return self.path.read_text()
@@ -69,10 +71,12 @@ class Registry:
         self._checked = now
         try:
             mtime = self._stat()
-            if mtime != self._mtime:
-                self._devices = parse(self._read(), str(self.path))
-                self._mtime = mtime
-                log.info("registry reloaded devices=%d", len(self._devices))
+            if mtime == self._mtime:
+                return
+            # remembered before parsing: a bad file is reported once, not every second
+            self._mtime = mtime
+            self._devices = parse(self._read(), str(self.path))
+            log.info("registry reloaded devices=%d", len(self._devices))
         except (RegistryError, OSError) as exc:
             log.error("registry reload failed, keeping the last good copy: %s", exc)
 

@@ -15,6 +15,7 @@ from gateway.ack import Acker
 from gateway.config import Config
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
+from gateway.sinks.centre import SINK as CENTRE
 from gateway.sinks.centre import CentreSink
 from gateway.source import MQTTSource
 from gateway.store import Store
@@ -31,7 +32,7 @@ class Gateway:
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
         self.sink = CentreSink(cfg.centre, cfg.gateway.id, self.store, self.acker.send)
         self.pipeline = Pipeline(cfg, self.store, self.registry, self.acker,
-                                 on_stored=self.sink.wakeup.set)
+                                 on_stored=self.sink.wakeup.set, sinks=(CENTRE,))
 
     def _handle(self, topic: str, payload: bytes, received_ms: int) -> str:
         return self.pipeline.handle(topic, payload, received_ms)

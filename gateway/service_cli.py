@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,9 @@ def gateway(
     except (ConfigError, RegistryError) as exc:
         typer.secho(f"gateway: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
+    except (OSError, sqlite3.Error) as exc:
+        typer.secho(f"gateway: cannot start: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

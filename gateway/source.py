@@ -41,6 +41,7 @@ class MQTTSource:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
@@ -62,6 +63,13 @@ class MQTTSource:
                  flags.session_present)
         client.subscribe(TOPICS)
         self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:  # noqa: ANN001
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("broker refused subscriptions reasons=%s", ",".join(failed))
+        else:
+            log.info("subscribed topics=%s", ",".join(t for t, _ in TOPICS))
 
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
         self.connected.clear()

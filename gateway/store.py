@@ -131,6 +131,16 @@ class Store:
             (sink, last_id),
         )
 
+    def delivered(self, sink: str, device: str, seq: int) -> bool:
+        """True when sink has delivered (device, seq): at or below its cursor and
+        not set aside as a dead letter."""
+        row = self._db().execute(
+            "SELECT 1 FROM events e WHERE device = ? AND seq = ? AND id <= ? AND NOT EXISTS "
+            "(SELECT 1 FROM dead_letters d WHERE d.event_id = e.id AND d.sink = ?)",
+            (device, seq, self.cursor(sink), sink),
+        ).fetchone()
+        return row is not None
+
     def dead_letter(self, event_id: int, sink: str, reason: str, at_ms: int) -> None:
         self._db().execute(
             "INSERT OR REPLACE INTO dead_letters (event_id, sink, reason, at_ms) VALUES (?,?,?,?)",

@@ -31,6 +31,25 @@ class Refused(Exception):
     """The centre answered 422: this batch will never be accepted as it is."""
 
 
+class BadAnswer(Exception):
+    """The centre answered 200 with something that is not the ingest contract's
+    result list for this batch; nothing is marked delivered, the batch is retried."""
+
+
+def _results(r: httpx.Response, batch: list[Event]) -> list[dict]:
+    try:
+        results = r.json()["results"]
+    except (ValueError, KeyError, TypeError):
+        raise BadAnswer(f"no results list in the centre's answer: {r.text[:200]!r}") from None
+    if not isinstance(results, list) or len(results) != len(batch):
+        raise BadAnswer(f"{len(batch)} events sent, the answer's results are {results!r:.200}")
+    for e, res in zip(batch, results, strict=True):
+        if not isinstance(res, dict) or (res.get("device"), res.get("seq")) != (e.device, e.seq) \
+                or res.get("status") not in ("accepted", "duplicate"):
+            raise BadAnswer(f"result {res!r} does not confirm {e.device} seq {e.seq}")
+    return results
+
+
 class CentreSink:
     def __init__(self, cfg: CentreSection, gateway_id: str, store: Store,
                  ack: Callable[[str, int, str], object]) -> None:
@@ -58,14 +77,13 @@ class CentreSink:
     def run(self) -> None:
         backoff = self.cfg.backoff_min_s
         while True:
+            self.wakeup.clear()  # before reading the store: a later insert wakes us
             try:
                 sent = self.deliver_once()
                 backoff = self.cfg.backoff_min_s
-            except (httpx.HTTPError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the sink thread must never die
                 metrics.FAILED.labels(SINK).inc()
-                depth, _ = self.store.backlog(SINK)
-                log.warning("centre unreachable error=%r backlog=%d retry_in=%.1fs",
-                            str(exc), depth, backoff)
+                self._log_failure(exc, backoff)
                 if self.stopping.wait(backoff):
                     return
                 backoff = min(backoff * 2, self.cfg.backoff_max_s)
@@ -74,7 +92,18 @@ class CentreSink:
                 return
             if sent == 0:
                 self.wakeup.wait(1.0)
-                self.wakeup.clear()
+
+    def _log_failure(self, exc: Exception, backoff: float) -> None:
+        try:
+            depth = self.store.backlog(SINK)[0]
+        except Exception:  # noqa: BLE001 - the store itself may be what failed
+            depth = -1
+        if isinstance(exc, httpx.HTTPError | OSError):
+            log.warning("centre unreachable error=%r backlog=%d retry_in=%.1fs",
+                        str(exc), depth, backoff)
+        else:
+            log.error("centre delivery failed error=%r backlog=%d retry_in=%.1fs",
+                      f"{type(exc).__name__}: {exc}", depth, backoff)
 
     def deliver_once(self) -> int:
         """Deliver the next batch; returns how many events it moved."""
@@ -96,11 +125,11 @@ class CentreSink:
         if r.status_code != 200:
             raise httpx.HTTPStatusError(f"centre answered {r.status_code}: {r.text[:200]}",
                                         request=r.request, response=r)
-        results = r.json()["results"]
+        results = _results(r, batch)
         now = time.time() * 1000
         assert batch[-1].id is not None
         self.store.advance(SINK, batch[-1].id)
-        for e, res in zip(batch, results, strict=False):
+        for e, res in zip(batch, results, strict=True):
             metrics.DELIVERED.labels(SINK).inc()
             metrics.LATENCY.labels(SINK).observe(max(0.0, (now - e.gateway_time_ms) / 1000))
             if e.kind in ACKED_KINDS:
