@@ -50,10 +50,10 @@ class Pipeline:
         leaf = topic.rsplit("/", 1)[-1]
         metrics.RECEIVED.labels(leaf if leaf in protocol.UPLINK else "other").inc()
         try:
-            if leaf not in protocol.UPLINK:
-                raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
             msg = verify(topic, payload, self.registry.key_of, received_ms,
                          self.cfg.verify.behind_ms, self.cfg.verify.ahead_ms)
+            if leaf not in protocol.UPLINK:  # after verify: its order decides the reason
+                raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
         except protocol.Reject as exc:
             self.rejections.record(exc.reason, topic, exc.detail)
             if exc.reason == protocol.R_SKEW:
