@@ -1,0 +1,177 @@
+# The resilience layer over hg.mqtt: connects and reconnects with capped
+# exponential backoff and jitter, keeps the session alive, detects half-open
+# links, re-subscribes, announces `online`, and re-sends unacknowledged QoS 1
+# publishes with DUP.  Apps call poll(now_ms) from their loop and publish();
+# neither raises for a transient outage.  MicroPython subset; no asyncio.
+import os
+
+
+def _rand16():
+    b = os.urandom(2)
+    return b[0] << 8 | b[1]
+
+
+def _err(e):
+    a = e.args
+    if len(a) > 1:
+        return str(a[0]) + " " + str(a[1])
+    return type(e).__name__ + (" " + str(a[0]) if a else "")
+
+
+class Link:
+    """Keeps one MQTTClient connected.  will and online are (topic, fn):
+    fn() returns the payload (signed with a fresh seq) for each connection;
+    will is the retained QoS 1 last will, online is published retained
+    after each connect.  subs is [(filter, qos), ...]."""
+
+    def __init__(self, client, subs=(), will=None, online=None, rand=None,
+                 backoff_ms=(1000, 120000), puback_ms=15000, max_queue=32,
+                 max_inflight=8, stable_ms=60000):
+        self.client = client
+        self.subs = list(subs)
+        self.will = will
+        self.online = online
+        self.rand = rand or _rand16
+        self.base_ms, self.cap_ms = backoff_ms
+        self.puback_ms = puback_ms
+        self.max_queue = max_queue
+        self.max_inflight = max_inflight
+        self.stable_ms = stable_ms
+        self.connected = False
+        self.connects = 0  # successful connects
+        self.failures = 0  # failed connect attempts
+        self.drops = 0  # established connections lost
+        self.resends = 0  # QoS 1 publishes sent again with DUP
+        self.dropped = 0  # publishes given up (QoS 0 offline, queue full)
+        self.last_error = None
+        self.next_try = 0  # ms: when the next connect attempt is due
+        self._fails = 0  # consecutive failures, drives the backoff
+        self._up = 0
+        self._now = 0
+        self._queue = []
+
+    def delay(self, k):
+        """Backoff before attempt k+1: base * 2**k capped, with "equal
+        jitter": half fixed, half random, so attempts never synchronise."""
+        d = min(self.cap_ms, self.base_ms << min(k, 20))
+        h = d // 2
+        return h + self.rand() * (d - h) // 65536
+
+    def pending(self):
+        """QoS 1 publishes not yet acknowledged by the broker."""
+        return len(self._queue) + len(self.client.inflight)
+
+    def poll(self, now_ms):
+        """Do whatever is due; returns .connected.  Never blocks for long
+        except while connecting (bounded by the client's timeout)."""
+        self._now = now_ms
+        if not self.connected:
+            if now_ms >= self.next_try:
+                self._connect(now_ms)
+            return self.connected
+        try:
+            self.client.poll(now_ms)
+            self._keepalive(now_ms)
+            self._retry(now_ms)
+            self._flush(now_ms)
+        except OSError as e:
+            self._lost(now_ms, e)
+        return self.connected
+
+    def publish(self, topic, payload, qos=0, retain=False, now_ms=None):
+        """True when written to the broker now.  QoS 1 is otherwise queued
+        in RAM until connected; QoS 0 while offline is dropped (counted)."""
+        now = self._now if now_ms is None else now_ms
+        c = self.client
+        if qos and (not self.connected or self._queue
+                    or len(c.inflight) >= self.max_inflight):
+            if len(self._queue) >= self.max_queue:
+                self._drop("queue full, dropped " + topic)
+                return False
+            self._queue.append((topic, payload, retain))
+            return False
+        if not self.connected:
+            self._drop("offline, dropped QoS 0 " + topic)
+            return False
+        try:
+            c.publish(topic, payload, qos, retain, now)
+            return True
+        except OSError as e:
+            self._lost(now, e)
+            return False
+
+    def close(self, now_ms=None):
+        """DISCONNECT cleanly (the broker then discards the will)."""
+        if self.connected:
+            self.connected = False
+            try:
+                self.client.disconnect(self._now if now_ms is None else now_ms)
+            except OSError:
+                pass
+
+    def _drop(self, why):
+        self.dropped += 1
+        self.last_error = why
+
+    def _connect(self, now):
+        c = self.client
+        try:
+            will = (self.will[0], self.will[1]()) if self.will else None
+            c.connect(now, will)
+            self.connected = True
+            self._up = now
+            self.connects += 1
+            for pid in self._unacked():
+                c.resend(pid, now)
+                self.resends += 1
+            if self.subs:
+                c.subscribe(self.subs, now)
+            if self.online:
+                c.publish(self.online[0], self.online[1](), 1, True, now)
+            self._flush(now)
+        except OSError as e:
+            if self.connected:
+                self._lost(now, e)
+            else:
+                self.failures += 1
+                self._retry_later(now, e)
+
+    def _lost(self, now, e):
+        self.drops += 1
+        self.connected = False
+        if now - self._up >= self.stable_ms:
+            self._fails = 0
+        self._retry_later(now, e)
+
+    def _retry_later(self, now, e):
+        self.client.close()
+        self.last_error = _err(e)
+        self.next_try = now + self.delay(self._fails)
+        self._fails += 1
+
+    def _unacked(self):
+        f = self.client.inflight
+        return sorted(f, key=lambda pid: f[pid][4])
+
+    def _keepalive(self, now):
+        c = self.client
+        ka = c.keepalive * 1000
+        if not ka:
+            return
+        if now - c.last_rx > ka * 3 // 2:
+            raise OSError("half-open: nothing from the broker for " + str(now - c.last_rx) + " ms")
+        if now - c.last_tx >= ka or (now - c.last_rx >= ka and not c.ping_out):
+            c.ping(now)
+
+    def _retry(self, now):
+        f = self.client.inflight
+        for pid in self._unacked():
+            if now - f[pid][3] >= self.puback_ms:
+                self.client.resend(pid, now)
+                self.resends += 1
+
+    def _flush(self, now):
+        q = self._queue
+        while q and len(self.client.inflight) < self.max_inflight:
+            t, p, r = q.pop(0)
+            self.client.publish(t, p, 1, r, now)
