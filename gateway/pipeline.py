@@ -62,13 +62,12 @@ class Pipeline:
         if msg["kind"] == "telemetry":
             metrics.TELEMETRY.inc()  # the time-series sink is not built yet
             return TELEMETRY
-        return self._store(stamp(msg, received_ms))
+        return self._store(stamp(msg, received_ms), topic)
 
-    def _store(self, event: Event) -> str:
+    def _store(self, event: Event, topic: str) -> str:
         with self._lock:
             if self.window.classify(event.device, event.seq) == dedup.REPLAY:
-                self.rejections.record(dedup.REPLAY, protocol.topic(event.device, "event"),
-                                       f"seq {event.seq}")
+                self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
                 return dedup.REPLAY
             new = self.store.insert(event)
             self.window.seen(event.device, event.seq)
@@ -77,16 +76,19 @@ class Pipeline:
             log.info("stored device=%s seq=%d kind=%s type=%s event_time_ms=%d skew_ms=%s",
                      event.device, event.seq, event.kind, event.type, event.event_time_ms,
                      event.skew_ms)
-            self.on_stored()
         else:
             metrics.DUPLICATES.inc()
             log.info("duplicate device=%s seq=%d acked again", event.device, event.seq)
         if event.kind in ACKED_KINDS:
+            # `stored` is queued before the sinks are woken, so it always reaches
+            # the device ahead of their `delivered`
             self.acker.send(event.device, event.seq, "stored")
             if not new and self._delivered(event.device, event.seq):
                 # the device resent because an ack was lost: tell it the whole story
                 # again, so its indicator does not fall back from "centre received"
                 self.acker.send(event.device, event.seq, "delivered")
+        if new:
+            self.on_stored()
         return STORED if new else DUPLICATE
 
     def _delivered(self, device: str, seq: int) -> bool:

@@ -397,3 +397,13 @@ def test_new_device_in_the_registry_is_accepted_without_restart(tmp_path: Path) 
     assert rig.handle(topic, alarm(1, dev=sensor)) == protocol.R_DEVICE
     write_registry(tmp_path / "devices.json", KEYS)
     wait_until(lambda: rig.handle(topic, alarm(1, dev=sensor)) == STORED, 5, "new device")
+
+
+def test_stored_ack_is_sent_before_the_sinks_are_woken(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    acks_at_wakeup: list[int] = []
+    rig.pipeline.on_stored = lambda: acks_at_wakeup.append(len(rig.sent))
+    assert rig.handle(EVENT, alarm(3)) == STORED
+    assert acks_at_wakeup == [1]
+    assert rig.handle(EVENT, alarm(3)) == DUPLICATE
+    assert acks_at_wakeup == [1], "a duplicate has nothing new to deliver"

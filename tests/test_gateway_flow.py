@@ -1,0 +1,358 @@
+"""The gateway as a real process between a real Mosquitto and a real HTTP
+centre: delivery, duplicates, rejections, and the outages it must survive
+(centre down, gateway killed, broker restarted) without losing or doubling
+an alarm.
+
+The centre here is a small ThreadingHTTPServer implementing the ingest
+contract of docs/centre.md (Bearer token, idempotent on (device, seq)); it
+can be stopped and started again on the same port. Devices are plain paho
+clients with their own broker accounts that sign with hg.protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.config import CentreSection
+from gateway.sinks.centre import CentreSink
+from gateway.store import Event, Store
+from hg import protocol
+from tests.harness.proc import LOOPBACK, Proc, free_port, wait_until
+
+BIN = Path(sys.executable).parent
+TOKEN = "flow-test-token"
+BUTTON = "hg-b-0201"
+WAIT = 15.0
+
+
+# --- the centre --------------------------------------------------------------
+
+class Centre:
+    """Ingest contract on a fixed port; state survives stop()/start()."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.accepted: list[dict] = []  # every newly accepted event, in order
+        self.posted: list[tuple[str, int]] = []  # every event in every 200 batch
+        self.lock = threading.Lock()
+        self.answer_garbage = 0  # answer this many requests with 200 and no results
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> Centre:
+        centre = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                centre.ingest(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def ingest(self, h: BaseHTTPRequestHandler) -> None:
+        if h.path != "/api/v1/ingest":
+            return self._reply(h, 404, {"detail": "not found"})
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self._reply(h, 401, {"detail": "gateway token not accepted"})
+        body = json.loads(h.rfile.read(int(h.headers["Content-Length"])))
+        with self.lock:
+            if self.answer_garbage:
+                self.answer_garbage -= 1
+                return self._reply(h, 200, {"ok": True})
+            results = []
+            seen = {(e["device"], e["seq"]) for e in self.accepted}
+            for e in body["events"]:
+                key = (e["device"], e["seq"])
+                self.posted.append(key)
+                status = "duplicate" if key in seen else "accepted"
+                if status == "accepted":
+                    self.accepted.append({**e, "gateway": body["gateway"]})
+                    seen.add(key)
+                results.append({"device": e["device"], "seq": e["seq"], "status": status})
+        self._reply(h, 200, {"results": results})
+
+    @staticmethod
+    def _reply(h: BaseHTTPRequestHandler, code: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        h.send_response(code)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(raw)))
+        h.end_headers()
+        h.wfile.write(raw)
+
+    def seqs(self, device: str = BUTTON) -> list[int]:
+        with self.lock:
+            return [e["seq"] for e in self.accepted if e["device"] == device]
+
+    def posts(self, device: str = BUTTON) -> list[int]:
+        with self.lock:
+            return [s for d, s in self.posted if d == device]
+
+
+# --- a device ----------------------------------------------------------------
+
+class Device:
+    """A paho client with its own broker account; records verified acks."""
+
+    def __init__(self, broker, device_id: str, key: bytes) -> None:  # noqa: ANN001
+        self.id = device_id
+        self.key = key
+        self.acks: list[tuple[int, str]] = []
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{device_id}",
+                                  clean_session=True)
+        self.client.username_pw_set(device_id, broker.add_device(device_id))
+        self.client.on_connect = lambda c, *_: c.subscribe(protocol.topic(device_id, "ack"), 1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = lambda *_: self.subscribed.clear()
+        self.client.reconnect_delay_set(1, 2)
+        self.client.connect_async(broker.host, broker.port, 30)
+        self.client.loop_start()
+        assert self.subscribed.wait(WAIT), f"{device_id} did not connect"
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        m = protocol.verify(msg.topic, msg.payload, {self.id: self.key}.get)
+        self.acks.append((m["data"]["ref"], m["type"]))
+
+    def wire(self, seq: int, typ: str = "fire", key: bytes | None = None,
+             dev: str | None = None, ts: int | None = -1) -> bytes:
+        ts = int(time.time() * 1000) if ts == -1 else ts
+        return protocol.encode(key or self.key, dev or self.id, seq, "alarm", typ, 0,
+                               {"btn": typ[0]}, ts)
+
+    def publish(self, wire: bytes, leaf: str = "event") -> None:
+        info = self.client.publish(protocol.topic(self.id, leaf), wire, qos=1)
+        info.wait_for_publish(WAIT)
+
+    def acked(self, seq: int) -> list[str]:
+        return [t for ref, t in list(self.acks) if ref == seq]
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# --- the gateway -------------------------------------------------------------
+
+class Gateway:
+    def __init__(self, broker, tmp: Path, centre: Centre, devices: dict[str, bytes]) -> None:  # noqa: ANN001
+        self.tmp = tmp
+        self.metrics_port = free_port()
+        (tmp / "devices.json").write_text(json.dumps({"devices": [
+            {"id": d, "key": k.hex(), "type": "button"} for d, k in devices.items()]}))
+        self.config = tmp / "gateway.toml"
+        self.config.write_text(
+            f'[gateway]\nid = "gw-flow"\ndata_dir = "{tmp / "gw"}"\n\n'
+            f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+            f'username = "{broker.gateway_user}"\npassword = "{broker.gateway_password}"\n'
+            f'client_id = "gw-flow"\nkeepalive = 5\n\n'
+            f'[registry]\npath = "{tmp / "devices.json"}"\n\n'
+            f'[centre]\nurl = "{centre.url}"\ntoken = "{TOKEN}"\n'
+            f"timeout_s = 2.0\nbackoff_min_s = 0.1\nbackoff_max_s = 0.5\n\n"
+            f"[metrics]\nport = {self.metrics_port}\n")
+        self.proc: Proc | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.proc = Proc(f"gateway-{self.starts}", [BIN / "homeguard", "gateway", "--config",
+                                                    self.config], self.tmp).start()
+        self.proc.wait_ready(lambda: "subscribed topics=" in self.proc.logs(), WAIT)  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+    def logs(self) -> str:
+        return "".join(Proc(f"gateway-{i}", [], self.tmp).logs(20000)
+                       for i in range(1, self.starts + 1))
+
+    def metric(self, name: str, **labels: str) -> float:
+        text = httpx.get(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5).text
+        want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+                       if labels else "")
+        for line in text.splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+
+class Flow:
+    def __init__(self, broker, tmp: Path) -> None:  # noqa: ANN001
+        self.broker = broker
+        self.key = secrets.token_bytes(32)
+        self.centre = Centre().start()
+        self.gateway = Gateway(broker, tmp, self.centre, {BUTTON: self.key})
+        self.gateway.start()
+        self.device = Device(broker, BUTTON, self.key)
+
+    def close(self) -> None:
+        self.device.stop()
+        self.gateway.stop()
+        self.centre.stop()
+
+    def wait(self, check, what: str) -> None:  # noqa: ANN001
+        wait_until(check, WAIT, f"{what}\n--- gateway log ---\n{self.gateway.logs()[-4000:]}")
+
+
+@pytest.fixture
+def flow(mosquitto, tmp_path: Path) -> Iterator[Flow]:  # noqa: ANN001
+    f = Flow(mosquitto, tmp_path)
+    yield f
+    f.close()
+
+
+# --- cases -------------------------------------------------------------------
+
+def test_alarm_arrives_once_with_times_and_device_sees_stored_then_delivered(flow: Flow) -> None:
+    dev = flow.device
+    before = int(time.time() * 1000)
+    dev.publish(dev.wire(1, "medical"))
+    flow.wait(lambda: dev.acked(1) == ["stored", "delivered"], "stored then delivered")
+    [alarm] = flow.centre.accepted
+    assert (alarm["device"], alarm["seq"], alarm["kind"], alarm["type"]) == (
+        BUTTON, 1, "alarm", "medical")
+    assert alarm["gateway"] == "gw-flow"
+    assert before <= alarm["device_time_ms"] == alarm["event_time_ms"]
+    assert before <= alarm["gateway_time_ms"] <= int(time.time() * 1000)
+    assert abs(alarm["skew_ms"]) < 5000
+    assert flow.gateway.metric("hg_gateway_delivered_total", sink="centre") == 1.0
+
+
+def test_resent_message_is_acked_again_and_forwarded_once(flow: Flow) -> None:
+    dev = flow.device
+    wire = dev.wire(7)
+    dev.publish(wire)
+    flow.wait(lambda: dev.acked(7) == ["stored", "delivered"], "first delivery")
+    dev.publish(wire)  # the device missed the acks and resends the same bytes
+    flow.wait(lambda: dev.acked(7) == ["stored", "delivered"] * 2, "acks again")
+    assert flow.centre.posts() == [7]
+    assert flow.gateway.metric("hg_gateway_duplicates_total") == 1.0
+
+
+def test_bad_messages_are_rejected_and_the_next_good_one_flows(flow: Flow) -> None:
+    dev = flow.device
+    stranger_id = "hg-x-0999"  # has a broker account, but no key in the registry
+    stranger = Device(flow.broker, stranger_id, secrets.token_bytes(32))
+    try:
+        dev.publish(dev.wire(1, key=secrets.token_bytes(32)))  # bad signature
+        stranger.publish(stranger.wire(1))  # unknown device
+        dev.publish(dev.wire(2, dev="hg-b-0202"))  # body names another device
+        dev.publish(dev.wire(3))
+        flow.wait(lambda: flow.centre.seqs() == [3], "the good alarm after the bad ones")
+    finally:
+        stranger.stop()
+    logs = flow.gateway.logs()
+    for reason in ("bad_signature", "unknown_device", "topic_mismatch"):
+        assert f"rejected reason={reason}" in logs
+        assert flow.gateway.metric("hg_gateway_rejected_total", reason=reason) == 1.0
+    assert dev.acked(1) == [] and dev.acked(2) == []
+    assert flow.centre.seqs(stranger_id) == []
+
+
+def test_alarms_wait_for_a_centre_that_is_down(flow: Flow) -> None:
+    dev = flow.device
+    flow.centre.stop()
+    for seq in range(1, 6):
+        dev.publish(dev.wire(seq))
+    flow.wait(lambda: all(dev.acked(s) == ["stored"] for s in range(1, 6)), "5 stored acks")
+    flow.wait(lambda: "centre unreachable" in flow.gateway.logs(), "a failed attempt")
+    assert flow.gateway.metric("hg_gateway_outbox_depth", sink="centre") == 5.0
+    flow.centre.start()
+    flow.wait(lambda: flow.centre.seqs() == [1, 2, 3, 4, 5], "all 5 in order")
+    flow.wait(lambda: all("delivered" in dev.acked(s) for s in range(1, 6)), "delivered acks")
+    assert flow.centre.posts() == [1, 2, 3, 4, 5]
+
+
+def test_gateway_killed_with_stored_alarms_delivers_each_once(flow: Flow) -> None:
+    dev = flow.device
+    flow.centre.stop()
+    for seq in range(1, 4):
+        dev.publish(dev.wire(seq))
+    flow.wait(lambda: all(dev.acked(s) == ["stored"] for s in range(1, 4)), "stored acks")
+    flow.gateway.kill()
+    flow.centre.start()
+    flow.gateway.start()
+    flow.wait(lambda: flow.centre.seqs() == [1, 2, 3], "delivery after the restart")
+    flow.wait(lambda: all("delivered" in dev.acked(s) for s in range(1, 4)), "delivered acks")
+    dev.publish(dev.wire(4))  # and the restarted gateway carries on
+    flow.wait(lambda: flow.centre.seqs() == [1, 2, 3, 4], "a new alarm")
+    assert flow.centre.posts() == [1, 2, 3, 4]
+
+
+def test_alarms_sent_while_the_gateway_is_down_wait_at_the_broker(flow: Flow) -> None:
+    dev = flow.device
+    dev.publish(dev.wire(1))
+    flow.wait(lambda: flow.centre.seqs() == [1], "first alarm")
+    flow.gateway.kill()
+    for seq in range(2, 5):
+        dev.publish(dev.wire(seq))  # PUBACKed by the broker, queued for the gateway
+    assert all(dev.acked(s) == [] for s in range(2, 5))
+    flow.gateway.start()
+    flow.wait(lambda: flow.centre.seqs() == [1, 2, 3, 4], "queued alarms after the restart")
+    flow.wait(lambda: all(dev.acked(s) == ["stored", "delivered"] for s in range(2, 5)),
+              "acks for the queued alarms")
+    assert flow.centre.posts() == [1, 2, 3, 4]
+
+
+def test_broker_restart_while_the_gateway_runs(flow: Flow) -> None:
+    dev = flow.device
+    dev.publish(dev.wire(1))
+    flow.wait(lambda: flow.centre.seqs() == [1], "alarm before the restart")
+    flow.broker.restart()
+    flow.wait(lambda: flow.gateway.logs().count("subscribed topics=") >= 2,
+              "the gateway to reconnect")
+    assert dev.subscribed.wait(WAIT), "device did not reconnect"
+    dev.publish(dev.wire(2))
+    flow.wait(lambda: flow.centre.seqs() == [1, 2], "alarm after the restart")
+    flow.wait(lambda: dev.acked(2) == ["stored", "delivered"], "acks after the restart")
+    assert "session_present=True" in flow.gateway.logs()
+
+
+def test_centre_sink_survives_an_answer_without_results(tmp_path: Path) -> None:
+    """A centre (or a proxy in front of it) answering 200 with something else
+    must not mark the batch delivered, nor stop the sink."""
+    centre = Centre().start()
+    centre.answer_garbage = 2
+    store = Store(tmp_path / "gw.db")
+    now = int(time.time() * 1000)
+    store.insert(Event(BUTTON, 1, "alarm", "fire", now, now, now, 0, 0, {}))
+    acks: list[tuple[str, int, str]] = []
+    cfg = CentreSection(url=centre.url, token=TOKEN, backoff_min_s=0.05, backoff_max_s=0.1)
+    sink = CentreSink(cfg, "gw-flow", store, lambda d, s, t: acks.append((d, s, t)))
+    sink.start()
+    try:
+        wait_until(lambda: centre.seqs() == [1], WAIT, "delivery after two bad answers")
+        wait_until(lambda: acks == [(BUTTON, 1, "delivered")], WAIT, "one delivered ack")
+        assert centre.answer_garbage == 0
+        assert store.backlog("centre")[0] == 0
+    finally:
+        sink.stop()
+        centre.stop()
