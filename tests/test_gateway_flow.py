@@ -283,8 +283,11 @@ def test_alarms_wait_for_a_centre_that_is_down(flow: Flow) -> None:
     for seq in range(1, 6):
         dev.publish(dev.wire(seq))
     flow.wait(lambda: all(dev.acked(s) == ["stored"] for s in range(1, 6)), "5 stored acks")
-    flow.wait(lambda: "centre unreachable" in flow.gateway.logs(), "a failed attempt")
-    assert flow.gateway.metric("hg_gateway_outbox_depth", sink="centre") == 5.0
+    flow.wait(lambda: flow.gateway.metric("hg_gateway_outbox_depth", sink="centre") == 5.0,
+              "outbox depth 5 on /metrics")
+    assert "centre unreachable" in flow.gateway.logs()
+    assert flow.gateway.metric("hg_gateway_outbox_oldest_age_seconds", sink="centre") > 0
+    assert flow.centre.accepted == []
     flow.centre.start()
     flow.wait(lambda: flow.centre.seqs() == [1, 2, 3, 4, 5], "all 5 in order")
     flow.wait(lambda: all("delivered" in dev.acked(s) for s in range(1, 6)), "delivered acks")

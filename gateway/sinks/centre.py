@@ -95,7 +95,7 @@ class CentreSink:
 
     def _log_failure(self, exc: Exception, backoff: float) -> None:
         try:
-            depth = self.store.backlog(SINK)[0]
+            depth = self._gauges()
         except Exception:  # noqa: BLE001 - the store itself may be what failed
             depth = -1
         if isinstance(exc, httpx.HTTPError | OSError):
@@ -149,8 +149,10 @@ class CentreSink:
                 metrics.DEAD.labels(SINK).inc()
                 log.error("centre refused device=%s seq=%d reason=%s", e.device, e.seq, exc)
 
-    def _gauges(self) -> None:
+    def _gauges(self) -> int:
+        """Update the outbox gauges; returns the depth."""
         depth, oldest = self.store.backlog(SINK)
         metrics.BACKLOG.labels(SINK).set(depth)
-        OLDEST = metrics.OLDEST.labels(SINK)
-        OLDEST.set(0 if oldest is None else max(0.0, time.time() - oldest / 1000))
+        age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+        metrics.OLDEST.labels(SINK).set(age)
+        return depth
