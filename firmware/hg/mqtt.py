@@ -73,7 +73,7 @@ class MQTTClient:
         self.ping_out = False
         self._pid = 0
         self._order = 0
-        self._subs = {}
+        self.subscribing = {}  # pid -> filters awaiting SUBACK
         self._in = b""
 
     def _block(self, t):
@@ -115,6 +115,13 @@ class MQTTClient:
         self._w = getattr(s, "send", None) or s.write
         self._in = b""
         self.ping_out = False
+        try:
+            return self._handshake(now_ms, will)
+        except BaseException:
+            self.close()
+            raise
+
+    def _handshake(self, now_ms, will):
         flags = 2 if self.clean else 0
         pl = _s(self.client_id)
         if will:
@@ -143,7 +150,7 @@ class MQTTClient:
     def _next_pid(self):
         while True:
             self._pid = self._pid % 65535 + 1
-            if self._pid not in self.inflight and self._pid not in self._subs:
+            if self._pid not in self.inflight and self._pid not in self.subscribing:
                 return self._pid
 
     def publish(self, topic, payload, qos=0, retain=False, now_ms=0):
@@ -178,7 +185,7 @@ class MQTTClient:
         body = bytes((pid >> 8, pid & 0xFF))
         for t, q in topics:
             body += _s(t) + bytes((q,))
-        self._subs[pid] = [t for t, q in topics]
+        self.subscribing[pid] = [t for t, q in topics]
         self._send(_packet(0x82, body), now_ms)
         return pid
 
@@ -195,7 +202,7 @@ class MQTTClient:
     def close(self):
         s = self.sock
         self.sock = None
-        self._subs = {}
+        self.subscribing = {}
         if s is not None:
             try:
                 s.close()
@@ -265,7 +272,7 @@ class MQTTClient:
             if self.inflight.pop(pid, None) is not None and self.on_puback:
                 self.on_puback(pid)
         elif t == 9:
-            topics = self._subs.pop(_u16(body), ())
+            topics = self.subscribing.pop(_u16(body), ())
             for i in range(2, len(body)):
                 if body[i] == 0x80 and i - 2 < len(topics):
                     self.refused.append(topics[i - 2])
