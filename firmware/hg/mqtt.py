@@ -299,6 +299,17 @@ class MQTTClient:
             self._send(bytes((0x40, 2, pid >> 8, pid & 0xFF)), now_ms)
 
 
+class _TLS:
+    # MicroPython's SSLSocket has read/write/setblocking but no settimeout:
+    # timeouts are set on the TCP socket underneath it
+    def __init__(self, tls, raw):
+        self.read = tls.read
+        self.write = tls.write
+        self.close = tls.close
+        self.settimeout = raw.settimeout
+        self.setblocking = raw.setblocking
+
+
 def tcp(host, port, ca=None, timeout_s=10, server_hostname=None):
     """A transport factory: each call opens a TCP connection, wrapped in TLS
     verified against the CA file `ca` when given."""
@@ -314,7 +325,8 @@ def tcp(host, port, ca=None, timeout_s=10, server_hostname=None):
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 ctx.verify_mode = ssl.CERT_REQUIRED
                 ctx.load_verify_locations(cafile=ca)
-                s = ctx.wrap_socket(s, server_hostname=server_hostname or host)
+                t = ctx.wrap_socket(s, server_hostname=server_hostname or host)
+                s = t if hasattr(t, "settimeout") else _TLS(t, s)
         except BaseException:
             s.close()
             raise

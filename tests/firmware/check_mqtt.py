@@ -155,6 +155,17 @@ def check_errors(out):
                 "inflight": sorted(c.inflight)})
 
 
+def check_tls_adapter(out):
+    tls, raw, calls = FakeSock([CONNACK]), FakeSock(), []
+    raw.settimeout = calls.append
+    tls.blocking = False  # on a board the TLS stream follows the TCP socket
+    c = mqtt.MQTTClient("d", mqtt._TLS(tls, raw))
+    c.connect(0)
+    c.poll(1)
+    out.append({"name": "tls adapter", "hex": tls.take(), "timeouts": calls,
+                "raw_blocking": raw.blocking, "raw_tx": raw.take()})
+
+
 class Broker:
     """Transport factory for Link tests: each connect gets the next script;
     an OSError instance in the list makes that connect attempt fail."""
@@ -242,7 +253,8 @@ def check_link(out):
 
 def check():
     out = []
-    for f in (check_encoding, check_parsing, check_errors, check_backoff, check_link):
+    for f in (check_encoding, check_parsing, check_errors, check_tls_adapter, check_backoff,
+              check_link):
         f(out)
     return out
 
