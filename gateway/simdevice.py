@@ -53,13 +53,15 @@ class SeqFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.next = json.loads(path.read_text())["next"] if path.exists() else 1
+        self._lock = threading.Lock()  # paho's thread signs wills, the app presses
 
     def take(self) -> int:
-        seq = self.next
-        self.next += 1
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"next": self.next}))
-        os.replace(tmp, self.path)
+        with self._lock:
+            seq = self.next
+            self.next += 1
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"next": self.next}))
+            os.replace(tmp, self.path)
         return seq
 
 
@@ -81,6 +83,7 @@ class SimDevice:
         self.id = device_id
         self.key = key
         self.clock_synced = clock_synced
+        self.clock_offset_ms = 0  # corrected from the gateway's time in a NAK
         self.resend_s = resend_s
         state_dir.mkdir(parents=True, exist_ok=True)
         self.seqs = SeqFile(state_dir / f"{device_id}.seq.json")
@@ -124,7 +127,9 @@ class SimDevice:
 
     # -- events ----------------------------------------------------------
     def _now_ms(self) -> int | None:
-        return int(time.time() * 1000) if self.clock_synced else None
+        if not self.clock_synced:
+            return None
+        return int(time.time() * 1000) + self.clock_offset_ms
 
     def _encode(self, kind: str, typ: str, data: dict) -> bytes:
         """A message sent once, right now, with a fresh seq."""
@@ -203,8 +208,19 @@ class SimDevice:
             return
         ref = m["data"]["ref"]
         self.acks.setdefault(ref, []).append(m["type"])
-        if m["type"] in ("stored", "nak"):
+        if m["type"] == "stored":
             with self._lock:
                 self.outbox.pop(ref, None)
+        elif m["type"] == "nak" and m["data"].get("reason") == protocol.R_SKEW:
+            # our clock is off: take the gateway's, and resend the same seq
+            # with its time from age only
+            if "ts" in m:
+                self.clock_offset_ms += m["ts"] - self._now_ms() if self.clock_synced else 0
+            with self._lock:
+                p = self.outbox.get(ref)
+                if p is not None:
+                    p.ts = None
+            log.warning("%s: clock skew NAK for seq %d; resending without ts", self.id, ref)
+            self.resend_pending()
         if m["type"] in INDICATOR:
             log.info("%s: seq %d %s", self.id, ref, INDICATOR[m["type"]])

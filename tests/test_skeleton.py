@@ -118,3 +118,22 @@ def test_alarm_appears_on_the_desk_without_reload(stack: Stack, page, artifacts_
         page.screenshot(path=str(artifacts_dir / "skeleton-desk.png"))
     finally:
         dev.stop()
+
+
+def test_device_with_a_wrong_clock_still_gets_its_alarm_through(stack: Stack) -> None:
+    dev = stack.device()
+    dev.clock_offset_ms = -300_000  # five minutes slow: outside the -40 s/+20 s window
+    try:
+        assert dev.wait_connected()
+        seq = dev.press("security")
+        wait_until(lambda: any(a["seq"] == seq for a in stack.alarms()), 20,
+                   "alarm from a device with a slow clock")
+        assert dev.acks[seq][0] == "nak"
+        alarm = next(a for a in stack.alarms() if a["seq"] == seq)
+        assert alarm["device_time_ms"] is None  # resent with its age only
+        assert abs(dev.clock_offset_ms) < 5_000  # took the gateway's time from the NAK
+        later = dev.press("fire")
+        wait_until(lambda: any(a["seq"] == later for a in stack.alarms()), 20, "next alarm")
+        assert next(a for a in stack.alarms() if a["seq"] == later)["device_time_ms"]
+    finally:
+        dev.stop()
