@@ -7,8 +7,8 @@ Node).  A missing program is a test failure in CI and under scripts/test
 """
 
 pytest_plugins = [
+    "tests.harness.servers",  # before mosquitto, which builds on its Server
     "tests.harness.mosquitto",
-    "tests.harness.servers",
     "tests.harness.browser",
     "tests.harness.micropython",
 ]

@@ -25,19 +25,19 @@ import pytest
 
 from broker import layout
 from broker import tls as broker_tls
-from tests.harness.proc import LOOPBACK, Proc, free_port, require_binary, wait_until
+from tests.harness.proc import LOOPBACK, free_port, port_open, require_binary, wait_until
+from tests.harness.servers import Server
 
-START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 5.0
 
 
-class MosquittoBroker:
+class MosquittoBroker(Server):
     """One Mosquitto process and its broker directory."""
 
+    name = "mosquitto"
+
     def __init__(self, root: Path, binary: str) -> None:
-        self.binary = binary
-        self.host = LOOPBACK
-        self.port = free_port()
+        super().__init__(binary, root)
         self.tls_port = free_port()
         while self.tls_port == self.port:
             self.tls_port = free_port()
@@ -50,7 +50,6 @@ class MosquittoBroker:
         self.ca_path = result.dir.tls_paths.ca_cert
         self.gateway_user, self.gateway_password = layout.gateway_credentials(self.config_dir)
         self._passwords: dict[str, str] = {}
-        self.proc: Proc | None = None
 
     # --- accounts -----------------------------------------------------------
 
@@ -89,33 +88,13 @@ class MosquittoBroker:
         """CONNACK return code of a plain MQTT 3.1.1 login (0 = accepted)."""
         return connack_code(self.host, port or self.port, username, password)
 
-    # --- process ------------------------------------------------------------
+    # --- process (start/stop/kill/restart come from Server) ----------------
 
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.alive()
+    def argv(self) -> list[str]:
+        return [self.binary, "-c", str(self.dir.config_file)]
 
-    def start(self) -> None:
-        if self.running():
-            return
-        argv = [self.binary, "-c", str(self.dir.config_file)]
-        self.proc = Proc("mosquitto", argv, self.config_dir).start()
-        self.proc.wait_port(self.port, START_TIMEOUT)
-        self.proc.wait_port(self.tls_port, START_TIMEOUT)
-
-    def stop(self) -> None:
-        """SIGTERM: Mosquitto saves its persistence database and exits."""
-        if self.proc is not None:
-            self.proc.stop()
-
-    def kill(self) -> None:
-        """SIGKILL: no save, like a power cut."""
-        if self.proc is not None:
-            self.proc.kill()
-
-    def restart(self) -> None:
-        """Stop and start again on the same ports with the same data directory."""
-        self.stop()
-        self.start()
+    def ready(self) -> bool:
+        return port_open(self.port) and port_open(self.tls_port)
 
     def logs(self, tail: int = 8000) -> str:
         """Mosquitto's log file (its stdout is block-buffered when not a terminal)."""
