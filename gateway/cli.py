@@ -22,6 +22,7 @@ PARTS = (
     "gateway.service_cli",
     "dashboard.cli",
     "gateway.demo",
+    "gateway.simulate",
 )
 
 

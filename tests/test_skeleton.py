@@ -63,8 +63,9 @@ class Stack:
         for p in (self.gateway, self.centre):
             p.stop()
 
-    def alarms(self) -> list[dict]:
-        return httpx.get(f"{self.centre_url}/api/v1/alarms", timeout=5).json()
+    def alarms(self, limit: int = 200) -> list[dict]:
+        return httpx.get(f"{self.centre_url}/api/v1/alarms", params={"limit": limit},
+                         timeout=5).json()
 
     def device(self) -> SimDevice:
         return SimDevice(BUTTON, self.key, self.broker.host, self.broker.port, self.password,
