@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.harness.mosquitto",
     "tests.harness.browser",
     "tests.harness.micropython",
+    "tests.harness.stack",
 ]

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_skeleton import Stack, stack  # noqa: F401 - the fixture
+from tests.harness.stack import Stack
 
 HOMEGUARD = Path(sys.executable).parent / "homeguard"
 
 
-def test_fleet_with_outages_reconciles_with_the_centre(stack: Stack, tmp_path: Path) -> None:  # noqa: F811
+def test_fleet_with_outages_reconciles_with_the_centre(stack: Stack, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     r = subprocess.run(
         [HOMEGUARD, "simulate", "--count", "20", "--registry", tmp_path / "devices.json",
