@@ -26,7 +26,7 @@ from hg import protocol
 log = logging.getLogger("homeguard.gateway")
 
 STORED = "stored"
-DUPLICATE = "duplicate"
+DUPLICATE = dedup.DUPLICATE
 TELEMETRY = "telemetry"
 # kinds whose arrival the device waits for (flash outbox entries)
 ACKED_KINDS = frozenset({"alarm", "restore", "cancel", "test", "fault"})
@@ -43,7 +43,7 @@ class Pipeline:
         self.on_stored = on_stored
         self.sinks = sinks  # names whose delivery a duplicate's `delivered` ack repeats
         self.rejections = Rejections()
-        self.window = dedup.Window(cfg.dedup.window, store.highest_seqs())
+        self.seen = dedup.rebuild(cfg.dedup.window, store.recent_seqs(cfg.dedup.window))
         self._lock = threading.Lock()
 
     def handle(self, topic: str, payload: bytes, received_ms: int) -> str:
@@ -66,11 +66,13 @@ class Pipeline:
 
     def _store(self, event: Event, topic: str) -> str:
         with self._lock:
-            if self.window.classify(event.device, event.seq) == dedup.REPLAY:
+            verdict = dedup.check(self.seen, event.device, event.seq)
+            if verdict == dedup.REPLAY:
                 self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
                 return dedup.REPLAY
-            new = self.store.insert(event)
-            self.window.seen(event.device, event.seq)
+            # the store's UNIQUE(device, seq) has the last word on NEW
+            new = verdict == dedup.NEW and self.store.insert(event)
+            dedup.remember(self.seen, event.device, event.seq)
         if new:
             metrics.PERSISTED.labels(event.kind).inc()
             log.info("stored device=%s seq=%d kind=%s type=%s event_time_ms=%d skew_ms=%s",

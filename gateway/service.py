@@ -27,7 +27,7 @@ class Gateway:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.registry = Registry(cfg.registry.path)
-        self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db")
+        self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db", sinks=(CENTRE,))
         self.source = MQTTSource(cfg.mqtt, self._handle)
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
         self.sink = CentreSink(cfg.centre, cfg.gateway.id, self.store, self.acker.send)

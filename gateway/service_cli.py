@@ -11,6 +11,7 @@ import typer
 
 from gateway.config import ConfigError, load
 from gateway.registry import RegistryError
+from gateway.store import StoreError
 
 
 def gateway(
@@ -30,7 +31,7 @@ def gateway(
     except (ConfigError, RegistryError) as exc:
         typer.secho(f"gateway: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, StoreError) as exc:
         typer.secho(f"gateway: cannot start: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
 

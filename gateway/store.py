@@ -1,14 +1,14 @@
 """The gateway's durable store: SQLite in WAL mode with synchronous=FULL.
 
 A message is acknowledged (to the broker and to the device) only after its
-row is committed here. UNIQUE(device, seq) is both the outbox and the
-de-duplication record; each sink keeps a cursor (the last event id it has
-delivered), so after a restart delivery resumes exactly where it stopped.
+row is committed here. UNIQUE(device, seq) makes `events` the de-duplication
+record as well as the outbox; `deliveries` holds one row per (event, sink),
+written in the same transaction as the event, that the sink marks when it is
+done with it, so after a restart delivery resumes exactly where it stopped.
 
     events(id, device, seq, kind, type, event_time_ms, device_time_ms,
-           gateway_time_ms, age_ms, skew_ms, data)       UNIQUE(device, seq)
-    cursors(sink, last_id)          last event id each sink has delivered
-    dead_letters(event_id, sink, reason, at_ms)   refused for good by a sink
+           gateway_time_ms, age_ms, skew_ms, data, created_ms)  UNIQUE(device, seq)
+    deliveries(event_id, sink, delivered_at, outcome, attempts, last_error)
     counters(name, value)           e.g. the downlink seq block reserved
 """
 
@@ -17,9 +17,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -33,15 +37,36 @@ CREATE TABLE IF NOT EXISTS events (
     age_ms INTEGER NOT NULL,
     skew_ms INTEGER,
     data TEXT NOT NULL,
+    created_ms INTEGER NOT NULL DEFAULT 0,
     UNIQUE (device, seq)
 );
-CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    event_id INTEGER NOT NULL, sink TEXT NOT NULL, reason TEXT NOT NULL, at_ms INTEGER NOT NULL,
-    PRIMARY KEY (event_id, sink)
-);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id INTEGER NOT NULL REFERENCES events (id),
+    sink TEXT NOT NULL,
+    delivered_at INTEGER,          -- ms when the sink was done with it, NULL while pending
+    outcome TEXT,                  -- accepted | duplicate | refused
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    PRIMARY KEY (sink, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, event_id)
+    WHERE delivered_at IS NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# version 1 kept one cursor per sink (last event id delivered) and a
+# dead_letters table instead of a row per delivery
+_FROM_V1 = """
+INSERT INTO deliveries (event_id, sink, delivered_at, outcome, last_error)
+SELECT e.id, ?1, CASE WHEN e.id <= ?2 THEN 0 END,
+       CASE WHEN d.reason IS NOT NULL THEN 'refused' WHEN e.id <= ?2 THEN 'accepted' END,
+       d.reason
+FROM events e LEFT JOIN dead_letters d ON d.event_id = e.id AND d.sink = ?1
+"""
+DONE = ("accepted", "duplicate")  # outcomes that mean the sink has the event
+
+
+class StoreError(Exception):
+    """The store file cannot be used by this gateway; str() says why."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +98,21 @@ _COLUMNS = ("device, seq, kind, type, event_time_ms, device_time_ms, gateway_tim
             "age_ms, skew_ms, data")
 
 
-class Store:
-    """One connection per thread; every write is its own committed transaction."""
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
-    def __init__(self, path: Path) -> None:
+
+class Store:
+    """One connection per thread; every write is one committed transaction.
+
+    `sinks` names the sinks every stored event is queued for."""
+
+    def __init__(self, path: Path, sinks: Iterable[str]) -> None:
         self.path = Path(path)
+        self.sinks = tuple(sinks)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        self._open_schema()
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -92,6 +123,39 @@ class Store:
             self._local.db = db
         return db
 
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _open_schema(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            old = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'cursors'").fetchone()
+            if version > VERSION:
+                raise StoreError(f"{self.path}: store version {version} is newer than this "
+                                 f"gateway ({VERSION}); use a newer gateway or another data_dir")
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            if old:
+                self._from_v1(db)
+            db.execute(f"PRAGMA user_version = {VERSION}")
+
+    def _from_v1(self, db: sqlite3.Connection) -> None:
+        db.execute("ALTER TABLE events ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0")
+        for sink in self.sinks:
+            row = db.execute("SELECT last_id FROM cursors WHERE sink = ?", (sink,)).fetchone()
+            db.execute(_FROM_V1, (sink, row[0] if row else 0))
+        db.execute("DROP TABLE cursors")
+        db.execute("DROP TABLE dead_letters")
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -99,72 +163,85 @@ class Store:
             self._local.db = None
 
     def insert(self, e: Event) -> bool:
-        """Store a new event; False when (device, seq) is already stored."""
-        cur = self._db().execute(
-            f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (e.device, e.seq, e.kind, e.type, e.event_time_ms, e.device_time_ms,
-             e.gateway_time_ms, e.age_ms, e.skew_ms, json.dumps(e.data, sort_keys=True)),
-        )
-        return cur.rowcount == 1
+        """Store a new event and queue it for every sink, in one transaction;
+        False when (device, seq) is already stored."""
+        with self._tx() as db:
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO events ({_COLUMNS}, created_ms) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (e.device, e.seq, e.kind, e.type, e.event_time_ms, e.device_time_ms,
+                 e.gateway_time_ms, e.age_ms, e.skew_ms, json.dumps(e.data, sort_keys=True),
+                 _now_ms()),
+            )
+            if cur.rowcount != 1:
+                return False
+            db.executemany("INSERT INTO deliveries (event_id, sink) VALUES (?, ?)",
+                           [(cur.lastrowid, sink) for sink in self.sinks])
+        return True
 
-    def highest_seqs(self) -> dict[str, int]:
-        rows = self._db().execute("SELECT device, max(seq) FROM events GROUP BY device")
-        return {dev: seq for dev, seq in rows}
+    def recent_seqs(self, window: int) -> Iterator[tuple[str, int]]:
+        """(device, seq) of every stored seq within `window` of its device's highest."""
+        return self._db().execute(
+            "SELECT e.device, e.seq FROM events e JOIN "
+            "(SELECT device, max(seq) AS top FROM events GROUP BY device) h "
+            "ON h.device = e.device WHERE e.seq > h.top - ?", (window,))
 
     def pending(self, sink: str, limit: int) -> list[Event]:
+        """The oldest events `sink` has not finished with, in store order."""
         rows = self._db().execute(
-            f"SELECT id, {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
-            (self.cursor(sink), limit),
+            f"SELECT e.id, {_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
+            "WHERE d.sink = ? AND d.delivered_at IS NULL ORDER BY d.event_id LIMIT ?",
+            (sink, limit),
         )
         return [Event(id=r[0], device=r[1], seq=r[2], kind=r[3], type=r[4],
                       event_time_ms=r[5], device_time_ms=r[6], gateway_time_ms=r[7],
                       age_ms=r[8], skew_ms=r[9], data=json.loads(r[10])) for r in rows]
 
-    def cursor(self, sink: str) -> int:
-        row = self._db().execute("SELECT last_id FROM cursors WHERE sink = ?", (sink,)).fetchone()
-        return int(row[0]) if row else 0
+    def mark_done(self, sink: str, outcomes: Iterable[tuple[int, str]],
+                  error: str | None = None) -> None:
+        """Record (event id, outcome) pairs as finished by `sink`, in one transaction."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE deliveries SET delivered_at = ?, outcome = ?, attempts = attempts + 1, "
+                "last_error = coalesce(?, last_error) WHERE sink = ? AND event_id = ?",
+                [(_now_ms(), outcome, error, sink, eid) for eid, outcome in outcomes])
 
-    def advance(self, sink: str, last_id: int) -> None:
-        self._db().execute(
-            "INSERT INTO cursors (sink, last_id) VALUES (?, ?) "
-            "ON CONFLICT(sink) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-            (sink, last_id),
-        )
+    def mark_failed(self, sink: str, event_ids: Iterable[int], error: str) -> None:
+        """Count a failed attempt on events still pending for `sink`."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ? "
+                "WHERE sink = ? AND event_id = ? AND delivered_at IS NULL",
+                [(error[:500], sink, eid) for eid in event_ids])
+
+    def delivery(self, sink: str, device: str, seq: int) -> dict | None:
+        """The delivery row of (device, seq) for `sink`, or None."""
+        row = self._db().execute(
+            "SELECT d.delivered_at, d.outcome, d.attempts, d.last_error FROM deliveries d "
+            "JOIN events e ON e.id = d.event_id WHERE d.sink = ? AND e.device = ? AND e.seq = ?",
+            (sink, device, seq)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("delivered_at", "outcome", "attempts", "last_error"), row, strict=True))
 
     def delivered(self, sink: str, device: str, seq: int) -> bool:
-        """True when sink has delivered (device, seq): at or below its cursor and
-        not set aside as a dead letter."""
-        row = self._db().execute(
-            "SELECT 1 FROM events e WHERE device = ? AND seq = ? AND id <= ? AND NOT EXISTS "
-            "(SELECT 1 FROM dead_letters d WHERE d.event_id = e.id AND d.sink = ?)",
-            (device, seq, self.cursor(sink), sink),
-        ).fetchone()
-        return row is not None
-
-    def dead_letter(self, event_id: int, sink: str, reason: str, at_ms: int) -> None:
-        self._db().execute(
-            "INSERT OR REPLACE INTO dead_letters (event_id, sink, reason, at_ms) VALUES (?,?,?,?)",
-            (event_id, sink, reason, at_ms),
-        )
+        """True when `sink` has (device, seq): accepted, or reported a duplicate."""
+        d = self.delivery(sink, device, seq)
+        return d is not None and d["outcome"] in DONE
 
     def backlog(self, sink: str) -> tuple[int, int | None]:
         """(events not yet delivered by sink, gateway time of the oldest)."""
         row = self._db().execute(
-            "SELECT count(*), min(gateway_time_ms) FROM events WHERE id > ?", (self.cursor(sink),)
-        ).fetchone()
+            "SELECT count(*), min(e.gateway_time_ms) FROM deliveries d "
+            "JOIN events e ON e.id = d.event_id WHERE d.sink = ? AND d.delivered_at IS NULL",
+            (sink,)).fetchone()
         return int(row[0]), row[1]
 
     def reserve(self, name: str, block: int) -> int:
         """Reserve the next block of a persisted counter; returns its first value."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as db:
             row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
             start = int(row[0]) if row else 1
             db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
                        (name, start + block))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return start

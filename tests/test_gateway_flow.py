@@ -344,7 +344,7 @@ def test_centre_sink_survives_an_answer_without_results(tmp_path: Path) -> None:
     must not mark the batch delivered, nor stop the sink."""
     centre = Centre().start()
     centre.answer_garbage = 2
-    store = Store(tmp_path / "gw.db")
+    store = Store(tmp_path / "gw.db", sinks=("centre",))
     now = int(time.time() * 1000)
     store.insert(Event(BUTTON, 1, "alarm", "fire", now, now, now, 0, 0, {}))
     acks: list[tuple[str, int, str]] = []

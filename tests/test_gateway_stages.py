@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import tomllib
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from gateway.ack import Acker
 from gateway.config import Config, ConfigError, load
 from gateway.pipeline import DUPLICATE, STORED, TELEMETRY, Pipeline
 from gateway.registry import Registry, RegistryError
-from gateway.store import Store
+from gateway.store import Event, Store, StoreError
 from gateway.timestamp import stamp
 from hg import protocol
 from tests.harness.proc import wait_until
@@ -64,7 +65,7 @@ class Rig:
             "verify": {"behind_ms": VECTORS["behind_ms"], "ahead_ms": VECTORS["ahead_ms"]},
             "centre": {"url": "http://127.0.0.1:9", "token": "stage-test"},
         })
-        self.store = Store(tmp / db)
+        self.store = Store(tmp / db, sinks=("centre",))
         self.registry = Registry(reg)
         self.sent: list[tuple[str, bytes]] = []
         self.acker = Acker(self.store, self.registry.key_of,
@@ -104,7 +105,7 @@ def test_invalid_vector_is_rejected_counted_and_not_stored(tmp_path: Path, vecto
     assert rig.handle(vector["topic"], wire_of(vector)) == vector["reason"]
     assert rejected(vector["reason"]) == before + 1
     assert rig.rows() == []
-    assert rig.store.highest_seqs() == {}
+    assert list(rig.store.recent_seqs(4096)) == []
     if vector["reason"] != protocol.R_SKEW:
         assert rig.sent == [], "only a correctly signed, skewed message is NAKed"
 
@@ -195,7 +196,7 @@ def test_duplicate_of_a_delivered_alarm_is_also_acked_delivered(tmp_path: Path) 
     assert rig.handle(EVENT, alarm(5)) == STORED
     e = rig.store.pending("centre", 10)[0]
     assert e.id is not None
-    rig.store.advance("centre", e.id)  # what the centre sink does after a 200
+    rig.store.mark_done("centre", [(e.id, "accepted")])  # what the sink does after a 200
     rig.sent.clear()
     assert rig.handle(EVENT, alarm(5)) == DUPLICATE
     assert [a["type"] for a in rig.acks()] == ["stored", "delivered"]
@@ -206,8 +207,7 @@ def test_duplicate_of_a_dead_letter_is_not_acked_delivered(tmp_path: Path) -> No
     rig.handle(EVENT, alarm(5))
     e = rig.store.pending("centre", 10)[0]
     assert e.id is not None
-    rig.store.dead_letter(e.id, "centre", "refused", NOW)
-    rig.store.advance("centre", e.id)
+    rig.store.mark_done("centre", [(e.id, "refused")], "422: bad type")
     rig.sent.clear()
     assert rig.handle(EVENT, alarm(5)) == DUPLICATE
     assert [a["type"] for a in rig.acks()] == ["stored"]
@@ -240,6 +240,135 @@ def test_windows_are_per_device(tmp_path: Path) -> None:
     sensor = "hg-s-0002"
     assert rig.handle(EVENT, alarm(1000)) == STORED
     assert rig.handle(protocol.topic(sensor, "event"), alarm(3, dev=sensor)) == STORED
+
+
+def test_dedup_check_is_pure_and_remember_fills_the_window() -> None:
+    state = dedup.State(window=8)
+    assert dedup.check(state, BUTTON, 10) == dedup.NEW
+    assert dedup.check(state, BUTTON, 10) == dedup.NEW, "check alone changes nothing"
+    dedup.remember(state, BUTTON, 10)
+    assert dedup.check(state, BUTTON, 10) == dedup.DUPLICATE
+    assert dedup.check(state, BUTTON, 9) == dedup.NEW  # late, inside the window
+    assert dedup.check(state, BUTTON, 3) == dedup.NEW  # 3 > 10 - 8
+    assert dedup.check(state, BUTTON, 2) == dedup.REPLAY  # 2 <= 10 - 8
+    dedup.remember(state, BUTTON, 9)
+    dedup.remember(state, BUTTON, 13)  # the window slides: 9 and 10 stay seen
+    assert [dedup.check(state, BUTTON, s) for s in (9, 10, 11, 12, 13, 14)] == [
+        dedup.DUPLICATE, dedup.DUPLICATE, dedup.NEW, dedup.NEW, dedup.DUPLICATE, dedup.NEW]
+    assert dedup.check(state, BUTTON, 5) == dedup.REPLAY  # 5 <= 13 - 8
+    assert dedup.check(state, "hg-s-0002", 1) == dedup.NEW  # per device
+
+
+def test_dedup_jump_past_the_window_starts_afresh() -> None:
+    state = dedup.State(window=8)
+    dedup.remember(state, BUTTON, 1)
+    dedup.remember(state, BUTTON, protocol.MAX_SEQ)  # no 2**31-bit shift
+    assert state.devices[BUTTON].bits == 1
+    assert dedup.check(state, BUTTON, protocol.MAX_SEQ) == dedup.DUPLICATE
+    assert dedup.check(state, BUTTON, protocol.MAX_SEQ - 1) == dedup.NEW
+    assert dedup.check(state, BUTTON, 1) == dedup.REPLAY
+
+
+def test_dedup_rebuild_from_any_order_equals_remembering() -> None:
+    pairs = [(BUTTON, s) for s in (5, 40, 38, 12, 39)] + [("hg-s-0002", 7)]
+    built = dedup.rebuild(16, reversed(pairs))
+    state = dedup.State(16)
+    for dev, seq in pairs:
+        dedup.remember(state, dev, seq)
+    assert built == state
+    assert [dedup.check(built, BUTTON, s) for s in (24, 25, 38, 37, 40, 41)] == [
+        dedup.REPLAY, dedup.NEW, dedup.DUPLICATE, dedup.NEW, dedup.DUPLICATE, dedup.NEW]
+
+
+def test_window_rebuilt_from_the_store_knows_late_seqs(tmp_path: Path) -> None:
+    first = Rig(tmp_path, window=16)
+    for seq in (100, 90, 95):
+        assert first.handle(EVENT, alarm(seq)) == STORED
+    first.store.close()
+    again = Rig(tmp_path, window=16)
+    assert [again.handle(EVENT, alarm(s)) for s in (90, 95, 100, 91, 84)] == [
+        DUPLICATE, DUPLICATE, DUPLICATE, STORED, dedup.REPLAY]
+
+
+# --- store -------------------------------------------------------------------
+
+def event(seq: int, dev: str = BUTTON) -> Event:
+    return Event(dev, seq, "alarm", "fire", NOW, NOW, NOW, 0, 0, {"btn": "f"})
+
+
+def test_store_keeps_one_row_per_device_and_seq(tmp_path: Path) -> None:
+    store = Store(tmp_path / "gw.db", sinks=("centre", "archive"))
+    assert store.insert(event(1)) is True
+    assert store.insert(event(1)) is False
+    assert store.insert(event(1, "hg-s-0002")) is True
+    for sink in ("centre", "archive"):
+        assert [(e.device, e.seq) for e in store.pending(sink, 10)] == [
+            (BUTTON, 1), ("hg-s-0002", 1)]
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO events (device, seq, kind, type, event_time_ms, "
+                       "gateway_time_ms, age_ms, data) VALUES (?, 1, 'alarm', 'fire', 0, 0, 0, "
+                       "'{}')", (BUTTON,))
+
+
+def test_store_records_attempts_and_outcome_per_sink(tmp_path: Path) -> None:
+    store = Store(tmp_path / "gw.db", sinks=("centre", "archive"))
+    store.insert(event(1))
+    store.insert(event(2))
+    [e1, e2] = store.pending("centre", 10)
+    assert e1.id is not None and e2.id is not None
+    store.mark_failed("centre", [e1.id, e2.id], "ConnectError: refused")
+    store.mark_done("centre", [(e1.id, "accepted"), (e2.id, "duplicate")])
+    one = store.delivery("centre", BUTTON, 1)
+    assert one is not None and one["outcome"] == "accepted" and one["attempts"] == 2
+    assert one["last_error"] == "ConnectError: refused" and one["delivered_at"] >= NOW
+    assert store.delivered("centre", BUTTON, 2)
+    assert store.pending("centre", 10) == []
+    assert store.backlog("centre") == (0, None)
+    # the other sink still has both, untouched
+    assert store.backlog("archive") == (2, NOW)
+    assert store.delivery("archive", BUTTON, 1) == {
+        "delivered_at": None, "outcome": None, "attempts": 0, "last_error": None}
+    store.mark_failed("centre", [e1.id], "late failure")  # done rows are not touched
+    assert store.delivery("centre", BUTTON, 1) == one
+
+
+def test_store_from_the_cursor_schema_keeps_what_was_delivered(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+        for seq in (1, 2, 3):
+            db.execute("INSERT INTO events (device, seq, kind, type, event_time_ms, "
+                       "gateway_time_ms, age_ms, data) VALUES (?, ?, 'alarm', 'fire', 0, 0, 0, "
+                       "'{}')", (BUTTON, seq))
+        db.execute("INSERT INTO cursors VALUES ('centre', 2)")
+        db.execute("INSERT INTO dead_letters VALUES (2, 'centre', '422', 0)")
+    store = Store(path, sinks=("centre",))
+    assert [e.seq for e in store.pending("centre", 10)] == [3]
+    assert store.delivered("centre", BUTTON, 1)
+    assert not store.delivered("centre", BUTTON, 2)
+    assert store.insert(event(4)) is True
+    assert [e.seq for e in store.pending("centre", 10)] == [3, 4]
+
+
+def test_store_from_a_newer_gateway_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer than this gateway"):
+        Store(tmp_path / "gw.db", sinks=("centre",))
+
+
+V1_SCHEMA = """
+CREATE TABLE events (id INTEGER PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL,
+    kind TEXT NOT NULL, type TEXT NOT NULL, event_time_ms INTEGER NOT NULL,
+    device_time_ms INTEGER, gateway_time_ms INTEGER NOT NULL, age_ms INTEGER NOT NULL,
+    skew_ms INTEGER, data TEXT NOT NULL, UNIQUE (device, seq));
+CREATE TABLE cursors (sink TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+CREATE TABLE dead_letters (event_id INTEGER NOT NULL, sink TEXT NOT NULL, reason TEXT NOT NULL,
+    at_ms INTEGER NOT NULL, PRIMARY KEY (event_id, sink));
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
 
 
 # --- clock skew --------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Centre sink: POSTs stored events, in store order, to the centre's ingest API.
 
 Delivery is at-least-once and the centre is idempotent on (device, seq), so
-a crash between the centre's answer and our cursor update only causes a
-resend that the centre reports as "duplicate". The cursor advances only
-after the centre has answered 200 for the batch. A dead centre is retried
+a crash between the centre's answer and our marking the deliveries done only
+causes a resend that the centre reports as "duplicate". Deliveries are
+marked done only after the centre has answered 200 for the batch; a failed
+attempt is counted on each delivery row with its error. A dead centre is retried
 with capped exponential backoff; events wait in the store meanwhile.
 A batch the centre refuses as invalid (422) is split so that only the
 refused events are set aside as dead letters (counted and logged).
@@ -112,10 +113,21 @@ class CentreSink:
         if not batch:
             return 0
         try:
-            self._post(batch)
-        except Refused as exc:
-            self._split(batch, str(exc))
+            try:
+                self._post(batch)
+            except Refused:
+                self._split(batch)
+        except Exception as exc:
+            self._note_failure(batch, exc)
+            raise
         return len(batch)
+
+    def _note_failure(self, batch: list[Event], exc: Exception) -> None:
+        try:
+            self.store.mark_failed(SINK, [e.id for e in batch if e.id is not None],
+                                   f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the store itself may be what failed
+            log.exception("cannot record the failed attempt")
 
     def _post(self, batch: list[Event]) -> None:
         body = {"gateway": self.gateway_id, "events": [e.to_centre() for e in batch]}
@@ -127,8 +139,8 @@ class CentreSink:
                                         request=r.request, response=r)
         results = _results(r, batch)
         now = time.time() * 1000
-        assert batch[-1].id is not None
-        self.store.advance(SINK, batch[-1].id)
+        self.store.mark_done(SINK, [(e.id, res["status"]) for e, res in zip(
+            batch, results, strict=True) if e.id is not None])
         for e, res in zip(batch, results, strict=True):
             metrics.DELIVERED.labels(SINK).inc()
             metrics.LATENCY.labels(SINK).observe(max(0.0, (now - e.gateway_time_ms) / 1000))
@@ -137,15 +149,14 @@ class CentreSink:
             log.info("delivered sink=centre device=%s seq=%d status=%s",
                      e.device, e.seq, res.get("status"))
 
-    def _split(self, batch: list[Event], reason: str) -> None:
+    def _split(self, batch: list[Event]) -> None:
         """Send one by one; set aside only what the centre refuses alone."""
         for e in batch:
             try:
                 self._post([e])
             except Refused as exc:
                 assert e.id is not None
-                self.store.dead_letter(e.id, SINK, str(exc), int(time.time() * 1000))
-                self.store.advance(SINK, e.id)
+                self.store.mark_done(SINK, [(e.id, "refused")], str(exc)[:500])
                 metrics.DEAD.labels(SINK).inc()
                 log.error("centre refused device=%s seq=%d reason=%s", e.device, e.seq, exc)
 
