@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -194,6 +196,12 @@ class Gateway:
         return "".join(Proc(f"gateway-{i}", [], self.tmp).logs(20000)
                        for i in range(1, self.starts + 1))
 
+    def deliveries(self) -> list[tuple]:
+        """(outcome, attempts, last_error, delivered_at) of every centre delivery."""
+        with sqlite3.connect(self.tmp / "gw" / "gateway.db") as db:
+            return db.execute("SELECT outcome, attempts, last_error, delivered_at FROM "
+                              "deliveries WHERE sink = 'centre' ORDER BY event_id").fetchall()
+
     def metric(self, name: str, **labels: str) -> float:
         text = httpx.get(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5).text
         want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
@@ -292,6 +300,10 @@ def test_alarms_wait_for_a_centre_that_is_down(flow: Flow) -> None:
     flow.wait(lambda: flow.centre.seqs() == [1, 2, 3, 4, 5], "all 5 in order")
     flow.wait(lambda: all("delivered" in dev.acked(s) for s in range(1, 6)), "delivered acks")
     assert flow.centre.posts() == [1, 2, 3, 4, 5]
+    # each delivery row tells what happened to it
+    for outcome, attempts, error, delivered_at in flow.gateway.deliveries():
+        assert outcome == "accepted" and delivered_at is not None
+        assert attempts >= 2 and "ConnectError" in error
 
 
 def test_gateway_killed_with_stored_alarms_delivers_each_once(flow: Flow) -> None:
@@ -337,6 +349,81 @@ def test_broker_restart_while_the_gateway_runs(flow: Flow) -> None:
     flow.wait(lambda: flow.centre.seqs() == [1, 2], "alarm after the restart")
     flow.wait(lambda: dev.acked(2) == ["stored", "delivered"], "acks after the restart")
     assert "session_present=True" in flow.gateway.logs()
+
+
+def test_sigterm_with_a_backlog_stops_promptly_and_keeps_it(flow: Flow) -> None:
+    dev = flow.device
+    flow.centre.stop()
+    for seq in (1, 2):
+        dev.publish(dev.wire(seq))
+    flow.wait(lambda: all(dev.acked(s) == ["stored"] for s in (1, 2)), "stored acks")
+    assert flow.gateway.proc is not None
+    started = time.monotonic()
+    assert flow.gateway.proc.stop(timeout=10) == 0
+    assert time.monotonic() - started < 8, "shutdown waited out the backoff"
+    logs = flow.gateway.logs()
+    assert "gateway stopped" in logs and "Traceback" not in logs
+    flow.centre.start()
+    flow.gateway.start()
+    flow.wait(lambda: flow.centre.seqs() == [1, 2], "backlog delivered after the restart")
+    assert flow.centre.posts() == [1, 2]
+
+
+def test_sigterm_after_delivery_sends_nothing_again(flow: Flow) -> None:
+    dev = flow.device
+    dev.publish(dev.wire(1))
+    flow.wait(lambda: dev.acked(1) == ["stored", "delivered"], "delivery")
+    assert flow.gateway.proc is not None and flow.gateway.proc.stop() == 0
+    flow.gateway.start()
+    dev.publish(dev.wire(2))
+    flow.wait(lambda: flow.centre.seqs() == [1, 2], "the next alarm")
+    assert flow.centre.posts() == [1, 2]
+
+
+def run_gateway(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BIN / "homeguard", "gateway", "--config", config],
+                          capture_output=True, text=True, timeout=60, cwd=config.parent)
+
+
+@pytest.mark.parametrize(("case", "expect"), [
+    ("unknown key", "mqtt.hots: Extra inputs are not permitted"),
+    ("no config file", "no such config file"),
+    ("no registry file", "device registry file not found"),
+    ("registry not JSON", "not a device registry"),
+    ("registry key not hex", "device hg-b-0001 has no hex key"),
+])
+def test_start_up_errors_exit_2_with_a_message(tmp_path: Path, case: str, expect: str) -> None:
+    registry = tmp_path / "devices.json"
+    key = "00" * 32 if case != "registry key not hex" else "zz"
+    if case != "no registry file":
+        registry.write_text("{devices" if case == "registry not JSON" else json.dumps(
+            {"devices": [{"id": "hg-b-0001", "key": key}]}))
+    config = tmp_path / "gateway.toml"
+    if case != "no config file":
+        config.write_text(
+            f'[gateway]\ndata_dir = "{tmp_path / "gw"}"\n[registry]\npath = "{registry}"\n'
+            f'[mqtt]\nport = {free_port()}\n{"hots = 1" if case == "unknown key" else ""}\n'
+            '[centre]\nurl = "http://127.0.0.1:9"\ntoken = "t"\n')
+    done = run_gateway(config)
+    assert done.returncode == 2, done.stderr
+    assert expect in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_store_it_cannot_use_exits_1_with_a_message(tmp_path: Path) -> None:
+    registry = tmp_path / "devices.json"
+    registry.write_text(json.dumps({"devices": [{"id": "hg-b-0001", "key": "00" * 32}]}))
+    (tmp_path / "gw").mkdir()
+    with sqlite3.connect(tmp_path / "gw" / "gateway.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[gateway]\ndata_dir = "{tmp_path / "gw"}"\n'
+                      f'[registry]\npath = "{registry}"\n'
+                      '[centre]\nurl = "http://127.0.0.1:9"\ntoken = "t"\n')
+    done = run_gateway(config)
+    assert done.returncode == 1, done.stderr
+    assert "store version 99 is newer than this gateway" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_centre_sink_survives_an_answer_without_results(tmp_path: Path) -> None:
