@@ -110,6 +110,26 @@ def test_invalid_vector_is_rejected_counted_and_not_stored(tmp_path: Path, vecto
         assert rig.sent == [], "only a correctly signed, skewed message is NAKed"
 
 
+def test_rejections_are_all_counted_but_logged_once_a_minute_per_device_and_reason(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig(tmp_path)
+    forged = protocol.encode(b"k" * 32, BUTTON, 1, "alarm", "fire", 0, {}, NOW)
+    other = protocol.topic("hg-s-0002", "event")
+    before = rejected(protocol.R_SIGNATURE)
+    with caplog.at_level(logging.WARNING, logger="homeguard.gateway.verify"):
+        for _ in range(3):
+            assert rig.handle(EVENT, forged) == protocol.R_SIGNATURE
+        forged2 = protocol.encode(b"k" * 32, "hg-s-0002", 1, "alarm", "fire", 0, {}, NOW)
+        assert rig.handle(other, forged2) == protocol.R_SIGNATURE
+        assert rig.handle(EVENT, b"{") == protocol.R_MALFORMED
+    assert rejected(protocol.R_SIGNATURE) == before + 4
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert sum(f"device={BUTTON}" in m and "reason=bad_signature" in m for m in lines) == 1
+    assert any("device=hg-s-0002" in m for m in lines)
+    assert any("reason=malformed" in m for m in lines)
+
+
 def test_every_rejection_reason_has_a_vector() -> None:
     assert {v["reason"] for v in VECTORS["invalid"]} == set(protocol.REASONS)
 
