@@ -124,6 +124,15 @@ def test_redis_restart_forgets_everything(redis_server) -> None:
         assert r.get("hg:volatile") is None
 
 
+def test_persistent_redis_survives_a_kill(persistent_redis) -> None:
+    with redis.Redis.from_url(persistent_redis.url) as r:
+        r.set("hg:durable", "1")
+    persistent_redis.kill()
+    persistent_redis.start()
+    with redis.Redis.from_url(persistent_redis.url) as r:
+        assert r.get("hg:durable") == b"1"
+
+
 # --- Chromium -----------------------------------------------------------------
 
 PAGE = "<!doctype html><meta charset=utf-8><title>hg</title><h1 id=t>报警已送达</h1>".encode()

@@ -12,6 +12,8 @@ these fails, the tail of the server's log is added to the report.
         victoria.wait_for_samples('hg_telemetry_rms{dev="hg-e-0001"}')
         influxdb1.create_database("hg"); influxdb1.query("hg", "SELECT * FROM m")
         redis.Redis.from_url(redis_server.url)
+
+`persistent_redis` (per test) is a Redis with an fsynced append-only file.
 """
 
 from __future__ import annotations
@@ -257,18 +259,22 @@ class InfluxDB1(Server):
 
 
 class RedisServer(Server):
-    """redis-server without persistence: a restart empties it."""
+    """redis-server.  By default without persistence: a restart empties it.
+    persistent=True keeps an append-only file in its dir, fsynced on every
+    write, so even kill() loses nothing acknowledged."""
 
     name = "redis-server"
 
-    def __init__(self, binary: str, root: Path) -> None:
+    def __init__(self, binary: str, root: Path, persistent: bool = False) -> None:
         super().__init__(binary, root)
+        self.persistent = persistent
         self.url = f"redis://{LOOPBACK}:{self.port}/0"
 
     def argv(self) -> list[str]:
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else [
+            "--appendonly", "no"]
         return [self.binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--dir", str(self.root), "--daemonize", "no",
-                "--loglevel", "warning"]
+                *aof, "--dir", str(self.root), "--daemonize", "no", "--loglevel", "warning"]
 
     def ready(self) -> bool:
         try:
@@ -305,6 +311,14 @@ def influxdb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     binary = require_binary("redis-server", "Debian: apt-get install redis-server")
     yield from _serve(RedisServer(binary, tmp_path_factory.mktemp("redis")))
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own with an fsynced append-only file:
+    restart() and kill()+start() keep every acknowledged write."""
+    binary = require_binary("redis-server", "Debian: apt-get install redis-server")
+    yield from _serve(RedisServer(binary, tmp_path / "redis", persistent=True))
 
 
 @pytest.hookimpl(wrapper=True)
