@@ -173,6 +173,11 @@ def test_browser_reads_a_local_page_and_screenshots_it(page, tiny_site, artifact
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.browser_locale("en-US")
+def test_browser_locale_marker(page) -> None:
+    assert page.evaluate("navigator.language") == "en-US"
+
+
 def test_browser_in_use_before_an_asyncio_test(page) -> None:
     """Playwright marks its loop running between calls; other tests must not see it."""
     assert page.evaluate("1 + 1") == 2
@@ -217,6 +222,12 @@ def test_micropython_extra_files_and_bytes(micropython) -> None:
                           files={"/t/blob.py": "X = 3\n", "/t/b.bin": b"\x00\xff"},
                           firmware=False, path=["/t"])
     assert out == "3\nb'\\x00\\xff'\n"
+
+
+def test_micropython_run_file(micropython, tmp_path: Path) -> None:
+    script = tmp_path / "main.py"
+    script.write_text("from hg import protocol\nprint(__name__, protocol.__name__)\n")
+    assert micropython.run_file(script) == "__main__ hg.protocol\n"
 
 
 def test_micropython_protocol_encode_matches_cpython(micropython) -> None:

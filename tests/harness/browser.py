@@ -4,6 +4,8 @@
         page.goto(url)                      # new context per test: 1366x800, zh-CN
         page.screenshot(path=artifacts_dir / "x.png")
 
+    @pytest.mark.browser_locale("en-US")    # another locale for one test's page
+
 `browser` is one headless Chromium for the whole session; `page` is a fresh
 context and page per test, closed afterwards, with a screenshot saved to
 test-artifacts/<test name>.png when the test fails.  Playwright's own
@@ -65,6 +67,11 @@ class _PlaywrightLoop:
 
 
 _LOOP = _PlaywrightLoop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "browser_locale(locale): the `page` fixture's locale instead of zh-CN")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -144,7 +151,9 @@ def _screenshot(page: Any, shot: Path) -> None:
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[Any]:
     """A new page in its own context; screenshot to test-artifacts/ when the test fails."""
-    context = browser.new_context(viewport=VIEWPORT, locale=LOCALE)
+    marker = request.node.get_closest_marker("browser_locale")
+    locale = marker.args[0] if marker else LOCALE
+    context = browser.new_context(viewport=VIEWPORT, locale=locale)
     try:
         page = context.new_page()
         yield page

@@ -11,6 +11,7 @@ filesystem holds the firmware as it would be on a board:
         out = micropython.run("from hg import protocol\\nprint(protocol.VERSION)")
         assert out == "1\\n"
 
+`run_file(path, **kw)` runs a host file's source the same way.
 `files` adds more files ({"/t/x.py": text or bytes}); a Python exception
 raises MicroPythonError carrying the interpreter's traceback.  Set
 `async_=True` to run the code with top-level `await` (MicroPython's
@@ -112,6 +113,12 @@ class MicroPython:
         if proc.returncode != 0:
             raise RuntimeError(f"MicroPython runner failed (exit {proc.returncode}):\n{stderr}")
         return stdout
+
+    def run_file(self, script: Path | str, files: dict[str, str | bytes] | None = None,
+                 firmware: bool = True, timeout: float = 60) -> str:
+        """stdout of a host file's source run as the main program (e.g. a
+        firmware app's main.py), as run() runs code."""
+        return self.run(Path(script).read_text(encoding="utf-8"), files, firmware, timeout)
 
 
 def _missing(msg: str) -> None:
