@@ -3,9 +3,10 @@
     verify -> timestamp -> dedup -> store (commit) -> ack `stored`
 
 handle() never raises for a bad message: it returns the outcome, counts it,
-and the caller acknowledges the broker's delivery afterwards. Only a store
-failure propagates (the message is then not PUBACKed and the broker
-redelivers it).
+and the caller acknowledges the broker's delivery afterwards. A store
+failure propagates (the source retries the message, unacknowledged); an
+unexpected error before the store returns HOLD (not acknowledged, the broker
+redelivers it on the next connect) so one message cannot stall the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.registry import Registry
+from gateway.source import HOLD
 from gateway.store import Event, Store
 from gateway.timestamp import stamp
 from gateway.verify import Rejections, verify
@@ -50,19 +52,34 @@ class Pipeline:
         leaf = topic.rsplit("/", 1)[-1]
         metrics.RECEIVED.labels(leaf if leaf in protocol.UPLINK else "other").inc()
         try:
-            msg = verify(topic, payload, self.registry.key_of, received_ms,
-                         self.cfg.verify.behind_ms, self.cfg.verify.ahead_ms)
-            if leaf not in protocol.UPLINK:  # after verify: its order decides the reason
-                raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
+            event = self._check(topic, leaf, payload, received_ms)
         except protocol.Reject as exc:
             self.rejections.record(exc.reason, topic, exc.detail)
             if exc.reason == protocol.R_SKEW:
                 self._nak_skew(payload)
             return exc.reason
-        if msg["kind"] == "telemetry":
+        except Exception:  # noqa: BLE001 - a gateway bug must not stall every message
+            # not a verdict on the message: neither drop it nor retry it here
+            # (it would fail again and hold up the ones behind it); the broker
+            # redelivers it on the next connect, perhaps to a fixed gateway
+            metrics.HELD.inc()
+            log.exception("held topic=%s: unexpected error before the store; not "
+                          "acknowledged, redelivered on reconnect", topic)
+            return HOLD
+        if event is None:
             metrics.TELEMETRY.inc()  # the time-series sink is not built yet
             return TELEMETRY
-        return self._store(stamp(msg, received_ms), topic)
+        return self._store(event, topic)
+
+    def _check(self, topic: str, leaf: str, payload: bytes, received_ms: int) -> Event | None:
+        """verify -> timestamp: the stored Event, None for telemetry, or Reject."""
+        msg = verify(topic, payload, self.registry.key_of, received_ms,
+                     self.cfg.verify.behind_ms, self.cfg.verify.ahead_ms)
+        if leaf not in protocol.UPLINK:  # after verify: its order decides the reason
+            raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
+        if msg["kind"] == "telemetry":
+            return None
+        return stamp(msg, received_ms)
 
     def _store(self, event: Event, topic: str) -> str:
         with self._lock:

@@ -23,6 +23,9 @@ from gateway.config import MQTTSection
 log = logging.getLogger("homeguard.gateway.mqtt")
 
 TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat", "status")]
+# a handler returning HOLD has neither stored nor rejected the message (an
+# unexpected error): no PUBACK, so the broker redelivers it on the next connect
+HOLD = "hold"
 
 
 class MQTTSource:
@@ -30,6 +33,7 @@ class MQTTSource:
         self.cfg = cfg
         self.handle = handle
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker granted every subscription
         self.stopping = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                                   clean_session=False, manual_ack=True)
@@ -69,10 +73,12 @@ class MQTTSource:
         if failed:
             log.error("broker refused subscriptions reasons=%s", ",".join(failed))
         else:
+            self.subscribed.set()
             log.info("subscribed topics=%s", ",".join(t for t, _ in TOPICS))
 
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
         self.connected.clear()
+        self.subscribed.clear()
         log.warning("disconnected from broker reason=%s (reconnecting)", reason)
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
@@ -80,7 +86,7 @@ class MQTTSource:
         delay = 0.1
         while True:
             try:
-                self.handle(msg.topic, msg.payload, received_ms)
+                outcome = self.handle(msg.topic, msg.payload, received_ms)
                 break
             except Exception:
                 # not committed: hold this message (and the ones behind it) and
@@ -89,4 +95,5 @@ class MQTTSource:
                 if self.stopping.wait(delay):
                     return  # shutting down: no PUBACK, redelivered on next start
                 delay = min(delay * 2, 10.0)
-        client.ack(msg.mid, msg.qos)
+        if outcome != HOLD:
+            client.ack(msg.mid, msg.qos)

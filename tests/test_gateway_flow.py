@@ -12,6 +12,7 @@ clients with their own broker accounts that sign with hg.protocol.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sqlite3
 import subprocess
@@ -27,8 +28,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import CentreSection
+from gateway.config import CentreSection, MQTTSection
 from gateway.sinks.centre import CentreSink
+from gateway.source import HOLD, MQTTSource
 from gateway.store import Event, Store
 from hg import protocol
 from tests.harness.proc import LOOPBACK, Proc, free_port, wait_until
@@ -446,3 +448,80 @@ def test_centre_sink_survives_an_answer_without_results(tmp_path: Path) -> None:
     finally:
         sink.stop()
         centre.stop()
+
+
+def test_centre_sink_names_a_refused_token(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong token is a configuration problem, not an outage: say so, keep the events."""
+    centre = Centre().start()
+    store = Store(tmp_path / "gw.db", sinks=("centre",))
+    now = int(time.time() * 1000)
+    store.insert(Event(BUTTON, 1, "alarm", "fire", now, now, now, 0, 0, {}))
+    cfg = CentreSection(url=centre.url, token="wrong-token", backoff_min_s=0.05,
+                        backoff_max_s=0.1)
+    sink = CentreSink(cfg, "gw-flow", store, lambda d, s, t: None)
+    try:
+        with caplog.at_level(logging.ERROR, logger="homeguard.gateway.centre"):
+            sink.start()
+            wait_until(lambda: "centre refused the gateway token status=401" in caplog.text,
+                       WAIT, "the token refusal to be logged")
+    finally:
+        sink.stop()
+        centre.stop()
+    assert "centre unreachable" not in caplog.text
+    assert centre.accepted == []
+    delivery = store.delivery("centre", BUTTON, 1)
+    assert delivery is not None and delivery["delivered_at"] is None
+    assert "401" in delivery["last_error"]
+
+
+class Recorder:
+    """A source handler that holds (does not PUBACK) the first `hold` messages."""
+
+    def __init__(self, hold: int) -> None:
+        self.hold = hold
+        self.seen: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, topic: str, payload: bytes, received_ms: int) -> str:
+        with self.lock:
+            self.seen.append(protocol.parse(payload)[0]["seq"])
+            if self.hold:
+                self.hold -= 1
+                return HOLD
+        return "stored"
+
+    def seqs(self) -> list[int]:
+        with self.lock:
+            return list(self.seen)
+
+
+def test_held_message_is_not_pubacked_and_comes_back_on_the_next_connect(mosquitto) -> None:  # noqa: ANN001
+    cfg = MQTTSection(host=mosquitto.host, port=mosquitto.port, username=mosquitto.gateway_user,
+                      password=mosquitto.gateway_password, client_id="gw-hold", keepalive=5)
+
+    def connect(handler: Recorder) -> MQTTSource:
+        source = MQTTSource(cfg, handler)
+        source.start()
+        assert source.subscribed.wait(WAIT), "gateway source did not subscribe"
+        return source
+
+    first = Recorder(hold=1)
+    source = connect(first)
+    device = Device(mosquitto, BUTTON, secrets.token_bytes(32))
+    try:
+        device.publish(device.wire(1))
+        wait_until(lambda: first.seqs() == [1], WAIT, "first delivery (held)")
+        source.stop()
+        second = Recorder(hold=0)
+        source = connect(second)  # the same client id: the broker's session
+        wait_until(lambda: second.seqs() == [1], WAIT, "the held message again")
+        source.stop()
+        third = Recorder(hold=0)
+        source = connect(third)
+        device.publish(device.wire(2))
+        wait_until(lambda: 2 in third.seqs(), WAIT, "the next message")
+        assert third.seqs() == [2], "the PUBACKed message was delivered again"
+    finally:
+        source.stop()
+        device.stop()

@@ -23,6 +23,7 @@ from gateway.ack import Acker
 from gateway.config import Config, ConfigError, load
 from gateway.pipeline import DUPLICATE, STORED, TELEMETRY, Pipeline
 from gateway.registry import Registry, RegistryError
+from gateway.source import HOLD
 from gateway.store import Event, Store, StoreError
 from gateway.timestamp import stamp
 from hg import protocol
@@ -556,3 +557,24 @@ def test_stored_ack_is_sent_before_the_sinks_are_woken(tmp_path: Path) -> None:
     assert acks_at_wakeup == [1]
     assert rig.handle(EVENT, alarm(3)) == DUPLICATE
     assert acks_at_wakeup == [1], "a duplicate has nothing new to deliver"
+
+
+def test_unexpected_error_before_the_store_holds_the_message_and_the_next_flows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig(tmp_path)
+    held = REGISTRY.get_sample_value("hg_gateway_held_total") or 0.0
+    real_key_of = rig.registry.key_of
+
+    def broken_key_of(dev: str) -> bytes | None:  # a gateway bug, not a bad message
+        raise RuntimeError("registry bug")
+
+    monkeypatch.setattr(rig.registry, "key_of", broken_key_of)
+    with caplog.at_level(logging.ERROR, logger="homeguard.gateway"):
+        assert rig.handle(EVENT, alarm(1)) == HOLD
+    assert "held topic=" + EVENT in caplog.text and "registry bug" in caplog.text
+    assert REGISTRY.get_sample_value("hg_gateway_held_total") == held + 1
+    assert rig.rows() == [] and rig.sent == []
+    monkeypatch.setattr(rig.registry, "key_of", real_key_of)
+    assert rig.handle(EVENT, alarm(2)) == STORED
+    assert rig.handle(EVENT, alarm(1)) == STORED, "the redelivered message is not a duplicate"
+    assert sorted(rig.rows()) == [(BUTTON, 1), (BUTTON, 2)]
