@@ -12,6 +12,7 @@ from hg import protocol
 
 log = logging.getLogger("homeguard.gateway.verify")
 LOG_EVERY_S = 60.0
+MAX_REMEMBERED = 10_000  # (device, reason) pairs kept for rate limiting
 
 
 class Rejections:
@@ -28,6 +29,8 @@ class Rejections:
         device = parts[2] if len(parts) > 2 else "?"
         now = time.monotonic()
         if now - self._last.get((device, reason), -LOG_EVERY_S) >= LOG_EVERY_S:
+            if len(self._last) >= MAX_REMEMBERED:  # forget the ones whose minute is over
+                self._last = {k: t for k, t in self._last.items() if now - t < LOG_EVERY_S}
             self._last[(device, reason)] = now
             log.warning("rejected reason=%s device=%s topic=%s detail=%r total=%d",
                         reason, device, topic, detail, self.counts[reason])

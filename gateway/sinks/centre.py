@@ -99,7 +99,11 @@ class CentreSink:
             depth = self._gauges()
         except Exception:  # noqa: BLE001 - the store itself may be what failed
             depth = -1
-        if isinstance(exc, httpx.HTTPError | OSError):
+        if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (401, 403):
+            log.error("centre refused the gateway token status=%d backlog=%d retry_in=%.1fs "
+                      "(check centre.token / HG_GATEWAY_CENTRE_TOKEN)",
+                      exc.response.status_code, depth, backoff)
+        elif isinstance(exc, httpx.HTTPError | OSError):
             log.warning("centre unreachable error=%r backlog=%d retry_in=%.1fs",
                         str(exc), depth, backoff)
         else:
