@@ -1,0 +1,58 @@
+"""`homeguard bench`: benchmarks, kept apart from the tests.
+
+Each command prints a table and writes JSON (`--out`) with the machine
+described. Every figure is a ratio or a distribution measured in the same
+run against the same broker; docs/benchmarks.md explains each one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.bench import report
+
+bench = typer.Typer(help="Benchmarks: print a table, write JSON.", no_args_is_help=True)
+
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the results as JSON here.")]
+TmpOpt = Annotated[Path | None, typer.Option(
+    "--dir", help="Scratch directory (default: a fresh temporary one, removed afterwards).")]
+
+
+def _scratch(given: Path | None) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        return given, None
+    tmp = tempfile.TemporaryDirectory(prefix="hg-bench-")
+    return Path(tmp.name), tmp
+
+
+@bench.command("throughput")
+def throughput_cmd(
+    messages: Annotated[int, typer.Option(help="Messages in the stream.")] = 20000,
+    devices: Annotated[int, typer.Option(help="Device accounts publishing it.")] = 20,
+    alarm_every: Annotated[int, typer.Option(
+        help="Every n-th message of a device is an alarm (0: telemetry only).")] = 20,
+    timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 300,
+    out: OutOpt = None,
+    dir: TmpOpt = None,  # noqa: A002
+) -> None:
+    """Gateway pipeline msg/s versus a bare paho subscriber and mosquitto_sub."""
+    from gateway.bench import throughput
+
+    tmp, holder = _scratch(dir)
+    try:
+        results = throughput.run(tmp, messages, devices, alarm_every, timeout)
+    finally:
+        if holder:
+            holder.cleanup()
+    throughput.table(results)
+    report.write(out, "throughput", {"messages": messages, "devices": devices,
+                                     "alarm_every": alarm_every}, results)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench, name="bench")

@@ -1,0 +1,144 @@
+"""The stack a benchmark runs against, as the tests start it: Mosquitto with
+the project's broker config (broker.dev), the centre and the gateway as real
+`homeguard` subprocesses, device accounts and a device registry.
+
+Process helpers come from tests/harness/proc.py (the benchmarks run from a
+checkout, like the tests)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from broker import layout, passwd
+from broker.dev import DevBroker, start_dev_broker
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.harness.proc import Proc, free_port, wait_until  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TOKEN = "bench-token"
+__all__ = ["Proc", "free_port", "wait_until", "Rig"]
+
+
+class BenchError(Exception):
+    """A benchmark could not run; str() says why."""
+
+
+def start_broker(root: Path) -> DevBroker:
+    return start_dev_broker(root / "broker", free_port(), free_port())
+
+
+def add_accounts(broker: DevBroker, ids: list[str]) -> str:
+    """Give every id a device account with one shared password (hashed once:
+    100k PBKDF2 hashes would take minutes) and reload the broker."""
+    password = secrets.token_urlsafe(18)
+    hashed = passwd.hash_password(password, iterations=101)
+    entries = passwd.read(broker.dir.passwd_file)
+    for dev in ids:
+        entries[dev] = hashed
+    broker.dir.passwd_file.write_text(passwd.render(entries))
+    broker.reload()
+    time.sleep(0.3)  # SIGHUP is asynchronous; Mosquitto re-reads within milliseconds
+    return password
+
+
+def write_registry(path: Path, ids: list[str], key: bytes) -> None:
+    devices = [{"id": d, "key": key.hex(), "type": "button", "household": f"H-{i:06d}",
+                "grid": "G-01"} for i, d in enumerate(ids)]
+    path.write_text(json.dumps({"devices": devices}))
+
+
+class Rig:
+    """Broker + centre + gateways in one scratch directory."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = Path(tmp)
+        self.broker = start_broker(self.tmp)
+        self.gateway_user, self.gateway_password = layout.gateway_credentials(
+            self.broker.dir.root)
+        self.procs: list[Proc] = []
+        self.centre_url = ""
+
+    def start_centre(self) -> str:
+        port = free_port()
+        self.centre_url = f"http://127.0.0.1:{port}"
+        proc = Proc("centre", [
+            BIN / "homeguard", "centre", "--host", "127.0.0.1", "--port", port,
+            "--db", f"sqlite:///{self.tmp / 'centre.db'}", "--gateway-token", TOKEN], self.tmp)
+        self.procs.append(proc.start())
+        proc.wait_ready(lambda: _http_ok(f"{self.centre_url}/healthz"), 60)
+        return self.centre_url
+
+    def gateway(self, name: str, registry: Path, client_id: str | None = None) -> Gateway:
+        gw = Gateway(self, name, registry, client_id or name)
+        self.procs.append(gw.proc)
+        return gw
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.stop()
+        self.broker.stop()
+
+
+class Gateway:
+    """A `homeguard gateway` subprocess with its /metrics endpoint."""
+
+    def __init__(self, rig: Rig, name: str, registry: Path, client_id: str) -> None:
+        self.metrics_port = free_port()
+        self.data_dir = rig.tmp / name
+        cfg = rig.tmp / f"{name}.toml"
+        cfg.write_text(
+            f'[gateway]\nid = "{name}"\ndata_dir = "{self.data_dir}"\n\n'
+            f'[mqtt]\nhost = "127.0.0.1"\nport = {rig.broker.port}\n'
+            f'username = "{rig.gateway_user}"\npassword = "{rig.gateway_password}"\n'
+            f'client_id = "{client_id}"\n\n'
+            f'[registry]\npath = "{registry}"\n\n'
+            f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{TOKEN}"\n\n'
+            f'[metrics]\nport = {self.metrics_port}\n')
+        self.proc = Proc(name, [BIN / "homeguard", "gateway", "--config", cfg], rig.tmp)
+
+    def start(self, timeout: float = 60) -> Gateway:
+        """Start and wait until the broker granted its subscriptions."""
+        self.proc.start()
+        self.proc.wait_ready(lambda: "subscribed topics=" in self.proc.logs(100_000), timeout)
+        return self
+
+    def metrics(self) -> dict[str, float]:
+        """name{labels} -> value from /metrics; {} while it does not answer."""
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return {}
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            m = re.match(r"^(hg_gateway_\w+(?:\{[^}]*\})?) (\S+)$", line)
+            if m:
+                out[m.group(1)] = float(m.group(2))
+        return out
+
+    def handled(self) -> int:
+        """Messages through the pipeline: stored events + verified telemetry + duplicates."""
+        m = self.metrics()
+        return int(sum(v for k, v in m.items() if k.startswith((
+            "hg_gateway_persisted_total", "hg_gateway_telemetry_received_total",
+            "hg_gateway_duplicates_total"))))
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.proc.pid).memory_info().rss / (1 << 20)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
