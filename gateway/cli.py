@@ -23,18 +23,13 @@ PARTS = (
     "dashboard.cli",
     "gateway.demo",
     "gateway.simulate",
+    "gateway.bench",
 )
 
 
 def _register() -> None:
     for name in PARTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 _register()
