@@ -54,5 +54,34 @@ def throughput_cmd(
                                      "alarm_every": alarm_every}, results)
 
 
+@bench.command("latency")
+def latency_cmd(
+    loads: Annotated[str, typer.Option(
+        help="Background telemetry rates in msg/s, comma-separated (e.g. 0,1000,10000).")]
+        = "0,1000",
+    presses: Annotated[int, typer.Option(help="Alarm presses per background rate.")] = 50,
+    gap: Annotated[float, typer.Option(help="Seconds between presses.")] = 0.1,
+    bg_devices: Annotated[int, typer.Option(help="Devices sending the background.")] = 20,
+    out: OutOpt = None,
+    dir: TmpOpt = None,  # noqa: A002
+) -> None:
+    """Alarm press -> gateway -> centre -> browser SSE, p50/p95/p99 under load."""
+    from gateway.bench import latency
+
+    try:
+        rates = [int(x) for x in loads.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--loads {loads!r}: expected integers like 0,1000") from None
+    tmp, holder = _scratch(dir)
+    try:
+        results = latency.run(tmp, rates, presses, gap, bg_devices)
+    finally:
+        if holder:
+            holder.cleanup()
+    latency.table(results)
+    report.write(out, "latency", {"loads": rates, "presses": presses, "gap_s": gap,
+                                  "bg_devices": bg_devices}, results)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench, name="bench")

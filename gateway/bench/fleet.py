@@ -14,9 +14,9 @@ def ids(prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{i:06d}" for i in range(count)]
 
 
-def telemetry(dev: str, seq: int) -> bytes:
+def telemetry(dev: str, seq: int, key: bytes = KEY) -> bytes:
     data = {"rms_ma": 1200 + seq % 97, "v_dv": 2301, "leak_ma": seq % 7, "temp_dc": 315}
-    return protocol.encode(KEY, dev, seq, "telemetry", "periodic", 0, data)
+    return protocol.encode(key, dev, seq, "telemetry", "periodic", 0, data)
 
 
 def alarm(dev: str, seq: int, ts: int | None = None) -> bytes:
