@@ -68,10 +68,7 @@ def latency_cmd(
     """Alarm press -> gateway -> centre -> browser SSE, p50/p95/p99 under load."""
     from gateway.bench import latency
 
-    try:
-        rates = [int(x) for x in loads.split(",") if x.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"--loads {loads!r}: expected integers like 0,1000") from None
+    rates = _ints(loads, "--loads")
     tmp, holder = _scratch(dir)
     try:
         results = latency.run(tmp, rates, presses, gap, bg_devices)
@@ -81,6 +78,36 @@ def latency_cmd(
     latency.table(results)
     report.write(out, "latency", {"loads": rates, "presses": presses, "gap_s": gap,
                                   "bg_devices": bg_devices}, results)
+
+
+@bench.command("memory")
+def memory_cmd(
+    devices: Annotated[str, typer.Option(
+        help="Tracked device counts, comma-separated.")] = "10000,100000",
+    timeout: Annotated[float, typer.Option(
+        help="Seconds the gateway may take to store every heartbeat.")] = 900,
+    out: OutOpt = None,
+    dir: TmpOpt = None,  # noqa: A002
+) -> None:
+    """Gateway RSS with 10k and 100k tracked devices versus an idle gateway."""
+    from gateway.bench import memory
+
+    sizes = _ints(devices, "--devices")
+    tmp, holder = _scratch(dir)
+    try:
+        results = memory.run(tmp, sizes, timeout)
+    finally:
+        if holder:
+            holder.cleanup()
+    memory.table(results)
+    report.write(out, "memory", {"devices": sizes}, results)
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{option} {text!r}: expected integers like 0,1000") from None
 
 
 def register(app: typer.Typer) -> None:
