@@ -103,6 +103,20 @@ def memory_cmd(
     report.write(out, "memory", {"devices": sizes}, results)
 
 
+@bench.command("firmware")
+def firmware_cmd(
+    messages: Annotated[int, typer.Option(help="Messages encoded and verified per runtime.")]
+        = 2000,
+    out: OutOpt = None,
+) -> None:
+    """.mpy sizes, heap per module, protocol encode/verify MicroPython vs CPython."""
+    from gateway.bench import firmware
+
+    results = firmware.run(messages)
+    firmware.table(results)
+    report.write(out, "firmware", {"messages": messages}, results)
+
+
 def _ints(text: str, option: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]

