@@ -1,0 +1,33 @@
+"""`homeguard bench throughput` at its smallest: the whole stack runs and the
+JSON carries every figure (benchmarks are not timed tests: no threshold)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from gateway.bench import register
+from tests.harness.proc import require_binary
+
+
+def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
+    require_binary("mosquitto", "Debian: mosquitto")
+    require_binary("mosquitto_sub", "Debian: mosquitto-clients")
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / "throughput.json"
+    result = CliRunner().invoke(app, ["bench", "throughput", "--messages", "600",
+                                      "--devices", "4", "--timeout", "30", "--out", str(out),
+                                      "--dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu"]
+    for consumer in ("mosquitto_sub", "paho", "gateway"):
+        assert doc["results"][consumer]["messages"] == 600
+        assert doc["results"][consumer]["msg_per_s"] > 0
+    ratio = doc["results"]["ratio_gateway_paho"]
+    assert ratio == doc["results"]["gateway"]["msg_per_s"] / doc["results"]["paho"]["msg_per_s"]
+    assert "gateway / paho" in result.output
