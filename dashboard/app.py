@@ -10,15 +10,18 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
+from dashboard.api.auth import LoginRequired, login_required
 from dashboard.api.errors import validation_error
 from dashboard.api.main import api_router
-from dashboard.api.routes import desk, health
+from dashboard.api.routes import desk, docs, health, login
 from dashboard.centre import Centre
 from dashboard.settings import Settings
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "hg_session"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -33,11 +36,19 @@ def create_app(settings: Settings) -> FastAPI:
             centre.hub.bind(None)
             centre.close()
 
-    app = FastAPI(title="Homeguard centre", version="1", lifespan=lifespan)
+    app = FastAPI(title="Homeguard centre", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.centre = centre
+    app.add_middleware(
+        SessionMiddleware, secret_key=centre.session_secret, session_cookie=SESSION_COOKIE,
+        max_age=int(settings.session_hours * 3600), same_site="lax",
+        https_only=settings.secure_cookie)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(LoginRequired, login_required)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(login.router)
+    app.include_router(docs.router)
     app.include_router(desk.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

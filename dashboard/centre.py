@@ -1,7 +1,10 @@
-"""What one running centre holds: its settings, database and live hub."""
+"""What one running centre holds: its settings, database, live hub and the
+key its session cookies are signed with."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -10,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.db import create_tables, make_engine, make_sessions
 from dashboard.live import Hub
 from dashboard.settings import Settings
+from dashboard.users import bootstrap_admin
+
+log = logging.getLogger("homeguard.centre")
 
 
 @dataclass
@@ -18,12 +24,21 @@ class Centre:
     engine: Engine
     sessions: sessionmaker[Session]
     hub: Hub
+    session_secret: str
 
     @classmethod
     def open(cls, settings: Settings) -> Centre:
         engine = make_engine(settings.database_url)
         create_tables(engine)
-        return cls(settings, engine, make_sessions(engine), Hub(settings.stream_queue))
+        sessions = make_sessions(engine)
+        if settings.bootstrap_admin:
+            with sessions() as session:
+                bootstrap_admin(session, settings.bootstrap_admin)
+        secret = settings.session_secret
+        if secret is None:
+            log.info("no session secret configured: logins end when the centre restarts")
+            secret = secrets.token_urlsafe(32)
+        return cls(settings, engine, sessions, Hub(settings.stream_queue), secret)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -29,12 +29,14 @@ def centre(
         typer.Option("--gateway-token", help="Bearer token a gateway may ingest with; repeatable."),
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone for shown times.")] = None,
+    bootstrap_admin: Annotated[str | None, typer.Option(
+        help="USER:PASSWORD of an admin to create when the store has no user yet.")] = None,
 ) -> None:
     """Run the centre: ingest API for gateways, live alarm desk for operators."""
     try:
         settings = load_settings(
             host=host, port=port, database_url=db, gateway_tokens=gateway_token,
-            timezone=timezone,
+            timezone=timezone, bootstrap_admin=bootstrap_admin,
         )
     except ValidationError as exc:
         for line in describe_errors(exc):
@@ -47,8 +49,14 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from dashboard.app import create_app
+    from dashboard.users import UserError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except UserError as exc:
+        typer.echo(f"homeguard centre: bootstrap_admin (HG_CENTRE_BOOTSTRAP_ADMIN): {exc}",
+                   err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"Homeguard centre: alarm desk at http://{settings.host}:{settings.port}/")
     typer.echo(f"  ingest API: POST http://{settings.host}:{settings.port}/api/v1/ingest")
     uvicorn.run(
@@ -58,4 +66,7 @@ def _serve(settings: Settings) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from dashboard.usercli import app as users
+
     app.command("centre")(centre)
+    app.add_typer(users, name="centre-user")

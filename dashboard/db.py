@@ -62,4 +62,7 @@ def begin_write(session: Session) -> None:
 
 
 def create_tables(engine: Engine) -> None:
+    from dashboard.migrate import add_missing_columns
+
     Base.metadata.create_all(engine)
+    add_missing_columns(engine)

@@ -20,13 +20,18 @@ from dashboard.schemas import EventCreate, IngestBatch, IngestResult
 
 log = logging.getLogger("homeguard.centre.ingest")
 
-# alarm type -> priority, 1 most urgent; unknown types get DEFAULT_PRIORITY
+# alarm type -> desk priority, 1 most urgent: fire; people in danger;
+# electrical hazards; supervision and faults; tests.  Unknown types get
+# DEFAULT_PRIORITY (with the supervision/fault group).
 PRIORITY = {
-    "fire": 1, "medical": 1, "panic": 1, "security": 2,
-    "residual_current": 2, "over_temp": 2, "over_current": 3,
-    "over_voltage": 3, "under_voltage": 3, "tamper": 3, "low_battery": 4,
+    "fire": 1,
+    "medical": 2, "security": 2, "panic": 2,
+    "residual_current": 3, "over_temp": 3, "over_current": 3,
+    "over_voltage": 3, "under_voltage": 3,
+    "tamper": 4, "low_battery": 4, "offline": 4, "gateway_offline": 4,
+    "manual": 5, "auto": 5,
 }
-DEFAULT_PRIORITY = 3
+DEFAULT_PRIORITY = 4
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table) -> Callable[..., Insert]:

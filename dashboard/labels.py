@@ -1,44 +1,121 @@
-"""Words the alarm desk shows, Chinese first with English, until the full
-language switch arrives.  The page receives these as JSON, so the server
-and the browser name things the same way."""
+"""Words the centre's pages show, in Simplified Chinese and English.
+
+The language is the `hg_lang` cookie (zh-CN, the default, or en), set by
+the switch on every page.  Pages receive their language's labels as JSON
+too, so server and browser name things the same way.  Every key exists in
+both languages (tests/test_centre_api.py checks).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+LANGS = ("zh-CN", "en")
+DEFAULT_LANG = "zh-CN"
+COOKIE = "hg_lang"
+
 ALARM_TYPES = {
-    "fire": "火警 Fire",
-    "medical": "医疗求助 Medical",
-    "security": "治安报警 Security",
-    "panic": "紧急求助 Panic",
-    "tamper": "防拆报警 Tamper",
-    "low_battery": "电量低 Low battery",
-    "residual_current": "剩余电流 Residual current",
-    "over_temp": "线缆超温 Over-temperature",
-    "over_current": "过流 Over-current",
-    "over_voltage": "过压 Over-voltage",
-    "under_voltage": "欠压 Under-voltage",
+    "fire": ("火警", "Fire"),
+    "medical": ("医疗求助", "Medical"),
+    "security": ("治安报警", "Security"),
+    "panic": ("紧急求助", "Panic"),
+    "tamper": ("防拆报警", "Tamper"),
+    "low_battery": ("电量低", "Low battery"),
+    "residual_current": ("剩余电流", "Residual current"),
+    "over_temp": ("线缆超温", "Over-temperature"),
+    "over_current": ("过流", "Over-current"),
+    "over_voltage": ("过压", "Over-voltage"),
+    "under_voltage": ("欠压", "Under-voltage"),
 }
 
 STATES = {
-    "received": "已接收 Received",
+    "received": ("待确认", "Received"),
+    "acknowledged": ("已受理", "Acknowledged"),
+    "verified": ("已核实", "Verified"),
+    "dispatched": ("已派遣", "Dispatched"),
+    "resolved": ("已办结", "Resolved"),
+}
+
+ACTIONS = {
+    "ack": ("受理", "Acknowledge"),
+    "verify": ("核实", "Verify"),
+    "dispatch": ("派遣", "Dispatch"),
+    "resolve": ("办结", "Resolve"),
+}
+
+OUTCOMES = {
+    "genuine": ("真实警情", "Genuine"),
+    "false": ("误报", "False alarm"),
+    "test": ("测试", "Test"),
+}
+
+DISPATCH_TO = {
+    "grid_worker": ("网格员", "Grid worker"),
+    "patrol": ("巡逻队", "Patrol"),
+}
+
+ROLES = {
+    "operator": ("值班员", "Operator"),
+    "supervisor": ("值班长", "Supervisor"),
+    "technician": ("技术员", "Technician"),
+    "admin": ("管理员", "Administrator"),
 }
 
 TEXT = {
-    "title": "报警台 Alarm desk",
-    "centre": "综治中心 Monitoring centre",
-    "type": "类型 Type",
-    "device": "设备 Device",
-    "device_time": "设备时间 Device time",
-    "gateway_time": "网关时间 Gateway time",
-    "received_time": "中心接收 Received by centre",
-    "state": "状态 State",
-    "empty": "暂无报警 No open alarms",
-    "not_synced": "未校时 not synced",
-    "connecting": "连接中 Connecting…",
-    "live": "实时 Live",
-    "offline": "已断开，正在重连 Disconnected, reconnecting…",
-    "open_count": "未处理 Open",
+    "title": ("报警台", "Alarm desk"),
+    "centre": ("综治中心", "Monitoring centre"),
+    "type": ("类型", "Type"),
+    "device": ("设备", "Device"),
+    "device_time": ("设备时间", "Device time"),
+    "gateway_time": ("网关时间", "Gateway time"),
+    "received_time": ("中心接收", "Received by centre"),
+    "state": ("状态", "State"),
+    "timer": ("计时", "Timer"),
+    "empty": ("暂无报警", "No open alarms"),
+    "not_synced": ("未校时", "not synced"),
+    "connecting": ("连接中…", "Connecting…"),
+    "live": ("实时", "Live"),
+    "offline": ("已断开，正在重连", "Disconnected, reconnecting…"),
+    "open_count": ("未处理", "Open"),
+    "select_alarm": ("选择一条报警查看详情", "Select an alarm to see its details"),
+    "detail": ("报警详情", "Alarm details"),
+    "outcome": ("核实结果", "Outcome"),
+    "dispatched_to": ("派遣对象", "Dispatched to"),
+    "note": ("备注", "Note"),
+    "audit": ("处置记录", "Audit trail"),
+    "who": ("操作人", "Who"),
+    "when": ("时间", "When"),
+    "what": ("操作", "What"),
+    "unacked": ("未受理", "Unacknowledged"),
+    "verify_by": ("待核实", "To verify"),
+    "shown_after": ("显示延迟", "Shown after"),
+    "no_actions": ("无可执行操作", "No action available"),
+    "error": ("操作失败", "Action failed"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "login_failed": ("用户名或密码错误", "Wrong username or password"),
+    "csrf_failed": ("页面已过期，请重试", "The page expired; please try again"),
+    "language": ("English", "中文"),
+    "data": ("数据", "Data"),
 }
 
+_TABLES = {"types": ALARM_TYPES, "states": STATES, "actions": ACTIONS,
+           "outcomes": OUTCOMES, "dispatch_to": DISPATCH_TO, "roles": ROLES, "text": TEXT}
 
-def for_page() -> dict[str, dict[str, str]]:
-    return {"types": ALARM_TYPES, "states": STATES, "text": TEXT}
+
+def pick(lang: str | None) -> str:
+    return lang if lang in LANGS else DEFAULT_LANG
+
+
+def for_lang(lang: str) -> dict[str, dict[str, str]]:
+    """Every label table in one language: {"types": {...}, "text": {...}, ...}."""
+    i = LANGS.index(pick(lang))
+    return {name: {k: v[i] for k, v in table.items()} for name, table in _TABLES.items()}
+
+
+def page_context(lang: str) -> dict[str, Any]:
+    labels = for_lang(lang)
+    return {"lang": pick(lang), "other_lang": LANGS[1 - LANGS.index(pick(lang))],
+            "labels": labels, "text": labels["text"]}

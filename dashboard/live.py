@@ -1,9 +1,10 @@
 """In-process fan-out of newly stored events to live stream clients.
 
-Ingest runs in worker threads; `Hub.publish` hands items to the event loop
+Ingest and workflow transitions run in worker threads; `Hub.publish` hands items to the event loop
 with call_soon_threadsafe.  `Hub.ordered()` is held around commit+publish so
 items reach every subscriber in commit order, which for this store is id
-order: a client can resume from the last id it saw.  A subscriber that
+order (events by event id, transitions by audit id): a client can resume
+from the last pair of ids it saw.  A subscriber that
 falls `maxsize` items behind is cut off (counted and logged) rather than
 silently skipped: its browser reconnects and replays the gap from the
 database.
@@ -24,11 +25,13 @@ log = logging.getLogger("homeguard.centre.live")
 
 @dataclass(frozen=True)
 class LiveItem:
-    """One SSE message: id is the event id, name the SSE event name."""
+    """One SSE message: name is the SSE event name; id is the event id
+    (cursor "event") or the audit row id (cursor "audit", a transition)."""
 
     id: int
     name: str
     payload: dict[str, Any]
+    cursor: str = "event"
 
 
 class Overflow(Exception):

@@ -2,19 +2,31 @@
 
 `events` holds every event a gateway delivered, once: (device_id, seq) is
 unique and ingest relies on that constraint, never on a read-then-write.
-`alarms` holds one row per alarm event for the operators; later work adds
-workflow states and an audit trail beside it.
+`alarms` holds one row per alarm event with its workflow state;
+`alarm_audit` one row per transition (who, what, when, from, to, note);
+`feedback` one row per transition the device should hear about (the
+gateway fetches them to send `ack` messages).  `users` and
+`user_sessions` are the operators and their logins.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# states in which an alarm still needs an operator; the workflow adds more
-OPEN_STATES = ("received",)
+# states in which an alarm still needs an operator (see workflow.py)
+OPEN_STATES = ("received", "acknowledged", "verified", "dispatched")
 
 
 class Base(DeclarativeBase):
@@ -58,5 +70,70 @@ class Alarm(Base):
     priority: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="received", index=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # columns added by the workflow (nullable: migrate.py adds them to old stores)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dispatched_to: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    acked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    verified_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resolved_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     event: Mapped[Event] = relationship(back_populates="alarm")
+
+
+class AlarmAudit(Base):
+    """One workflow transition: who did what to which alarm, when."""
+
+    __tablename__ = "alarm_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dispatched_to: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Feedback(Base):
+    """A transition the alarm's device should show (LED/buzzer): the gateway
+    that delivered the event fetches these and sends `ack` messages."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    device_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    gateway: Mapped[str] = mapped_column(String(32), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivered_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserSession(Base):
+    """A login: the cookie carries the id, so logout (deleting the row) and
+    deactivating the user end it at once."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)

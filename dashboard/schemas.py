@@ -95,6 +95,107 @@ class AlarmPublic(BaseModel):
     skew_ms: int | None
     gateway: str
     data: dict[str, Scalar]
+    outcome: str | None = None
+    dispatched_to: str | None = None
+    acked_ms: int | None = None
+    verified_ms: int | None = None
+    resolved_ms: int | None = None
+    # workflow actions that apply in this state (roles aside)
+    actions: list[str] = Field(default_factory=list)
+
+
+class AuditPublic(BaseModel):
+    id: int
+    alarm_id: int
+    at_ms: int
+    username: str
+    action: str
+    from_state: str
+    to_state: str
+    outcome: str | None
+    dispatched_to: str | None
+    note: str
+
+
+class AlarmDetail(BaseModel):
+    alarm: AlarmPublic
+    audit: list[AuditPublic]
+
+
+class Transition(BaseModel):
+    """A live `transition` message: the alarm after it, and its audit row."""
+
+    alarm: AlarmPublic
+    audit: AuditPublic
+
+
+Note = Annotated[str, Field(max_length=2000)]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = ""
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["genuine", "false", "test"]
+    note: Note = ""
+
+
+class DispatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: Literal["grid_worker", "patrol"]
+    note: Note = ""
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = ""
+
+
+class FeedbackPublic(BaseModel):
+    id: int
+    alarm_id: int
+    device: str
+    seq: int
+    gateway: str
+    type: Literal["acknowledged", "dispatched", "resolved"]
+    created_ms: int
+    delivered: bool
+
+
+class FeedbackDelivered(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[StrictInt] = Field(max_length=1000)
+
+
+class UserPublic(BaseModel):
+    username: str
+    role: str
+    display_name: str
+    active: bool
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    password: str
+    role: str
+    display_name: str = ""
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = None
+    display_name: str | None = None
+    active: bool | None = None
+    password: str | None = None
+
+
+class Me(UserPublic):
+    permissions: list[str]
+    csrf_token: str
 
 
 class Health(BaseModel):

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     # Live items a slow stream client may fall behind by before it is cut
     # off (it reconnects and replays the rest from the database).
     stream_queue: int = Field(default=1000, ge=10)
+    # Key signing the session cookie; a random one per start when unset
+    # (everyone logs in again after a restart).  At least 32 characters.
+    session_secret: str | None = Field(default=None, min_length=32)
+    # Hours a login lasts.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Send the session cookie only over HTTPS (set behind a TLS proxy).
+    secure_cookie: bool = False
+    # "USER:PASSWORD": create this admin at start when there is no user yet.
+    bootstrap_admin: str | None = None
+    # Seconds an alarm may wait for acknowledgement before its timer warns.
+    ack_sla_s: int = Field(default=30, ge=1)
+    # Seconds from receipt to verification before its timer turns red.
+    verify_sla_s: int = Field(default=90, ge=1)
 
     @field_validator("gateway_tokens", mode="before")
     @classmethod
@@ -54,6 +67,15 @@ class Settings(BaseSettings):
         for token in v:
             if len(token) < 8 or token != token.strip():
                 raise ValueError("a gateway token needs at least 8 characters and no spaces")
+        return v
+
+    @field_validator("bootstrap_admin")
+    @classmethod
+    def _user_colon_password(cls, v: str | None) -> str | None:
+        if v is not None:
+            user, sep, password = v.partition(":")
+            if not sep or not user or len(password) < 8:
+                raise ValueError("give USER:PASSWORD with a password of at least 8 characters")
         return v
 
     @field_validator("timezone")

@@ -14,7 +14,7 @@ from dashboard.centre import Centre
 from dashboard.live import Hub
 from dashboard.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="a token from HG_CENTRE_GATEWAY_TOKENS")
+bearer = HTTPBearer(auto_error=False, description="a token from HG_CENTRE_GATEWAY_TOKENS")
 
 
 def get_centre(request: Request) -> Centre:
@@ -51,7 +51,7 @@ def _unauthorized(message: str) -> HTTPException:
 
 def require_gateway(
     settings: SettingsDep,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """The caller's bearer token, when it is one of the gateway tokens."""
     if creds is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dashboard.api.routes import alarms, events, ingest, stream
+from dashboard.api.routes import alarms, events, feedback, ingest, stream, users
 
 api_router = APIRouter()
 api_router.include_router(ingest.router)
+api_router.include_router(feedback.router)
 api_router.include_router(alarms.router)
 api_router.include_router(events.router)
 api_router.include_router(stream.router)
+api_router.include_router(users.router)

@@ -1,17 +1,21 @@
-"""GET /api/v1/stream: Server-Sent Events of newly stored events.
+"""GET /api/v1/stream: Server-Sent Events of new events and alarm transitions.
 
-Each message carries `id: <event id>`, `event: alarm` (an alarm was raised)
-or `event: event` (anything else), and the Public model as JSON.  A client
-resumes with `Last-Event-ID` (browsers send it on reconnect) or
-`?after=<event id>`: the stream first replays stored events after that id,
-then goes live.  It subscribes before replaying and skips live items it
-already sent, so nothing committed in between is lost or repeated.
+Messages: `event: alarm` (an alarm was raised, the AlarmPublic), `event:
+event` (any other event, the EventPublic) and `event: transition` (an
+operator moved an alarm on: {"alarm": AlarmPublic, "audit": AuditPublic}).
+Each carries `id: E:A`, the last event id and the last audit id sent so far.
+A client resumes with `Last-Event-ID` (browsers send it on reconnect) or
+`?after=E:A`: the stream first replays stored events after E and
+transitions after A, then goes live.  A bare `E` replays events only, and
+transitions from now.  It subscribes before replaying and skips live items
+it already sent, so nothing committed in between is lost or repeated.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -19,10 +23,11 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from dashboard.api.auth import ViewerDep
 from dashboard.api.deps import CentreDep
 from dashboard.centre import Centre
 from dashboard.live import LiveItem, Overflow
-from dashboard.queries import items_after, last_event_id
+from dashboard.queries import items_after, last_audit_id, last_event_id, transitions_after
 
 log = logging.getLogger("homeguard.centre.stream")
 
@@ -30,34 +35,38 @@ router = APIRouter(tags=["stream"])
 
 REPLAY_PAGE = 200
 RETRY_MS = 2000
+CURSOR = re.compile(r"^(\d{1,18})(?::(\d{1,18}))?$")
+
+Cursor = tuple[int | None, int | None]
 
 
-def sse_message(item: LiveItem) -> str:
+def sse_message(item: LiveItem, cursor: dict[str, int]) -> str:
     data = json.dumps(item.payload, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {item.id}\nevent: {item.name}\ndata: {data}\n\n"
+    return f"id: {cursor['event']}:{cursor['audit']}\nevent: {item.name}\ndata: {data}\n\n"
 
 
-def _start_id(after: int | None, last_event_id: str | None) -> int | None:
-    if last_event_id is not None and last_event_id.strip():
-        try:
-            value = int(last_event_id)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be an event id (0 or more)"
-            )
-        return value
-    return after
+def parse_cursor(text: str | None, what: str) -> Cursor:
+    """'E:A' or 'E' -> (E, A or None); None or blank -> (None, None)."""
+    if text is None or not text.strip():
+        return None, None
+    m = CURSOR.match(text.strip())
+    if m is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"{what} must be '<event id>:<audit id>' or '<event id>', got {text!r}")
+    return int(m[1]), int(m[2]) if m[2] is not None else None
 
 
 @router.get("/stream")
 async def stream(
     centre: CentreDep,
-    after: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
+    _user: ViewerDep,
+    after: Annotated[str | None, Query(description="replay after this 'E:A' (or 'E')")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    start = _start_id(after, last_event_id)
+    start = parse_cursor(last_event_id, "Last-Event-ID")
+    if start == (None, None):
+        start = parse_cursor(after, "after")
     return StreamingResponse(
         _events(centre, start),
         media_type="text/event-stream",
@@ -65,37 +74,47 @@ async def stream(
     )
 
 
-def _replay_page(centre: Centre, after: int) -> list[LiveItem]:
+def _replay_page(centre: Centre, cursor: str, after: int) -> list[LiveItem]:
     with centre.sessions() as session:
-        return items_after(session, after, REPLAY_PAGE)
+        if cursor == "event":
+            return items_after(session, after, REPLAY_PAGE)
+        return transitions_after(session, after, REPLAY_PAGE)
 
 
-def _current_last(centre: Centre) -> int:
+def _current(centre: Centre) -> dict[str, int]:
     with centre.sessions() as session:
-        return last_event_id(session)
+        return {"event": last_event_id(session), "audit": last_audit_id(session)}
 
 
-async def _events(centre: Centre, start: int | None) -> AsyncIterator[str]:
+async def _replay(centre: Centre, last: dict[str, int], cursor: str) -> AsyncIterator[str]:
+    while True:
+        page = await run_in_threadpool(_replay_page, centre, cursor, last[cursor])
+        for item in page:
+            last[cursor] = item.id
+            yield sse_message(item, last)
+        if len(page) < REPLAY_PAGE:
+            return
+
+
+async def _events(centre: Centre, start: Cursor) -> AsyncIterator[str]:
     async with centre.hub.subscribe() as sub:
         # the resume point is fixed after subscribing and before the client
         # hears "connected": anything committed later reaches it live
-        last = start if start is not None else await run_in_threadpool(_current_last, centre)
+        now = await run_in_threadpool(_current, centre)
+        last = {"event": now["event"] if start[0] is None else start[0],
+                "audit": now["audit"] if start[1] is None else start[1]}
         yield f"retry: {RETRY_MS}\n: connected\n\n"
-        while True:
-            page = await run_in_threadpool(_replay_page, centre, last)
-            for item in page:
-                yield sse_message(item)
-                last = item.id
-            if len(page) < REPLAY_PAGE:
-                break
+        for cursor in ("event", "audit"):  # an alarm before its transitions
+            async for msg in _replay(centre, last, cursor):
+                yield msg
         while True:
             try:
                 got = await sub.get(centre.settings.keepalive_s)
             except Overflow:
-                log.warning("stream client fell behind at event %d; closing so it replays", last)
+                log.warning("stream client fell behind at %s; closing so it replays", last)
                 return
             if got is None:
                 yield ": keepalive\n\n"
-            elif got.id > last:
-                yield sse_message(got)
-                last = got.id
+            elif got.id > last[got.cursor]:
+                last[got.cursor] = got.id
+                yield sse_message(got, last)

@@ -1,0 +1,80 @@
+"""GET /api/v1/me (anyone logged in) and user management (admin only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard import logins
+from dashboard.api.auth import AdminDep, UserDep, csrf_token
+from dashboard.api.deps import SessionDep
+from dashboard.models import User
+from dashboard.roles import ROLES, permissions_of
+from dashboard.schemas import Me, UserCreate, UserPublic, UserUpdate
+from dashboard.users import UserError, check_password, create_user, hash_password
+
+router = APIRouter(tags=["users"])
+
+
+def _public(user: User) -> UserPublic:
+    return UserPublic(username=user.username, role=user.role,
+                      display_name=user.display_name, active=user.active)
+
+
+@router.get("/me", response_model=Me)
+def me(request: Request, user: UserDep) -> Me:
+    """Who is logged in, what they may do, and the CSRF token for changes."""
+    return Me(**_public(user).model_dump(), permissions=permissions_of(user.role),
+              csrf_token=csrf_token(request))
+
+
+@router.get("/users", response_model=list[UserPublic])
+def list_users(session: SessionDep, _admin: AdminDep) -> list[UserPublic]:
+    return [_public(u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+@router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+def add_user(body: UserCreate, session: SessionDep, _admin: AdminDep) -> UserPublic:
+    try:
+        user = create_user(session, body.username, body.password, body.role,
+                           body.display_name)
+    except UserError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    session.commit()
+    return _public(user)
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username!r}")
+    return user
+
+
+@router.patch("/users/{username}", response_model=UserPublic)
+def change_user(username: str, body: UserUpdate, session: SessionDep,
+                admin: AdminDep) -> UserPublic:
+    """Change role, name, active or password; deactivating or a new password
+    ends the user's logins.  Admins cannot lock themselves out."""
+    user = _user(session, username)
+    if user.id == admin.id and (body.active is False or body.role not in (None, "admin")):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            "you cannot deactivate or demote yourself; ask another admin")
+    if body.role is not None and body.role not in ROLES:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            f"role {body.role!r}: one of {', '.join(ROLES)}")
+    try:
+        if body.password is not None:
+            check_password(body.password)
+    except UserError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    for field in ("role", "display_name", "active"):
+        if getattr(body, field) is not None:
+            setattr(user, field, getattr(body, field))
+    if body.password is not None:
+        user.password_hash = hash_password(body.password)
+    if body.active is False or body.password is not None:
+        logins.end_all(session, user.id)
+    session.commit()
+    return _public(user)

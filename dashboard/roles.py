@@ -1,0 +1,36 @@
+"""Roles and what each may do: one table, checked by every route.
+
+operator    watches the desk and works alarms through to resolution
+supervisor  what an operator does (later: escalations, reports)
+technician  installs and tests devices: sees alarms, may acknowledge and
+            verify (marking a test press as `test`), never dispatches or resolves
+admin       manages users, and may do everything else
+"""
+
+from __future__ import annotations
+
+ROLES = ("operator", "supervisor", "technician", "admin")
+
+_ALL = frozenset(ROLES)
+_DESK = frozenset({"operator", "supervisor", "admin"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "alarm.view": _ALL,
+    "alarm.ack": _ALL,
+    "alarm.verify": _ALL,
+    "alarm.dispatch": _DESK,
+    "alarm.resolve": _DESK,
+    "user.manage": frozenset({"admin"}),
+}
+
+
+def allowed(role: str, permission: str) -> bool:
+    return role in PERMISSIONS[permission]
+
+
+def permissions_of(role: str) -> list[str]:
+    return sorted(p for p, roles in PERMISSIONS.items() if role in roles)
+
+
+def roles_with(permission: str) -> list[str]:
+    return [r for r in ROLES if r in PERMISSIONS[permission]]

@@ -1,0 +1,153 @@
+// The alarm desk's detail panel: one alarm's fields, the workflow actions
+// the user's role allows in its state, and its audit trail.  Actions POST
+// to /api/v1/alarms/{id}/{action} with the session's CSRF token; the
+// resulting transition reaches every desk over the stream.
+"use strict";
+
+(function () {
+  const desk = window.HGDesk;
+  const boot = desk.boot;
+  const L = boot.labels;
+  const perms = new Set(boot.user.permissions);
+  const PERM = { ack: "alarm.ack", verify: "alarm.verify",
+                 dispatch: "alarm.dispatch", resolve: "alarm.resolve" };
+  const el = function (id) { return document.getElementById(id); };
+  let current = null;
+  let loads = 0;
+
+  function text(tag, value, cls) {
+    const node = document.createElement(tag);
+    node.textContent = value;
+    if (cls) node.className = cls;
+    return node;
+  }
+
+  function button(id, label, onClick) {
+    const b = text("button", label);
+    b.type = "button";
+    b.id = id;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function fields(a) {
+    const time = function (ms) { return desk.formatTime(ms) || L.text.not_synced; };
+    const shown = desk.shownAfter(a.id);
+    const list = [
+      [L.text.type, L.types[a.type] || a.type],
+      [L.text.device, a.device + " · seq " + a.seq],
+      [L.text.state, L.states[a.state] || a.state],
+      [L.text.outcome, a.outcome ? L.outcomes[a.outcome] : "—"],
+      [L.text.dispatched_to, a.dispatched_to ? L.dispatch_to[a.dispatched_to] : "—"],
+      [L.text.device_time, time(a.device_time_ms)],
+      [L.text.gateway_time, time(a.gateway_time_ms)],
+      [L.text.received_time, time(a.received_ms)],
+      [L.text.data, Object.keys(a.data).map(function (k) { return k + "=" + a.data[k]; })
+        .join(", ") || "—"],
+    ];
+    if (shown !== undefined) list.push([L.text.shown_after, shown + " ms"]);
+    const dl = el("detail-fields");
+    dl.replaceChildren();
+    list.forEach(function (pair) {
+      dl.appendChild(text("dt", pair[0]));
+      dl.appendChild(text("dd", pair[1]));
+    });
+  }
+
+  function note() { return el("action-note") ? el("action-note").value : ""; }
+
+  function actions(a) {
+    const box = el("actions");
+    box.replaceChildren();
+    const can = a.actions.filter(function (x) { return perms.has(PERM[x]); });
+    if (can.length === 0) { box.appendChild(text("p", L.text.no_actions, "muted")); return; }
+    const input = document.createElement("input");
+    input.id = "action-note";
+    input.placeholder = L.text.note;
+    box.appendChild(input);
+    if (can.includes("ack")) box.appendChild(button("act-ack", L.actions.ack, function () {
+      act(a.id, "ack", { note: note() });
+    }));
+    if (can.includes("verify")) Object.keys(L.outcomes).forEach(function (o) {
+      box.appendChild(button("act-verify-" + o, L.actions.verify + ": " + L.outcomes[o],
+        function () { act(a.id, "verify", { outcome: o, note: note() }); }));
+    });
+    if (can.includes("dispatch")) {
+      const to = document.createElement("select");
+      to.id = "dispatch-to";
+      Object.keys(L.dispatch_to).forEach(function (k) {
+        const opt = text("option", L.dispatch_to[k]);
+        opt.value = k;
+        to.appendChild(opt);
+      });
+      box.appendChild(to);
+      box.appendChild(button("act-dispatch", L.actions.dispatch, function () {
+        act(a.id, "dispatch", { to: to.value, note: note() });
+      }));
+    }
+    if (can.includes("resolve")) box.appendChild(button("act-resolve", L.actions.resolve,
+      function () { act(a.id, "resolve", { note: note() }); }));
+  }
+
+  function audit(rows) {
+    const ol = el("audit");
+    ol.replaceChildren();
+    rows.forEach(function (r) {
+      let what = L.actions[r.action] || r.action;
+      if (r.outcome) what += " · " + L.outcomes[r.outcome];
+      if (r.dispatched_to) what += " · " + L.dispatch_to[r.dispatched_to];
+      const li = text("li", desk.formatTime(r.at_ms) + " · " + r.username + " · " + what +
+        " (" + (L.states[r.from_state] || r.from_state) + " → " +
+        (L.states[r.to_state] || r.to_state) + ")" + (r.note ? " — " + r.note : ""));
+      li.dataset.action = r.action;
+      ol.appendChild(li);
+    });
+  }
+
+  function show(detail) {
+    const a = detail.alarm;
+    el("detail-empty").hidden = true;
+    el("detail-body").hidden = false;
+    el("detail").dataset.alarmId = String(a.id);
+    el("detail").dataset.state = a.state;
+    el("detail-title").textContent = (L.types[a.type] || a.type) + " #" + a.id;
+    fields(a);
+    actions(a);
+    audit(detail.audit);
+  }
+
+  function fail(message) {
+    const p = el("action-error");
+    p.textContent = L.text.error + ": " + message;
+    p.hidden = false;
+  }
+
+  async function load() {
+    if (current === null) return;
+    const mine = ++loads;
+    const r = await fetch(boot.api + "/alarms/" + current, { credentials: "same-origin" });
+    if (mine !== loads) return; // a newer load is under way
+    if (!r.ok) { fail((await r.json()).detail); return; }
+    show(await r.json());
+  }
+
+  async function act(id, action, body) {
+    el("action-error").hidden = true;
+    const r = await fetch(boot.api + "/alarms/" + id + "/" + action, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": boot.csrf },
+      body: JSON.stringify(body),
+    });
+    const got = await r.json();
+    if (!r.ok) { fail(got.detail); return; }
+    loads++;
+    desk.upsert(got.alarm, false);
+    if (current === id) show(got);
+  }
+
+  window.HGPanel = {
+    selected: function () { return current; },
+    select: function (id) { current = id; el("action-error").hidden = true; load(); },
+    changed: function (id) { if (id === current) load(); },
+  };
+})();
