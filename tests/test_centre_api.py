@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dashboard.models import Alarm, Event
 from dashboard.settings import Settings
 
 TOKEN = "gw-test-token-1"
+ADMIN, ADMIN_PASSWORD = "admin", "admin-password-1"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 T0 = 1795387455000
 
@@ -44,9 +46,23 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN]))
+    app = create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN],
+                              bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}"))
     with TestClient(app) as c:
         yield c
+
+
+def login(client: TestClient, username: str, password: str) -> str:
+    """Log in through the form as a browser does; returns the CSRF token."""
+    page = client.get("/login")
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert m, page.text
+    r = client.post("/login", data={"username": username, "password": password,
+                                    "csrf_token": m[1]}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    me = client.get("/api/v1/me")
+    assert me.status_code == 200 and me.json()["username"] == username
+    return str(me.json()["csrf_token"])
 
 
 def count(db_url: str, model: type) -> int:
@@ -99,7 +115,7 @@ def test_one_bad_item_rejects_the_whole_batch(client: TestClient, db_url: str) -
     assert "'smoke'" in body["detail"] and "nothing was stored" in body["detail"]
     assert [(e["index"], e["device"], e["seq"]) for e in body["errors"]] == [(1, "hg-b-0002", 9)]
     assert count(db_url, Event) == 0
-    assert client.get("/api/v1/alarms").json() == []
+    assert client.get("/api/v1/alarms", headers=AUTH).json() == []
 
 
 def test_bad_field_is_named(client: TestClient) -> None:
@@ -118,7 +134,7 @@ def test_batch_over_500_events_is_refused(client: TestClient, db_url: str) -> No
     assert count(db_url, Event) == 0
 
 
-def test_alarms_listed_newest_first_with_their_times(client: TestClient) -> None:
+def test_alarms_listed_most_urgent_first_with_their_times(client: TestClient) -> None:
     before_ms = time.time() * 1000 - 1
     client.post("/api/v1/ingest", json=batch(
         event(1, typ="medical", device_time_ms=None, skew_ms=None),
@@ -126,15 +142,16 @@ def test_alarms_listed_newest_first_with_their_times(client: TestClient) -> None
         event(3, device="hg-s-0001", typ="residual_current", data={"ma": 42}),
         event(4, device="gw-1", kind="supervision", typ="gateway_offline", data={}),
     ), headers=AUTH)
-    alarms = client.get("/api/v1/alarms").json()
+    alarms = client.get("/api/v1/alarms", headers=AUTH).json()
     assert [(a["device"], a["seq"], a["type"]) for a in alarms] == [
-        ("hg-s-0001", 3, "residual_current"), ("hg-b-0001", 1, "medical"),
+        ("hg-b-0001", 1, "medical"), ("hg-s-0001", 3, "residual_current"),
     ]
-    first = alarms[1]
+    first = alarms[0]
     assert first["state"] == "received" and first["gateway"] == "gw-1"
     assert first["device_time_ms"] is None and first["gateway_time_ms"] == T0 + 1 + 1200
     assert before_ms <= first["received_ms"] <= time.time() * 1000  # the centre's clock
-    events = client.get("/api/v1/events", params={"device": "hg-b-0001", "limit": 1}).json()
+    events = client.get("/api/v1/events", params={"device": "hg-b-0001", "limit": 1},
+                        headers=AUTH).json()
     assert [(e["seq"], e["kind"]) for e in events] == [(2, "telemetry")]
 
 
@@ -195,10 +212,13 @@ def test_concurrent_deliveries_of_one_event_store_it_once(db_url: str) -> None:
     assert count(db_url, Alarm) == 5
 
 
-def test_page_serves_the_desk(client: TestClient) -> None:
+def test_page_serves_the_desk_after_login(client: TestClient) -> None:
     client.post("/api/v1/ingest", json=batch(event(5)), headers=AUTH)
+    r = client.get("/", follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, "/login?next=%2F")
+    login(client, ADMIN, ADMIN_PASSWORD)
     r = client.get("/")
     assert r.status_code == 200
-    assert "报警台 Alarm desk" in r.text
-    assert '"after": 1' in r.text  # the stream resumes after the listed snapshot
+    assert "报警台" in r.text
+    assert '"after": "1:0"' in r.text  # the stream resumes after the listed snapshot
     assert client.get("/static/desk.js").status_code == 200

@@ -104,7 +104,7 @@ AdminDep = Annotated[User, Depends(require("user.manage"))]
 
 
 async def login_required(request: Request, _exc: Exception) -> Response:
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
         return JSONResponse(
             {"detail": "login required: sign in at /login (gateways use a bearer token "
                        "only on ingest and feedback)"},
