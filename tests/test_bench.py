@@ -20,14 +20,17 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
     register(app)
     out = tmp_path / "throughput.json"
     result = CliRunner().invoke(app, ["bench", "throughput", "--messages", "600",
-                                      "--devices", "4", "--timeout", "30", "--out", str(out),
+                                      "--devices", "4", "--rounds", "2", "--timeout", "30", "--out", str(out),
                                       "--dir", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu"]
     for consumer in ("mosquitto_sub", "paho", "gateway"):
         assert doc["results"][consumer]["messages"] == 600
+        assert len(doc["results"][consumer]["rounds"]) == 2
         assert doc["results"][consumer]["msg_per_s"] > 0
-    ratio = doc["results"]["ratio_gateway_paho"]
-    assert ratio == doc["results"]["gateway"]["msg_per_s"] / doc["results"]["paho"]["msg_per_s"]
+    per_round = [g / p for g, p in zip(doc["results"]["gateway"]["rounds"],
+                                       doc["results"]["paho"]["rounds"], strict=True)]
+    assert doc["results"]["ratio_gateway_paho_rounds"] == per_round
+    assert doc["results"]["ratio_gateway_paho"] == sum(per_round) / 2
     assert "gateway / paho" in result.output

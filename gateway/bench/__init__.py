@@ -37,6 +37,7 @@ def throughput_cmd(
     alarm_every: Annotated[int, typer.Option(
         help="Every n-th message of a device is an alarm (0: telemetry only).")] = 20,
     timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 300,
+    rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
     out: OutOpt = None,
     dir: TmpOpt = None,  # noqa: A002
 ) -> None:
@@ -45,13 +46,13 @@ def throughput_cmd(
 
     tmp, holder = _scratch(dir)
     try:
-        results = throughput.run(tmp, messages, devices, alarm_every, timeout)
+        results = throughput.run(tmp, messages, devices, alarm_every, timeout, rounds)
     finally:
         if holder:
             holder.cleanup()
     throughput.table(results)
     report.write(out, "throughput", {"messages": messages, "devices": devices,
-                                     "alarm_every": alarm_every}, results)
+                                     "alarm_every": alarm_every, "rounds": rounds}, results)
 
 
 @bench.command("latency")

@@ -27,14 +27,15 @@ def heartbeat(dev: str, seq: int) -> bytes:
     return protocol.encode(KEY, dev, seq, "heartbeat", "periodic", 0, {"rssi": -61})
 
 
-def mixed(devices: list[str], password: str, messages: int, alarm_every: int) -> list[Device]:
+def mixed(devices: list[str], password: str, messages: int, alarm_every: int,
+          first_seq: int = 0) -> list[Device]:
     """`messages` in all, round-robin over the devices; every `alarm_every`-th
-    message of a device is an alarm, the rest telemetry; all QoS 1 (the
+    message of a device is an alarm (seqs after first_seq), the rest telemetry; all QoS 1 (the
     broker queues only QoS 1 for a consumer that is away)."""
     out = [Device(d, KEY, password) for d in devices]
     for n in range(messages):
         dev = out[n % len(out)]
-        seq = len(dev.packets) + 1
+        seq = first_seq + len(dev.packets) + 1
         if alarm_every and seq % alarm_every == 0:
             dev.add("event", alarm(dev.id, seq))
         else:

@@ -29,21 +29,24 @@ STAGES = ("press_to_gateway", "gateway_to_centre", "centre_to_browser", "press_t
 class Browser(threading.Thread):
     """An SSE client on /api/v1/stream: arrival time (ms) of each alarm by seq."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, client: httpx.Client) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.client = client
         self.arrived: dict[int, tuple[float, dict]] = {}
         self.connected = threading.Event()
+        self.error: Exception | None = None
         self.cond = threading.Condition()
 
     def run(self) -> None:
         try:
             self._listen()
-        except httpx.HTTPError:
-            pass  # the centre stopped at the end of the run
+        except httpx.HTTPError as exc:
+            self.error = exc  # the centre stopped (the end of the run, or a failure)
+            self.connected.set()
 
     def _listen(self) -> None:
-        with httpx.stream("GET", f"{self.url}/api/v1/stream", timeout=None) as resp:
+        with self.client.stream("GET", "/api/v1/stream", timeout=None) as resp:
+            resp.raise_for_status()
             name = ""
             for line in resp.iter_lines():
                 if line.startswith(": connected"):
@@ -98,12 +101,12 @@ def run(tmp: Path, loads: list[int], count: int, gap_s: float, bg_devices: int) 
         password = add_accounts(rig.broker, [BUTTON, *bg])
         registry = tmp / "devices.json"
         write_registry(registry, [BUTTON, *bg], fleet.KEY)
-        url = rig.start_centre()
+        rig.start_centre()
         gw = rig.gateway("gw-lat", registry).start()
-        browser = Browser(url)
+        browser = Browser(rig.operator())
         browser.start()
-        if not browser.connected.wait(10):
-            raise BenchError("the SSE stream did not connect")
+        if not browser.connected.wait(10) or browser.error:
+            raise BenchError(f"the SSE stream did not connect: {browser.error!r}")
         button = _button(rig, password)
         results: dict = {}
         seq = 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,24 @@ class Rig:
         self.procs.append(proc.start())
         proc.wait_ready(lambda: _http_ok(f"{self.centre_url}/healthz"), 60)
         return self.centre_url
+
+    def operator(self) -> httpx.Client:
+        """An operator account on the centre and a client logged in with it, as
+        the desk's browser is (session cookie; the login form's CSRF token)."""
+        password = secrets.token_urlsafe(12)
+        subprocess.run([BIN / "homeguard", "centre-user", "add", "bench-operator",
+                        "--role", "operator", "--db", f"sqlite:///{self.tmp / 'centre.db'}",
+                        "--password", password], check=True, capture_output=True)
+        client = httpx.Client(base_url=self.centre_url, timeout=10)
+        page = client.get("/login").text
+        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        if m is None:
+            raise BenchError("the centre's login page has no csrf_token field")
+        resp = client.post("/login", data={"username": "bench-operator", "password": password,
+                                           "csrf_token": m.group(1), "next": "/"})
+        if resp.status_code not in (200, 303):
+            raise BenchError(f"operator login failed: HTTP {resp.status_code}")
+        return client
 
     def gateway(self, name: str, registry: Path, client_id: str | None = None) -> Gateway:
         gw = Gateway(self, name, registry, client_id or name)

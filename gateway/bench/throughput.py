@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import statistics
 import subprocess
 import threading
 import time
@@ -86,8 +87,8 @@ def drain_paho(rig: Rig, count: int, timeout: float) -> tuple[float, float]:
 class GatewayConsumer:
     """The real `homeguard gateway`; handled = stored + verified telemetry."""
 
-    def __init__(self, rig: Rig, registry: Path) -> None:
-        self.gw = rig.gateway("gw-bench", registry)
+    def __init__(self, rig: Rig, registry: Path, name: str) -> None:
+        self.gw = rig.gateway(name, registry)
 
     def prime(self) -> None:
         self.gw.start()  # the first start creates the persistent session
@@ -113,8 +114,10 @@ class GatewayConsumer:
         return first, last
 
 
-def run(tmp: Path, messages: int, devices: int, alarm_every: int,
-        timeout: float) -> dict:
+def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float,
+        rounds: int = 3) -> dict:
+    """Each round: one fresh stream (new seqs) drained by every consumer in
+    turn, a fresh gateway store; figures are medians over the rounds."""
     rig = Rig(tmp)
     try:
         ids = fleet.ids("hg-t", devices)
@@ -122,37 +125,47 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int,
         registry = tmp / "devices.json"
         write_registry(registry, ids, fleet.KEY)
         rig.start_centre()
-        stream = fleet.mixed(ids, password, messages, alarm_every)
-        gateway = GatewayConsumer(rig, registry)
-        consumers = {
-            "mosquitto_sub": (lambda: prime(rig, "bench-mosquitto-sub"),
-                              lambda: drain_mosquitto_sub(rig, messages, timeout)),
-            "paho": (lambda: prime(rig, "bench-paho"),
-                     lambda: drain_paho(rig, messages, timeout)),
-            "gateway": (gateway.prime, lambda: gateway.drain(messages, timeout)),
-        }
-        results: dict = {}
-        for name, (do_prime, drain) in consumers.items():
-            do_prime()
-            flood_s = flood(rig, stream)
-            first, last = drain()
-            span = max(last - first, 1e-6)
-            results[name] = {"messages": messages, "seconds": span,
-                             "msg_per_s": (messages - 1) / span, "flood_s": flood_s}
-        results["ratio_gateway_paho"] = (results["gateway"]["msg_per_s"]
-                                         / results["paho"]["msg_per_s"])
-        results["ratio_gateway_mosquitto_sub"] = (results["gateway"]["msg_per_s"]
-                                                  / results["mosquitto_sub"]["msg_per_s"])
-        return results
+        rates: dict[str, list[float]] = {"mosquitto_sub": [], "paho": [], "gateway": []}
+        per_device = -(-messages // devices)
+        for r in range(rounds):
+            stream = fleet.mixed(ids, password, messages, alarm_every, r * per_device)
+            gateway = GatewayConsumer(rig, registry, f"gw-bench-{r + 1}")
+            consumers = {
+                "mosquitto_sub": (lambda: prime(rig, "bench-mosquitto-sub"),
+                                  lambda: drain_mosquitto_sub(rig, messages, timeout)),
+                "paho": (lambda: prime(rig, "bench-paho"),
+                         lambda: drain_paho(rig, messages, timeout)),
+                "gateway": (gateway.prime, lambda g=gateway: g.drain(messages, timeout)),
+            }
+            for name, (do_prime, drain) in consumers.items():
+                do_prime()
+                flood(rig, stream)
+                first, last = drain()
+                rates[name].append((messages - 1) / max(last - first, 1e-6))
+        return summarise(rates, messages)
     finally:
         rig.stop()
 
 
+def summarise(rates: dict[str, list[float]], messages: int) -> dict:
+    out: dict = {name: {"messages": messages, "msg_per_s": statistics.median(v),
+                        "min": min(v), "max": max(v), "rounds": v}
+                 for name, v in rates.items()}
+    for other in ("paho", "mosquitto_sub"):
+        per_round = [g / o for g, o in zip(rates["gateway"], rates[other], strict=True)]
+        out[f"ratio_gateway_{other}"] = statistics.median(per_round)
+        out[f"ratio_gateway_{other}_rounds"] = per_round
+    return out
+
+
 def table(results: dict) -> None:
-    rows = [[name, r["messages"], r["seconds"], r["msg_per_s"]]
+    rows = [[name, r["messages"], len(r["rounds"]), r["msg_per_s"], r["min"], r["max"]]
             for name, r in results.items() if isinstance(r, dict)]
-    report.show("throughput: draining the same queued stream",
-                ["consumer", "messages", "seconds", "msg/s"], rows)
-    report.show("ratios (goal: gateway/paho >= 0.5)", ["ratio", "value"], [
-        ["gateway / paho", results["ratio_gateway_paho"]],
-        ["gateway / mosquitto_sub", results["ratio_gateway_mosquitto_sub"]]])
+    report.show("throughput: draining the same queued stream, msg/s",
+                ["consumer", "messages", "rounds", "median", "min", "max"], rows)
+    report.show("ratios, median of the rounds (goal: gateway/paho >= 0.5)",
+                ["ratio", "median", "rounds"], [
+        ["gateway / paho", results["ratio_gateway_paho"],
+         " ".join(f"{x:.2f}" for x in results["ratio_gateway_paho_rounds"])],
+        ["gateway / mosquitto_sub", results["ratio_gateway_mosquitto_sub"],
+         " ".join(f"{x:.3f}" for x in results["ratio_gateway_mosquitto_sub_rounds"])]])
