@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.harness.proc import Proc, free_port
 
 TOKEN = "gw-browser-token"
+ADMIN, PASSWORD = "admin", "desk-password-1"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 T0 = 1795387455000
 UI_TIMEOUT_MS = 10000
@@ -36,6 +37,19 @@ def homeguard_argv() -> list[str]:
 class CentreProc:
     proc: Proc
     url: str
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(self, username: str = ADMIN, password: str = PASSWORD) -> httpx.Client:
+        """An httpx client logged in through the form; X-CSRF-Token preset."""
+        c = httpx.Client(base_url=self.url, timeout=httpx.Timeout(10, read=10))
+        self.clients.append(c)  # closed by the fixture
+        page = c.get("/login")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        r = c.post("/login", data={"username": username, "password": password,
+                                   "csrf_token": csrf})
+        assert r.status_code == 303, r.text
+        c.headers["X-CSRF-Token"] = c.get("/api/v1/me").json()["csrf_token"]
+        return c
 
     def ingest(self, *events: dict[str, Any]) -> list[str]:
         r = httpx.post(f"{self.url}/api/v1/ingest", headers=AUTH, timeout=10,
@@ -67,7 +81,8 @@ def _no_centre_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def centre(tmp_path: Path) -> Iterator[CentreProc]:
     port = free_port()
     argv = [*homeguard_argv(), "centre", "--host", "127.0.0.1", "--port", str(port),
-            "--db", f"sqlite:///{tmp_path / 'centre.db'}", "--gateway-token", TOKEN]
+            "--db", f"sqlite:///{tmp_path / 'centre.db'}", "--gateway-token", TOKEN,
+            "--bootstrap-admin", f"{ADMIN}:{PASSWORD}"]
     proc = Proc("centre", argv, tmp_path)
     url = f"http://127.0.0.1:{port}"
 
@@ -78,11 +93,14 @@ def centre(tmp_path: Path) -> Iterator[CentreProc]:
             return False
 
     proc.start()
+    running = CentreProc(proc, url)
     try:
         proc.wait_ready(healthy, timeout=30)
         assert f"alarm desk at {url}/" in proc.logs()
-        yield CentreProc(proc, url)
+        yield running
     finally:
+        for c in running.clients:
+            c.close()
         proc.stop()
 
 
@@ -122,9 +140,9 @@ def test_stream_replays_after_an_id_then_pushes_each_new_event_once(
     centre: CentreProc,
 ) -> None:
     assert centre.ingest(alarm(1)) == ["accepted"]
-    timeout = httpx.Timeout(10, read=10)
-    with httpx.stream("GET", f"{centre.url}/api/v1/stream", params={"after": 0},
-                      timeout=timeout) as r:
+    assert httpx.get(f"{centre.url}/api/v1/stream", timeout=5).status_code == 401
+    c = centre.client()
+    with c.stream("GET", "/api/v1/stream", params={"after": 0}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = r.iter_lines()
         first = _read_sse(lines)
@@ -137,18 +155,17 @@ def test_stream_replays_after_an_id_then_pushes_each_new_event_once(
         got = [_read_sse(lines) for _ in range(3)]
     assert [(m["event"], m["data"]["seq"]) for m in got] == [
         ("alarm", 2), ("event", 3), ("alarm", 4)]
-    assert [int(m["id"]) for m in got] == sorted(int(m["id"]) for m in got)
+    ids = [int(m["id"].split(":")[0]) for m in got]
+    assert ids == sorted(ids)
     # a browser reconnecting with Last-Event-ID gets only what came after it
-    with httpx.stream("GET", f"{centre.url}/api/v1/stream", timeout=timeout,
-                      headers={"Last-Event-ID": got[0]["id"]}) as r:
+    with c.stream("GET", "/api/v1/stream", headers={"Last-Event-ID": got[0]["id"]}) as r:
         lines = r.iter_lines()
         assert [_read_sse(lines)["data"]["seq"] for _ in range(2)] == [3, 4]
 
 
 def test_a_stream_without_a_resume_point_starts_with_nothing_old(centre: CentreProc) -> None:
     centre.ingest(alarm(1))
-    with httpx.stream("GET", f"{centre.url}/api/v1/stream",
-                      timeout=httpx.Timeout(10, read=10)) as r:
+    with centre.client().stream("GET", "/api/v1/stream") as r:
         lines = r.iter_lines()
         _wait_connected(lines)
         centre.ingest(alarm(2))
@@ -159,20 +176,40 @@ def _row(page: Page, device: str, seq: int) -> Any:
     return page.locator(f'#alarm-rows tr[data-device="{device}"][data-seq="{seq}"]')
 
 
+def log_in(page: Page, url: str, username: str = ADMIN, password: str = PASSWORD) -> None:
+    """Open the desk, get sent to the login form, log in, land on the desk live."""
+    page.goto(url + "/")
+    expect(page).to_have_url(url + "/login?next=%2F")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#login-submit")
+    expect(page).to_have_url(url + "/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=UI_TIMEOUT_MS)
+
+
+def test_wrong_password_stays_on_the_login_page(centre: CentreProc, page: Page) -> None:
+    page.goto(centre.url + "/")
+    page.fill("input[name=username]", ADMIN)
+    page.fill("input[name=password]", "not-the-password")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_have_text("用户名或密码错误")
+
+
 def test_alarm_desk_shows_new_alarms_live_once(
     centre: CentreProc, page: Page, artifacts_dir: Path
 ) -> None:
-    page.goto(centre.url + "/")
+    page.add_init_script("window.addEventListener('error', e => window.__err = String(e.message))")
+    log_in(page, centre.url)
     conn = page.locator("#conn")
-    expect(conn).to_have_attribute("data-state", "live", timeout=UI_TIMEOUT_MS)
-    expect(conn).to_contain_text("实时 Live")
+    expect(conn).to_have_text("实时")
     expect(page.locator("#empty")).to_be_visible()
-    expect(page.locator("#empty")).to_contain_text("暂无报警 No open alarms")
+    expect(page.locator("#empty")).to_have_text("暂无报警")
 
     assert centre.ingest(alarm(42)) == ["accepted"]
     row = _row(page, "hg-b-0001", 42)
     expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(row).to_contain_text("火警 Fire")
+    expect(row).to_contain_text("火警")
+    expect(row.locator("td.timer")).to_contain_text("未受理 0:0")
     expect(page.locator("#empty")).to_be_hidden()
 
     # a resend changes nothing; the next alarm proves the stream moved past it
@@ -183,11 +220,12 @@ def test_alarm_desk_shows_new_alarms_live_once(
     expect(_row(page, "hg-s-0007", 43)).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.locator("#alarm-rows tr")).to_have_count(2)
     expect(_row(page, "hg-b-0001", 42)).to_have_count(1)
-    newest = page.locator("#alarm-rows tr").first
-    expect(newest).to_have_attribute("data-seq", "43")
-    expect(newest).to_contain_text("剩余电流 Residual current")
-    expect(newest).to_contain_text("未校时 not synced")
+    rows = page.locator("#alarm-rows tr")
+    expect(rows.first).to_have_attribute("data-seq", "42")  # fire outranks an electrical hazard
+    expect(rows.nth(1)).to_contain_text("剩余电流")
+    expect(rows.nth(1)).to_contain_text("未校时")
     expect(page.locator("#open-count")).to_have_text("2")
+    assert page.evaluate("window.__err === undefined")  # the beep did not throw
     page.screenshot(path=str(artifacts_dir / "alarm-desk.png"), full_page=True,
                     animations="disabled")
 
@@ -195,11 +233,104 @@ def test_alarm_desk_shows_new_alarms_live_once(
 def test_desk_loads_stored_alarms_and_shows_a_lost_connection(
     centre: CentreProc, page: Page
 ) -> None:
-    centre.ingest(alarm(1, typ="medical"), alarm(2, typ="security"))
-    page.goto(centre.url + "/")
-    expect(page.locator("#alarm-rows tr")).to_have_count(2)
-    expect(page.locator("#alarm-rows tr").first).to_have_attribute("data-seq", "2")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=UI_TIMEOUT_MS)
+    centre.ingest(alarm(1, typ="security"), alarm(2, typ="medical"), alarm(3, typ="fire"))
+    log_in(page, centre.url)
+    rows = page.locator("#alarm-rows tr")
+    expect(rows).to_have_count(3)
+    # priority first (fire), then the longest waiting of equal priority
+    assert [rows.nth(i).get_attribute("data-seq") for i in range(3)] == ["3", "1", "2"]
     centre.proc.stop()
     expect(page.locator("#conn")).to_have_attribute(
         "data-state", "offline", timeout=UI_TIMEOUT_MS)
+
+
+def test_stream_pushes_transitions_and_resumes_after_them(centre: CentreProc) -> None:
+    centre.ingest(alarm(1))
+    c = centre.client()
+    with c.stream("GET", "/api/v1/stream") as r:
+        lines = r.iter_lines()
+        _wait_connected(lines)
+        assert c.post("/api/v1/alarms/1/ack", json={"note": "on it"}).status_code == 200
+        msg = _read_sse(lines)
+    assert msg["event"] == "transition"
+    assert msg["data"]["alarm"]["state"] == "acknowledged"
+    assert (msg["data"]["audit"]["username"], msg["data"]["audit"]["note"]) == (ADMIN, "on it")
+    event_id, audit_id = msg["id"].split(":")
+    assert int(audit_id) == msg["data"]["audit"]["id"]
+    c.post("/api/v1/alarms/1/verify", json={"outcome": "test"})
+    # a client that saw the ack resumes with the verification only
+    with c.stream("GET", "/api/v1/stream", headers={"Last-Event-ID": msg["id"]}) as r:
+        again = _read_sse(r.iter_lines())
+    assert again["data"]["audit"]["action"] == "verify"
+    assert again["id"] == f"{event_id}:{int(audit_id) + 1}"
+
+
+def _act(page: Page, button: str) -> None:
+    page.click(button)
+    expect(page.locator("#action-error")).to_be_hidden()
+
+
+def test_operators_work_an_alarm_through_the_desk_and_others_see_it_live(
+    centre: CentreProc, page: Page, browser: Any, artifacts_dir: Path
+) -> None:
+    log_in(page, centre.url)
+    other = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 800})
+    try:
+        watcher = other.new_page()
+        log_in(watcher, centre.url)
+        assert centre.ingest(alarm(5, typ="medical")) == ["accepted"]
+        row, seen = _row(page, "hg-b-0001", 5), _row(watcher, "hg-b-0001", 5)
+        expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(seen).to_have_attribute("data-state", "received", timeout=UI_TIMEOUT_MS)
+        row.click()
+        detail = page.locator("#detail")
+        expect(page.locator("#detail-title")).to_contain_text("医疗求助")
+        _act(page, "#act-ack")
+        expect(detail).to_have_attribute("data-state", "acknowledged")
+        expect(seen).to_have_attribute("data-state", "acknowledged", timeout=UI_TIMEOUT_MS)
+        expect(seen).to_contain_text("已受理")
+        _act(page, "#act-verify-genuine")
+        expect(seen).to_have_attribute("data-state", "verified", timeout=UI_TIMEOUT_MS)
+        page.fill("#action-note", "网格员张三前往")
+        page.select_option("#dispatch-to", "grid_worker")
+        _act(page, "#act-dispatch")
+        expect(detail).to_have_attribute("data-state", "dispatched")
+        expect(seen).to_have_attribute("data-state", "dispatched", timeout=UI_TIMEOUT_MS)
+        # the watcher's open detail panel follows too
+        seen.click()
+        expect(watcher.locator("#audit li")).to_have_count(3)
+        expect(watcher.locator("#audit li").nth(2)).to_contain_text("网格员张三前往")
+        page.screenshot(path=str(artifacts_dir / "alarm-desk-dispatched.png"), full_page=True,
+                        animations="disabled")
+        page.fill("#action-note", "已处置")
+        _act(page, "#act-resolve")
+        expect(detail).to_have_attribute("data-state", "resolved")
+        expect(row).to_have_count(0)
+        expect(seen).to_have_count(0, timeout=UI_TIMEOUT_MS)
+        expect(watcher.locator("#audit li")).to_have_count(4, timeout=UI_TIMEOUT_MS)
+        expect(watcher.locator("#audit li").nth(3)).to_contain_text("办结")
+    finally:
+        other.close()
+    audit = centre.client().get("/api/v1/alarms/1").json()["audit"]
+    assert [(a["action"], a["username"]) for a in audit] == [
+        ("ack", ADMIN), ("verify", ADMIN), ("dispatch", ADMIN), ("resolve", ADMIN)]
+
+
+def test_language_switch_to_english_and_back(centre: CentreProc, page: Page) -> None:
+    centre.ingest(alarm(1))
+    log_in(page, centre.url)
+    _row(page, "hg-b-0001", 1).click()
+    expect(page.locator("#act-ack")).to_have_text("受理")
+    page.click("#lang-switch")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_contain_text("Alarm desk")
+    expect(page.locator("#conn")).to_have_text("Live", timeout=UI_TIMEOUT_MS)
+    expect(_row(page, "hg-b-0001", 1)).to_contain_text("Fire")
+    expect(_row(page, "hg-b-0001", 1)).to_contain_text("Received")
+    _row(page, "hg-b-0001", 1).click()
+    expect(page.locator("#act-ack")).to_have_text("Acknowledge")
+    expect(page.locator("#logout")).to_have_text("Log out")
+    page.click("#logout")
+    expect(page.locator("#login-submit")).to_have_text("Log in")
+    page.click("#lang-switch")
+    expect(page.locator("#login-submit")).to_have_text("登录")
