@@ -107,10 +107,11 @@ def _wait_http(url: str, child: Child, timeout: float = 30) -> None:
     raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f}s")
 
 
-def _wait_alarm(centre: str, seq: int, timeout: float = 30) -> dict:
+def _wait_alarm(centre: str, token: str, seq: int, timeout: float = 30) -> dict:
     deadline = time.monotonic() + timeout
+    auth = {"Authorization": f"Bearer {token}"}
     while time.monotonic() < deadline:
-        for alarm in httpx.get(f"{centre}/api/v1/alarms", timeout=2).json():
+        for alarm in httpx.get(f"{centre}/api/v1/alarms", headers=auth, timeout=2).json():
             if alarm.get("device") == BUTTON and alarm.get("seq") == seq:
                 return alarm
         time.sleep(0.2)
@@ -225,9 +226,15 @@ def demo(
         stack.callback(broker.stop)
         centre_port = _free_port(port)
         centre = f"http://127.0.0.1:{centre_port}"
+        admin_file = data / "centre-admin.password"
+        if not admin_file.exists():
+            admin_file.write_text(secrets.token_urlsafe(12))
+        admin_password = admin_file.read_text()
+        # the admin is created on the first run only (the store has no user yet)
         c = Child("centre", [*_homeguard(), "centre", "--host", "127.0.0.1", "--port",
                              str(centre_port), "--db", f"sqlite:///{data / 'centre.db'}",
-                             "--gateway-token", token], logs)
+                             "--gateway-token", token,
+                             "--bootstrap-admin", f"admin:{admin_password}"], logs)
         stack.callback(c.stop)
         _wait_http(f"{centre}/healthz", c)
         cfg = _gateway_config(data, mqtt_port, gw_password, centre, token)
@@ -245,10 +252,11 @@ def demo(
         if not (button.wait_connected() and sensor.wait_connected()):
             raise typer.Exit(_fail("simulated devices could not connect to the broker"))
         print(f"\nHomeguard demo is running. Dashboard: {centre}/")
+        print(f"Log in as admin, password {admin_password} (kept in {admin_file})")
         print(f"Logs: {logs}/  State: {data}/")
         if once:
             seq = button.press("fire")
-            alarm = _wait_alarm(centre, seq)
+            alarm = _wait_alarm(centre, token, seq)
             g.check()
             print(f"fire alarm seq {seq} is on the dashboard: {json.dumps(alarm)}")
             return
