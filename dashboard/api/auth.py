@@ -46,8 +46,9 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, given: str | None) -> bool:
     expected = request.session.get("csrf")
-    return bool(given) and isinstance(expected, str) and secrets.compare_digest(
-        given.encode(), expected.encode())
+    if not given or not isinstance(expected, str):
+        return False
+    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 def current_user(request: Request, session: SessionDep) -> User:
