@@ -19,9 +19,9 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     out = tmp_path / "throughput.json"
-    result = CliRunner().invoke(app, ["bench", "throughput", "--messages", "600",
-                                      "--devices", "4", "--rounds", "2", "--timeout", "30", "--out", str(out),
-                                      "--dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(app, [
+        "bench", "throughput", "--messages", "600", "--devices", "4", "--rounds", "2",
+        "--timeout", "30", "--out", str(out), "--dir", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu"]

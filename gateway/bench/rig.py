@@ -74,7 +74,7 @@ class Rig:
         port = free_port()
         self.centre_url = f"http://127.0.0.1:{port}"
         proc = Proc("centre", [
-            BIN / "homeguard", "centre", "--host", "127.0.0.1", "--port", port,
+            str(BIN / "homeguard"), "centre", "--host", "127.0.0.1", "--port", str(port),
             "--db", f"sqlite:///{self.tmp / 'centre.db'}", "--gateway-token", TOKEN], self.tmp)
         self.procs.append(proc.start())
         proc.wait_ready(lambda: _http_ok(f"{self.centre_url}/healthz"), 60)
@@ -124,7 +124,7 @@ class Gateway:
             f'[registry]\npath = "{registry}"\n\n'
             f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{TOKEN}"\n\n'
             f'[metrics]\nport = {self.metrics_port}\n')
-        self.proc = Proc(name, [BIN / "homeguard", "gateway", "--config", cfg], rig.tmp)
+        self.proc = Proc(name, [str(BIN / "homeguard"), "gateway", "--config", str(cfg)], rig.tmp)
 
     def start(self, timeout: float = 60) -> Gateway:
         """Start and wait until the broker granted its subscriptions."""

@@ -16,6 +16,8 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -130,12 +132,12 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float
         for r in range(rounds):
             stream = fleet.mixed(ids, password, messages, alarm_every, r * per_device)
             gateway = GatewayConsumer(rig, registry, f"gw-bench-{r + 1}")
-            consumers = {
+            consumers: dict[str, tuple[Callable[[], None], Callable[[], tuple[float, float]]]] = {
                 "mosquitto_sub": (lambda: prime(rig, "bench-mosquitto-sub"),
                                   lambda: drain_mosquitto_sub(rig, messages, timeout)),
                 "paho": (lambda: prime(rig, "bench-paho"),
                          lambda: drain_paho(rig, messages, timeout)),
-                "gateway": (gateway.prime, lambda g=gateway: g.drain(messages, timeout)),
+                "gateway": (gateway.prime, partial(gateway.drain, messages, timeout)),
             }
             for name, (do_prime, drain) in consumers.items():
                 do_prime()
