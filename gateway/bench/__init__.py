@@ -39,12 +39,12 @@ def throughput_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 300,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
     out: OutOpt = None,
-    dir: TmpOpt = None,  # noqa: A002
+    scratch: TmpOpt = None,
 ) -> None:
     """Gateway pipeline msg/s versus a bare paho subscriber and mosquitto_sub."""
     from gateway.bench import throughput
 
-    tmp, holder = _scratch(dir)
+    tmp, holder = _scratch(scratch)
     try:
         results = throughput.run(tmp, messages, devices, alarm_every, timeout, rounds)
     finally:
@@ -64,13 +64,13 @@ def latency_cmd(
     gap: Annotated[float, typer.Option(help="Seconds between presses.")] = 0.1,
     bg_devices: Annotated[int, typer.Option(help="Devices sending the background.")] = 20,
     out: OutOpt = None,
-    dir: TmpOpt = None,  # noqa: A002
+    scratch: TmpOpt = None,
 ) -> None:
     """Alarm press -> gateway -> centre -> browser SSE, p50/p95/p99 under load."""
     from gateway.bench import latency
 
     rates = _ints(loads, "--loads")
-    tmp, holder = _scratch(dir)
+    tmp, holder = _scratch(scratch)
     try:
         results = latency.run(tmp, rates, presses, gap, bg_devices)
     finally:
@@ -88,13 +88,13 @@ def memory_cmd(
     timeout: Annotated[float, typer.Option(
         help="Seconds the gateway may take to store every heartbeat.")] = 900,
     out: OutOpt = None,
-    dir: TmpOpt = None,  # noqa: A002
+    scratch: TmpOpt = None,
 ) -> None:
     """Gateway RSS with 10k and 100k tracked devices versus an idle gateway."""
     from gateway.bench import memory
 
     sizes = _ints(devices, "--devices")
-    tmp, holder = _scratch(dir)
+    tmp, holder = _scratch(scratch)
     try:
         results = memory.run(tmp, sizes, timeout)
     finally:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gateway.bench import report
 from gateway.bench.rig import ROOT, BenchError
+from tests.harness.micropython import PACKAGE, RUNNER_DIR, MicroPython
 
 FIRMWARE = ROOT / "firmware"
 
@@ -74,8 +75,7 @@ def mpy_sizes() -> dict[str, dict[str, int]]:
     return out
 
 
-def _micropython():  # noqa: ANN202
-    from tests.harness.micropython import PACKAGE, RUNNER_DIR, MicroPython
+def _micropython() -> MicroPython:
 
     node = shutil.which("node")
     if node is None or not (RUNNER_DIR / "node_modules" / PACKAGE).is_dir():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.bench import background, fleet, report
-from gateway.bench.rig import BenchError, Rig, add_accounts, write_registry
+from gateway.bench.rig import BenchError, Gateway, Rig, add_accounts, write_registry
 from hg import protocol
 
 BUTTON = "hg-b-lat-0001"
@@ -94,6 +95,18 @@ def presses(button: mqtt.Client, browser: Browser, first_seq: int, count: int,
     return out
 
 
+@dataclass
+class Setup:
+    """Everything one latency run keeps up across its background rates."""
+
+    rig: Rig
+    gateway: Gateway
+    button: mqtt.Client
+    browser: Browser
+    background: list[str]
+    password: str
+
+
 def run(tmp: Path, loads: list[int], count: int, gap_s: float, bg_devices: int) -> dict:
     rig = Rig(tmp)
     try:
@@ -107,28 +120,26 @@ def run(tmp: Path, loads: list[int], count: int, gap_s: float, bg_devices: int) 
         browser.start()
         if not browser.connected.wait(10) or browser.error:
             raise BenchError(f"the SSE stream did not connect: {browser.error!r}")
-        button = _button(rig, password)
+        setup = Setup(rig, gw, _button(rig, password), browser, bg, password)
         results: dict = {}
-        seq = 1
-        for rate in loads:
-            results[str(rate)] = _one_load(rig, gw, button, browser, bg, password, rate,
-                                           seq, count, gap_s)
-            seq += count
-        button.loop_stop()
+        for n, rate in enumerate(loads):
+            results[str(rate)] = _one_load(setup, rate, 1 + n * count, count, gap_s)
+        setup.button.loop_stop()
         return results
     finally:
         rig.stop()
 
 
-def _one_load(rig: Rig, gw, button, browser, bg, password, rate, seq, count, gap_s) -> dict:  # noqa: ANN001
+def _one_load(setup: Setup, rate: int, seq: int, count: int, gap_s: float) -> dict:
     proc = None
     if rate:
-        proc = background.start(bg, password, rig.broker.host, rig.broker.port, rate,
-                                seconds=count * (gap_s + 1.0) + 30)
+        broker = setup.rig.broker
+        proc = background.start(setup.background, setup.password, broker.host, broker.port,
+                                rate, seconds=count * (gap_s + 1.0) + 30)
         time.sleep(2.0)  # connections up, rate settled
-    before, t0 = _telemetry(gw), time.monotonic()
-    samples = presses(button, browser, seq, count, gap_s)
-    achieved = (_telemetry(gw) - before) / (time.monotonic() - t0)
+    before, t0 = _telemetry(setup.gateway), time.monotonic()
+    samples = presses(setup.button, setup.browser, seq, count, gap_s)
+    achieved = (_telemetry(setup.gateway) - before) / (time.monotonic() - t0)
     if proc is not None:
         proc.terminate()
         proc.wait(10)
@@ -137,7 +148,7 @@ def _one_load(rig: Rig, gw, button, browser, bg, password, rate, seq, count, gap
             "stages_ms": stats}
 
 
-def _telemetry(gw) -> float:  # noqa: ANN001
+def _telemetry(gw: Gateway) -> float:
     return gw.metrics().get("hg_gateway_telemetry_received_total", 0.0)
 
 

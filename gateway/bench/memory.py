@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 from gateway.bench import fleet, report, wire
-from gateway.bench.rig import BenchError, Rig, add_accounts, write_registry
+from gateway.bench.rig import BenchError, Gateway, Rig, add_accounts, write_registry
 
 SETTLE_S = 2.0
 
 
-def _rss_settled(gw) -> float:  # noqa: ANN001
+def _rss_settled(gw: Gateway) -> float:
     time.sleep(SETTLE_S)
     return gw.rss_mb()
 
@@ -36,7 +36,7 @@ def _heartbeats(rig: Rig, ids: list[str], password: str) -> float:
     return time.perf_counter() - t0
 
 
-def _wait_persisted(gw, count: int, timeout: float) -> float:  # noqa: ANN001
+def _wait_persisted(gw: Gateway, count: int, timeout: float) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         m = gw.metrics()

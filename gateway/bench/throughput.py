@@ -6,7 +6,8 @@ QoS 1, then disconnected), the flood publisher puts the same pre-encoded
 messages into the broker's queue for it (every PUBACK received), and then
 the consumer connects and drains the queue. The rate is messages from the
 first to the last one handled, so start-up costs are left out and the
-publisher cannot be the bottleneck."""
+publisher cannot be the bottleneck. This is repeated for `rounds`, each
+with fresh sequence numbers and a fresh gateway store."""
 
 from __future__ import annotations
 
