@@ -29,6 +29,7 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
         assert doc["results"][consumer]["messages"] == 600
         assert len(doc["results"][consumer]["rounds"]) == 2
         assert doc["results"][consumer]["msg_per_s"] > 0
+        assert doc["results"][consumer]["cpu_us_per_msg"] > 0
     per_round = [g / p for g, p in zip(doc["results"]["gateway"]["rounds"],
                                        doc["results"]["paho"]["rounds"], strict=True)]
     assert doc["results"]["ratio_gateway_paho_rounds"] == per_round

@@ -76,7 +76,12 @@ def show(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         table.add_column(c, justify="left" if c == columns[0] else "right")
     for r in rows:
         table.add_row(*[_cell(v) for v in r])
-    Console().print(table)
+    _console().print(table)
+
+
+def _console() -> Console:
+    """Wide enough for the tables also when the output is not a terminal."""
+    return Console(width=max(Console().width, 110))
 
 
 def _cell(v: Any) -> str:
@@ -94,5 +99,5 @@ def write(out: Path | None, name: str, params: dict[str, Any], results: Any) -> 
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        Console().print(f"wrote {out}")
+        _console().print(f"wrote {out}")
     return doc

@@ -12,6 +12,7 @@ with fresh sequence numbers and a fresh gateway store."""
 from __future__ import annotations
 
 import asyncio
+import resource
 import shutil
 import statistics
 import subprocess
@@ -22,11 +23,13 @@ from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.bench import fleet, report, wire
 from gateway.bench.rig import BenchError, Rig, add_accounts, wait_until, write_registry
 
+Drained = tuple[float, float, float]  # first message, last message (wall s), CPU s
 TOPICS = [("hg/v1/+/telemetry", 1), ("hg/v1/+/event", 1)]
 
 
@@ -57,7 +60,7 @@ def flood(rig: Rig, devices: list[wire.Device]) -> float:
     return time.perf_counter() - t0
 
 
-def drain_mosquitto_sub(rig: Rig, count: int, timeout: float) -> tuple[float, float]:
+def drain_mosquitto_sub(rig: Rig, count: int, timeout: float) -> Drained:
     binary = shutil.which("mosquitto_sub")
     if binary is None:
         raise BenchError("mosquitto_sub is not installed (Debian: mosquitto-clients)")
@@ -66,17 +69,24 @@ def drain_mosquitto_sub(rig: Rig, count: int, timeout: float) -> tuple[float, fl
             "-C", str(count), "-F", "%U"]
     for t, _ in TOPICS:
         argv += ["-t", t]
+    before = _children_cpu()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
+    cpu = _children_cpu() - before  # the whole process, start-up included
     stamps = [float(x) for x in out.stdout.split()]
     if len(stamps) != count:
         raise BenchError(f"mosquitto_sub printed {len(stamps)} of {count} messages")
-    return stamps[0], stamps[-1]
+    return stamps[0], stamps[-1], cpu
 
 
-def drain_paho(rig: Rig, count: int, timeout: float) -> tuple[float, float]:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def drain_paho(rig: Rig, count: int, timeout: float) -> Drained:
     c = _paho(rig, "bench-paho")
-    times: list[float] = []
-    c.on_message = lambda *a: times.append(time.time())
+    times: list[tuple[float, float]] = []  # wall time, CPU time of paho's thread
+    c.on_message = lambda *a: times.append((time.time(), time.thread_time()))
     c.connect(rig.broker.host, rig.broker.port)
     c.loop_start()
     try:
@@ -84,7 +94,8 @@ def drain_paho(rig: Rig, count: int, timeout: float) -> tuple[float, float]:
     finally:
         c.disconnect()
         c.loop_stop()
-    return times[0], times[count - 1]
+    (first, cpu0), (last, cpu1) = times[0], times[count - 1]
+    return first, last, cpu1 - cpu0
 
 
 class GatewayConsumer:
@@ -97,24 +108,28 @@ class GatewayConsumer:
         self.gw.start()  # the first start creates the persistent session
         self.gw.proc.stop()
 
-    def drain(self, count: int, timeout: float) -> tuple[float, float]:
+    def drain(self, count: int, timeout: float) -> Drained:
         self.gw.proc.start()
-        first = last = 0.0
+        first = last = cpu0 = cpu1 = 0.0
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline and not last:
                 n, now = self.gw.handled(), time.time()
                 if n and not first:
-                    first = now
+                    first, cpu0 = now, self._cpu()
                 if n >= count:
-                    last = now
+                    last, cpu1 = now, self._cpu()
                 time.sleep(0.02)
             if not last:
                 raise BenchError(f"the gateway handled {self.gw.handled()} of {count} "
                                  f"in {timeout:.0f}s:\n{self.gw.proc.logs()}")
         finally:
             self.gw.proc.stop()
-        return first, last
+        return first, last, cpu1 - cpu0
+
+    def _cpu(self) -> float:
+        t = psutil.Process(self.gw.proc.pid).cpu_times()
+        return t.user + t.system
 
 
 def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float,
@@ -129,11 +144,12 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float
         write_registry(registry, ids, fleet.KEY)
         rig.start_centre()
         rates: dict[str, list[float]] = {"mosquitto_sub": [], "paho": [], "gateway": []}
+        cpu: dict[str, list[float]] = {k: [] for k in rates}
         per_device = -(-messages // devices)
         for r in range(rounds):
             stream = fleet.mixed(ids, password, messages, alarm_every, r * per_device)
             gateway = GatewayConsumer(rig, registry, f"gw-bench-{r + 1}")
-            consumers: dict[str, tuple[Callable[[], None], Callable[[], tuple[float, float]]]] = {
+            consumers: dict[str, tuple[Callable[[], None], Callable[[], Drained]]] = {
                 "mosquitto_sub": (lambda: prime(rig, "bench-mosquitto-sub"),
                                   lambda: drain_mosquitto_sub(rig, messages, timeout)),
                 "paho": (lambda: prime(rig, "bench-paho"),
@@ -143,16 +159,20 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float
             for name, (do_prime, drain) in consumers.items():
                 do_prime()
                 flood(rig, stream)
-                first, last = drain()
+                first, last, cpu_s = drain()
                 rates[name].append((messages - 1) / max(last - first, 1e-6))
-        return summarise(rates, messages)
+                cpu[name].append(cpu_s * 1e6 / messages)
+        return summarise(rates, cpu, messages)
     finally:
         rig.stop()
 
 
-def summarise(rates: dict[str, list[float]], messages: int) -> dict:
+def summarise(rates: dict[str, list[float]], cpu: dict[str, list[float]],
+              messages: int) -> dict:
     out: dict = {name: {"messages": messages, "msg_per_s": statistics.median(v),
-                        "min": min(v), "max": max(v), "rounds": v}
+                        "min": min(v), "max": max(v), "rounds": v,
+                        "cpu_us_per_msg": statistics.median(cpu[name]),
+                        "cpu_us_per_msg_rounds": cpu[name]}
                  for name, v in rates.items()}
     for other in ("paho", "mosquitto_sub"):
         per_round = [g / o for g, o in zip(rates["gateway"], rates[other], strict=True)]
@@ -162,10 +182,11 @@ def summarise(rates: dict[str, list[float]], messages: int) -> dict:
 
 
 def table(results: dict) -> None:
-    rows = [[name, r["messages"], len(r["rounds"]), r["msg_per_s"], r["min"], r["max"]]
+    rows = [[name, r["messages"], len(r["rounds"]), r["msg_per_s"], r["min"], r["max"],
+             r["cpu_us_per_msg"]]
             for name, r in results.items() if isinstance(r, dict)]
     report.show("throughput: draining the same queued stream, msg/s",
-                ["consumer", "messages", "rounds", "median", "min", "max"], rows)
+                ["consumer", "messages", "rounds", "median", "min", "max", "CPU us/msg"], rows)
     report.show("ratios, median of the rounds (goal: gateway/paho >= 0.5)",
                 ["ratio", "median", "rounds"], [
         ["gateway / paho", results["ratio_gateway_paho"],
