@@ -10,21 +10,11 @@ from __future__ import annotations
 import subprocess
 import time
 
-import httpx
-
 from hg import protocol
 from tests.harness.proc import wait_until
-from tests.harness.stack import BIN, BUTTON, TOKEN, Stack
+from tests.harness.stack import BIN, BUTTON, Stack
 
 OPERATOR, PASSWORD = "duty", "duty-password-1"
-
-
-def alarms(stack: Stack) -> list[dict]:
-    """The centre's open alarms, read with the gateway token (reads need a login or a token)."""
-    r = httpx.get(f"{stack.centre_url}/api/v1/alarms", params={"limit": 200}, timeout=5,
-                  headers={"Authorization": f"Bearer {TOKEN}"})
-    r.raise_for_status()
-    return r.json()
 
 
 def log_in(stack: Stack, page) -> None:  # noqa: ANN001
@@ -43,7 +33,7 @@ def test_pressed_alarm_reaches_the_centre_once_with_both_times(stack: Stack) -> 
         assert dev.wait_connected()
         before = int(time.time() * 1000)
         seq = dev.press("fire")
-        wait_until(lambda: any(a["seq"] == seq for a in alarms(stack)), 20,
+        wait_until(lambda: any(a["seq"] == seq for a in stack.alarms()), 20,
                    f"alarm {seq} at the centre\n{stack.gateway.logs()}")
         # the household sees the centre got it
         wait_until(lambda: "delivered" in dev.acks.get(seq, []), 20, "delivered ack")
@@ -53,7 +43,7 @@ def test_pressed_alarm_reaches_the_centre_once_with_both_times(stack: Stack) -> 
                                dev.outbox.get(seq).ts if seq in dev.outbox else None)
         dev.client.publish(protocol.topic(BUTTON, "event"), wire, qos=1)
         wait_until(lambda: dev.acks[seq].count("stored") >= 2, 20, "second stored ack")
-        mine = [a for a in alarms(stack) if a["device"] == BUTTON]
+        mine = [a for a in stack.alarms() if a["device"] == BUTTON]
         assert [a["seq"] for a in mine] == [seq]
         alarm = mine[0]
         assert alarm["type"] == "fire"
@@ -84,14 +74,14 @@ def test_device_with_a_wrong_clock_still_gets_its_alarm_through(stack: Stack) ->
     try:
         assert dev.wait_connected()
         seq = dev.press("security")
-        wait_until(lambda: any(a["seq"] == seq for a in alarms(stack)), 20,
+        wait_until(lambda: any(a["seq"] == seq for a in stack.alarms()), 20,
                    "alarm from a device with a slow clock")
         assert dev.acks[seq][0] == "nak"
-        alarm = next(a for a in alarms(stack) if a["seq"] == seq)
+        alarm = next(a for a in stack.alarms() if a["seq"] == seq)
         assert alarm["device_time_ms"] is None  # resent with its age only
         assert abs(dev.clock_offset_ms) < 5_000  # took the gateway's time from the NAK
         later = dev.press("fire")
-        wait_until(lambda: any(a["seq"] == later for a in alarms(stack)), 20, "next alarm")
-        assert next(a for a in alarms(stack) if a["seq"] == later)["device_time_ms"]
+        wait_until(lambda: any(a["seq"] == later for a in stack.alarms()), 20, "next alarm")
+        assert next(a for a in stack.alarms() if a["seq"] == later)["device_time_ms"]
     finally:
         dev.stop()

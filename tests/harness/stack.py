@@ -59,8 +59,10 @@ class Stack:
             p.stop()
 
     def alarms(self, limit: int = 200) -> list[dict]:
-        return httpx.get(f"{self.centre_url}/api/v1/alarms", params={"limit": limit},
-                         timeout=5).json()
+        r = httpx.get(f"{self.centre_url}/api/v1/alarms", params={"limit": limit},
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        r.raise_for_status()
+        return r.json()
 
     def device(self) -> SimDevice:
         return SimDevice(BUTTON, self.key, self.broker.host, self.broker.port, self.password,
