@@ -7,6 +7,8 @@ run against the same broker; docs/benchmarks.md explains each one.
 
 from __future__ import annotations
 
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +25,8 @@ TmpOpt = Annotated[Path | None, typer.Option(
 
 
 def _scratch(given: Path | None) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the stack's processes are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if given is not None:
         given.mkdir(parents=True, exist_ok=True)
         return given, None
