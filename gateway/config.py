@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -58,6 +59,27 @@ class CentreSection(_Section):
     backoff_max_s: float = Field(30.0, gt=0)
 
 
+class TimeseriesSection(_Section):
+    url: str = Field("", pattern=r"^(https?://.+)?$")  # "" = keep points in SQLite only
+    api: Literal["v2", "v1"] = "v2"
+    token: str = ""
+    org: str = "homeguard"
+    bucket: str = Field("homeguard", min_length=1)
+    batch_size: int = Field(500, ge=1, le=10000)
+    timeout_s: float = Field(10.0, gt=0)
+    backoff_min_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    queue_max: int = Field(10000, ge=10)
+
+
+class SupervisionSection(_Section):
+    enabled: bool = True
+    windows: dict[str, float] = {"button": 5400.0, "sensor": 180.0}
+    default_s: float = Field(5400.0, gt=0)
+    check_s: float = Field(5.0, gt=0)
+    gateway_grace_s: float = Field(30.0, ge=0)
+
+
 class MetricsSection(_Section):
     port: int = Field(0, ge=0, le=65535)  # 0 = no /metrics endpoint
     host: str = "127.0.0.1"
@@ -70,12 +92,15 @@ class Config(_Section):
     verify: VerifySection = VerifySection()
     dedup: DedupSection = DedupSection()
     centre: CentreSection
+    timeseries: TimeseriesSection = TimeseriesSection()
+    supervision: SupervisionSection = SupervisionSection()
     metrics: MetricsSection = MetricsSection()
 
 
 ENV_SECRETS = {
     "HG_GATEWAY_MQTT_PASSWORD": ("mqtt", "password"),
     "HG_GATEWAY_CENTRE_TOKEN": ("centre", "token"),
+    "HG_GATEWAY_TIMESERIES_TOKEN": ("timeseries", "token"),
 }
 
 
@@ -104,6 +129,11 @@ def load(path: Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError("\n".join(lines)) from None
     if not cfg.centre.token:
         raise ConfigError(f"{path}: centre.token is empty (or set HG_GATEWAY_CENTRE_TOKEN)")
-    if cfg.centre.backoff_max_s < cfg.centre.backoff_min_s:
-        raise ConfigError(f"{path}: centre.backoff_max_s is below backoff_min_s")
+    for name in ("centre", "timeseries"):
+        section = getattr(cfg, name)
+        if section.backoff_max_s < section.backoff_min_s:
+            raise ConfigError(f"{path}: {name}.backoff_max_s is below backoff_min_s")
+    bad = {k: v for k, v in cfg.supervision.windows.items() if v <= 0}
+    if bad:
+        raise ConfigError(f"{path}: supervision.windows must be positive seconds: {bad}")
     return cfg

@@ -20,3 +20,7 @@ LATENCY = Histogram(
     "hg_gateway_end_to_end_seconds", "Gateway receive to sink acceptance", ["sink"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+SHED = Counter("hg_gateway_shed_total", "Messages dropped on purpose, by lane and reason",
+               ["lane", "reason"])
+LANE_DEPTH = Gauge("hg_gateway_lane_depth", "Telemetry messages waiting to be committed")
+SUPERVISION = Counter("hg_gateway_supervision_total", "Supervision events raised", ["type"])

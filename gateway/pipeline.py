@@ -1,6 +1,7 @@
-"""The gateway pipeline for one received message:
+r"""The gateway pipeline for one received message:
 
     verify -> timestamp -> dedup -> store (commit) -> ack `stored`
+                                  \-> telemetry lane (lane.py, committed in batches)
 
 handle() never raises for a bad message: it returns the outcome, counts it,
 and the caller acknowledges the broker's delivery afterwards. A store
@@ -18,9 +19,10 @@ from collections.abc import Callable
 from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
+from gateway.lane import TelemetryLane
 from gateway.registry import Registry
-from gateway.source import HOLD
-from gateway.store import Event, Store
+from gateway.source import HOLD, Deferred
+from gateway.store import Event, Point, Store
 from gateway.timestamp import stamp
 from gateway.verify import Rejections, verify
 from hg import protocol
@@ -37,18 +39,21 @@ ACKED_KINDS = frozenset({"alarm", "restore", "cancel", "test", "fault"})
 class Pipeline:
     def __init__(self, cfg: Config, store: Store, registry: Registry, acker: Acker,
                  on_stored: Callable[[], None] = lambda: None,
-                 sinks: tuple[str, ...] = ()) -> None:
+                 sinks: tuple[str, ...] = (), lane: TelemetryLane | None = None,
+                 on_seen: Callable[[Event], None] = lambda e: None) -> None:
         self.cfg = cfg
         self.store = store
         self.registry = registry
         self.acker = acker
         self.on_stored = on_stored
         self.sinks = sinks  # names whose delivery a duplicate's `delivered` ack repeats
+        self.lane = lane  # None: telemetry is committed on the caller's thread
+        self.on_seen = on_seen  # every new message (supervision), after it is kept
         self.rejections = Rejections()
         self.seen = dedup.rebuild(cfg.dedup.window, store.recent_seqs(cfg.dedup.window))
         self._lock = threading.Lock()
 
-    def handle(self, topic: str, payload: bytes, received_ms: int) -> str:
+    def handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
         leaf = topic.rsplit("/", 1)[-1]
         metrics.RECEIVED.labels(leaf if leaf in protocol.UPLINK else "other").inc()
         try:
@@ -66,20 +71,38 @@ class Pipeline:
             log.exception("held topic=%s: unexpected error before the store; not "
                           "acknowledged, redelivered on reconnect", topic)
             return HOLD
-        if event is None:
-            metrics.TELEMETRY.inc()  # the time-series sink is not built yet
-            return TELEMETRY
+        if event.kind == "telemetry":
+            return self._telemetry(event, topic)
         return self._store(event, topic)
 
-    def _check(self, topic: str, leaf: str, payload: bytes, received_ms: int) -> Event | None:
-        """verify -> timestamp: the stored Event, None for telemetry, or Reject."""
+    def _check(self, topic: str, leaf: str, payload: bytes, received_ms: int) -> Event:
+        """verify -> timestamp: the Event, or Reject."""
         msg = verify(topic, payload, self.registry.key_of, received_ms,
                      self.cfg.verify.behind_ms, self.cfg.verify.ahead_ms)
         if leaf not in protocol.UPLINK:  # after verify: its order decides the reason
             raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
-        if msg["kind"] == "telemetry":
-            return None
         return stamp(msg, received_ms)
+
+    def _telemetry(self, event: Event, topic: str) -> str | Deferred:
+        """dedup -> the telemetry lane; the PUBACK waits for its commit."""
+        point = to_point(event)
+        with self._lock:
+            verdict = dedup.check(self.seen, event.device, event.seq)
+            if verdict == dedup.REPLAY:
+                self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
+                return dedup.REPLAY
+            if verdict == dedup.DUPLICATE:
+                metrics.DUPLICATES.inc()
+                return DUPLICATE
+            if self.lane is None:
+                self.store.insert_points([point])
+                metrics.PERSISTED.labels("telemetry").inc()
+            # a queued point is remembered before its commit: it is committed
+            # (or counted as shed) unless the process dies, which rebuilds this
+            dedup.remember(self.seen, event.device, event.seq)
+        metrics.TELEMETRY.inc()
+        self.on_seen(event)
+        return TELEMETRY if self.lane is None else self.lane.put(point, TELEMETRY)
 
     def _store(self, event: Event, topic: str) -> str:
         with self._lock:
@@ -88,7 +111,8 @@ class Pipeline:
                 self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
                 return dedup.REPLAY
             # the store's UNIQUE(device, seq) has the last word on NEW
-            new = verdict == dedup.NEW and self.store.insert(event)
+            point = to_point(event) if event.kind == "heartbeat" else None
+            new = verdict == dedup.NEW and self.store.insert(event, point)
             dedup.remember(self.seen, event.device, event.seq)
         if new:
             metrics.PERSISTED.labels(event.kind).inc()
@@ -108,6 +132,7 @@ class Pipeline:
                 self.acker.send(event.device, event.seq, "delivered")
         if new:
             self.on_stored()
+            self.on_seen(event)
         return STORED if new else DUPLICATE
 
     def _delivered(self, device: str, seq: int) -> bool:
@@ -121,3 +146,8 @@ class Pipeline:
         except protocol.Reject:
             return
         self.acker.send(msg["dev"], msg["seq"], "nak", {"reason": protocol.R_SKEW})
+
+
+def to_point(e: Event) -> Point:
+    return Point(device=e.device, seq=e.seq, kind=e.kind, event_time_ms=e.event_time_ms,
+                 gateway_time_ms=e.gateway_time_ms, data=e.data)

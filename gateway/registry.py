@@ -89,3 +89,9 @@ class Registry:
     def get(self, dev: str) -> dict | None:
         with self._lock:
             return self._devices.get(dev)
+
+    def ids(self) -> list[str]:
+        """Every registered device id (after a reload check)."""
+        with self._lock:
+            self._refresh()
+            return list(self._devices)

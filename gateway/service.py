@@ -1,6 +1,6 @@
 """The gateway service: wires source -> pipeline -> store -> sinks and runs
 until SIGTERM/SIGINT, then shuts down gracefully (stop taking messages,
-one last delivery round, close the store)."""
+commit the queued telemetry, one last delivery round, close the store)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ import signal
 import threading
 from pathlib import Path
 
-from prometheus_client import start_http_server
-
+from gateway import health
 from gateway.ack import Acker
 from gateway.config import Config
+from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.sinks.centre import SINK as CENTRE
 from gateway.sinks.centre import CentreSink
-from gateway.source import MQTTSource
+from gateway.sinks.timeseries import TimeseriesSink
+from gateway.sinks.worker import SinkWorker
+from gateway.source import Deferred, MQTTSource
 from gateway.store import Store
+from gateway.supervision import Supervisor
 
 log = logging.getLogger("homeguard.gateway")
 
@@ -31,24 +34,75 @@ class Gateway:
         self.source = MQTTSource(cfg.mqtt, self._handle)
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
         self.sink = CentreSink(cfg.centre, cfg.gateway.id, self.store, self.acker.send)
-        self.pipeline = Pipeline(cfg, self.store, self.registry, self.acker,
-                                 on_stored=self.sink.wakeup.set, sinks=(CENTRE,))
+        self.sinks: list[SinkWorker] = [self.sink]
+        self.timeseries: TimeseriesSink | None = None
+        if cfg.timeseries.url:  # else the telemetry table is the embedded store
+            self.timeseries = TimeseriesSink(cfg.timeseries, self.store, self.registry.get)
+            self.sinks.append(self.timeseries)
+        self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written)
+        self.supervisor: Supervisor | None = None
+        if cfg.supervision.enabled:
+            self.supervisor = Supervisor(cfg.supervision, cfg.gateway.id, self.store,
+                                         self.registry, self.source.connected.is_set,
+                                         on_raised=self.sink.wakeup.set)
+        self.pipeline = Pipeline(
+            cfg, self.store, self.registry, self.acker, on_stored=self._stored,
+            sinks=(CENTRE,), lane=self.lane,
+            on_seen=self.supervisor.seen if self.supervisor else lambda e: None)
+        self.http: health.HealthServer | None = None
+        if cfg.metrics.port:
+            self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health)
 
-    def _handle(self, topic: str, payload: bytes, received_ms: int) -> str:
+    def _handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
         return self.pipeline.handle(topic, payload, received_ms)
 
+    def _stored(self) -> None:
+        self.sink.wakeup.set()
+        if self.timeseries is not None:  # a heartbeat also has a point
+            self.timeseries.wakeup.set()
+
+    def _points_written(self) -> None:
+        if self.timeseries is not None:
+            self.timeseries.wakeup.set()
+
+    def health(self) -> dict:
+        store = "ok"
+        try:
+            self.store.touch()
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            store = f"{type(exc).__name__}: {exc}"
+        sinks = {CENTRE: health.backlog(*self.store.backlog(CENTRE), self.sink.failing)}
+        if self.timeseries is not None:
+            sinks["timeseries"] = health.backlog(*self.store.points_backlog("timeseries"),
+                                                 self.timeseries.failing)
+        broker = self.source.connected.is_set()
+        return {"status": "ok" if broker and store == "ok" else "degraded",
+                "broker": broker, "store": store, "sinks": sinks,
+                "telemetry_queue": self.lane.queue.qsize()}
+
     def start(self) -> None:
-        if self.cfg.metrics.port:
-            start_http_server(self.cfg.metrics.port, self.cfg.metrics.host)
-        self.sink.start()
+        if self.http is not None:
+            self.http.start()
+        self.lane.start()
+        for sink in self.sinks:
+            sink.start()
+        if self.supervisor is not None:
+            self.supervisor.start()
         self.source.start()
-        log.info("gateway started id=%s broker=%s:%d centre=%s", self.cfg.gateway.id,
-                 self.cfg.mqtt.host, self.cfg.mqtt.port, self.cfg.centre.url)
+        log.info("gateway started id=%s broker=%s:%d centre=%s timeseries=%s",
+                 self.cfg.gateway.id, self.cfg.mqtt.host, self.cfg.mqtt.port,
+                 self.cfg.centre.url, self.cfg.timeseries.url or "embedded")
 
     def stop(self) -> None:
         log.info("gateway stopping")
         self.source.stop()
-        self.sink.stop()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        self.lane.stop()
+        for sink in self.sinks:
+            sink.stop()
+        if self.http is not None:
+            self.http.stop()
         self.store.close()
         log.info("gateway stopped")
 

@@ -28,8 +28,38 @@ TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat",
 HOLD = "hold"
 
 
+class Deferred:
+    """A handler's outcome when the message is committed later (the telemetry
+    lane): the PUBACK goes out once both the source has attached it and the
+    lane has called done(), in whichever order those happen."""
+
+    def __init__(self, outcome: str) -> None:
+        self.outcome = outcome
+        self._lock = threading.Lock()
+        self._release: Callable[[], object] | None = None
+        self._done = False
+
+    def attach(self, release: Callable[[], object]) -> None:
+        with self._lock:
+            self._release = release
+            ready = self._done
+        if ready:
+            release()
+
+    def done(self) -> None:
+        with self._lock:
+            self._done = True
+            release = self._release
+        if release is not None:
+            release()
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.outcome!r}, done={self._done})"
+
+
 class MQTTSource:
-    def __init__(self, cfg: MQTTSection, handle: Callable[[str, bytes, int], str]) -> None:
+    def __init__(self, cfg: MQTTSection,
+                 handle: Callable[[str, bytes, int], str | Deferred]) -> None:
         self.cfg = cfg
         self.handle = handle
         self.connected = threading.Event()
@@ -95,5 +125,8 @@ class MQTTSource:
                 if self.stopping.wait(delay):
                     return  # shutting down: no PUBACK, redelivered on next start
                 delay = min(delay * 2, 10.0)
-        if outcome != HOLD:
+        if isinstance(outcome, Deferred):
+            mid, qos = msg.mid, msg.qos
+            outcome.attach(lambda: client.ack(mid, qos))
+        elif outcome != HOLD:
             client.ack(msg.mid, msg.qos)

@@ -10,6 +10,8 @@ done with it, so after a restart delivery resumes exactly where it stopped.
            gateway_time_ms, age_ms, skew_ms, data, created_ms)  UNIQUE(device, seq)
     deliveries(event_id, sink, delivered_at, outcome, attempts, last_error)
     counters(name, value)           e.g. the downlink seq block reserved
+    telemetry(id, device, seq, kind, event_time_ms, gateway_time_ms, data)
+                                    the telemetry lane: points for the time series
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-VERSION = 2
+VERSION = 3  # 3 added the telemetry table (nothing to migrate)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -52,7 +54,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, event_id)
     WHERE delivered_at IS NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS telemetry (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,            -- telemetry | heartbeat
+    event_time_ms INTEGER NOT NULL,
+    gateway_time_ms INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (device, seq)
+);
+CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (device, event_time_ms);
 """
+SUPERVISION = "supervision"  # events the gateway raises itself (supervision.py)
 # version 1 kept one cursor per sink (last event id delivered) and a
 # dead_letters table instead of a row per delivery
 _FROM_V1 = """
@@ -92,6 +106,19 @@ class Event:
             "gateway_time_ms": self.gateway_time_ms, "age_ms": self.age_ms,
             "skew_ms": self.skew_ms, "data": self.data,
         }
+
+
+@dataclass(frozen=True)
+class Point:
+    """One telemetry or heartbeat message in the telemetry lane."""
+
+    device: str
+    seq: int
+    kind: str
+    event_time_ms: int
+    gateway_time_ms: int
+    data: dict
+    id: int | None = None
 
 
 _COLUMNS = ("device, seq, kind, type, event_time_ms, device_time_ms, gateway_time_ms, "
@@ -162,10 +189,13 @@ class Store:
             db.close()
             self._local.db = None
 
-    def insert(self, e: Event) -> bool:
-        """Store a new event and queue it for every sink, in one transaction;
+    def insert(self, e: Event, point: Point | None = None) -> bool:
+        """Store a new event and queue it for every sink, in one transaction
+        (with its point in the telemetry lane, when given);
         False when (device, seq) is already stored."""
         with self._tx() as db:
+            if point is not None:
+                self._insert_points(db, [point])
             cur = db.execute(
                 f"INSERT OR IGNORE INTO events ({_COLUMNS}, created_ms) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -182,9 +212,11 @@ class Store:
     def recent_seqs(self, window: int) -> Iterator[tuple[str, int]]:
         """(device, seq) of every stored seq within `window` of its device's highest."""
         return self._db().execute(
-            "SELECT e.device, e.seq FROM events e JOIN "
-            "(SELECT device, max(seq) AS top FROM events GROUP BY device) h "
-            "ON h.device = e.device WHERE e.seq > h.top - ?", (window,))
+            "WITH s AS (SELECT device, seq FROM events WHERE kind != ? "
+            "UNION SELECT device, seq FROM telemetry) "
+            "SELECT s.device, s.seq FROM s JOIN "
+            "(SELECT device, max(seq) AS top FROM s GROUP BY device) h "
+            "ON h.device = s.device WHERE s.seq > h.top - ?", (SUPERVISION, window))
 
     def pending(self, sink: str, limit: int) -> list[Event]:
         """The oldest events `sink` has not finished with, in store order."""
@@ -245,3 +277,57 @@ class Store:
             db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
                        (name, start + block))
         return start
+
+    # --- the telemetry lane -----------------------------------------------------
+
+    @staticmethod
+    def _insert_points(db: sqlite3.Connection, points: Iterable[Point]) -> int:
+        cur = db.executemany(
+            "INSERT OR IGNORE INTO telemetry (device, seq, kind, event_time_ms, "
+            "gateway_time_ms, data) VALUES (?,?,?,?,?,?)",
+            [(p.device, p.seq, p.kind, p.event_time_ms, p.gateway_time_ms,
+              json.dumps(p.data, sort_keys=True)) for p in points])
+        return cur.rowcount
+
+    def insert_points(self, points: list[Point]) -> int:
+        """Commit a batch of points in one transaction; how many were new."""
+        with self._tx() as db:
+            return self._insert_points(db, points)
+
+    def points_after(self, after_id: int, limit: int) -> list[Point]:
+        """Points of the lane with id > after_id, in id order."""
+        rows = self._db().execute(
+            "SELECT id, device, seq, kind, event_time_ms, gateway_time_ms, data FROM telemetry "
+            "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [Point(id=r[0], device=r[1], seq=r[2], kind=r[3], event_time_ms=r[4],
+                      gateway_time_ms=r[5], data=json.loads(r[6])) for r in rows]
+
+    def cursor(self, sink: str) -> int:
+        """Last lane id `sink` has written (0 before the first)."""
+        row = self._db().execute("SELECT value FROM counters WHERE name = ?",
+                                 ("cursor:" + sink,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_cursor(self, sink: str, last_id: int) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
+                       ("cursor:" + sink, last_id))
+
+    def points_backlog(self, sink: str) -> tuple[int, int | None]:
+        """(points after the sink's cursor, gateway time of the oldest)."""
+        row = self._db().execute(
+            "SELECT count(*), min(gateway_time_ms) FROM telemetry WHERE id > ?",
+            (self.cursor(sink),)).fetchone()
+        return int(row[0]), row[1]
+
+    def last_supervision(self) -> Iterator[tuple[str, str, int]]:
+        """(device, type, seq) of the latest supervision event of every device."""
+        return self._db().execute(
+            "SELECT device, type, max(seq) FROM events WHERE kind = ? GROUP BY device",
+            (SUPERVISION,))
+
+    def touch(self) -> None:
+        """Commit a small write (the /health check that the store is writable)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES ('health_ms', ?)",
+                       (_now_ms(),))

@@ -5,7 +5,7 @@ a crash between the centre's answer and our marking the deliveries done only
 causes a resend that the centre reports as "duplicate". Deliveries are
 marked done only after the centre has answered 200 for the batch; a failed
 attempt is counted on each delivery row with its error. A dead centre is retried
-with capped exponential backoff; events wait in the store meanwhile.
+with capped exponential backoff (sinks/worker.py); events wait in the store meanwhile.
 A batch the centre refuses as invalid (422) is split so that only the
 refused events are set aside as dead letters (counted and logged).
 """
@@ -13,7 +13,6 @@ refused events are set aside as dead letters (counted and logged).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -22,6 +21,7 @@ import httpx
 from gateway import metrics
 from gateway.config import CentreSection
 from gateway.pipeline import ACKED_KINDS
+from gateway.sinks.worker import SinkWorker
 from gateway.store import Event, Store
 
 log = logging.getLogger("homeguard.gateway.centre")
@@ -51,50 +51,24 @@ def _results(r: httpx.Response, batch: list[Event]) -> list[dict]:
     return results
 
 
-class CentreSink:
+class CentreSink(SinkWorker):
+    name = SINK
+
     def __init__(self, cfg: CentreSection, gateway_id: str, store: Store,
                  ack: Callable[[str, int, str], object]) -> None:
         self.cfg = cfg
         self.gateway_id = gateway_id
         self.store = store
         self.ack = ack
-        self.wakeup = threading.Event()
-        self.stopping = threading.Event()
         self.http = httpx.Client(
             timeout=cfg.timeout_s, headers={"Authorization": f"Bearer {cfg.token}"})
         self.url = cfg.url.rstrip("/") + "/api/v1/ingest"
-        self._thread = threading.Thread(target=self.run, name="sink-centre", daemon=True)
+        super().__init__(cfg.backoff_min_s, cfg.backoff_max_s)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, flush_s: float = 5.0) -> None:
-        """Let one more delivery round run (up to flush_s), then stop."""
-        self.stopping.set()
-        self.wakeup.set()
-        self._thread.join(flush_s)
+    def close(self) -> None:
         self.http.close()
 
-    def run(self) -> None:
-        backoff = self.cfg.backoff_min_s
-        while True:
-            self.wakeup.clear()  # before reading the store: a later insert wakes us
-            try:
-                sent = self.deliver_once()
-                backoff = self.cfg.backoff_min_s
-            except Exception as exc:  # noqa: BLE001 - the sink thread must never die
-                metrics.FAILED.labels(SINK).inc()
-                self._log_failure(exc, backoff)
-                if self.stopping.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self.cfg.backoff_max_s)
-                continue
-            if self.stopping.is_set() and sent == 0:
-                return
-            if sent == 0:
-                self.wakeup.wait(1.0)
-
-    def _log_failure(self, exc: Exception, backoff: float) -> None:
+    def log_failure(self, exc: Exception, backoff: float) -> None:
         try:
             depth = self._gauges()
         except Exception:  # noqa: BLE001 - the store itself may be what failed
