@@ -1,0 +1,79 @@
+"""The gateway's HTTP endpoint on [metrics] port: /metrics and /health.
+
+GET /health answers 200 when the gateway is healthy and 503 otherwise, with
+
+    {"status": "ok" | "degraded", "broker": true, "store": "ok" | "<error>",
+     "sinks": {"centre": {"backlog": 0, "oldest_age_s": 0.0, "failing": false}, ...},
+     "telemetry_queue": 0}
+
+Degraded: the broker is not connected, or the store cannot commit a write.
+A sink that is failing (its last attempt failed) is reported but does not
+make the gateway degraded by itself: its events wait safely in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+log = logging.getLogger("homeguard.gateway.health")
+
+
+class HealthServer:
+    """Serves /metrics and /health(report) from a daemon thread."""
+
+    def __init__(self, host: str, port: int, report: Callable[[], dict]) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                owner.answer(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.report = report
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="http",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        if path == "/metrics":
+            return _reply(h, 200, generate_latest(), CONTENT_TYPE_LATEST)
+        if path != "/health":
+            return _reply(h, 404, b'{"detail": "not found"}')
+        try:
+            body = self.report()
+        except Exception as exc:  # noqa: BLE001 - a broken check is itself unhealthy
+            log.exception("health check failed")
+            body = {"status": "degraded", "error": f"{type(exc).__name__}: {exc}"}
+        _reply(h, 200 if body["status"] == "ok" else 503, json.dumps(body).encode())
+
+
+def _reply(h: BaseHTTPRequestHandler, code: int, raw: bytes,
+           ctype: str = "application/json") -> None:
+    h.send_response(code)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(raw)))
+    h.end_headers()
+    h.wfile.write(raw)
+
+
+def backlog(depth: int, oldest_ms: int | None, failing: bool) -> dict:
+    age = 0.0 if oldest_ms is None else round(max(0.0, time.time() - oldest_ms / 1000), 3)
+    return {"backlog": depth, "oldest_age_s": age, "failing": failing}
