@@ -298,6 +298,9 @@ def test_alarms_wait_for_a_centre_that_is_down(flow: Flow) -> None:
     assert "centre unreachable" in flow.gateway.logs()
     assert flow.gateway.metric("hg_gateway_outbox_oldest_age_seconds", sink="centre") > 0
     assert flow.centre.accepted == []
+    # a failed attempt is written on the rows after the gauge shows them: wait for it
+    flow.wait(lambda: all(a >= 2 for _, a, _, _ in flow.gateway.deliveries()),
+              "two failed attempts on every delivery row")
     flow.centre.start()
     flow.wait(lambda: flow.centre.seqs() == [1, 2, 3, 4, 5], "all 5 in order")
     flow.wait(lambda: all("delivered" in dev.acked(s) for s in range(1, 6)), "delivered acks")
