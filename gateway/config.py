@@ -35,6 +35,7 @@ class MQTTSection(_Section):
     client_id: str = "homeguard-gateway"
     keepalive: int = Field(30, ge=5, le=3600)
     tls_ca: Path | None = None
+    share_group: str = Field("", pattern=r"^[A-Za-z0-9_-]*$")
 
 
 class RegistrySection(_Section):
@@ -48,6 +49,8 @@ class VerifySection(_Section):
 
 class DedupSection(_Section):
     window: int = Field(4096, ge=16, le=1 << 20)
+    backend: Literal["local", "redis"] = "local"
+    redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^(redis|rediss|unix)://")
 
 
 class CentreSection(_Section):
@@ -101,6 +104,7 @@ ENV_SECRETS = {
     "HG_GATEWAY_MQTT_PASSWORD": ("mqtt", "password"),
     "HG_GATEWAY_CENTRE_TOKEN": ("centre", "token"),
     "HG_GATEWAY_TIMESERIES_TOKEN": ("timeseries", "token"),
+    "HG_GATEWAY_REDIS_URL": ("dedup", "redis_url"),
 }
 
 

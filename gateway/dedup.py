@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 NEW = "new"
 DUPLICATE = "duplicate"
@@ -70,3 +71,27 @@ def rebuild(window: int, stored: Iterable[tuple[str, int]]) -> State:
     for device, seq in pairs:
         remember(state, device, seq)
     return state
+
+
+class LocalDedup:
+    """The state in this process (the default backend), rebuilt from the store."""
+
+    def __init__(self, window: int, stored: Iterable[tuple[str, int]] = ()) -> None:
+        self.state = rebuild(window, stored)
+
+    def check(self, device: str, seq: int) -> str:
+        return check(self.state, device, seq)
+
+    def remember(self, device: str, seq: int) -> None:
+        remember(self.state, device, seq)
+
+    def close(self) -> None:
+        pass
+
+
+class Backend(Protocol):
+    def check(self, device: str, seq: int) -> str: ...
+
+    def remember(self, device: str, seq: int) -> None: ...
+
+    def close(self) -> None: ...

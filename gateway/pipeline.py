@@ -50,7 +50,7 @@ class Pipeline:
         self.lane = lane  # None: telemetry is committed on the caller's thread
         self.on_seen = on_seen  # every new message (supervision), after it is kept
         self.rejections = Rejections()
-        self.seen = dedup.rebuild(cfg.dedup.window, store.recent_seqs(cfg.dedup.window))
+        self.dedup = dedup_backend(cfg, store)
         self._lock = threading.Lock()
 
     def handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
@@ -87,7 +87,7 @@ class Pipeline:
         """dedup -> the telemetry lane; the PUBACK waits for its commit."""
         point = to_point(event)
         with self._lock:
-            verdict = dedup.check(self.seen, event.device, event.seq)
+            verdict = self.dedup.check(event.device, event.seq)
             if verdict == dedup.REPLAY:
                 self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
                 return dedup.REPLAY
@@ -99,21 +99,21 @@ class Pipeline:
                 metrics.PERSISTED.labels("telemetry").inc()
             # a queued point is remembered before its commit: it is committed
             # (or counted as shed) unless the process dies, which rebuilds this
-            dedup.remember(self.seen, event.device, event.seq)
+            self.dedup.remember(event.device, event.seq)
         metrics.TELEMETRY.inc()
         self.on_seen(event)
         return TELEMETRY if self.lane is None else self.lane.put(point, TELEMETRY)
 
     def _store(self, event: Event, topic: str) -> str:
         with self._lock:
-            verdict = dedup.check(self.seen, event.device, event.seq)
+            verdict = self.dedup.check(event.device, event.seq)
             if verdict == dedup.REPLAY:
                 self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
                 return dedup.REPLAY
             # the store's UNIQUE(device, seq) has the last word on NEW
             point = to_point(event) if event.kind == "heartbeat" else None
             new = verdict == dedup.NEW and self.store.insert(event, point)
-            dedup.remember(self.seen, event.device, event.seq)
+            self.dedup.remember(event.device, event.seq)
         if new:
             metrics.PERSISTED.labels(event.kind).inc()
             log.info("stored device=%s seq=%d kind=%s type=%s event_time_ms=%d skew_ms=%s",
@@ -151,3 +151,12 @@ class Pipeline:
 def to_point(e: Event) -> Point:
     return Point(device=e.device, seq=e.seq, kind=e.kind, event_time_ms=e.event_time_ms,
                  gateway_time_ms=e.gateway_time_ms, data=e.data)
+
+
+def dedup_backend(cfg: Config, store: Store) -> dedup.Backend:
+    """The configured de-dup state, filled with what the store holds."""
+    stored = store.recent_seqs(cfg.dedup.window)
+    if cfg.dedup.backend == "redis":
+        from gateway.dedup_redis import RedisDedup
+        return RedisDedup(cfg.dedup.redis_url, cfg.dedup.window, stored)
+    return dedup.LocalDedup(cfg.dedup.window, stored)

@@ -103,6 +103,7 @@ class Gateway:
             sink.stop()
         if self.http is not None:
             self.http.stop()
+        self.pipeline.dedup.close()
         self.store.close()
         log.info("gateway stopped")
 

@@ -23,6 +23,14 @@ from gateway.config import MQTTSection
 log = logging.getLogger("homeguard.gateway.mqtt")
 
 TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat", "status")]
+
+
+def topics(share_group: str = "") -> list[tuple[str, int]]:
+    """The subscriptions; in a shared group ($share/<group>/...) the broker hands
+    each message to one of the group's gateways."""
+    if not share_group:
+        return TOPICS
+    return [(f"$share/{share_group}/{t}", qos) for t, qos in TOPICS]
 # a handler returning HOLD has neither stored nor rejected the message (an
 # unexpected error): no PUBACK, so the broker redelivers it on the next connect
 HOLD = "hold"
@@ -95,7 +103,7 @@ class MQTTSource:
             return
         log.info("connected broker=%s:%d session_present=%s", self.cfg.host, self.cfg.port,
                  flags.session_present)
-        client.subscribe(TOPICS)
+        client.subscribe(topics(self.cfg.share_group))
         self.connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:  # noqa: ANN001
@@ -104,7 +112,8 @@ class MQTTSource:
             log.error("broker refused subscriptions reasons=%s", ",".join(failed))
         else:
             self.subscribed.set()
-            log.info("subscribed topics=%s", ",".join(t for t, _ in TOPICS))
+            log.info("subscribed topics=%s",
+                     ",".join(t for t, _ in topics(self.cfg.share_group)))
 
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
         self.connected.clear()

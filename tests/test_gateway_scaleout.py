@@ -1,0 +1,88 @@
+"""Scale-out: the de-dup state in a real Redis, and two gateway processes in
+one MQTT shared-subscription group delivering every alarm exactly once to
+a real HTTP centre."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from pathlib import Path
+
+from gateway import dedup
+from gateway.dedup_redis import RedisDedup
+from gateway.source import topics
+from tests.harness.proc import wait_until
+from tests.test_gateway_flow import WAIT, Centre, Device, Gateway
+
+
+def test_redis_state_decides_like_the_local_one_and_is_shared(redis_server) -> None:  # noqa: ANN001
+    dev = f"hg-b-{secrets.token_hex(4)}"
+    local = dedup.LocalDedup(64)
+    one, two = RedisDedup(redis_server.url, 64), RedisDedup(redis_server.url, 64)
+    rnd = random.Random(4)
+    seq = 100
+    for _ in range(600):
+        seq = max(1, seq + rnd.choice([-70, -40, -3, -1, 0, 1, 1, 2, 5, 90]))
+        verdict = local.check(dev, seq)
+        assert one.check(dev, seq) == verdict == two.check(dev, seq), seq
+        if verdict == dedup.NEW:
+            local.remember(dev, seq)
+            rnd.choice([one, two]).remember(dev, seq)
+    one.close()
+    two.close()
+
+
+def test_redis_state_is_refilled_from_the_store(redis_server) -> None:  # noqa: ANN001
+    dev = f"hg-b-{secrets.token_hex(4)}"
+    state = RedisDedup(redis_server.url, 64, stored=[(dev, 5), (dev, 9)])
+    assert [state.check(dev, s) for s in (5, 6, 9, 10)] == [
+        dedup.DUPLICATE, dedup.NEW, dedup.DUPLICATE, dedup.NEW]
+    state.close()
+
+
+def test_share_group_topics() -> None:
+    assert topics("") == [(f"hg/v1/+/{leaf}", 1)
+                          for leaf in ("event", "telemetry", "heartbeat", "status")]
+    assert topics("gws")[0] == ("$share/gws/hg/v1/+/event", 1)
+
+
+def shared_gateway(broker, tmp: Path, centre: Centre, keys: dict[str, bytes], name: str,  # noqa: ANN001
+                   redis_url: str) -> Gateway:
+    tmp.mkdir()
+    gw = Gateway(broker, tmp, centre, keys)
+    text = gw.config.read_text().replace('"gw-flow"', f'"{name}"')
+    text = text.replace("[mqtt]\n", '[mqtt]\nshare_group = "hg-gateways"\n')
+    gw.config.write_text(text + f'\n[dedup]\nbackend = "redis"\nredis_url = "{redis_url}"\n')
+    gw.start()
+    return gw
+
+
+def test_two_gateways_in_a_share_group_deliver_every_alarm_once(
+        mosquitto, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+    button = f"hg-b-{secrets.token_hex(3)}"
+    key = secrets.token_bytes(32)
+    centre = Centre().start()
+    gws = [shared_gateway(mosquitto, tmp_path / n, centre, {button: key}, n, redis_server.url)
+           for n in ("gw-a", "gw-b")]
+    dev = Device(mosquitto, button, key)
+    try:
+        for seq in range(1, 31):
+            dev.publish(dev.wire(seq))
+        wait_until(lambda: all("stored" in dev.acked(s) for s in range(1, 31)), WAIT,
+                   "30 stored acks")
+        # resends, shifted by one so that (round robin) most reach the other gateway
+        for seq in range(2, 12):
+            dev.publish(dev.wire(seq))
+        # each gateway keeps its own order; between the two the centre sees them interleaved
+        wait_until(lambda: sorted(centre.seqs(button)) == list(range(1, 31)), WAIT,
+                   "30 alarms at the centre")
+        wait_until(lambda: sum(g.logs().count("acked again") for g in gws) == 10, WAIT,
+                   "10 duplicates acked again")
+        assert sorted(centre.posts(button)) == list(range(1, 31))  # none forwarded twice
+        stored = [g.logs().count(f"stored device={button}") for g in gws]
+        assert sum(stored) == 30 and min(stored) > 0, stored  # both gateways took a share
+    finally:
+        dev.stop()
+        for g in gws:
+            g.stop()
+        centre.stop()
