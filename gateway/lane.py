@@ -105,5 +105,8 @@ class TelemetryLane:
         metrics.PERSISTED.labels("telemetry").inc(len(batch))
         metrics.LANE_DEPTH.set(self.queue.qsize())
         for _, deferred in batch:
-            deferred.done()
+            try:
+                deferred.done()  # the PUBACK
+            except Exception:  # noqa: BLE001 - committed; the broker may send it again
+                log.exception("PUBACK after the telemetry commit failed")
         self.on_written()

@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import health
 from gateway.ack import Acker
@@ -17,11 +18,13 @@ from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.sinks.centre import SINK as CENTRE
 from gateway.sinks.centre import CentreSink
-from gateway.sinks.timeseries import TimeseriesSink
 from gateway.sinks.worker import SinkWorker
 from gateway.source import Deferred, MQTTSource
 from gateway.store import Store
 from gateway.supervision import Supervisor
+
+if TYPE_CHECKING:
+    from gateway.sinks.timeseries import TimeseriesSink
 
 log = logging.getLogger("homeguard.gateway")
 
@@ -37,6 +40,8 @@ class Gateway:
         self.sinks: list[SinkWorker] = [self.sink]
         self.timeseries: TimeseriesSink | None = None
         if cfg.timeseries.url:  # else the telemetry table is the embedded store
+            from gateway.sinks.timeseries import TimeseriesSink  # influxdb-client: 0.2 s
+
             self.timeseries = TimeseriesSink(cfg.timeseries, self.store, self.registry.get)
             self.sinks.append(self.timeseries)
         self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written)

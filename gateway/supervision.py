@@ -96,6 +96,8 @@ class Supervisor:
                 log.exception("supervision check failed; next one in %.1fs", self.cfg.check_s)
 
     def tick(self) -> None:
+        """Check every window; the lock is held only to act, not while scanning,
+        so the pipeline's seen() never waits for a scan of every device."""
         with self._lock:
             now = time.monotonic()
             if not self.connected():
@@ -103,12 +105,22 @@ class Supervisor:
                 return
             if self.down_since is not None:
                 self._broker_back(now)
-            for device in self.registry.ids():
-                last = self.last.setdefault(device, now)
+            last = dict(self.last)
+            offline = set(self.offline)
+        fresh, late = [], []
+        for device in self.registry.ids():
+            if device not in last:
+                fresh.append(device)
+            elif device not in offline and now - last[device] > self.window_s(device):
+                late.append(device)
+        with self._lock:
+            for device in fresh:
+                self.last.setdefault(device, now)
+            for device in late:
+                silent = now - self.last[device]
                 window = self.window_s(device)
-                if device not in self.offline and now - last > window:
-                    self._raise(device, OFFLINE, {"reason": "silent",
-                                                  "silent_s": int(now - last),
+                if device not in self.offline and silent > window and self.connected():
+                    self._raise(device, OFFLINE, {"reason": "silent", "silent_s": int(silent),
                                                   "window_s": int(window)})
 
     def _broker_down(self, now: float) -> None:
