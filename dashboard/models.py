@@ -137,3 +137,88 @@ class UserSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- registry: who and where every device protects (see docs/centre.md) ---
+
+
+class GridCell(Base):
+    """A grid cell (网格) of a community, with its grid worker."""
+
+    __tablename__ = "grid_cells"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    community: Mapped[str] = mapped_column(String(128), index=True)
+    worker_name: Mapped[str] = mapped_column(String(64), default="")
+    worker_phone: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Household(Base):
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    address: Mapped[str] = mapped_column(String(255))
+    # 小区 (compound) and 社区 (community) as written on the household's record
+    compound: Mapped[str] = mapped_column(String(128), default="")
+    community: Mapped[str] = mapped_column(String(128), index=True)
+    grid_cell_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grid_cells.id", ondelete="SET NULL"), nullable=True, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="household", order_by="Contact.rank", cascade="all, delete-orphan")
+
+
+class Contact(Base):
+    """A person bound to a household; notified in `rank` order (1 first)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    relation: Mapped[str] = mapped_column(String(32), default="")
+    rank: Mapped[int] = mapped_column(Integer, default=1)
+
+    household: Mapped[Household] = relationship(back_populates="contacts")
+
+
+class Device(Base):
+    """A registered device and the last state the centre heard of it."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))  # button | sensor
+    board: Mapped[str] = mapped_column(String(32), default="")
+    firmware: Mapped[str] = mapped_column(String(32), default="")
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("households.id", ondelete="SET NULL"), nullable=True, index=True)
+    # where the HMAC key lives: "centre" = the device_keys row, else an
+    # external reference the gateway resolves itself
+    key_ref: Mapped[str] = mapped_column(String(64), default="centre")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    # status, updated from the events and heartbeats gateways deliver
+    online: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    last_seen_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_heartbeat_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    battery_mv: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rssi: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outbox_depth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class DeviceKey(Base):
+    """A device's HMAC key (hex); readable by gateways' tokens and admins only."""
+
+    __tablename__ = "device_keys"
+
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.device_id", ondelete="CASCADE"), primary_key=True)
+    key_hex: Mapped[str] = mapped_column(String(128))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
