@@ -29,7 +29,7 @@ class BrokerSettings:
     autosave_interval: int = 30
     persistent_client_expiration: str = "30d"
     max_packet_size: int = 4096
-    max_inflight_messages: int = 100
+    max_inflight_messages: int = 1000
     max_queued_messages: int = 100000
     max_queued_bytes: int = 134217728  # 128 MiB per client
     log_to_file: bool = True

@@ -1,15 +1,20 @@
-"""The telemetry lane: telemetry is committed in batches by its own thread,
-so a burst of it never delays an alarm (alarms are committed one by one on
-the source's thread and never wait behind this queue).
+"""Commit lanes: a thread that commits queued messages in batches, then
+releases their PUBACKs (each message's Deferred).
 
-The source hands each verified telemetry message over as a Point with a
-Deferred PUBACK; the writer commits up to BATCH points in one transaction
-(store.insert_points) and then releases their PUBACKs, so a gateway killed
-before the commit gets the messages again from the broker. When the queue
-holds `queue_max` points (sustained overload), a new point is shed: counted
-in hg_gateway_shed_total{lane="telemetry", reason="queue_full"}, logged at
-most once a minute, and PUBACKed so the broker does not send it again.
-Alarms have no such queue and are never shed.
+Two lanes run side by side so telemetry never delays an alarm:
+
+- the event lane (alarms, restores, heartbeats, status: everything kept in
+  the centre's outbox) has no bound and sheds nothing. Under load a batch
+  of events shares one fsync ("group commit"); an alarm arriving at an idle
+  gateway is committed on its own at once.
+- the telemetry lane commits points in batches. When its queue holds
+  `queue_max` points (sustained overload) a new point is shed: counted in
+  hg_gateway_shed_total{lane="telemetry", reason="queue_full"}, logged at
+  most once a minute, and PUBACKed so the broker does not send it again.
+
+A gateway killed before a commit never sent those PUBACKs, so the broker
+hands the messages over again when it reconnects. A failed commit is
+retried with backoff, holding the batch (and the PUBACKs) until it works.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from gateway import metrics
 from gateway.source import Deferred
@@ -29,17 +35,18 @@ BATCH = 500
 LOG_EVERY_S = 60.0
 QUEUE_FULL = "queue_full"
 
+T = TypeVar("T")
 
-class TelemetryLane:
-    def __init__(self, store: Store, queue_max: int,
-                 on_written: Callable[[], None] = lambda: None) -> None:
-        self.store = store
-        self.on_written = on_written
-        self.queue: queue.Queue[tuple[Point, Deferred]] = queue.Queue(queue_max)
+
+class Lane(Generic[T]):
+    """Queue + writer thread; subclasses say how a batch is committed."""
+
+    name = "lane"
+
+    def __init__(self, queue_max: int = 0) -> None:
+        self.queue: queue.Queue[tuple[T, Deferred]] = queue.Queue(queue_max)
         self.stopping = threading.Event()
-        self.shed = 0
-        self._logged = -LOG_EVERY_S
-        self._thread = threading.Thread(target=self._run, name="telemetry-lane", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -47,29 +54,14 @@ class TelemetryLane:
     def stop(self, flush_s: float = 5.0) -> None:
         """Commit what is queued (up to flush_s), then stop."""
         self.stopping.set()
-        self._thread.join(flush_s)
+        if self._thread.is_alive():
+            self._thread.join(flush_s)
 
-    def put(self, point: Point, outcome: str) -> Deferred:
-        """Queue a point; the returned Deferred is done once it is committed (or shed)."""
-        deferred = Deferred(outcome)
-        try:
-            self.queue.put_nowait((point, deferred))
-        except queue.Full:
-            self._shed(point)
-            deferred.done()
-        metrics.LANE_DEPTH.set(self.queue.qsize())
-        return deferred
+    def commit(self, items: list[T]) -> list[str]:
+        """Commit the items in one transaction; one outcome per item."""
+        raise NotImplementedError
 
-    def _shed(self, point: Point) -> None:
-        self.shed += 1
-        metrics.SHED.labels("telemetry", QUEUE_FULL).inc()
-        now = time.monotonic()
-        if now - self._logged >= LOG_EVERY_S:
-            self._logged = now
-            log.warning("shed telemetry reason=%s device=%s seq=%d queued=%d total=%d",
-                        QUEUE_FULL, point.device, point.seq, self.queue.qsize(), self.shed)
-
-    def _take(self) -> list[tuple[Point, Deferred]]:
+    def _take(self) -> list[tuple[T, Deferred]]:
         try:
             batch = [self.queue.get(timeout=0.2)]
         except queue.Empty:
@@ -88,25 +80,81 @@ class TelemetryLane:
                 if self.stopping.is_set():
                     return
                 continue
-            self._commit(batch)
+            outcomes = self._commit(batch)
+            if outcomes is None:
+                return
+            for (_, deferred), outcome in zip(batch, outcomes, strict=True):
+                deferred.outcome = outcome
+                try:
+                    deferred.done()  # the PUBACK
+                except Exception:  # noqa: BLE001 - committed; the broker may send it again
+                    log.exception("PUBACK after the %s commit failed", self.name)
 
-    def _commit(self, batch: list[tuple[Point, Deferred]]) -> None:
+    def _commit(self, batch: list[tuple[T, Deferred]]) -> list[str] | None:
         delay = 0.1
         while True:
             try:
-                self.store.insert_points([p for p, _ in batch])
-                break
+                return self.commit([item for item, _ in batch])
             except Exception:  # noqa: BLE001 - keep the batch; the broker still has it
-                log.exception("telemetry commit failed points=%d; retrying in %.1fs",
-                              len(batch), delay)
+                log.exception("%s commit failed items=%d; retrying in %.1fs",
+                              self.name, len(batch), delay)
                 if self.stopping.wait(delay):
-                    return  # no PUBACK: redelivered on the next start
+                    return None  # no PUBACK: redelivered on the next start
                 delay = min(delay * 2, 10.0)
-        metrics.PERSISTED.labels("telemetry").inc(len(batch))
+
+
+class EventLane(Lane[T]):
+    """Events in arrival order, committed by `commit_fn` (the pipeline's)."""
+
+    name = "event-lane"
+
+    def __init__(self, commit_fn: Callable[[list[T]], list[str]]) -> None:
+        super().__init__(0)
+        self.commit_fn = commit_fn
+
+    def put(self, item: T) -> Deferred:
+        deferred = Deferred("queued")
+        self.queue.put_nowait((item, deferred))
+        return deferred
+
+    def commit(self, items: list[T]) -> list[str]:
+        return self.commit_fn(items)
+
+
+class TelemetryLane(Lane[Point]):
+    name = "telemetry-lane"
+
+    def __init__(self, store: Store, queue_max: int,
+                 on_written: Callable[[], None] = lambda: None) -> None:
+        super().__init__(queue_max)
+        self.store = store
+        self.on_written = on_written
+        self.shed = 0
+        self._logged = -LOG_EVERY_S
+
+    def put(self, point: Point, outcome: str) -> Deferred:
+        """Queue a point; the returned Deferred is done once it is committed (or shed)."""
+        deferred = Deferred(outcome)
+        try:
+            self.queue.put_nowait((point, deferred))
+        except queue.Full:
+            self._shed(point)
+            deferred.done()
         metrics.LANE_DEPTH.set(self.queue.qsize())
-        for _, deferred in batch:
-            try:
-                deferred.done()  # the PUBACK
-            except Exception:  # noqa: BLE001 - committed; the broker may send it again
-                log.exception("PUBACK after the telemetry commit failed")
+        return deferred
+
+    def commit(self, items: list[Point]) -> list[str]:
+        self.store.insert_points(items)
+        metrics.PERSISTED.labels("telemetry").inc(len(items))
+        metrics.LANE_DEPTH.set(self.queue.qsize())
         self.on_written()
+        return ["telemetry"] * len(items)
+
+    def _shed(self, point: Point) -> None:
+        self.shed += 1
+        metrics.SHED.labels("telemetry", QUEUE_FULL).inc()
+        now = time.monotonic()
+        if now - self._logged >= LOG_EVERY_S:
+            self._logged = now
+            log.warning("shed telemetry reason=%s device=%s seq=%d queued=%d total=%d",
+                        QUEUE_FULL, point.device, point.seq, self.queue.qsize(), self.shed)

@@ -1,7 +1,7 @@
 r"""The gateway pipeline for one received message:
 
-    verify -> timestamp -> dedup -> store (commit) -> ack `stored`
-                                  \-> telemetry lane (lane.py, committed in batches)
+    verify -> timestamp -> event lane: dedup -> store (group commit) -> ack `stored`
+                       \-> telemetry lane: dedup -> batched commit (lane.py)
 
 handle() never raises for a bad message: it returns the outcome, counts it,
 and the caller acknowledges the broker's delivery afterwards. A store
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
-from gateway.lane import TelemetryLane
+from gateway.lane import EventLane, TelemetryLane
 from gateway.registry import Registry
 from gateway.source import HOLD, Deferred
 from gateway.store import Event, Point, Store
@@ -40,7 +40,8 @@ class Pipeline:
     def __init__(self, cfg: Config, store: Store, registry: Registry, acker: Acker,
                  on_stored: Callable[[], None] = lambda: None,
                  sinks: tuple[str, ...] = (), lane: TelemetryLane | None = None,
-                 on_seen: Callable[[Event], None] = lambda e: None) -> None:
+                 on_seen: Callable[[Event], None] = lambda e: None,
+                 event_lane: bool = False) -> None:
         self.cfg = cfg
         self.store = store
         self.registry = registry
@@ -52,6 +53,9 @@ class Pipeline:
         self.rejections = Rejections()
         self.dedup = dedup_backend(cfg, store)
         self._lock = threading.Lock()
+        # events committed in batches on their own thread (None: on the caller's)
+        self.events: EventLane[tuple[Event, str]] | None = (
+            EventLane(self.commit_events) if event_lane else None)
 
     def handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
         leaf = topic.rsplit("/", 1)[-1]
@@ -104,16 +108,47 @@ class Pipeline:
         self.on_seen(event)
         return TELEMETRY if self.lane is None else self.lane.put(point, TELEMETRY)
 
-    def _store(self, event: Event, topic: str) -> str:
-        with self._lock:
-            verdict = self.dedup.check(event.device, event.seq)
+    def _store(self, event: Event, topic: str) -> str | Deferred:
+        """dedup -> store (commit) -> ack; on the event lane when there is one."""
+        if self.events is not None:
+            return self.events.put((event, topic))
+        return self.commit_events([(event, topic)])[0]
+
+    def commit_events(self, items: list[tuple[Event, str]]) -> list[str]:
+        """Commit a batch of events in one transaction, then count, log and
+        ack each; the outcome per event (stored, duplicate or replay)."""
+        fresh: list[tuple[Event, Point | None]] = []
+        outcomes: list[str] = []
+        with self._lock:  # short: the telemetry path on the source's thread takes it too
+            verdicts = [self.dedup.check(e.device, e.seq) for e, _ in items]
+        for (event, topic), verdict in zip(items, verdicts, strict=True):
             if verdict == dedup.REPLAY:
                 self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
-                return dedup.REPLAY
+                outcomes.append(dedup.REPLAY)
+                continue
             # the store's UNIQUE(device, seq) has the last word on NEW
-            point = to_point(event) if event.kind == "heartbeat" else None
-            new = verdict == dedup.NEW and self.store.insert(event, point)
-            self.dedup.remember(event.device, event.seq)
+            outcomes.append(STORED if verdict == dedup.NEW else DUPLICATE)
+            if verdict == dedup.NEW:
+                fresh.append((event, to_point(event) if event.kind == "heartbeat" else None))
+        # the commit (an fsync) runs without the lock, so telemetry keeps flowing;
+        # this lane is the only writer of events, so nothing slips in between
+        new = iter(self.store.insert_many(fresh)) if fresh else iter(())
+        with self._lock:
+            for i, (event, _) in enumerate(items):
+                if outcomes[i] == STORED and not next(new):
+                    outcomes[i] = DUPLICATE
+                if outcomes[i] != dedup.REPLAY:
+                    self.dedup.remember(event.device, event.seq)
+        for (event, _), outcome in zip(items, outcomes, strict=True):
+            if outcome == dedup.REPLAY:
+                continue
+            try:
+                self._after_commit(event, outcome == STORED)
+            except Exception:  # noqa: BLE001 - committed: the device resends if an ack is lost
+                log.exception("after storing device=%s seq=%d", event.device, event.seq)
+        return outcomes
+
+    def _after_commit(self, event: Event, new: bool) -> None:
         if new:
             metrics.PERSISTED.labels(event.kind).inc()
             log.info("stored device=%s seq=%d kind=%s type=%s event_time_ms=%d skew_ms=%s",
@@ -133,7 +168,6 @@ class Pipeline:
         if new:
             self.on_stored()
             self.on_seen(event)
-        return STORED if new else DUPLICATE
 
     def _delivered(self, device: str, seq: int) -> bool:
         return bool(self.sinks) and all(

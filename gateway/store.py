@@ -12,6 +12,12 @@ done with it, so after a restart delivery resumes exactly where it stopped.
     counters(name, value)           e.g. the downlink seq block reserved
     telemetry(id, device, seq, kind, event_time_ms, gateway_time_ms, data)
                                     the telemetry lane: points for the time series
+
+Sink threads call `relax()`: their bookkeeping (delivery marks, cursors)
+commits without an fsync.  A power cut can then forget the last marks, and
+the sink delivers those items again, which its receiver takes idempotently
+(the centre on device+seq, the time series on the point's own timestamp).
+Events and points themselves always commit with synchronous=FULL.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +147,10 @@ class Store:
         self._local = threading.local()
         self._open_schema()
 
+    def relax(self) -> None:
+        """This thread's commits skip the fsync (sinks' bookkeeping only)."""
+        self._db().execute("PRAGMA synchronous=NORMAL")
+
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
@@ -193,20 +203,27 @@ class Store:
         """Store a new event and queue it for every sink, in one transaction
         (with its point in the telemetry lane, when given);
         False when (device, seq) is already stored."""
+        return self.insert_many([(e, point)])[0]
+
+    def insert_many(self, items: Sequence[tuple[Event, Point | None]]) -> list[bool]:
+        """insert() for a batch in one transaction (one fsync): True per new event."""
         with self._tx() as db:
-            if point is not None:
-                self._insert_points(db, [point])
-            cur = db.execute(
-                f"INSERT OR IGNORE INTO events ({_COLUMNS}, created_ms) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (e.device, e.seq, e.kind, e.type, e.event_time_ms, e.device_time_ms,
-                 e.gateway_time_ms, e.age_ms, e.skew_ms, json.dumps(e.data, sort_keys=True),
-                 _now_ms()),
-            )
-            if cur.rowcount != 1:
-                return False
-            db.executemany("INSERT INTO deliveries (event_id, sink) VALUES (?, ?)",
-                           [(cur.lastrowid, sink) for sink in self.sinks])
+            return [self._insert(db, e, point) for e, point in items]
+
+    def _insert(self, db: sqlite3.Connection, e: Event, point: Point | None) -> bool:
+        if point is not None:
+            self._insert_points(db, [point])
+        cur = db.execute(
+            f"INSERT OR IGNORE INTO events ({_COLUMNS}, created_ms) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (e.device, e.seq, e.kind, e.type, e.event_time_ms, e.device_time_ms,
+             e.gateway_time_ms, e.age_ms, e.skew_ms, json.dumps(e.data, sort_keys=True),
+             _now_ms()),
+        )
+        if cur.rowcount != 1:
+            return False
+        db.executemany("INSERT INTO deliveries (event_id, sink) VALUES (?, ?)",
+                       [(cur.lastrowid, sink) for sink in self.sinks])
         return True
 
     def recent_seqs(self, window: int) -> Iterator[tuple[str, int]]:

@@ -11,6 +11,15 @@ try:
 except ImportError:  # pragma: no cover
     from ubinascii import hexlify
 
+try:  # CPython (the gateway): constant-time comparison in C
+    from hmac import compare_digest as _c_eq
+except ImportError:  # MicroPython: the pure version below
+    _c_eq = None
+# CPython can copy a hash state: the padded-key states are computed once per
+# key (MicroPython's sha256 has no copy(), so it hashes the pads every time)
+_COPY = hasattr(hashlib.sha256(), "copy")
+_pads = {}
+
 VERSION = 1
 PREFIX = "hg/v1/"
 MAX_PAYLOAD = 1024
@@ -87,6 +96,12 @@ REASONS = (
 
 _FIELDS = ("v", "dev", "seq", "kind", "type", "ts", "age", "data", "sig")
 
+# character sets, checked with str.strip (a C loop on both runtimes)
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_ID_CHARS = _LOWER + "0123456789-"
+_KEY_CHARS = _LOWER + "0123456789_"
+_STR_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if c not in (0x22, 0x5C))
+
 
 class Reject(ValueError):
     """A message that breaks protocol v1; .reason is one of REASONS."""
@@ -120,29 +135,17 @@ def valid_id(s):
     """Device ids: 3-32 of [a-z0-9-], starting with a letter or digit."""
     if not isinstance(s, str) or not 3 <= len(s) <= 32 or s[0] == "-":
         return False
-    for c in s:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-"):
-            return False
-    return True
+    return not s.strip(_ID_CHARS)
 
 
 def _valid_key(k):
     if not 1 <= len(k) <= 16 or not "a" <= k[0] <= "z":
         return False
-    for c in k:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_"):
-            return False
-    return True
+    return not k.strip(_KEY_CHARS)
 
 
 def _valid_str(s):
-    if len(s) > MAX_STR:
-        return False
-    for c in s:
-        o = ord(c)
-        if o < 0x20 or o > 0x7E or c == '"' or c == "\\":
-            return False
-    return True
+    return len(s) <= MAX_STR and not s.strip(_STR_CHARS)
 
 
 def _is_int(x):
@@ -202,14 +205,25 @@ def body(dev, seq, kind, typ, age, data, ts=None):
     return s.encode()
 
 
+def _pad_states(key):
+    k = hashlib.sha256(key).digest() if len(key) > 64 else key
+    k = k + b"\x00" * (64 - len(k))
+    return (hashlib.sha256(bytes([b ^ 0x36 for b in k])),
+            hashlib.sha256(bytes([b ^ 0x5C for b in k])))
+
+
 def hmac_sha256(key, msg):
     """RFC 2104 HMAC over hashlib.sha256 (MicroPython ports lack hmac)."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key + b"\x00" * (64 - len(key))
-    inner = hashlib.sha256(bytes([b ^ 0x36 for b in key]))
+    if _COPY:
+        pads = _pads.get(key)
+        if pads is None:
+            if len(_pads) >= 4096:  # bounded: a gateway serves many devices
+                _pads.clear()
+            pads = _pads[key] = _pad_states(key)
+        inner, outer = pads[0].copy(), pads[1].copy()
+    else:
+        inner, outer = _pad_states(key)
     inner.update(msg)
-    outer = hashlib.sha256(bytes([b ^ 0x5C for b in key]))
     outer.update(inner.digest())
     return outer.digest()
 
@@ -229,6 +243,8 @@ def encode(key, dev, seq, kind, typ, age, data, ts=None):
 
 def _eq(a, b):
     # constant-time comparison of two equal-length byte strings
+    if _c_eq is not None:
+        return _c_eq(a, b)
     if len(a) != len(b):
         return False
     r = 0

@@ -58,12 +58,11 @@ class CentreSink(SinkWorker):
                  ack: Callable[[str, int, str], object]) -> None:
         self.cfg = cfg
         self.gateway_id = gateway_id
-        self.store = store
         self.ack = ack
         self.http = httpx.Client(
             timeout=cfg.timeout_s, headers={"Authorization": f"Bearer {cfg.token}"})
         self.url = cfg.url.rstrip("/") + "/api/v1/ingest"
-        super().__init__(cfg.backoff_min_s, cfg.backoff_max_s)
+        super().__init__(store, cfg.backoff_min_s, cfg.backoff_max_s)
 
     def close(self) -> None:
         self.http.close()

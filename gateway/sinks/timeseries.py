@@ -64,7 +64,6 @@ class TimeseriesSink(SinkWorker):
     def __init__(self, cfg: TimeseriesSection, store: Store,
                  device_of: Callable[[str], dict | None]) -> None:
         self.cfg = cfg
-        self.store = store
         self.device_of = device_of
         timeout_ms = int(cfg.timeout_s * 1000)
         self.client = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
@@ -72,7 +71,7 @@ class TimeseriesSink(SinkWorker):
         self.writer = self.client.write_api(write_options=SYNCHRONOUS)
         headers = {"Authorization": f"Token {cfg.token}"} if cfg.token else {}
         self.http = httpx.Client(timeout=cfg.timeout_s, headers=headers)
-        super().__init__(cfg.backoff_min_s, cfg.backoff_max_s)
+        super().__init__(store, cfg.backoff_min_s, cfg.backoff_max_s)
 
     def close(self) -> None:
         self.writer.close()
