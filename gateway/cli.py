@@ -24,6 +24,7 @@ PARTS = (
     "gateway.demo",
     "gateway.simulate",
     "gateway.bench",
+    "hardware.tech.cli",
 )
 
 

@@ -1,0 +1,101 @@
+"""`homeguard device test`: send a test event and report each hop's time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from broker import layout
+from gateway.simdevice import SimDevice
+from hardware.tech.errors import TechError
+from hardware.tech.link import Board
+from hardware.tech.onsite import Access, HopWatch
+from hardware.tech.provision import read_config
+
+out = Console()
+err = Console(stderr=True)
+# run on the board: the device app sends a `test` event and prints its seq
+TRIGGER = "from hg.app import test_event\nprint(test_event())"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("test")(test)
+
+
+def _sim_trigger(cfg: dict, host: str, port: int, ca: str | None, state: Path) -> tuple:
+    sim = SimDevice(cfg["device_id"], bytes.fromhex(cfg["key_hex"]), host, port,
+                    cfg["broker"]["password"], state, tls_ca=ca, resend_s=2.0).start()
+    if not sim.wait_connected(10):
+        sim.stop()
+        raise TechError(f"the simulated {cfg['device_id']} could not connect to {host}:{port}")
+    return sim, lambda: sim.event("test", "manual")
+
+
+def _board_trigger(board: Board) -> int:
+    text = board.run(TRIGGER, timeout=15, what="test event").strip()
+    try:
+        return int(text.splitlines()[-1])
+    except (ValueError, IndexError):
+        raise TechError(f"the board's test_event() printed {text!r}, not a seq") from None
+
+
+def test(
+    port: Annotated[str, typer.Option("--port", "-p", envvar="HG_PORT")],
+    broker_dir: Annotated[Path, typer.Option(envvar="HG_BROKER_DIR",
+                                             help="Broker directory (gateway account).")],
+    centre_url: Annotated[str, typer.Option(envvar="HG_CENTRE_URL")],
+    centre_token: Annotated[str, typer.Option(envvar="HG_CENTRE_TOKEN")],
+    broker_host: Annotated[str | None, typer.Option(help="Default: the device's.")] = None,
+    broker_port: Annotated[int | None, typer.Option(help="Default: the device's.")] = None,
+    sim: Annotated[bool, typer.Option(help=(
+        "Send from a simulated device with the board's identity (a board without "
+        "Wi-Fi or without the device app)."))] = False,
+    state_dir: Annotated[Path, typer.Option(help="--sim: its seq counter.")] = Path("var/tech-sim"),
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the centre.")] = 30,
+    timeout: Annotated[float, typer.Option(help="Serial silence timeout.")] = 3.0,
+) -> None:
+    """Trigger a test event and wait until the centre shows it, timing each hop."""
+    try:
+        with Board(port, timeout=timeout) as board:
+            cfg = read_config(board)
+            if not cfg:
+                raise TechError("the board is not provisioned (no /config.json)")
+            hops = _run(board, cfg, broker_dir, broker_host, broker_port, centre_url,
+                        centre_token, sim, state_dir, wait)
+    except TechError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    for hop in hops:
+        out.print(str(hop), highlight=False)
+    if any(h.ms is None for h in hops):
+        err.print("[red]test event did not reach every hop[/red]")
+        raise typer.Exit(1)
+    out.print(f"{cfg['device_id']}: test event shown by the centre")
+
+
+def _run(board: Board, cfg: dict, broker_dir: Path, host: str | None, port: int | None,
+         centre_url: str, token: str, sim: bool, state_dir: Path, wait: float) -> list:
+    host = host or cfg["broker"]["host"]
+    port = port or cfg["broker"]["port"]
+    bdir = layout.BrokerDir(broker_dir)
+    tls = bool(cfg["broker"].get("tls")) and port != bdir.settings().local_port
+    ca = str(bdir.tls_paths.ca_cert) if tls else None
+    user, password = layout.gateway_credentials(broker_dir)
+    watch = HopWatch(cfg["device_id"], Access(host, port, user, password,
+                                              cfg["broker"]["password"], centre_url, token, ca))
+    device = None
+    try:
+        watch.start()
+        if sim:
+            device, trigger = _sim_trigger(cfg, host, port, ca, state_dir)
+        else:
+            def trigger() -> int:
+                return _board_trigger(board)
+        return watch.run(trigger, wait)
+    finally:
+        watch.stop()
+        if device is not None:
+            device.stop()
