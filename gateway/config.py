@@ -60,6 +60,7 @@ class CentreSection(_Section):
     timeout_s: float = Field(10.0, gt=0)
     backoff_min_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
+    feedback_poll_s: float = Field(1.0, ge=0)  # 0 = do not relay the centre's feedback
 
 
 class TimeseriesSection(_Section):

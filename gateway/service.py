@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from gateway import health
 from gateway.ack import Acker
 from gateway.config import Config
+from gateway.feedback import FeedbackRelay
 from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
@@ -39,6 +40,9 @@ class Gateway:
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
         self.sink = CentreSink(cfg.centre, cfg.gateway.id, self.store, self.acker.send)
         self.sinks: list[SinkWorker] = [self.sink]
+        self.feedback: FeedbackRelay | None = None
+        if cfg.centre.feedback_poll_s > 0:
+            self.feedback = FeedbackRelay(cfg.centre, cfg.gateway.id, self.acker.send)
         self.timeseries: TimeseriesSink | None = None
         if cfg.timeseries.url:  # else the telemetry table is the embedded store
             from gateway.sinks.timeseries import TimeseriesSink  # influxdb-client: 0.2 s
@@ -98,6 +102,8 @@ class Gateway:
             sink.start()
         if self.supervisor is not None:
             self.supervisor.start()
+        if self.feedback is not None:
+            self.feedback.start()
         self.source.start()
         log.info("gateway started id=%s broker=%s:%d centre=%s timeseries=%s",
                  self.cfg.gateway.id, self.cfg.mqtt.host, self.cfg.mqtt.port,
@@ -108,6 +114,8 @@ class Gateway:
         self.source.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.feedback is not None:
+            self.feedback.stop()
         if self.pipeline.events is not None:
             self.pipeline.events.stop()
         self.lane.stop()

@@ -18,6 +18,7 @@ from tests.harness.proc import Proc, free_port
 BIN = Path(sys.executable).parent
 BUTTON = "hg-b-0101"
 TOKEN = "skeleton-token"
+ADMIN, ADMIN_PASSWORD = "admin", "stack-admin-password"
 
 
 class Stack:
@@ -33,7 +34,8 @@ class Stack:
         self.centre_url = f"http://127.0.0.1:{self.centre_port}"
         self.centre = Proc("centre", [
             BIN / "homeguard", "centre", "--host", "127.0.0.1", "--port", self.centre_port,
-            "--db", f"sqlite:///{tmp / 'centre.db'}", "--gateway-token", TOKEN], tmp)
+            "--db", f"sqlite:///{tmp / 'centre.db'}", "--gateway-token", TOKEN,
+            "--bootstrap-admin", f"{ADMIN}:{ADMIN_PASSWORD}"], tmp)
         cfg = tmp / "gateway.toml"
         cfg.write_text(
             f'[gateway]\nid = "gw-test"\ndata_dir = "{tmp / "gw"}"\n\n'
