@@ -13,6 +13,9 @@ install left behind can be checked after a restart.
         vboard.power_cycle()                             # SIGKILL + boot, link healed
         assert (vboard.flash / "lib/hg/manifest.json").exists()
 
+Import `vboard_fixture` into a test module (or list this module in
+pytest_plugins) to get the `vboard` fixture.
+
 Faults (all on the host-to-board direction, matched on the byte stream):
 cut_after(marker, count) drops every byte both ways after the count-th
 marker; corrupt_after(marker, times) alters the byte that follows a marker;
@@ -200,8 +203,8 @@ class VBoard:
         return sorted(p.relative_to(self.flash).as_posix() for p in self.flash.rglob("*"))
 
 
-@pytest.fixture
-def vboard(micropython: MicroPython, tmp_path: Path):  # noqa: ANN201
+@pytest.fixture(name="vboard")
+def vboard_fixture(micropython: MicroPython, tmp_path: Path):  # noqa: ANN201
     board = VBoard(micropython.node, tmp_path / "flash").power_on()
     yield board
     board.close()

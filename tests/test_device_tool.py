@@ -1,0 +1,164 @@
+"""`homeguard device` against a virtual board: real MicroPython behind a pty,
+opened with pyserial; provisioning end to end with real Mosquitto, gateway
+and centre (tests/harness/vboard.py, tests/harness/stack.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.simdevice import SimDevice
+from hardware.tech import bundle, install
+from hardware.tech.errors import TechError
+from hardware.tech.info import board_info
+from hardware.tech.link import Board
+from tests.harness.proc import wait_until
+from tests.harness.stack import TOKEN
+from tests.harness.vboard import VBoard, vboard_fixture  # noqa: F401 - the `vboard` fixture
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.timeout(60)
+
+
+def device(*args: object, timeout: float = 40) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / "homeguard", "device", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def put_v1(vb: VBoard) -> None:
+    with Board(vb.port, say=lambda m: None) as b:
+        install.install(b, bundle.build("button", version="1.0.0"))
+
+
+def live_version(vb: VBoard) -> str | None:
+    raw = vb.read("/lib/hg/manifest.json")
+    return json.loads(raw)["version"] if raw else None
+
+
+def runs_protocol(vb: VBoard) -> str:
+    with Board(vb.port) as b:
+        return b.run("from hg import protocol\nprint(protocol.VERSION)").strip()
+
+
+def test_install_then_info_over_the_cli(vboard: VBoard) -> None:
+    r = device("install", "--port", vboard.port, "--type", "button", "--version", "2.0.0")
+    assert r.returncode == 0, r.stderr
+    assert "installed 2.0.0 (previous: none" in r.stdout
+    assert runs_protocol(vboard) == "1"
+    files = vboard.listing()
+    assert "lib/hg/protocol.mpy" in files and not any(f.endswith(".part") for f in files)
+    r = device("info", "--port", vboard.port, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["firmware"] == "2.0.0" and info["firmware_type"] == "button"
+    assert info["micropython"] == "1.27.0" and info["free_heap"] > 0
+    assert info["config"] is None
+
+
+def test_link_cut_mid_file_leaves_old_firmware_running(vboard: VBoard) -> None:
+    put_v1(vboard)
+    vboard.faults.cut_after(b"hgf.write(", count=3)  # the cable is pulled inside a file
+    with pytest.raises(TechError, match="gave up"):
+        with Board(vboard.port, timeout=0.5, attempts=2, say=lambda m: None) as b:
+            install.install(b, bundle.build("button", version="2.0.0"))
+    vboard.power_cycle()
+    assert live_version(vboard) == "1.0.0"
+    assert runs_protocol(vboard) == "1"
+    assert not any(f.startswith("lib/hg/") and f.endswith(".part") for f in vboard.listing())
+    # the next install finishes the job and keeps 1.0.0 for rollback
+    with Board(vboard.port) as b:
+        result = install.install(b, bundle.build("button", version="2.0.0"))
+        assert (result.version, result.previous) == ("2.0.0", "1.0.0")
+        assert install.rollback(b) == "1.0.0"
+    assert live_version(vboard) == "1.0.0"
+
+
+def test_corrupted_chunk_is_caught_by_the_hash_and_resent(vboard: VBoard) -> None:
+    put_v1(vboard)
+    said: list[str] = []
+    vboard.faults.corrupt_after(b"a2b_base64(b'", times=1)
+    with Board(vboard.port, say=said.append) as b:
+        install.install(b, bundle.build("button", version="2.0.0"))
+    assert vboard.faults.seen["corrupted"] == 1
+    assert any("retrying" in s for s in said), said
+    assert live_version(vboard) == "2.0.0" and runs_protocol(vboard) == "1"
+
+
+def test_chunks_corrupted_every_time_fail_with_old_firmware_intact(vboard: VBoard) -> None:
+    put_v1(vboard)
+    vboard.faults.corrupt_after(b"a2b_base64(b'", times=1000)
+    with pytest.raises(TechError, match="gave up"):
+        with Board(vboard.port, attempts=2, say=lambda m: None) as b:
+            install.install(b, bundle.build("button", version="2.0.0"))
+    assert live_version(vboard) == "1.0.0" and runs_protocol(vboard) == "1"
+    assert not any(f.endswith(".part") for f in vboard.listing() if "hg.new" not in f)
+
+
+def test_slow_link_with_a_dropped_byte_still_installs(vboard: VBoard) -> None:
+    vboard.faults.slow(0.00005)
+    vboard.faults.drop_after(b"hgf.write(", times=1)
+    with Board(vboard.port, say=lambda m: None) as b:
+        install.install(b, bundle.build("button", version="3.0.0"))
+        assert b.retries >= 1
+        assert board_info(b)["firmware"] == "3.0.0"
+    assert vboard.faults.seen["dropped"] == 1
+
+
+def test_no_board_is_a_clear_error(tmp_path: Path) -> None:
+    r = device("info", "--port", tmp_path / "ttyUSB9")
+    assert r.returncode == 1
+    assert "no board on" in r.stderr and "plugged in" in r.stderr
+    r = device("flash", "--port", tmp_path / "ttyUSB9", "--chip", "esp32c3",
+               Path(bundle.FIRMWARE) / "README.md")
+    assert r.returncode == 1 and "no board on" in r.stderr
+
+
+def provision(vb: VBoard, stack, *extra: str) -> subprocess.CompletedProcess:  # noqa: ANN001
+    return device("provision", "--port", vb.port, "--type", "button",
+                  "--broker-dir", stack.broker.config_dir, "--registry", stack.tmp / "devices.json",
+                  "--centre-url", stack.centre_url, "--centre-token", TOKEN,
+                  "--broker-host", "127.0.0.1", "--broker-port", stack.broker.port, "--no-tls",
+                  *extra)
+
+
+def test_provisioned_device_connects_and_its_alarm_reaches_the_centre(
+        vboard: VBoard, stack, tmp_path: Path) -> None:  # noqa: ANN001
+    r = provision(vboard, stack, "--household", "H-0200", "--grid", "G-02",
+                  "--wifi-ssid", "home", "--wifi-password", "wifi-secret")
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads(vboard.read("/config.json") or b"{}")
+    dev = cfg["device_id"]
+    assert f"new identity {dev}" in r.stdout and "H-0200" in r.stdout  # the label
+    assert "registry updated" in r.stdout
+    assert cfg["broker"]["username"] == dev and cfg["household"] == "H-0200"
+
+    sim = SimDevice(dev, bytes.fromhex(cfg["key_hex"]), "127.0.0.1", stack.broker.port,
+                    cfg["broker"]["password"], tmp_path / "sim", resend_s=1.0).start()
+    try:
+        assert sim.wait_connected(10), stack.broker.logs()
+        seq = sim.press("medical")
+        wait_until(lambda: any(a["device"] == dev and a["seq"] == seq
+                               for a in stack.alarms()), 15, "the alarm at the centre")
+    finally:
+        sim.stop()
+
+    again = provision(vboard, stack)  # same board: same identity, nothing new
+    assert again.returncode == 0, again.stderr
+    assert f"kept identity {dev}" in again.stdout and "registry unchanged" in again.stdout
+    assert json.loads(vboard.read("/config.json") or b"{}") == cfg
+
+    r = device("info", "--port", vboard.port)
+    assert dev in r.stdout and "wifi-secret" not in r.stdout
+    assert cfg["key_hex"] not in r.stdout and cfg["broker"]["password"] not in r.stdout
+
+    r = device("test", "--port", vboard.port, "--broker-dir", stack.broker.config_dir,
+               "--centre-url", stack.centre_url, "--centre-token", TOKEN, "--sim",
+               "--state-dir", tmp_path / "sim", "--wait", 15)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for hop in ("broker", "gateway", "centre"):
+        assert any(line.startswith(hop) and line.endswith(" ms")
+                   for line in r.stdout.splitlines()), r.stdout
