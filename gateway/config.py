@@ -25,6 +25,8 @@ class _Section(BaseModel):
 class GatewaySection(_Section):
     id: str = Field("gw-1", min_length=1, max_length=64)
     data_dir: Path = Path("var/gateway")
+    retention_days: float = Field(30.0, ge=0)  # 0 = keep every row
+    retention_check_s: float = Field(3600.0, gt=0)
 
 
 class MQTTSection(_Section):

@@ -18,6 +18,7 @@ from gateway.feedback import FeedbackRelay
 from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
+from gateway.retention import Retention
 from gateway.sinks.centre import SINK as CENTRE
 from gateway.sinks.centre import CentreSink
 from gateway.sinks.worker import SinkWorker
@@ -60,6 +61,11 @@ class Gateway:
             sinks=(CENTRE,), lane=self.lane,
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
             event_lane=True)
+        self.retention: Retention | None = None
+        if cfg.gateway.retention_days > 0:
+            self.retention = Retention(
+                self.store, cfg.gateway.retention_days, cfg.gateway.retention_check_s,
+                cfg.dedup.window, ("timeseries",) if self.timeseries is not None else ())
         self.http: health.HealthServer | None = None
         if cfg.metrics.port:
             self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health)
@@ -104,6 +110,8 @@ class Gateway:
             self.supervisor.start()
         if self.feedback is not None:
             self.feedback.start()
+        if self.retention is not None:
+            self.retention.start()
         self.source.start()
         log.info("gateway started id=%s broker=%s:%d centre=%s timeseries=%s",
                  self.cfg.gateway.id, self.cfg.mqtt.host, self.cfg.mqtt.port,
@@ -116,6 +124,8 @@ class Gateway:
             self.supervisor.stop()
         if self.feedback is not None:
             self.feedback.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.pipeline.events is not None:
             self.pipeline.events.stop()
         self.lane.stop()
