@@ -49,7 +49,7 @@ class Pipeline:
         self.on_stored = on_stored
         self.sinks = sinks  # names whose delivery a duplicate's `delivered` ack repeats
         self.lane = lane  # None: telemetry is committed on the caller's thread
-        self.on_seen = on_seen  # every new message (supervision), after it is kept
+        self.on_seen = on_seen  # every verified message, new or duplicate (supervision)
         self.rejections = Rejections()
         self.dedup = dedup_backend(cfg, store)
         self._lock = threading.Lock()
@@ -97,6 +97,7 @@ class Pipeline:
                 return dedup.REPLAY
             if verdict == dedup.DUPLICATE:
                 metrics.DUPLICATES.inc()
+                self.on_seen(event)  # still a sign of life (supervision)
                 return DUPLICATE
             if self.lane is None:
                 self.store.insert_points([point])
@@ -167,7 +168,9 @@ class Pipeline:
                 self.acker.send(event.device, event.seq, "delivered")
         if new:
             self.on_stored()
-            self.on_seen(event)
+        # a duplicate is still a sign of life: in a share group another gateway
+        # may have stored the heartbeat this gateway's supervision needs
+        self.on_seen(event)
 
     def _delivered(self, device: str, seq: int) -> bool:
         return bool(self.sinks) and all(

@@ -24,7 +24,7 @@ from gateway.sinks.centre import CentreSink
 from gateway.sinks.worker import SinkWorker
 from gateway.source import Deferred, MQTTSource
 from gateway.store import Store
-from gateway.supervision import Supervisor
+from gateway.supervision import RedisClaims, Supervisor
 
 if TYPE_CHECKING:
     from gateway.sinks.timeseries import TimeseriesSink
@@ -55,7 +55,9 @@ class Gateway:
         if cfg.supervision.enabled:
             self.supervisor = Supervisor(cfg.supervision, cfg.gateway.id, self.store,
                                          self.registry, self.source.connected.is_set,
-                                         on_raised=self.sink.wakeup.set)
+                                         on_raised=self.sink.wakeup.set,
+                                         claim=RedisClaims(cfg.dedup.redis_url)
+                                         if cfg.dedup.backend == "redis" else None)
         self.pipeline = Pipeline(
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
             sinks=(CENTRE,), lane=self.lane,

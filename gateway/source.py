@@ -25,12 +25,18 @@ log = logging.getLogger("homeguard.gateway.mqtt")
 TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat", "status")]
 
 
+# in a share group every gateway still hears every heartbeat and last will,
+# so each one's supervision sees every device (supervision.py)
+UNSHARED = ("heartbeat", "status")
+
+
 def topics(share_group: str = "") -> list[tuple[str, int]]:
     """The subscriptions; in a shared group ($share/<group>/...) the broker hands
-    each message to one of the group's gateways."""
+    each event and telemetry message to one of the group's gateways."""
     if not share_group:
         return TOPICS
-    return [(f"$share/{share_group}/{t}", qos) for t, qos in TOPICS]
+    return [(t if t.rsplit("/", 1)[1] in UNSHARED else f"$share/{share_group}/{t}", qos)
+            for t, qos in TOPICS]
 # a handler returning HOLD has neither stored nor rejected the message (an
 # unexpected error): no PUBACK, so the broker redelivers it on the next connect
 HOLD = "hold"

@@ -21,6 +21,12 @@ SEQ_BASE + seconds since 2025-01-01, bumped past the last one stored.
 Devices keep their seqs below 2^30 (34 years at one message a second).
 Whether a device is reported offline is kept across restarts: it is the
 type of its latest supervision event in the store.
+
+Several gateways in one share group all hear every heartbeat and last will
+(source.UNSHARED) and all keep windows; with `claim` (RedisClaims, when the
+de-dup state is in Redis) a device's change of state is raised by whichever
+gateway claims it first in Redis, and the others only follow it, so the
+centre gets one `offline` and one `online`, not one per gateway.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from gateway import metrics
 from gateway.config import ConfigError, SupervisionSection
@@ -42,10 +49,43 @@ EPOCH_S = 1735689600  # 2025-01-01T00:00:00Z
 OFFLINE, ONLINE, GATEWAY_OFFLINE = "offline", "online", "gateway_offline"
 
 
+class Claim(Protocol):
+    def take(self, device: str, typ: str) -> str | None:
+        """Record `typ` as the device's state; returns the state it replaced."""
+
+    def undo(self, device: str, previous: str | None) -> None:
+        """Put back the state take() replaced (the event could not be stored)."""
+
+
+class RedisClaims:
+    """Each device's supervision state in Redis, shared by a share group."""
+
+    PREFIX = "hg:supervision:"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=5)
+
+    def take(self, device: str, typ: str) -> str | None:
+        old = self.redis.set(self.PREFIX + device, typ, get=True)
+        return old.decode() if isinstance(old, bytes) else None
+
+    def undo(self, device: str, previous: str | None) -> None:
+        try:
+            if previous is None:
+                self.redis.delete(self.PREFIX + device)
+            else:
+                self.redis.set(self.PREFIX + device, previous)
+        except Exception:  # noqa: BLE001 - the state is raised again next time
+            log.exception("cannot put back the supervision state of %s", device)
+
+
 class Supervisor:
     def __init__(self, cfg: SupervisionSection, gateway_id: str, store: Store,
                  registry: Registry, connected: Callable[[], bool],
-                 on_raised: Callable[[], None] = lambda: None) -> None:
+                 on_raised: Callable[[], None] = lambda: None,
+                 claim: Claim | None = None) -> None:
         if not protocol.valid_id(gateway_id) or registry.get(gateway_id) is not None:
             raise ConfigError(f"gateway.id {gateway_id!r} must be 3-32 of [a-z0-9-] and not a "
                               "registered device: supervision events about the gateway use it")
@@ -55,6 +95,7 @@ class Supervisor:
         self.registry = registry
         self.connected = connected
         self.on_raised = on_raised
+        self.claim = claim
         self.last: dict[str, float] = {}  # device -> monotonic time of its last message
         self.seqs: dict[str, int] = {}
         self.offline: set[str] = set()
@@ -141,9 +182,22 @@ class Supervisor:
         if self.gateway_id in self.offline:
             self._raise(self.gateway_id, ONLINE, {"reason": "broker_back"})
 
+    def _set_state(self, device: str, typ: str) -> None:
+        if typ == ONLINE:
+            self.offline.discard(device)
+        else:
+            self.offline.add(device)
+
     def _raise(self, device: str, typ: str, data: dict) -> None:
         """Store a supervision event (the caller holds the lock); the state
         changes only once it is committed, so a failed commit is retried."""
+        previous = None
+        if self.claim is not None and device != self.gateway_id:
+            previous = self.claim.take(device, typ)
+            if previous == typ:  # another gateway raised it: follow
+                self._set_state(device, typ)
+                log.info("supervision %s device=%s raised by another gateway", typ, device)
+                return
         now_ms = int(time.time() * 1000)
         seq = max(self.seqs.get(device, 0) + 1, SEQ_BASE + now_ms // 1000 - EPOCH_S)
         event = Event(device=device, seq=seq, kind=SUPERVISION, type=typ,
@@ -153,12 +207,11 @@ class Supervisor:
             self.store.insert(event)
         except Exception:  # noqa: BLE001 - logged; the condition is raised again next time
             log.exception("cannot store supervision %s device=%s", typ, device)
+            if self.claim is not None and device != self.gateway_id:
+                self.claim.undo(device, previous)
             return
         self.seqs[device] = seq
-        if typ == ONLINE:
-            self.offline.discard(device)
-        else:
-            self.offline.add(device)
+        self._set_state(device, typ)
         metrics.SUPERVISION.labels(typ).inc()
         log.warning("supervision %s device=%s seq=%d %s", typ, device, seq,
                     " ".join(f"{k}={v}" for k, v in data.items()))

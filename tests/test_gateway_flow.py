@@ -60,7 +60,17 @@ class Centre:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
+                if self.path.startswith("/api/v1/feedback"):
+                    return centre._reply(self, 200, {"marked": 0})
                 centre.ingest(self)
+
+            def do_GET(self) -> None:  # noqa: N802 - no operator here: no feedback rows
+                raw = b"[]" if self.path.startswith("/api/v1/feedback") else b"{}"
+                self.send_response(200 if raw == b"[]" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 from pathlib import Path
 
 from gateway import dedup
 from gateway.dedup_redis import RedisDedup
 from gateway.source import topics
+from hg import protocol
 from tests.harness.proc import wait_until
 from tests.test_gateway_flow import WAIT, Centre, Device, Gateway
 
@@ -43,16 +45,19 @@ def test_redis_state_is_refilled_from_the_store(redis_server) -> None:  # noqa: 
 def test_share_group_topics() -> None:
     assert topics("") == [(f"hg/v1/+/{leaf}", 1)
                           for leaf in ("event", "telemetry", "heartbeat", "status")]
-    assert topics("gws")[0] == ("$share/gws/hg/v1/+/event", 1)
+    assert topics("gws") == [("$share/gws/hg/v1/+/event", 1),
+                             ("$share/gws/hg/v1/+/telemetry", 1),
+                             ("hg/v1/+/heartbeat", 1), ("hg/v1/+/status", 1)]
 
 
 def shared_gateway(broker, tmp: Path, centre: Centre, keys: dict[str, bytes], name: str,  # noqa: ANN001
-                   redis_url: str) -> Gateway:
+                   redis_url: str, extra: str = "") -> Gateway:
     tmp.mkdir()
     gw = Gateway(broker, tmp, centre, keys)
     text = gw.config.read_text().replace('"gw-flow"', f'"{name}"')
     text = text.replace("[mqtt]\n", '[mqtt]\nshare_group = "hg-gateways"\n')
-    gw.config.write_text(text + f'\n[dedup]\nbackend = "redis"\nredis_url = "{redis_url}"\n')
+    gw.config.write_text(text + f'\n[dedup]\nbackend = "redis"\nredis_url = "{redis_url}"\n'
+                         + extra)
     gw.start()
     return gw
 
@@ -81,6 +86,47 @@ def test_two_gateways_in_a_share_group_deliver_every_alarm_once(
         assert sorted(centre.posts(button)) == list(range(1, 31))  # none forwarded twice
         stored = [g.logs().count(f"stored device={button}") for g in gws]
         assert sum(stored) == 30 and min(stored) > 0, stored  # both gateways took a share
+    finally:
+        dev.stop()
+        for g in gws:
+            g.stop()
+        centre.stop()
+
+
+def test_share_group_raises_one_offline_and_one_online_per_device(
+        mosquitto, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+    button = f"hg-b-{secrets.token_hex(3)}"
+    key = secrets.token_bytes(32)
+    centre = Centre().start()
+    supervision = '\n[supervision]\nwindows = { button = 2.0 }\ncheck_s = 0.3\n'
+    gws = [shared_gateway(mosquitto, tmp_path / n, centre, {button: key}, n, redis_server.url,
+                          extra=supervision) for n in ("gw-a", "gw-b")]
+    dev = Device(mosquitto, button, key)
+
+    def heartbeat(seq: int) -> None:
+        dev.publish(protocol.encode(key, button, seq, "heartbeat", "periodic", 0,
+                                    {"rssi": -60}, int(time.time() * 1000)), "heartbeat")
+
+    def states() -> list[str]:
+        with centre.lock:
+            return [e["type"] for e in centre.accepted
+                    if e["device"] == button and e["kind"] == "supervision"]
+
+    try:
+        for seq in range(1, 5):  # alive: every gateway hears each heartbeat
+            heartbeat(seq)
+            time.sleep(0.5)
+        assert states() == []
+        wait_until(lambda: states() == ["offline"], WAIT, "one offline at the centre")
+        time.sleep(1.5)  # both gateways' windows have long passed
+        heartbeat(5)
+        wait_until(lambda: states() == ["offline", "online"], WAIT, "one online after it")
+        time.sleep(1.0)
+        assert states() == ["offline", "online"]
+        raised = [g.logs().count(f"supervision offline device={button} seq") for g in gws]
+        followed = [g.logs().count(f"supervision offline device={button} raised by another")
+                    for g in gws]
+        assert sorted(raised) == [0, 1] and sorted(followed) == [0, 1], (raised, followed)
     finally:
         dev.stop()
         for g in gws:
