@@ -25,6 +25,7 @@ delivery.  heal() clears them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -126,7 +127,7 @@ class VBoard:
         self._booted.clear()
         self.proc = subprocess.Popen(
             [self.node, str(BOARD), str(self.flash), str(self.heap)], cwd=BOARD.parent,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         self._threads = [threading.Thread(target=f, args=(self.proc,), daemon=True)
                          for f in (self._host_to_board, self._board_to_host)]
         for t in self._threads:
@@ -147,7 +148,8 @@ class VBoard:
             t.join(5)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream:
-                stream.close()
+                with contextlib.suppress(OSError):  # bytes still queued for the dead board
+                    stream.close()
 
     def power_cycle(self) -> VBoard:
         """Power off, heal the link, boot again from the same flash."""
@@ -175,8 +177,7 @@ class VBoard:
                 time.sleep(self.faults.delay * len(data))
             try:
                 proc.stdin.write(data)
-                proc.stdin.flush()
-            except (BrokenPipeError, ValueError):
+            except (OSError, ValueError):
                 return
 
     def _board_to_host(self, proc: subprocess.Popen) -> None:
