@@ -1,4 +1,15 @@
-"""The gateway's HTTP endpoint on [metrics] port: /metrics and /health.
+"""The gateway's HTTP endpoint on [metrics] port: /metrics, /health and
+/telemetry.
+
+GET /telemetry?device=<id>&since_ms=<ms>&limit=<n> answers the device's
+points in the store's telemetry table (the embedded time-series store when
+no InfluxDB is configured) with event time >= since_ms, oldest first, at
+most `limit` (1-5000, default 1000):
+
+    {"device": "hg-s-0001", "points": [{"t": 1763..., "kind": "telemetry",
+                                        "data": {"leak_ma": 12, ...}}, ...]}
+
+so the centre can chart recent telemetry; 400 with a reason on bad input.
 
 GET /health answers 200 when the gateway is healthy and 503 otherwise, with
 
@@ -19,8 +30,11 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hg import protocol
 
 log = logging.getLogger("homeguard.gateway.health")
 
@@ -28,7 +42,8 @@ log = logging.getLogger("homeguard.gateway.health")
 class HealthServer:
     """Serves /metrics and /health(report) from a daemon thread."""
 
-    def __init__(self, host: str, port: int, report: Callable[[], dict]) -> None:
+    def __init__(self, host: str, port: int, report: Callable[[], dict],
+                 points: Callable[[str, int, int], list[dict]] | None = None) -> None:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +54,7 @@ class HealthServer:
                 pass
 
         self.report = report
+        self.points = points
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="http",
@@ -55,6 +71,8 @@ class HealthServer:
         path = h.path.split("?", 1)[0]
         if path == "/metrics":
             return _reply(h, 200, generate_latest(), CONTENT_TYPE_LATEST)
+        if path == "/telemetry" and self.points is not None:
+            return self._telemetry(h)
         if path != "/health":
             return _reply(h, 404, b'{"detail": "not found"}')
         try:
@@ -63,6 +81,23 @@ class HealthServer:
             log.exception("health check failed")
             body = {"status": "degraded", "error": f"{type(exc).__name__}: {exc}"}
         _reply(h, 200 if body["status"] == "ok" else 503, json.dumps(body).encode())
+
+
+    def _telemetry(self, h: BaseHTTPRequestHandler) -> None:
+        assert self.points is not None
+        query = parse_qs(urlsplit(h.path).query)
+        device = query.get("device", [""])[0]
+        if not protocol.valid_id(device):
+            return _reply(h, 400, b'{"detail": "device: 3-32 of [a-z0-9-] required"}')
+        try:
+            since = int(query.get("since_ms", ["0"])[0])
+            limit = int(query.get("limit", ["1000"])[0])
+        except ValueError:
+            return _reply(h, 400, b'{"detail": "since_ms and limit must be integers"}')
+        if not 1 <= limit <= 5000:
+            return _reply(h, 400, b'{"detail": "limit must be 1 to 5000"}')
+        body = {"device": device, "points": self.points(device, since, limit)}
+        _reply(h, 200, json.dumps(body).encode())
 
 
 def _reply(h: BaseHTTPRequestHandler, code: int, raw: bytes,

@@ -70,7 +70,8 @@ class Gateway:
                 cfg.dedup.window, ("timeseries",) if self.timeseries is not None else ())
         self.http: health.HealthServer | None = None
         if cfg.metrics.port:
-            self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health)
+            self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health,
+                                            self.store.points_of)
 
     def _handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
         return self.pipeline.handle(topic, payload, received_ms)

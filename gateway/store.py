@@ -323,6 +323,20 @@ class Store:
         return [Point(id=r[0], device=r[1], seq=r[2], kind=r[3], event_time_ms=r[4],
                       gateway_time_ms=r[5], data=json.loads(r[6])) for r in rows]
 
+    def points_of(self, device: str, since_ms: int, limit: int) -> list[dict]:
+        """A device's points from since_ms on, oldest first (for charts).
+
+        Runs on a short-lived read-only connection: HTTP threads come and go."""
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute(
+                "SELECT event_time_ms, kind, data FROM telemetry WHERE device = ? "
+                "AND event_time_ms >= ? ORDER BY event_time_ms LIMIT ?",
+                (device, since_ms, limit)).fetchall()
+        finally:
+            db.close()
+        return [{"t": r[0], "kind": r[1], "data": json.loads(r[2])} for r in rows]
+
     def cursor(self, sink: str) -> int:
         """Last lane id `sink` has written (0 before the first)."""
         row = self._db().execute("SELECT value FROM counters WHERE name = ?",

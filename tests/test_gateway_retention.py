@@ -1,15 +1,22 @@
-"""Store retention: old rows every sink has finished with go; undelivered
-rows, each device's newest de-dup window and its latest supervision event
-stay (real SQLite store)."""
+"""The gateway's own store over time: retention (old rows every sink has
+finished with go; undelivered rows, each device's newest de-dup window and
+its latest supervision event stay) and the embedded telemetry served for
+charts (real SQLite store, real gateway process and Mosquitto)."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
+
+import httpx
 
 from gateway import dedup
 from gateway.retention import Retention, prune
 from gateway.store import SUPERVISION, Event, Point, Store
+from hg import protocol
+from tests.harness.proc import wait_until
+from tests.test_gateway_flow import LOOPBACK, WAIT, Centre, Device, Gateway
 
 DAY_MS = 86_400_000
 WINDOW = 16
@@ -101,3 +108,34 @@ def test_embedded_store_keeps_points_for_the_retention_days(tmp_path: Path) -> N
     with sqlite3.connect(store.path) as db:
         db.execute("UPDATE telemetry SET gateway_time_ms = strftime('%s','now') * 1000")
     assert keep.run_once() == (0, 0)  # recent points stay
+
+
+def test_embedded_telemetry_is_served_for_charts(mosquitto, tmp_path: Path) -> None:  # noqa: ANN001
+    """Telemetry through a real gateway process lands in its embedded store and
+    comes back from GET /telemetry in event-time order; bad input gets a 400."""
+    sensor = "hg-s-0301"
+    key = b"k" * 32
+    centre = Centre().start()
+    gw = Gateway(mosquitto, tmp_path, centre, {sensor: key})
+    gw.start()
+    dev = Device(mosquitto, sensor, key)
+    url = f"http://{LOOPBACK}:{gw.metrics_port}/telemetry"
+    try:
+        now = int(time.time() * 1000)
+        for seq in (3, 1, 2):  # out of order on purpose
+            dev.publish(protocol.encode(key, sensor, seq, "telemetry", "periodic", 0,
+                                        {"leak_ma": 10 * seq}, now - 1000 * (10 - seq)),
+                        "telemetry")
+
+        def points() -> list[dict]:
+            return httpx.get(url, params={"device": sensor, "since_ms": now - 60000},
+                             timeout=5).json()["points"]
+
+        wait_until(lambda: len(points()) == 3, WAIT, "three points served")
+        assert [p["data"]["leak_ma"] for p in points()] == [10, 20, 30]
+        assert httpx.get(url, params={"device": "Bad!"}, timeout=5).status_code == 400
+        assert httpx.get(url, params={"device": sensor, "limit": "0"}, timeout=5).status_code == 400
+    finally:
+        dev.stop()
+        gw.stop()
+        centre.stop()
