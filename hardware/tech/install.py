@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from hardware.tech import files
 from hardware.tech.bundle import MANIFEST, Bundle
@@ -100,7 +101,7 @@ def stage(board: Board, bundle: Bundle, on_bytes: files.Progress | None = None,
     """Copy the bundle into a fresh staging tree and check it whole."""
     board.retry(lambda: files.rmtree(board, STAGE), "clearing the staging area")
     for d in [STAGE, *_dirs(bundle)]:
-        board.retry(lambda d=d: files.mkdirs(board, d), f"creating {d}")
+        board.retry(partial(files.mkdirs, board, d), f"creating {d}")
     items = [*sorted(bundle.files.items()), (MANIFEST, bundle.manifest())]
     for rel, data in items:
         files.put_file(board, f"{STAGE}/{rel}", data, on_bytes, _rewind(on_retry, len(data)))

@@ -66,7 +66,7 @@ class HopWatch:
         subscribed = threading.Event()
         c.on_connect = lambda cl, *_: cl.subscribe(topic, qos=1)
         c.on_subscribe = lambda *_: subscribed.set()
-        c.on_message = lambda _c, _u, msg: self._message(hop, msg.payload)
+        c.on_message = lambda _c, _u, msg: self._message(hop, bytes(msg.payload))
         c.connect(self.a.host, self.a.port, keepalive=30)
         c.loop_start()
         self._clients.append(c)

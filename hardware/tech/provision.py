@@ -107,7 +107,8 @@ def _keep(req: Request, old: dict) -> None:
     """Fields not given again keep the board's values (re-running changes nothing)."""
     req.household = req.household or str(old.get("household", ""))
     req.grid = req.grid or str(old.get("grid", ""))
-    wifi = old.get("wifi") if isinstance(old.get("wifi"), dict) else {}
+    wifi = old.get("wifi")
+    wifi = wifi if isinstance(wifi, dict) else {}
     if not req.wifi_ssid:
         req.wifi_ssid, req.wifi_password = wifi.get("ssid", ""), wifi.get("password", "")
     req.thresholds = req.thresholds or dict(old.get("thresholds") or {})
