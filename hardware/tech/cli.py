@@ -85,7 +85,7 @@ def install(
             task = bar.add_task(f"installing {bundle.version}", total=bundle.size)
             result = installer.install(
                 board, bundle, on_bytes=lambda n: bar.advance(task, n),
-                on_retry=lambda n: bar.update(task, description="installing (retrying a file)"))
+                on_retry=lambda n: bar.advance(task, -n))
     except TechError as exc:
         raise _fail(exc) from exc
     if result.restored:

@@ -132,15 +132,22 @@ def _discard(board: Board, part: str) -> None:
 
 
 def put_file(board: Board, path: str, data: bytes, progress: Progress | None = None,
-             restart: Callable[[], None] | None = None) -> None:
-    """put_once() with retries; `restart` (e.g. rewind a progress bar) runs before each retry."""
-    first = True
+             restart: Progress | None = None) -> None:
+    """put_once() with retries; before a retry, restart(bytes reported by the failed
+    attempt) lets a progress bar step back."""
+    sent = 0
+
+    def counted(n: int) -> None:
+        nonlocal sent
+        sent += n
+        if progress:
+            progress(n)
 
     def attempt() -> None:
-        nonlocal first
-        if not first and restart:
-            restart()
-        first = False
-        put_once(board, path, data, progress)
+        nonlocal sent
+        if sent and restart:
+            restart(sent)
+        sent = 0
+        put_once(board, path, data, counted)
 
     board.retry(attempt, f"copying {path}", (LinkError, DeviceError, VerifyFailed))

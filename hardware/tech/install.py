@@ -92,10 +92,6 @@ def _dirs(bundle: Bundle) -> list[str]:
     return sorted({f"{STAGE}/{p.rsplit('/', 1)[0]}" for p in bundle.files if "/" in p})
 
 
-def _rewind(on_retry: Callable[[int], None] | None, n: int) -> Callable[[], None] | None:
-    return (lambda: on_retry(n)) if on_retry else None
-
-
 def stage(board: Board, bundle: Bundle, on_bytes: files.Progress | None = None,
           on_retry: Callable[[int], None] | None = None) -> None:
     """Copy the bundle into a fresh staging tree and check it whole."""
@@ -104,7 +100,7 @@ def stage(board: Board, bundle: Bundle, on_bytes: files.Progress | None = None,
         board.retry(partial(files.mkdirs, board, d), f"creating {d}")
     items = [*sorted(bundle.files.items()), (MANIFEST, bundle.manifest())]
     for rel, data in items:
-        files.put_file(board, f"{STAGE}/{rel}", data, on_bytes, _rewind(on_retry, len(data)))
+        files.put_file(board, f"{STAGE}/{rel}", data, on_bytes, on_retry)
     bad = board.retry(lambda: board.eval("bad", files._SHA + CHECK_STAGE,
                                          what="checking the staged tree"),
                       "checking the staged tree")
