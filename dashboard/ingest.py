@@ -67,9 +67,19 @@ def store_batch(
             continue
         results.append(IngestResult(device=ev.device, seq=ev.seq, status="accepted"))
         values["id"] = event_id
-        alarm = _store_alarm(session, values) if ev.kind == "alarm" else None
+        alarm = _store_alarm(session, values) if is_alarm(ev.kind, ev.type) else None
         fresh.append(live_item(values, alarm))
     return results, fresh
+
+
+# a gateway's supervision events that need an operator: a device gone silent
+# (or its last will) and a gateway that lost its broker
+SUPERVISION_ALARMS = ("offline", "gateway_offline")
+
+
+def is_alarm(kind: str, typ: str) -> bool:
+    """Events that open a desk alarm."""
+    return kind == "alarm" or (kind == "supervision" and typ in SUPERVISION_ALARMS)
 
 
 def _event_values(ev: EventCreate, gateway: str, received_ms: int) -> dict[str, Any]:

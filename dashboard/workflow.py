@@ -112,13 +112,14 @@ def apply(session: Session, alarm_id: int, action: str, user: User, *,
     alarm.state = rule.to_state
     session.add(audit)
     if rule.feedback is not None:
-        session.add(_feedback(session, alarm, rule.feedback, now))
+        ev = session.get(Event, alarm.event_id)
+        assert ev is not None  # alarms.event_id is a foreign key
+        if ev.kind == "alarm":  # supervision alarms have no device waiting for an answer
+            session.add(_feedback(alarm, ev, rule.feedback, now))
     session.flush()
     return alarm, audit
 
 
-def _feedback(session: Session, alarm: Alarm, kind: str, now: int) -> Feedback:
-    ev = session.get(Event, alarm.event_id)
-    assert ev is not None  # alarms.event_id is a foreign key
+def _feedback(alarm: Alarm, ev: Event, kind: str, now: int) -> Feedback:
     return Feedback(alarm_id=alarm.id, device_id=ev.device_id, seq=ev.seq,
                     gateway=ev.gateway, type=kind, created_ms=now, delivered=False)

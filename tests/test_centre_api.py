@@ -145,6 +145,7 @@ def test_alarms_listed_most_urgent_first_with_their_times(client: TestClient) ->
     alarms = client.get("/api/v1/alarms", headers=AUTH).json()
     assert [(a["device"], a["seq"], a["type"]) for a in alarms] == [
         ("hg-b-0001", 1, "medical"), ("hg-s-0001", 3, "residual_current"),
+        ("gw-1", 4, "gateway_offline"),  # supervision: on the desk, after the hazards
     ]
     first = alarms[0]
     assert first["state"] == "received" and first["gateway"] == "gw-1"

@@ -167,6 +167,27 @@ def test_desk_order_is_priority_then_age(app: FastAPI, olga: Operator) -> None:
                      ("low_battery", 4)]
 
 
+def test_supervision_offline_is_a_desk_alarm_without_device_feedback(
+        app: FastAPI, olga: Operator) -> None:
+    sup = 1 << 30
+    r = TestClient(app).post("/api/v1/ingest", headers=AUTH, json=batch(
+        event(sup + 1, device="hg-b-0009", kind="supervision", typ="offline",
+              data={"reason": "silent"}),
+        event(sup + 2, device="gw-1", kind="supervision", typ="gateway_offline"),
+        event(sup + 3, device="hg-b-0009", kind="supervision", typ="online")))
+    assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 3
+    desk = [(a["device"], a["type"], a["priority"]) for a in olga.client.get(
+        "/api/v1/alarms").json() if a["type"] in ("offline", "gateway_offline", "online")]
+    assert sorted(desk) == [("gw-1", "gateway_offline", 4), ("hg-b-0009", "offline", 4)]
+    offline = next(a["id"] for a in olga.client.get("/api/v1/alarms").json()
+                   if a["type"] == "offline")
+    for action, body in (("ack", {}), ("verify", {"outcome": "genuine"}), ("resolve", {})):
+        assert olga.do(offline, action, **body).status_code == 200
+    # nothing to relay: no device waits for an answer about its own silence
+    rows = TestClient(app).get("/api/v1/feedback", headers=AUTH).json()
+    assert [r for r in rows if r["device"] == "hg-b-0009"] == []
+
+
 def test_a_skeleton_store_gains_the_workflow_columns(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:
