@@ -23,7 +23,11 @@ MAX_BATCH = 500
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,31}$"
 
 Millis = Annotated[StrictInt, Field(ge=0, le=protocol.MAX_INT)]
-Scalar = StrictBool | StrictInt | float | Annotated[str, Field(max_length=256)] | None
+# database row ids are signed 64-bit: anything larger is a 422, not a 500
+ROW_ID_MAX = 2**63 - 1
+RowId = Annotated[StrictInt, Field(ge=1, le=ROW_ID_MAX)]
+Scalar = (StrictBool | StrictInt | Annotated[float, Field(allow_inf_nan=False)]
+          | Annotated[str, Field(max_length=256)] | None)
 
 
 class EventBase(BaseModel):
@@ -35,7 +39,7 @@ class EventBase(BaseModel):
     device_time_ms: Millis | None = None
     gateway_time_ms: Millis
     age_ms: StrictInt = Field(ge=0, le=protocol.MAX_AGE)
-    skew_ms: StrictInt | None = None
+    skew_ms: Annotated[StrictInt, Field(ge=-protocol.MAX_INT, le=protocol.MAX_INT)] | None = None
     data: dict[str, Scalar] = Field(default_factory=dict, max_length=protocol.MAX_DATA_KEYS)
 
 
@@ -167,7 +171,7 @@ class FeedbackPublic(BaseModel):
 
 class FeedbackDelivered(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[StrictInt] = Field(max_length=1000)
+    ids: list[RowId] = Field(max_length=1000)
 
 
 class UserPublic(BaseModel):

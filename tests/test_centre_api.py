@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -124,6 +125,19 @@ def test_bad_field_is_named(client: TestClient) -> None:
     [err] = r.json()["errors"]
     assert (err["index"], err["field"]) == (1, "seq")
     assert "events[1] (hg-b-0001 seq 0): seq:" in r.json()["detail"]
+
+
+def test_non_finite_numbers_and_huge_ids_are_422_not_stored(client: TestClient,
+                                                            db_url: str) -> None:
+    raw = json.dumps(batch(event(5))).replace('"btn": "a"', '"btn": NaN')
+    r = client.post("/api/v1/ingest", content=raw,
+                    headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 422 and "finite" in r.json()["detail"]
+    r = client.post("/api/v1/ingest", json=batch(event(6, skew_ms=2**70)), headers=AUTH)
+    assert r.status_code == 422
+    assert count(db_url, Event) == 0
+    r = client.post("/api/v1/feedback/delivered", json={"ids": [2**63]}, headers=AUTH)
+    assert r.status_code == 422  # found by tests/test_fuzz.py: was an OverflowError (500)
 
 
 def test_batch_over_500_events_is_refused(client: TestClient, db_url: str) -> None:

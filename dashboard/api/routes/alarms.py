@@ -17,6 +17,7 @@ from dashboard.live import Hub
 from dashboard.models import Event, User
 from dashboard.queries import alarm_detail, open_alarms, transition_item
 from dashboard.schemas import (
+    ROW_ID_MAX,
     AckBody,
     AlarmDetail,
     AlarmPublic,
@@ -29,7 +30,7 @@ log = logging.getLogger("homeguard.centre.workflow")
 
 router = APIRouter(tags=["alarms"])
 
-AlarmId = Annotated[int, Path(ge=1)]
+AlarmId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 AckUser = Annotated[User, Depends(require("alarm.ack"))]
 VerifyUser = Annotated[User, Depends(require("alarm.verify"))]
 DispatchUser = Annotated[User, Depends(require("alarm.dispatch"))]

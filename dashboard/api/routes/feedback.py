@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from dashboard.api.deps import GatewayTokenDep, SessionDep
 from dashboard.db import begin_write
 from dashboard.models import Feedback
-from dashboard.schemas import ID_PATTERN, FeedbackDelivered, FeedbackPublic
+from dashboard.schemas import ID_PATTERN, ROW_ID_MAX, FeedbackDelivered, FeedbackPublic
 
 router = APIRouter(tags=["feedback"])
 
@@ -29,7 +29,7 @@ def _public(row: Feedback) -> FeedbackPublic:
 @router.get("/feedback", response_model=list[FeedbackPublic])
 def list_feedback(
     session: SessionDep, _token: GatewayTokenDep,
-    after: Annotated[int, Query(ge=0, description="rows with a greater id")] = 0,
+    after: Annotated[int, Query(ge=0, le=ROW_ID_MAX, description="rows with a greater id")] = 0,
     gateway: Annotated[str | None, Query(pattern=ID_PATTERN,
                                          description="only events this gateway delivered")] = None,
     pending: Annotated[bool, Query(description="only rows not yet reported delivered")] = False,
