@@ -130,6 +130,8 @@ class TelemetryLane(Lane[Point]):
         self.store = store
         self.on_written = on_written
         self.shed = 0
+        self._unrecorded = 0  # shed since the last commit, not yet in the store's counter
+        self._shed_lock = threading.Lock()
         self._logged = -LOG_EVERY_S
 
     def put(self, point: Point, outcome: str) -> Deferred:
@@ -144,7 +146,15 @@ class TelemetryLane(Lane[Point]):
         return deferred
 
     def commit(self, items: list[Point]) -> list[str]:
-        self.store.insert_points(items)
+        with self._shed_lock:
+            shed, self._unrecorded = self._unrecorded, 0
+        try:
+            # the shed count is kept durably with the points, for reconciliation
+            self.store.insert_points(items, shed=shed)
+        except BaseException:
+            with self._shed_lock:
+                self._unrecorded += shed
+            raise
         metrics.PERSISTED.labels("telemetry").inc(len(items))
         metrics.LANE_DEPTH.set(self.queue.qsize())
         self.on_written()
@@ -152,6 +162,8 @@ class TelemetryLane(Lane[Point]):
 
     def _shed(self, point: Point) -> None:
         self.shed += 1
+        with self._shed_lock:
+            self._unrecorded += 1
         metrics.SHED.labels("telemetry", QUEUE_FULL).inc()
         now = time.monotonic()
         if now - self._logged >= LOG_EVERY_S:

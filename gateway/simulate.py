@@ -2,11 +2,15 @@
 connection and credentials, speaking protocol v1 through hg.protocol.
 
 Each device sends heartbeats and telemetry at the configured rates, presses
-alarms on a random schedule, keeps every alarm in its outbox (its "flash")
-until the gateway's `stored` ack arrives, resends unacked alarms with the
-same seq, and now and then loses its connection or reboots, replaying its
-outbox when it is back. Sequence numbers are persisted per device in the
-state file so a later run never reuses one.
+alarms on a random schedule, keeps every alarm in its outbox until the
+gateway's `stored` ack arrives, resends unacked alarms with the same seq,
+and now and then loses its connection or reboots, replaying its outbox when
+it is back. Its "flash" is a JSON file per device in the state directory
+(written temp + rename): the outbox and a sequence-number reservation taken
+SEQ_BLOCK at a time, so a reboot (all memory lost) keeps every pending alarm
+and never reuses a seq. Telemetry goes at QoS 1 and counts as sent once the
+broker has acknowledged it (`telemetry_seqs`); one the link loses first is
+counted as shed on the device (`telemetry_lost_on_device`).
 
 At the end it writes a JSON report of what every device sent and what was
 acknowledged, so a run can be reconciled with what the centre stored.
@@ -32,6 +36,11 @@ from hg import protocol
 
 log = logging.getLogger("homeguard.simulate")
 ALARM_TYPES = ("fire", "medical", "security")
+SEQ_BLOCK = 50
+
+
+class Reboot(Exception):  # noqa: N818 - an event, not an error
+    """The simulated device restarts: everything not in its flash is gone."""
 
 
 @dataclass
@@ -44,6 +53,7 @@ class FleetConfig:
     alarm_every_s: float = 20.0  # mean time between presses, per device
     outage_every_s: float = 0.0  # mean time between connection losses (0 = never)
     outage_s: float = 2.0
+    reboot_every_s: float = 0.0  # mean time between reboots (0 = never)
     resend_s: float = 3.0
     drain_s: float = 15.0  # after duration: wait this long for outstanding acks
     seed: int | None = None
@@ -56,23 +66,46 @@ class DeviceReport:
     telemetry: int = 0
     heartbeats: int = 0
     outages: int = 0
+    reboots: int = 0
     resends: int = 0
+    telemetry_seqs: list[int] = field(default_factory=list)
+    telemetry_lost_on_device: int = 0
 
 
 class VirtualDevice:
     def __init__(self, dev: str, key: bytes, password: str, next_seq: int,
-                 cfg: FleetConfig, rng: random.Random) -> None:
+                 cfg: FleetConfig, rng: random.Random, flash: Path) -> None:
         self.id = dev
         self.key = key
         self.password = password
-        self.next_seq = next_seq
         self.cfg = cfg
         self.rng = rng
-        # seq -> (type, data, ts, monotonic time of the press)
-        self.outbox: dict[int, tuple[str, dict, int | None, float]] = {}
+        self.flash = flash
+        # seq -> (type, data, ts, wall-clock ms of the press)
+        self.outbox: dict[int, tuple[str, dict, int | None, int]] = {}
+        self.next_seq = next_seq
+        self.reserved = 0  # seqs below this are reserved in flash
         self.report = DeviceReport()
+        self.boot()
+
+    def boot(self) -> None:
+        """Start from what the flash holds, as after a power cycle."""
+        saved = json.loads(self.flash.read_text()) if self.flash.exists() else {}
+        self.outbox = {int(k): (v[0], v[1], v[2], v[3])
+                       for k, v in saved.get("outbox", {}).items()}
+        # the seqs reserved before the reboot may have been used: skip them all
+        self.next_seq = max(self.next_seq, saved.get("reserved", 1))
+        self.reserved = self.next_seq
+
+    def _save(self) -> None:
+        tmp = self.flash.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"reserved": self.reserved, "outbox": self.outbox}))
+        tmp.replace(self.flash)
 
     def _seq(self) -> int:
+        if self.next_seq >= self.reserved:
+            self.reserved = self.next_seq + SEQ_BLOCK
+            self._save()
         seq = self.next_seq
         self.next_seq += 1
         return seq
@@ -81,8 +114,8 @@ class VirtualDevice:
         return protocol.encode(self.key, self.id, self._seq(), kind, typ, 0, data, ts)
 
     def _alarm_wire(self, seq: int) -> bytes:
-        typ, data, ts, mono = self.outbox[seq]
-        age = int((time.monotonic() - mono) * 1000)
+        typ, data, ts, pressed_ms = self.outbox[seq]
+        age = max(0, int(time.time() * 1000) - pressed_ms)
         return protocol.encode(self.key, self.id, seq, "alarm", typ, age, data, ts)
 
     async def run(self, until: float) -> None:
@@ -94,6 +127,9 @@ class VirtualDevice:
                 await self._session(until)
             except aiomqtt.MqttError as exc:
                 log.debug("%s: link lost: %s", self.id, exc)
+            except Reboot:
+                self.report.reboots += 1
+                self.boot()
             if time.monotonic() < until:
                 self.report.outages += 1
                 await asyncio.sleep(self.cfg.outage_s)
@@ -135,6 +171,7 @@ class VirtualDevice:
             ref = m["data"].get("ref")
             if m["type"] == "stored" and self.outbox.pop(ref, None) is not None:
                 self.report.stored.append(ref)
+                self._save()
             elif m["type"] == "nak":
                 entry = self.outbox.get(ref)
                 if entry is not None:  # our clock is off: resend with age only
@@ -154,7 +191,8 @@ class VirtualDevice:
         cfg, rng = self.cfg, self.rng
         due = {"tele": rng.uniform(0, cfg.telemetry_s), "hb": rng.uniform(0, cfg.heartbeat_s),
                "alarm": rng.expovariate(1 / cfg.alarm_every_s) if cfg.alarm_every_s else 1e18,
-               "outage": rng.expovariate(1 / cfg.outage_every_s) if cfg.outage_every_s else 1e18}
+               "outage": rng.expovariate(1 / cfg.outage_every_s) if cfg.outage_every_s else 1e18,
+               "reboot": rng.expovariate(1 / cfg.reboot_every_s) if cfg.reboot_every_s else 1e18}
         start = time.monotonic()
         while time.monotonic() < until:
             t = time.monotonic() - start
@@ -162,10 +200,7 @@ class VirtualDevice:
                 due["tele"] += cfg.telemetry_s
                 data = {"i_avg": rng.randint(0, 16000), "v_avg": rng.randint(215000, 240000),
                         "leak_ma": rng.randint(0, 60), "t_dc": rng.randint(150, 450)}
-                await client.publish(protocol.topic(self.id, "telemetry"),
-                                     self._encode("telemetry", "periodic", data,
-                                                  int(time.time() * 1000)), qos=0)
-                self.report.telemetry += 1
+                await self._telemetry(client, data)
             if t >= due["hb"]:
                 due["hb"] += cfg.heartbeat_s
                 await client.publish(protocol.topic(self.id, "heartbeat"), self._encode(
@@ -177,14 +212,29 @@ class VirtualDevice:
             if t >= due["outage"]:
                 due["outage"] += rng.expovariate(1 / cfg.outage_every_s)
                 raise aiomqtt.MqttError("simulated outage")
+            if t >= due["reboot"]:
+                raise Reboot
             await asyncio.sleep(min(0.2, max(0.0, min(due.values()) - t)))
         # drain: acks and resends keep running until the outbox is empty
         while self.outbox and time.monotonic() < until + cfg.drain_s:
             await asyncio.sleep(0.2)
 
+    async def _telemetry(self, client: aiomqtt.Client, data: dict) -> None:
+        seq = self.next_seq
+        wire = self._encode("telemetry", "periodic", data, int(time.time() * 1000))
+        try:
+            await client.publish(protocol.topic(self.id, "telemetry"), wire, qos=1)
+        except aiomqtt.MqttError:
+            self.report.telemetry_lost_on_device += 1  # a device sheds it, not resent
+            raise
+        self.report.telemetry += 1
+        self.report.telemetry_seqs.append(seq)
+
     async def press(self, client: aiomqtt.Client, typ: str) -> int:
         seq = self._seq()
-        self.outbox[seq] = (typ, {"btn": typ[0]}, int(time.time() * 1000), time.monotonic())
+        now = int(time.time() * 1000)
+        self.outbox[seq] = (typ, {"btn": typ[0]}, now, now)
+        self._save()  # in flash before it is sent
         self.report.alarms.append(seq)
         await client.publish(protocol.topic(self.id, "event"), self._alarm_wire(seq), qos=1)
         return seq
@@ -223,8 +273,11 @@ def provision(count: int, prefix: str, registry: Path, broker_dir: Path | None,
 async def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
     seqs = json.loads(state.read_text()) if state.exists() else {}
     rng = random.Random(cfg.seed)
+    flash = state.parent / "flash"
+    flash.mkdir(parents=True, exist_ok=True)
     fleet = [VirtualDevice(d["id"], bytes.fromhex(d["key"]), d["password"],
-                           seqs.get(d["id"], 1), cfg, random.Random(rng.random()))
+                           seqs.get(d["id"], 1), cfg, random.Random(rng.random()),
+                           flash / f"{d['id']}.json")
              for d in devices]
     until = time.monotonic() + cfg.duration_s
     started = time.time()
@@ -243,6 +296,9 @@ async def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
             "telemetry": sum(r["telemetry"] for r in reports.values()),
             "heartbeats": sum(r["heartbeats"] for r in reports.values()),
             "outages": sum(r["outages"] for r in reports.values()),
+            "reboots": sum(r["reboots"] for r in reports.values()),
+            "telemetry_lost_on_device": sum(r["telemetry_lost_on_device"]
+                                            for r in reports.values()),
             "resends": sum(r["resends"] for r in reports.values()),
         },
     }
@@ -263,6 +319,8 @@ def simulate(
         help="Mean seconds between alarm presses per device (0 = none).")] = 20.0,
     outage_every_s: Annotated[float, typer.Option(
         help="Mean seconds between connection losses per device (0 = none).")] = 0.0,
+    reboot_every_s: Annotated[float, typer.Option(
+        help="Mean seconds between reboots per device, outbox kept in flash (0 = none).")] = 0.0,
     prefix: Annotated[str, typer.Option(help="Device id prefix.")] = "sim",
     state_dir: Annotated[Path, typer.Option(help="Where seqs and passwords persist.")] = Path(
         "sim-state"),
@@ -275,7 +333,7 @@ def simulate(
     devices = provision(count, prefix, registry, broker_dir, state_dir / "passwords.json")
     cfg = FleetConfig(host=host, port=port, duration_s=duration, telemetry_s=telemetry_s,
                       heartbeat_s=heartbeat_s, alarm_every_s=alarm_every_s,
-                      outage_every_s=outage_every_s, seed=seed)
+                      outage_every_s=outage_every_s, reboot_every_s=reboot_every_s, seed=seed)
     result = asyncio.run(run_fleet(devices, cfg, state_dir / "seqs.json"))
     text = json.dumps(result, indent=1)
     if report:

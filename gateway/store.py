@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS telemetry (
 );
 CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (device, event_time_ms);
 """
+SHED_COUNTER = "shed:telemetry"  # telemetry points the lane shed, ever
 SUPERVISION = "supervision"  # events the gateway raises itself (supervision.py)
 # version 1 kept one cursor per sink (last event id delivered) and a
 # dead_letters table instead of a row per delivery
@@ -310,10 +311,19 @@ class Store:
               json.dumps(p.data, sort_keys=True)) for p in points])
         return cur.rowcount
 
-    def insert_points(self, points: list[Point]) -> int:
-        """Commit a batch of points in one transaction; how many were new."""
+    def insert_points(self, points: list[Point], shed: int = 0) -> int:
+        """Commit a batch of points in one transaction, adding `shed` to the
+        durable count of points shed on purpose; how many points were new."""
         with self._tx() as db:
+            if shed:
+                db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) "
+                           "DO UPDATE SET value = value + excluded.value", (SHED_COUNTER, shed))
             return self._insert_points(db, points)
+
+    def counter(self, name: str) -> int:
+        row = self._db().execute("SELECT value FROM counters WHERE name = ?",
+                                 (name,)).fetchone()
+        return int(row[0]) if row else 0
 
     def points_after(self, after_id: int, limit: int) -> list[Point]:
         """Points of the lane with id > after_id, in id order."""

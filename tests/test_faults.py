@@ -1,32 +1,43 @@
 """Fault injection while a fleet streams alarms and telemetry through the real
 stack: the gateway is SIGKILLed and restarted, the broker restarts, the centre
-is down for a while. Afterwards every alarm the devices pressed is at the
-centre exactly once. (A longer soak: HG_SOAK_S=300 ./scripts/test -k faults)"""
+is down for a while, the devices' links are cut (a TCP proxy between them and
+the broker) and devices reboot with alarms in their flash outbox. Afterwards
+every alarm the devices pressed is at the centre exactly once, and every
+telemetry point the broker acknowledged is in the gateway's store unless the
+gateway counted it as shed. (A longer soak: HG_SOAK_S=300 ./scripts/test -k faults)"""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from gateway.store import SHED_COUNTER
+from gateway.supervision import SEQ_BASE
 from tests.harness.proc import wait_until
 from tests.harness.stack import Stack
+from tests.harness.tcpproxy import TcpProxy
 
 HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SOAK_S = float(os.environ.get("HG_SOAK_S", "16"))
 
 
-def faults(stack: Stack, rng: random.Random, until: float) -> list[str]:
+def faults(stack: Stack, proxy: TcpProxy, rng: random.Random, until: float) -> list[str]:
     """Inject one fault after another until `until`; returns what was done."""
-    done = []
+    kinds = ["kill_gateway", "restart_broker", "centre_down", "cut_links"]
+    plan = rng.sample(kinds, len(kinds))  # each kind once first, then at random
+    done: list[str] = []
     while time.monotonic() < until - 3:
         time.sleep(rng.uniform(1.0, 2.5))
-        fault = rng.choice(["kill_gateway", "restart_broker", "centre_down"])
-        if fault == "kill_gateway":
+        fault = plan[len(done)] if len(done) < len(plan) else rng.choice(kinds)
+        if fault == "cut_links":
+            proxy.down(rng.uniform(0.3, 1.5))
+        elif fault == "kill_gateway":
             stack.gateway.kill()
             time.sleep(rng.uniform(0.2, 1.5))
             stack.gateway.start()
@@ -42,35 +53,57 @@ def faults(stack: Stack, rng: random.Random, until: float) -> list[str]:
 
 def test_nothing_lost_nothing_doubled_under_faults(stack: Stack, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
+    proxy = TcpProxy((stack.broker.host, stack.broker.port)).start()
     sim = subprocess.Popen(
         [HOMEGUARD, "simulate", "--count", "15", "--registry", tmp_path / "devices.json",
-         "--broker-dir", stack.broker.config_dir, "--port", str(stack.broker.port),
+         "--broker-dir", stack.broker.config_dir, "--port", str(proxy.port),
          "--duration", str(SOAK_S), "--telemetry-s", "1", "--heartbeat-s", "5",
-         "--alarm-every-s", "3", "--outage-every-s", "10", "--state-dir", tmp_path / "sim",
-         "--report", report, "--seed", "11"],
+         "--alarm-every-s", "3", "--outage-every-s", "10", "--reboot-every-s", "8",
+         "--state-dir", tmp_path / "sim", "--report", report, "--seed", "11"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(2)  # the fleet is provisioned and streaming
-        done = faults(stack, random.Random(5), time.monotonic() + SOAK_S - 2)
+        done = faults(stack, proxy, random.Random(5), time.monotonic() + SOAK_S - 2)
         out, _ = sim.communicate(timeout=SOAK_S + 120)
     finally:
         if sim.poll() is None:
             sim.kill()
+        proxy.stop()
     assert sim.returncode == 0, out
     result = json.loads(report.read_text())
     sent = {(dev, seq) for dev, rep in result["devices"].items() for seq in rep["alarms"]}
 
     def at_centre() -> list[tuple[str, int]]:
         return [(a["device"], a["seq"]) for a in stack.alarms(limit=1000)
-                if a["device"].startswith("sim-")]
+                if a["device"].startswith("sim-") and a["seq"] < SEQ_BASE]  # not supervision
 
     wait_until(lambda: set(at_centre()) >= sent, 60,
                f"every alarm at the centre; faults {done}")
     shown = at_centre()
+    telemetry = {(dev, seq) for dev, rep in result["devices"].items()
+                 for seq in rep["telemetry_seqs"]}  # acknowledged by the broker
+    gw_db = stack.tmp / "gw" / "gateway.db"
+
+    def telemetry_missing() -> set[tuple[str, int]]:
+        with sqlite3.connect(gw_db) as db:
+            kept = set(db.execute("SELECT device, seq FROM telemetry"))
+        return telemetry - kept
+
+    def shed() -> int:
+        with sqlite3.connect(gw_db) as db:
+            row = db.execute("SELECT value FROM counters WHERE name = ?",
+                             (SHED_COUNTER,)).fetchone()
+        return int(row[0]) if row else 0
+
+    wait_until(lambda: len(telemetry_missing()) <= shed(), 60,
+               "every acknowledged telemetry point stored or counted as shed")
     counts = {"sent": len(sent), "stored": len(set(shown)),
               "duplicates": len(shown) - len(set(shown)), "lost": len(sent - set(shown)),
-              "faults": done, **result["totals"]}
+              "telemetry_acked": len(telemetry), "telemetry_shed": shed(),
+              "telemetry_lost": max(0, len(telemetry_missing()) - shed()),
+              "links_cut": proxy.cuts, "faults": done, **result["totals"]}
     print("fault run:", json.dumps(counts))
-    assert len(done) >= 3
+    assert set(done) >= {"kill_gateway", "restart_broker", "centre_down", "cut_links"}
     assert counts["duplicates"] == 0 and counts["lost"] == 0
-    assert set(shown) == sent
+    assert set(shown) == sent, (sorted(set(shown) - sent), sorted(sent - set(shown)))
+    assert counts["telemetry_lost"] == 0 and counts["telemetry_acked"] > 0

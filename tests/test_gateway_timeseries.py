@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 from gateway.config import TimeseriesSection
 from gateway.lane import TelemetryLane
 from gateway.sinks.timeseries import SINK, TimeseriesSink, to_line
-from gateway.store import Point, Store
+from gateway.store import SHED_COUNTER, Point, Store
 from hg import protocol
 from tests.harness.proc import wait_until
 from tests.test_gateway_flow import WAIT, Centre, Device, Gateway
@@ -246,3 +246,5 @@ def test_full_lane_sheds_telemetry_with_a_reason(tmp_path: Path) -> None:
     wait_until(lambda: len(released) == 12, 5, "the queued points committed and released")
     lane.stop()
     assert [p.seq for p in store.points_after(0, 100)] == list(range(1, 11))
+    # the shed count is kept with the points: it survives a restart, for reconciliation
+    assert Store(tmp_path / "gw.db", sinks=("centre",)).counter(SHED_COUNTER) == 2

@@ -48,7 +48,9 @@ class Stack:
 
     def start(self) -> None:
         self.centre.start().wait_ready(self._centre_up)
-        self.gateway.start()
+        # devices publish only once the gateway's persistent session exists:
+        # before it, the broker has no subscriber to keep their messages for
+        self.gateway.start().wait_ready(lambda: "subscribed topics=" in self.gateway.logs())
 
     def _centre_up(self) -> bool:
         try:
