@@ -63,3 +63,268 @@ def test_micropython_matches_cpython(micropython, tmp_path: Path, capsys) -> Non
         "import store_check\nstore_check.main('/fs')\n",
         files={"/t/store_check.py": CHECK.read_text()})
     assert got.splitlines() == want.splitlines()
+
+
+# --- the device runtime against the real Mosquitto ---------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import paho.mqtt.client as paho  # noqa: E402
+import pytest  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from hg import config, protocol  # noqa: E402
+from hg.device import Device  # noqa: E402
+from hg.simhal import SimHAL  # noqa: E402
+from tests.harness.proc import wait_until  # noqa: E402
+
+DEV = "hg-b-0042"
+KEY = bytes(range(32))
+TIMEOUT = 10.0
+
+
+class App:
+    def __init__(self) -> None:
+        self.feedback: list[tuple[str, int]] = []
+        self.configs: list[dict] = []
+        self.refuse = False
+
+    def on_feedback(self, kind: str, ref: int) -> None:
+        self.feedback.append((kind, ref))
+
+    def on_config(self, cfg: dict) -> None:
+        self.configs.append(cfg)
+        if self.refuse:
+            raise ValueError("app refuses")
+
+
+class Gateway:
+    """Plays the gateway: verifies what the device sends, answers with signed
+    downlink messages (gateway account, so the broker's ACL allows it)."""
+
+    def __init__(self, broker) -> None:
+        self.got: list[tuple[str, dict, bytes]] = []
+        self.lock = threading.Lock()
+        self.seq = 2**30
+        self.ready = threading.Event()
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"gw-{os.urandom(4).hex()}",
+                        protocol=paho.MQTTv311)
+        c.username_pw_set(broker.gateway_user, broker.gateway_password)
+        c.on_connect = lambda c, u, f, rc, p: c.subscribe(f"hg/v1/{DEV}/+", 1)
+        c.on_subscribe = lambda c, u, mid, rcs, p: self.ready.set()
+        c.on_message = self._on_message
+        c.reconnect_delay_set(0.1, 0.5)
+        c.connect(broker.host, broker.port, keepalive=30)
+        c.loop_start()
+        self.client = c
+        assert self.ready.wait(TIMEOUT), "gateway SUBACK"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        leaf = msg.topic.rsplit("/", 1)[-1]
+        if leaf in protocol.DOWNLINK:
+            return
+        m = protocol.verify(msg.topic, msg.payload, {DEV: KEY}.get)
+        with self.lock:
+            self.got.append((leaf, m, msg.payload))
+
+    def msgs(self, kind: str, typ: str | None = None) -> list[dict]:
+        with self.lock:
+            return [m for _, m, _ in self.got
+                    if m["kind"] == kind and typ in (None, m["type"])]
+
+    def payloads(self, seq: int) -> list[bytes]:
+        with self.lock:
+            return [p for _, m, p in self.got if m["seq"] == seq]
+
+    def send(self, kind: str, typ: str, data: dict, retain: bool = False) -> None:
+        self.seq += 1
+        wire = protocol.encode(KEY, DEV, self.seq, kind, typ, 0, data, int(time.time() * 1000))
+        leaf = protocol.TOPIC_OF[kind]
+        self.client.publish(protocol.topic(DEV, leaf), wire, qos=1,
+                            retain=retain).wait_for_publish(TIMEOUT)
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def gateway(mosquitto):
+    gw = Gateway(mosquitto)
+    yield gw
+    gw.stop()
+
+
+def write_config(root: Path, broker, **extra) -> None:
+    cfg = {"v": 1, "device_id": DEV, "type": "button", "board": "button-c3",
+           "broker": {"host": broker.host, "port": broker.port, "tls": False,
+                      "username": DEV, "password": broker.add_device(DEV)},
+           "key_hex": KEY.hex(), "heartbeat_s": 300}
+    cfg.update(extra)
+    (root / "config.json").write_text(json.dumps(cfg))
+
+
+def boot(root: Path, app: App | None = None, **kw) -> tuple[Device, SimHAL, App]:
+    hal, app = SimHAL(reset_cause="watchdog"), app or App()
+    kw.setdefault("resend_ms", 2000)
+    return Device.boot(hal, app, str(root), **kw), hal, app
+
+
+def run(dev: Device, hal: SimHAL, cond, what: str, timeout: float = TIMEOUT) -> None:
+    def step() -> bool:
+        dev.poll(hal.ticks_ms())
+        return bool(cond())
+    wait_until(step, timeout, what, interval=0.01)
+
+
+def test_alarm_is_stored_acked_and_feedback_reaches_the_app(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto)
+    dev, hal, app = boot(tmp_path)
+    assert dev.fault is None
+    run(dev, hal, lambda: gateway.msgs("heartbeat"), "online and the first heartbeat")
+    assert gateway.msgs("status", "online")[0]["data"] == {"fw": "hg-0.1", "rst": "watchdog"}
+    hb = gateway.msgs("heartbeat")[0]["data"]
+    assert (hb["rst"], hb["rssi"], hb["bat_mv"], hb["fw"]) == ("watchdog", -61, 3012, "hg-0.1")
+    seq = dev.send_event("fire", {"btn": "a"})
+    assert dev.obx.pending() == [seq]
+    run(dev, hal, lambda: gateway.msgs("alarm"), "the alarm")
+    alarm = gateway.msgs("alarm")[0]
+    assert (alarm["seq"], alarm["data"], "ts" in alarm) == (seq, {"btn": "a"}, True)
+    gateway.send("ack", "stored", {"ref": seq})
+    run(dev, hal, lambda: app.feedback, "the stored ack")
+    assert dev.obx.pending() == [] and not os.listdir(tmp_path / "obx")
+    for typ in ("delivered", "acknowledged", "resolved"):
+        gateway.send("ack", typ, {"ref": seq})
+    run(dev, hal, lambda: len(app.feedback) == 4, "centre feedback")
+    assert app.feedback == [("stored", seq), ("delivered", seq), ("acknowledged", seq),
+                            ("resolved", seq)]
+    assert hal.feeds > 0 and dev.loop_errors == 0
+    dev.close()
+
+
+KILLED = """
+import sys, time
+from hg.device import Device
+from hg.simhal import SimHAL
+hal = SimHAL()
+dev = Device.boot(hal, object(), sys.argv[1], resend_ms=60000)
+while not dev.link.connected:
+    dev.poll(hal.ticks_ms())
+    time.sleep(0.01)
+seq = dev.send_event("medical", {"btn": "b"})
+while dev.link.pending():
+    dev.poll(hal.ticks_ms())
+    time.sleep(0.01)
+print(seq, flush=True)
+time.sleep(60)
+"""
+
+
+def test_killed_before_the_ack_resends_the_same_seq_after_restart(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        seq = int(line)
+        wait_until(lambda: gateway.msgs("alarm"), TIMEOUT, "the alarm at the gateway")
+    finally:
+        proc.send_signal(signal.SIGKILL)  # power cut: no ack came
+        proc.wait(TIMEOUT)
+        if proc.stdout:
+            proc.stdout.close()
+    stored = (tmp_path / "obx" / f"{seq}.m").read_bytes().split(b"\n", 1)[1]
+    dev, hal, _ = boot(tmp_path)
+    assert dev.obx.pending() == [seq]
+    run(dev, hal, lambda: len(gateway.payloads(seq)) >= 2, "the resend after restart")
+    assert gateway.payloads(seq)[1] == stored
+    gateway.send("ack", "stored", {"ref": seq})
+    run(dev, hal, lambda: not dev.obx.pending(), "the ack")
+    assert dev.send_event("fire") > seq + 1  # above the block reserved before the kill
+    dev.close()
+
+
+def test_broker_down_alarm_delivered_after_it_returns(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto)
+    dev, hal, app = boot(tmp_path)
+    run(dev, hal, lambda: dev.link.connected, "connected")
+    mosquitto.stop()
+    run(dev, hal, lambda: not dev.link.connected, "the device to notice")
+    seq = dev.send_event("security")
+    mosquitto.start()
+    run(dev, hal, lambda: any(m["seq"] == seq for m in gateway.msgs("alarm")),
+        "the alarm after the broker returned", timeout=20)
+    gateway.send("ack", "stored", {"ref": seq})
+    run(dev, hal, lambda: not dev.obx.pending(), "the ack")
+    dev.close()
+
+
+def test_outbox_full_keeps_alarms_and_sheds_telemetry(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto)
+    mosquitto.stop()
+    dev, hal, app = boot(tmp_path, max_count=5)
+    dev.poll(hal.ticks_ms())  # offline: the first heartbeat goes to flash
+    alarms = [dev.send_event("fire"), dev.send_event("medical")]
+    tele = [dev.send_telemetry({"i_avg": n}) for n in range(6)]
+    kinds = [dev.obx.kind(s) for s in dev.obx.pending()]
+    assert kinds == ["alarm", "alarm", "telemetry", "telemetry", "telemetry"]
+    assert dev.obx.shed == 4  # the heartbeat and the three oldest telemetry points
+    for _ in range(3):
+        dev.send_event("panic")  # events push out the remaining telemetry, then...
+    assert [dev.obx.kind(s) for s in dev.obx.pending()] == ["alarm"] * 5
+    with pytest.raises(OSError, match="outbox full of events"):
+        dev.send_event("fire")  # ...are refused, never shedding an alarm
+    mosquitto.start()
+    run(dev, hal, lambda: len(gateway.msgs("alarm")) == 5, "all kept alarms", timeout=20)
+    assert sorted(m["seq"] for m in gateway.msgs("alarm"))[:2] == alarms
+    assert gateway.msgs("telemetry") == [] and tele
+    dev.close()
+
+
+def test_remote_config_applied_rejected_and_rolled_back(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto)
+    dev, hal, app = boot(tmp_path, healthy_ms=300)
+    run(dev, hal, lambda: dev.link.connected and not dev.link.client.subscribing, "SUBACK")
+    gateway.send("config", "full", {"telemetry_s": 30, "t_res_set": 100}, retain=True)
+    run(dev, hal, lambda: not config.in_trial(str(tmp_path)) and app.configs, "commit")
+    saved = config.load(str(tmp_path / "config.json"))[0]
+    assert (saved["telemetry_s"], saved["thresholds"]["residual_ma"]["set"]) == (30, 100)
+    gateway.send("config", "full", {"t_res_set": 5}, retain=True)
+    run(dev, hal, lambda: gateway.msgs("fault", "config"), "the rejection")
+    reason = gateway.msgs("fault", "config")[0]["data"]["reason"]
+    assert reason.startswith("rejected thresholds.residual_ma.set: 5 is outside 20..1000")
+    app.refuse = True
+    gateway.send("config", "full", {"telemetry_s": 60}, retain=True)
+    run(dev, hal, lambda: len(gateway.msgs("fault", "config")) == 2, "the rollback")
+    assert gateway.msgs("fault", "config")[1]["data"]["reason"].startswith(
+        "rolled back: apply failed")
+    assert dev.cfg["telemetry_s"] == 30 and not config.in_trial(str(tmp_path))
+    assert config.load(str(tmp_path / "config.json"))[0]["telemetry_s"] == 30
+    dev.close()
+
+
+def test_commands_and_invalid_config_fault(tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto, thresholds={"residual_ma": {"set": 5000}})
+    dev, hal, app = boot(tmp_path)
+    assert dev.fault == "thresholds.residual_ma.set: 5000 is outside 20..1000"
+    assert hal.leds == ["fault"]
+    run(dev, hal, lambda: gateway.msgs("fault", "config"), "the fault report")
+    assert gateway.msgs("fault", "config")[0]["data"]["reason"] == dev.fault
+    run(dev, hal, lambda: not dev.link.client.subscribing, "SUBACK")
+    gateway.send("cmd", "locate", {})
+    gateway.send("cmd", "selftest", {})
+    run(dev, hal, lambda: gateway.msgs("test", "auto"), "the self-test event")
+    assert gateway.msgs("test", "auto")[0]["data"]["cfg_ok"] is False
+    assert hal.leds[-1] == "locate" and hal.buzzes == ["locate"]
+    gateway.send("cmd", "reboot", {})
+    run(dev, hal, lambda: hal.reboots == 1, "the reboot")

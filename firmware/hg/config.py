@@ -283,13 +283,10 @@ def dumps(cfg):
     return json.dumps(cfg).encode()
 
 
-def stage(root, cfg):
-    """Keep the current file as config.prev, then write cfg atomically."""
-    cur = join(root, FILE)
-    with open(cur, "rb") as f:
-        old = f.read()
-    write_atomic(join(root, PREV), old)
-    write_atomic(cur, dumps(cfg))
+def stage(root, new, old):
+    """Keep the old config as config.prev, then write the new one atomically."""
+    write_atomic(join(root, PREV), dumps(old))
+    write_atomic(join(root, FILE), dumps(new))
 
 
 def in_trial(root):

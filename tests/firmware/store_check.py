@@ -87,12 +87,12 @@ def check_trial(root):
     config.write_atomic(p, config.dumps(config.validate(GOOD)[0]))  # over an existing file
     cfg = config.load(p)[0]
     new = config.remote_update(cfg, {"telemetry_s": 30})[0]
-    config.stage(root, new)
+    config.stage(root, new, cfg)
     out("stage", trial=config.in_trial(root), now=config.load(p)[0]["telemetry_s"],
         prev=config.load(config.join(root, config.PREV))[0]["telemetry_s"])
     cfg, errs = config.rollback(root)
     out("rollback", trial=config.in_trial(root), now=cfg["telemetry_s"], errors=errs)
-    config.stage(root, new)
+    config.stage(root, new, cfg)
     config.commit(root)
     out("commit", trial=config.in_trial(root), now=config.load(p)[0]["telemetry_s"],
         files=sorted(n for n in os.listdir(root) if n.startswith("config")))

@@ -1,0 +1,316 @@
+# The device runtime the apps plug into: config, sequence reservation, the
+# flash outbox and hg.link, heartbeat, time, commands, the centre's feedback,
+# remote config with rollback, watchdog.  MicroPython subset; all hardware
+# comes from `hal`, an object with these methods (hg/simhal.py is the CPython
+# one used in tests; docs/firmware.md):
+#
+#   ticks_ms() -> int          monotonic ms since boot, never wraps
+#   time_ms() -> int | None    ms since 1970 UTC when the clock is synced
+#   rssi() -> int | None       Wi-Fi signal, dBm
+#   supply_mv() -> int | None  battery or supply voltage
+#   reset_cause() -> str       "power_on", "watchdog", "soft", "deep_sleep", ...
+#   wdt_feed()                 feed the hardware watchdog
+#   reboot()                   restart the board (does not return on a board)
+#   led(pattern), buzzer(pattern)   "fault", "locate", or an app's pattern
+#   connect_socket(host, port, tls, ca) -> stream   (hg.mqtt's transport)
+#
+# App interface: Device(cfg, hal, app, root) or Device.boot(hal, app, root);
+# dev.poll(now_ms) from the main loop; dev.send_event(type, data, kind="alarm")
+# -> seq; dev.send_telemetry(data) -> seq.  The app may define on_feedback(
+# kind, ref), on_config(cfg) (raise to refuse: the config is rolled back),
+# self_test() -> dict and on_fault(reason); all optional.
+from hg import config, protocol
+from hg.link import Link
+from hg.mqtt import MQTTClient
+from hg.outbox import LIGHT, Outbox
+from hg.seqres import SeqRes
+
+try:
+    from binascii import unhexlify
+except ImportError:  # pragma: no cover
+    from ubinascii import unhexlify
+
+FW = "hg-0.1"
+FEEDBACK = ("stored", "delivered", "acknowledged", "dispatched", "resolved")
+DONE = ("stored", "delivered")  # the gateway has it: leave the outbox
+
+
+def clean(s):
+    """Text fit for a protocol string value (<= 64 printable ASCII, no quotes)."""
+    out = ""
+    for c in str(s):
+        if " " <= c <= "~" and c not in "\"\\":
+            out += c
+    return out[:64]
+
+
+def _err(e):
+    return type(e).__name__ + " " + " ".join(str(a) for a in e.args)
+
+
+def _call(app, name, *args):
+    f = getattr(app, name, None)
+    return f(*args) if f else None
+
+
+class Device:
+    def __init__(self, cfg, hal, app, root="/", errors=(), resend_ms=30000,
+                 trial_ms=120000, healthy_ms=10000, max_count=64, max_bytes=32768):
+        self.hal, self.app, self.root = hal, app, root
+        self.resend_ms, self.trial_ms, self.healthy_ms = resend_ms, trial_ms, healthy_ms
+        self.faults = []  # (type, reason) to report once connected
+        if config.in_trial(root):  # rebooted before the new config was healthy
+            cfg, errors = config.rollback(root)
+            self.faults.append(("config", "rolled back: rebooted during trial"))
+        self.cfg, self.errors = cfg, list(errors)
+        self.fault = self.errors[0] if self.errors else None
+        self.last_error = self.fault
+        self.dev = cfg["device_id"]
+        self.obx = Outbox(config.join(root, "obx"), max_count, max_bytes)
+        self.seqs = SeqRes(config.join(root, "seq"), floor=self.obx.highest())
+        self.rst = hal.reset_cause()
+        self.boot_ms = hal.ticks_ms()
+        self.loop_errors = self.bad_downlink = self.sent = 0
+        self._sent = {}  # event seq -> ms it was last handed to the link
+        self._born = {}  # seq -> [ticks, ts] of messages made this boot
+        self._next_hb = self.boot_ms
+        self._first_hb = True
+        self._trial = None  # ms a remote config was applied, until commit
+        self._trial_errs = 0
+        self._cfg_seen = None
+        self._clock_adj = 0  # ms the gateway said our clock is behind
+        self._reboot = self._in_poll = False
+        self.link = None
+        if self.fault:
+            hal.led("fault")
+            _call(app, "on_fault", self.fault)
+            self.faults.append(("config", self.fault))
+        if cfg["device_id"] and cfg["key_hex"] and cfg["broker"]["host"]:
+            self.key = unhexlify(cfg["key_hex"])
+            self.link = self._make_link()
+
+    @classmethod
+    def boot(cls, hal, app, root="/", **kw):
+        cfg, errors = config.load(config.join(root, config.FILE))
+        return cls(cfg, hal, app, root, errors, **kw)
+
+    def _make_link(self):
+        b = self.cfg["broker"]
+        hal = self.hal
+
+        def transport():
+            return hal.connect_socket(b["host"], b["port"], b["tls"], b["ca"] or None)
+
+        c = MQTTClient(self.dev, transport, b["username"], b["password"], keepalive=60)
+        c.on_message = self._on_message
+        st = protocol.topic(self.dev, "status")
+        return Link(c, subs=[(protocol.topic(self.dev, leaf), 1) for leaf in protocol.DOWNLINK],
+                    will=(st, lambda: self._status("offline", False)),
+                    online=(st, lambda: self._status("online", True)))
+
+    # --- encoding -----------------------------------------------------------
+
+    def time_ms(self):
+        t = self.hal.time_ms()
+        return None if t is None else t + self._clock_adj
+
+    def _encode(self, seq, kind, typ, data, age, ts):
+        return protocol.encode(self.key, self.dev, seq, kind, typ, age, data, ts)
+
+    def _status(self, typ, with_ts):
+        ts = self.time_ms() if with_ts else None
+        return self._encode(self.seqs.next(), "status", typ, {"fw": FW, "rst": clean(self.rst)},
+                            0, ts)
+
+    def _wire(self, seq, now):
+        """The bytes to send for a stored message: re-encoded with a fresh age
+        when it was made this boot, else exactly as stored."""
+        wire = self.obx.get(seq)
+        b = self._born.get(seq)
+        if b is None:
+            return wire
+        m = protocol.parse(wire)[0]
+        return self._encode(seq, m["kind"], m["type"], m["data"], now - b[0], b[1])
+
+    # --- app interface --------------------------------------------------------
+
+    def send_event(self, typ, data=None, kind="alarm"):
+        """Store the event in flash, send it when connected; returns its seq.
+        Raises outbox.Full when flash holds only unacknowledged events."""
+        now = self.hal.ticks_ms()
+        seq = self.seqs.next()
+        ts = self.time_ms()
+        self.obx.put(seq, kind, self._encode(seq, kind, typ, data or {}, 0, ts))
+        self._born[seq] = [now, ts]
+        if not self._in_poll:
+            self._send_pending(now)
+        return seq
+
+    def send_telemetry(self, data, kind="telemetry"):
+        """Telemetry or a heartbeat: straight to the link when connected (RAM,
+        QoS 1), kept in flash only while offline, where it may be shed."""
+        now = self.hal.ticks_ms()
+        seq = self.seqs.next()
+        ts = self.time_ms()
+        wire = self._encode(seq, kind, "periodic", data, 0, ts)
+        if self.link and self.link.connected:
+            self.link.publish(protocol.topic(self.dev, kind), wire, 1, False, now)
+            self.sent += 1
+        elif self.obx.put(seq, kind, wire):
+            self._born[seq] = [now, ts]
+        return seq
+
+    def close(self):
+        if self.link:
+            self.link.close(self.hal.ticks_ms())
+
+    # --- the loop -------------------------------------------------------------
+
+    def poll(self, now_ms):
+        """One loop iteration; the watchdog is fed only when it went well."""
+        try:
+            self._step(now_ms)
+        except Exception as e:  # a bug must not stop the loop: the watchdog decides
+            self.loop_errors += 1
+            self.last_error = "loop: " + _err(e)
+            return False
+        self.hal.wdt_feed()
+        return True
+
+    def _step(self, now):
+        if self._reboot:
+            self.close()
+            self.hal.reboot()
+            return
+        if self.link:
+            self._in_poll = True
+            try:
+                self.link.poll(now)
+            finally:
+                self._in_poll = False
+            if self.link.connected:
+                while self.faults:
+                    typ, reason = self.faults.pop(0)
+                    self.send_event(typ, {"reason": clean(reason)}, "fault")
+                self._send_pending(now)
+        if now >= self._next_hb:
+            self._next_hb = now + self.cfg["heartbeat_s"] * 1000
+            self.send_telemetry(self._heartbeat(now), "heartbeat")
+        self._check_trial(now)
+
+    def _heartbeat(self, now):
+        d = {"up_s": (now - self.boot_ms) // 1000, "fw": FW, "obx": len(self.obx),
+             "err": clean(self.last_error or self.link and self.link.last_error or "")}
+        for k, v in (("rssi", self.hal.rssi()), ("bat_mv", self.hal.supply_mv())):
+            if v is not None:
+                d[k] = v
+        if self._first_hb:  # the reset cause, once after boot
+            self._first_hb = False
+            d["rst"] = clean(self.rst)
+        return d
+
+    def _send_pending(self, now):
+        link = self.link
+        if not link or not link.connected:
+            return
+        for seq in self.obx.pending():
+            if link.pending() >= link.max_inflight:
+                return
+            kind = self.obx.kind(seq)
+            light = kind in LIGHT
+            if not light and now - self._sent.get(seq, now - self.resend_ms) < self.resend_ms:
+                continue
+            link.publish(protocol.topic(self.dev, protocol.TOPIC_OF[kind]),
+                         self._wire(seq, now), 1, False, now)
+            self.sent += 1
+            if light:  # handed to the link: RAM from here on
+                self.obx.remove(seq)
+                self._born.pop(seq, None)
+            else:
+                self._sent[seq] = now
+
+    # --- downlink -------------------------------------------------------------
+
+    def _key_of(self, dev):
+        return self.key if dev == self.dev else None
+
+    def _on_message(self, topic, payload):
+        try:
+            msg = protocol.verify(topic, payload, self._key_of)
+        except protocol.Reject as e:
+            self.bad_downlink += 1
+            self.last_error = "downlink " + str(e)
+            return
+        try:
+            kind = msg["kind"]
+            if kind == "ack":
+                self._on_ack(msg["type"], msg["data"], msg.get("ts"))
+            elif kind == "cmd":
+                self._on_cmd(msg["type"])
+            elif kind == "config":
+                self._on_config(msg["seq"], msg["data"])
+        except Exception as e:  # the message is handled (PUBACK); the loop goes on
+            self.loop_errors += 1
+            self.last_error = "handling " + msg["kind"] + ": " + _err(e)
+
+    def _on_ack(self, typ, data, ts):
+        ref = data["ref"]
+        if typ == "nak":
+            if data.get("reason") == protocol.R_SKEW and ts is not None:
+                mine = self.hal.time_ms()
+                if mine is not None:
+                    self._clock_adj = ts - mine
+                if ref in self._born:  # resend with age only, at once
+                    self._born[ref][1] = None
+                self._sent.pop(ref, None)
+            return
+        if typ in DONE and self.obx.remove(ref):
+            self._sent.pop(ref, None)
+            self._born.pop(ref, None)
+        _call(self.app, "on_feedback", typ, ref)
+
+    def _on_cmd(self, typ):
+        if typ == "reboot":
+            self._reboot = True  # on the next poll, after the PUBACK went out
+        elif typ == "locate":
+            self.hal.led("locate")
+            self.hal.buzzer("locate")
+        elif typ == "selftest":
+            d = {"obx": len(self.obx), "cfg_ok": not self.errors, "fw": FW}
+            d.update(_call(self.app, "self_test") or {})
+            self.send_event("auto", d, "test")
+
+    def _on_config(self, seq, data):
+        if seq == self._cfg_seen:
+            return
+        self._cfg_seen = seq
+        new, errs = config.remote_update(self.cfg, data)
+        if errs:
+            self.faults.append(("config", "rejected " + errs[0]))
+            return
+        if new == self.cfg:
+            return  # the retained config again
+        config.stage(self.root, new, self.cfg)
+        self.cfg = new
+        self._trial = self.hal.ticks_ms()
+        self._trial_errs = self.loop_errors
+        try:
+            _call(self.app, "on_config", new)
+        except Exception as e:
+            self._rollback("apply failed: " + _err(e))
+
+    def _check_trial(self, now):
+        if self._trial is None:
+            return
+        healthy = self.link and self.link.connected and self.loop_errors == self._trial_errs
+        if healthy and now - self._trial >= self.healthy_ms:
+            config.commit(self.root)
+            self._trial = None
+        elif now - self._trial >= self.trial_ms:
+            self._rollback("not healthy within " + str(self.trial_ms // 1000) + " s")
+
+    def _rollback(self, why):
+        self._trial = None
+        self.cfg, errs = config.rollback(self.root)
+        self.faults.append(("config", "rolled back: " + why))
+        _call(self.app, "on_config", self.cfg)
