@@ -59,6 +59,31 @@ def throughput_cmd(
                                      "alarm_every": alarm_every, "rounds": rounds}, results)
 
 
+@bench.command("share")
+def share_cmd(
+    messages: Annotated[int, typer.Option(help="Messages in the stream.")] = 20000,
+    devices: Annotated[int, typer.Option(help="Device accounts publishing it.")] = 20,
+    alarm_every: Annotated[int, typer.Option(
+        help="Every n-th message of a device is an alarm (0: telemetry only).")] = 20,
+    timeout: Annotated[float, typer.Option(help="Seconds a group may take.")] = 300,
+    rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
+    out: OutOpt = None,
+    scratch: TmpOpt = None,
+) -> None:
+    """Two gateways in a $share group (Redis de-dup) versus one, same stream."""
+    from gateway.bench import share
+
+    tmp, holder = _scratch(scratch)
+    try:
+        results = share.run(tmp, messages, devices, alarm_every, timeout, rounds)
+    finally:
+        if holder:
+            holder.cleanup()
+    share.table(results)
+    report.write(out, "share", {"messages": messages, "devices": devices,
+                                "alarm_every": alarm_every, "rounds": rounds}, results)
+
+
 @bench.command("latency")
 def latency_cmd(
     loads: Annotated[str, typer.Option(
