@@ -328,3 +328,8 @@ def test_commands_and_invalid_config_fault(tmp_path: Path, mosquitto, gateway: G
     assert hal.leds[-1] == "locate" and hal.buzzes == ["locate"]
     gateway.send("cmd", "reboot", {})
     run(dev, hal, lambda: hal.reboots == 1, "the reboot")
+
+
+def test_device_module_imports_under_micropython(micropython) -> None:
+    out = micropython.run("from hg import device\nprint(device.FW, device.clean('a\"b\\\\c'))\n")
+    assert out == "hg-0.1 abc\n"
