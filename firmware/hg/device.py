@@ -80,7 +80,7 @@ class Device:
         self._cfg_seen = None
         self._clock_adj = 0  # ms the gateway said our clock is behind
         self._reboot = self._in_poll = False
-        self.link = None
+        self.link = self.key = None
         if self.fault:
             hal.led("fault")
             _call(app, "on_fault", self.fault)
@@ -115,6 +115,8 @@ class Device:
         return None if t is None else t + self._clock_adj
 
     def _encode(self, seq, kind, typ, data, age, ts):
+        if self.key is None:
+            raise OSError("cannot sign: " + str(self.fault))
         return protocol.encode(self.key, self.dev, seq, kind, typ, age, data, ts)
 
     def _status(self, typ, with_ts):
@@ -193,7 +195,7 @@ class Device:
                     typ, reason = self.faults.pop(0)
                     self.send_event(typ, {"reason": clean(reason)}, "fault")
                 self._send_pending(now)
-        if now >= self._next_hb:
+        if self.link and now >= self._next_hb:
             self._next_hb = now + self.cfg["heartbeat_s"] * 1000
             self.send_telemetry(self._heartbeat(now), "heartbeat")
         self._check_trial(now)
