@@ -84,6 +84,31 @@ def share_cmd(
                                 "alarm_every": alarm_every, "rounds": rounds}, results)
 
 
+@bench.command("connections")
+def connections_cmd(
+    devices: Annotated[str, typer.Option(
+        help="Fleet sizes, comma-separated.")] = "1000,5000",
+    duration: Annotated[float, typer.Option(help="Seconds each fleet runs.")] = 60,
+    period: Annotated[float, typer.Option(
+        help="Seconds between a device's heartbeats (and telemetry).")] = 30,
+    out: OutOpt = None,
+    scratch: TmpOpt = None,
+) -> None:
+    """Device connections one `homeguard simulate` process holds, and their cost."""
+    from gateway.bench import connections
+
+    sizes = _ints(devices, "--devices")
+    tmp, holder = _scratch(scratch)
+    try:
+        results = connections.run(tmp, sizes, duration, period)
+    finally:
+        if holder:
+            holder.cleanup()
+    connections.table(results)
+    report.write(out, "connections", {"devices": sizes, "duration_s": duration,
+                                      "period_s": period}, results)
+
+
 @bench.command("latency")
 def latency_cmd(
     loads: Annotated[str, typer.Option(
