@@ -109,6 +109,27 @@ def connections_cmd(
                                       "period_s": period}, results)
 
 
+@bench.command("centre")
+def centre_cmd(
+    presses: Annotated[int, typer.Option(help="Alarms timed from ingest to the browser.")] = 100,
+    open_alarms: Annotated[int, typer.Option(
+        help="Open alarms when the desk's load time is measured again.")] = 10000,
+    out: OutOpt = None,
+    scratch: TmpOpt = None,
+) -> None:
+    """Centre: ingest -> browser latency, ingest throughput, desk load with many open alarms."""
+    from gateway.bench import centre
+
+    tmp, holder = _scratch(scratch)
+    try:
+        results = centre.run(tmp, presses, open_alarms)
+    finally:
+        if holder:
+            holder.cleanup()
+    centre.table(results)
+    report.write(out, "centre", {"presses": presses, "open_alarms": open_alarms}, results)
+
+
 @bench.command("latency")
 def latency_cmd(
     loads: Annotated[str, typer.Option(

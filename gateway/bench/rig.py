@@ -83,6 +83,10 @@ class Rig:
     def operator(self) -> httpx.Client:
         """An operator account on the centre and a client logged in with it, as
         the desk's browser is (session cookie; the login form's CSRF token)."""
+        return self.operator_login()[0]
+
+    def operator_login(self) -> tuple[httpx.Client, str]:
+        """operator(), and the account's password (bench-operator)."""
         password = secrets.token_urlsafe(12)
         subprocess.run([BIN / "homeguard", "centre-user", "add", "bench-operator",
                         "--role", "operator", "--db", f"sqlite:///{self.tmp / 'centre.db'}",
@@ -96,7 +100,7 @@ class Rig:
                                            "csrf_token": m.group(1), "next": "/"})
         if resp.status_code not in (200, 303):
             raise BenchError(f"operator login failed: HTTP {resp.status_code}")
-        return client
+        return client, password
 
     def gateway(self, name: str, registry: Path, client_id: str | None = None,
                 extra: str = "", share_group: str = "") -> Gateway:
