@@ -9,6 +9,7 @@ Node).  A missing program is a test failure in CI and under scripts/test
 pytest_plugins = [
     "tests.harness.servers",  # before mosquitto, which builds on its Server
     "tests.harness.mosquitto",
+    "tests.harness.postgres",
     "tests.harness.browser",
     "tests.harness.micropython",
     "tests.harness.stack",

@@ -1,4 +1,5 @@
-"""The centre's HTTP API against a real SQLite file (TestClient in process)."""
+"""The centre's HTTP API (TestClient in process) against a real SQLite file
+and against a real PostgreSQL (every test runs on both)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ def batch(*events: dict[str, Any]) -> dict[str, Any]:
     return {"gateway": "gw-1", "events": list(events)}
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres").fresh_database())
     return f"sqlite:///{tmp_path / 'centre.db'}"
 
 
