@@ -189,7 +189,7 @@ def validate(raw):
     """raw (a parsed JSON value) -> (cfg, errors): cfg is the defaults with
     every valid value of raw put in; errors name the key of each problem."""
     cfg = defaults()
-    errs = []
+    errs = []  # type: list
     if not isinstance(raw, dict):
         return cfg, ["config: must be a JSON object"]
     _unknown(raw, cfg, "", errs)

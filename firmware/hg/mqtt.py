@@ -78,6 +78,8 @@ class MQTTClient:
 
     def _block(self, t):
         s = self.sock
+        if s is None:
+            raise OSError("not connected")
         if t and hasattr(s, "settimeout"):
             s.settimeout(t)
         else:
@@ -326,7 +328,7 @@ def tcp(host, port, ca=None, timeout_s=10, server_hostname=None):
                 ctx.verify_mode = ssl.CERT_REQUIRED
                 ctx.load_verify_locations(cafile=ca)
                 t = ctx.wrap_socket(s, server_hostname=server_hostname or host)
-                s = t if hasattr(t, "settimeout") else _TLS(t, s)
+                s = t if hasattr(t, "settimeout") else _TLS(t, s)  # type: ignore[assignment]
         except BaseException:
             s.close()
             raise

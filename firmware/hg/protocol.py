@@ -14,11 +14,11 @@ except ImportError:  # pragma: no cover
 try:  # CPython (the gateway): constant-time comparison in C
     from hmac import compare_digest as _c_eq
 except ImportError:  # MicroPython: the pure version below
-    _c_eq = None
+    _c_eq = None  # type: ignore[assignment]
 # CPython can copy a hash state: the padded-key states are computed once per
 # key (MicroPython's sha256 has no copy(), so it hashes the pads every time)
 _COPY = hasattr(hashlib.sha256(), "copy")
-_pads = {}
+_pads = {}  # type: dict
 
 VERSION = 1
 PREFIX = "hg/v1/"

@@ -1,0 +1,213 @@
+# The hardware layer on an ESP32 / ESP32-C3 board: the one module that
+# touches machine, network and the clock.  It implements the `hal` methods
+# hg.device documents (ticks_ms, time_ms, rssi, supply_mv, reset_cause,
+# wdt_feed, reboot, led, buzzer, connect_socket) from a board profile
+# (hardware/boards/<board>.json, copied to /boards/ on the device), plus what
+# the apps need: pin(name) for inputs, adc_block(channel, n, period_us) for
+# the sensor's waveforms, wifi/ntp, and deep sleep for the battery button.
+# LED and buzzer patterns are driven from tick(now_ms), called by the loop.
+import json
+import time
+
+import machine
+
+try:
+    import network
+except ImportError:  # pragma: no cover - every ESP32 build has it
+    network = None  # type: ignore[assignment]
+
+from hg.mqtt import tcp
+
+# pattern -> list of (on, ms) steps, repeated; "off"/"on" are steady
+PATTERNS = {
+    "off": ((0, 1000),),
+    "on": ((1, 1000),),
+    "blink": ((1, 250), (0, 250)),
+    "slow": ((1, 1000), (0, 1000)),
+    "fault": ((1, 100), (0, 100), (1, 100), (0, 700)),
+    "locate": ((1, 100), (0, 100)),
+    "beep": ((1, 150), (0, 850)),
+    "failed": ((1, 400), (0, 200), (1, 400), (0, 2000)),
+}
+RESET = {}  # machine.reset_cause() code -> name, filled at import
+for _name, _label in (("PWRON_RESET", "power_on"), ("HARD_RESET", "hard"),
+                      ("WDT_RESET", "watchdog"), ("DEEPSLEEP_RESET", "deep_sleep"),
+                      ("SOFT_RESET", "soft")):
+    if hasattr(machine, _name):
+        RESET[getattr(machine, _name)] = _label
+# seconds from 1970 to this port's epoch (2000 on older ESP32 builds)
+EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def load_profile(name, root="/boards"):
+    with open(root + "/" + name + ".json") as f:
+        return json.load(f)
+
+
+class Output:
+    """A GPIO driven by a pattern; PWM when the profile gives pwm_hz."""
+
+    def __init__(self, spec):
+        self.active_high = spec.get("active", "high") == "high"
+        self.pin = machine.Pin(spec["gpio"], machine.Pin.OUT)
+        self.pwm = None
+        if spec.get("pwm_hz"):
+            self.pwm = machine.PWM(self.pin, freq=spec["pwm_hz"], duty_u16=0)
+        self.pattern = "off"
+        self.since = 0
+        self.set(0)
+
+    def set(self, on):
+        if self.pwm is not None:
+            self.pwm.duty_u16(32768 if on else 0)
+        else:
+            self.pin.value(1 if bool(on) == self.active_high else 0)
+
+    def show(self, pattern, now):
+        if pattern != self.pattern:
+            self.pattern, self.since = pattern, now
+
+    def tick(self, now):
+        steps = PATTERNS.get(self.pattern, PATTERNS["off"])
+        period = 0
+        for _, ms in steps:
+            period += ms
+        t = (now - self.since) % period
+        for on, ms in steps:
+            if t < ms:
+                self.set(on)
+                return
+            t -= ms
+
+
+class ESP32HAL:
+    def __init__(self, profile, wdt_ms=30000):
+        self.profile = profile
+        self.inputs = {}
+        for name, spec in profile.get("inputs", {}).items():
+            pull = machine.Pin.PULL_UP if spec.get("pull") == "up" else machine.Pin.PULL_DOWN
+            self.inputs[name] = (machine.Pin(spec["gpio"], machine.Pin.IN, pull),
+                                 spec.get("active", "low") == "high")
+        outs = profile.get("outputs", {})
+        self.outputs = {n: Output(s) for n, s in outs.items() if n in ("led", "buzzer")}
+        self.enable = {n: machine.Pin(s["gpio"], machine.Pin.OUT)
+                       for n, s in outs.items() if n.endswith("_en")}
+        self.adcs = {}
+        for name, spec in profile.get("analog", {}).items():
+            adc = machine.ADC(machine.Pin(spec["gpio"]))
+            adc.atten(machine.ADC.ATTN_11DB)
+            self.adcs[name] = (adc, spec)
+        self._last_raw = time.ticks_ms()
+        self._ticks = 0
+        self.synced = False
+        self.wlan = network.WLAN(network.STA_IF) if network else None
+        self.wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
+
+    # -- hg.device's hal ----------------------------------------------------
+    def ticks_ms(self):
+        raw = time.ticks_ms()
+        self._ticks += time.ticks_diff(raw, self._last_raw)
+        self._last_raw = raw
+        return self._ticks
+
+    def time_ms(self):
+        if not self.synced:
+            return None
+        return (time.time() + EPOCH_OFFSET_S) * 1000 + time.ticks_diff(time.ticks_ms(), 0) % 1000
+
+    def rssi(self):
+        try:
+            return self.wlan.status("rssi") if self.wlan and self.wlan.isconnected() else None
+        except (OSError, ValueError):
+            return None
+
+    def supply_mv(self):
+        name = "battery" if "battery" in self.adcs else "supply"
+        if name not in self.adcs:
+            return None
+        adc, spec = self.adcs[name]
+        en = self.enable.get("bat_sense_en")
+        if en is not None:
+            en.value(1)
+        uv = 0
+        for _ in range(8):
+            uv += adc.read_uv()
+        if en is not None:
+            en.value(0)
+        return uv // 8 * spec.get("divider_num", 1) // spec.get("divider_den", 1) // 1000
+
+    def reset_cause(self):
+        return RESET.get(machine.reset_cause(), "unknown")
+
+    def wdt_feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def reboot(self):
+        machine.reset()
+
+    def led(self, pattern):
+        self._show("led", pattern)
+
+    def buzzer(self, pattern):
+        self._show("buzzer", pattern)
+
+    def connect_socket(self, host, port, tls, ca):
+        return tcp(host, port, ca=ca if tls else None, timeout_s=10)()
+
+    # -- for the apps -------------------------------------------------------
+    def pin(self, name):
+        """1 when the input is active (pressed, tamper open), else 0."""
+        p, active_high = self.inputs[name]
+        return 1 if p.value() == (1 if active_high else 0) else 0
+
+    def adc_block(self, name, n, period_us):
+        """n raw samples (µV) of an analog channel, period_us apart."""
+        adc = self.adcs[name][0]
+        out = []
+        t = time.ticks_us()
+        for _ in range(n):
+            out.append(adc.read_uv())
+            t = time.ticks_add(t, period_us)
+            while time.ticks_diff(t, time.ticks_us()) > 0:
+                pass
+        return out
+
+    def tick(self, now):
+        for out in self.outputs.values():
+            out.tick(now)
+
+    def wifi(self, ssid, password):
+        """Start joining; True once connected."""
+        if self.wlan is None:
+            return False
+        if not self.wlan.active():
+            self.wlan.active(True)
+        if not self.wlan.isconnected() and self.wlan.status() != network.STAT_CONNECTING:
+            self.wlan.connect(ssid, password)
+        return self.wlan.isconnected()
+
+    def sync_time(self):
+        try:
+            import ntptime
+            ntptime.settime()
+            self.synced = True
+        except (OSError, ImportError):
+            pass
+        return self.synced
+
+    def deep_sleep(self, ms, wake_inputs=()):
+        """Battery variant: sleep; a press on one of wake_inputs wakes the board."""
+        pins = [self.inputs[n][0] for n in wake_inputs if n in self.inputs]
+        if pins:
+            import esp32
+            if hasattr(esp32, "wake_on_gpio"):  # ESP32-C3
+                esp32.wake_on_gpio(pins, esp32.WAKEUP_ALL_LOW)
+            else:
+                esp32.wake_on_ext1(pins, esp32.WAKEUP_ALL_LOW)
+        machine.deepsleep(ms)
+
+    def _show(self, name, pattern):
+        out = self.outputs.get(name)
+        if out is not None:
+            out.show(pattern, self.ticks_ms())
