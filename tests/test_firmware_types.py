@@ -56,7 +56,7 @@ def mypy(stubs: Path, *targets: str) -> list[str]:
 
 def test_firmware_type_checks_against_the_esp32_stubs(tmp_path: Path) -> None:
     stubs = stub_dir(tmp_path / "stubs")
-    targets = ["-p", "hg"] + (["apps"] if (FIRMWARE / "apps").is_dir() else [])
+    targets = ["-p", "hg"] + (["-p", "apps"] if (FIRMWARE / "apps").is_dir() else [])
     assert mypy(stubs, *targets) == []
 
 

@@ -3,7 +3,7 @@
 # hg.device documents (ticks_ms, time_ms, rssi, supply_mv, reset_cause,
 # wdt_feed, reboot, led, buzzer, connect_socket) from a board profile
 # (hardware/boards/<board>.json, copied to /boards/ on the device), plus what
-# the apps need: pin(name) for inputs, adc_block(channel, n, period_us) for
+# the apps need: pin(name) for inputs, adc_block(channel, n, period_us) (counts) for
 # the sensor's waveforms, wifi/ntp, and deep sleep for the battery button.
 # LED and buzzer patterns are driven from tick(now_ms), called by the loop.
 import json
@@ -162,12 +162,13 @@ class ESP32HAL:
         return 1 if p.value() == (1 if active_high else 0) else 0
 
     def adc_block(self, name, n, period_us):
-        """n raw samples (µV) of an analog channel, period_us apart."""
+        """n raw 12-bit samples (counts, as the profile's gains expect) of an
+        analog channel, period_us apart."""
         adc = self.adcs[name][0]
         out = []
         t = time.ticks_us()
         for _ in range(n):
-            out.append(adc.read_uv())
+            out.append(adc.read_u16() >> 4)
             t = time.ticks_add(t, period_us)
             while time.ticks_diff(t, time.ticks_us()) > 0:
                 pass
