@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from dashboard.api.auth import LoginRequired, login_required
 from dashboard.api.errors import validation_error
 from dashboard.api.main import api_router
-from dashboard.api.routes import desk, docs, health, login
+from dashboard.api.routes import desk, devices, docs, health, login, registry
 from dashboard.centre import Centre
 from dashboard.settings import Settings
 
@@ -50,5 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     app.include_router(docs.router)
     app.include_router(desk.router)
+    app.include_router(registry.pages)
+    app.include_router(devices.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.live import LiveItem
 from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Event
+from dashboard.registry import site_of
 from dashboard.schemas import AlarmDetail, AlarmPublic, AuditPublic, EventPublic, Transition
 from dashboard.workflow import next_actions
 
@@ -78,7 +79,8 @@ def alarm_detail(session: Session, alarm_id: int) -> AlarmDetail | None:
     audit = session.scalars(
         select(AlarmAudit).where(AlarmAudit.alarm_id == alarm_id).order_by(AlarmAudit.id))
     return AlarmDetail(alarm=alarm_public(row[0], event_values(row[1])),
-                       audit=[audit_public(a) for a in audit])
+                       audit=[audit_public(a) for a in audit],
+                       site=site_of(session, row[0].device_id))
 
 
 def recent_events(session: Session, device: str | None, limit: int) -> list[EventPublic]:

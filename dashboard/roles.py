@@ -5,6 +5,9 @@ supervisor  what an operator does (later: escalations, reports)
 technician  installs and tests devices: sees alarms, may acknowledge and
             verify (marking a test press as `test`), never dispatches or resolves
 admin       manages users, and may do everything else
+
+Registry: all read it (registry.view); technicians, supervisors and admins
+change it (registry.manage); only admins read device keys (registry.keys).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alarm.dispatch": _DESK,
     "alarm.resolve": _DESK,
     "user.manage": frozenset({"admin"}),
+    # the registry: everyone reads it; technicians register what they install;
+    # device keys are read back by gateways' tokens and admins only
+    "registry.view": _ALL,
+    "registry.manage": frozenset({"technician", "supervisor", "admin"}),
+    "registry.keys": frozenset({"admin"}),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from dashboard.registry_schemas import Site
 from hg import protocol
 
 # kinds a gateway raises itself about device and gateway liveness
@@ -124,6 +125,8 @@ class AuditPublic(BaseModel):
 class AlarmDetail(BaseModel):
     alarm: AlarmPublic
     audit: list[AuditPublic]
+    # the household, grid cell and contacts behind the device (registry)
+    site: Site | None = None
 
 
 class Transition(BaseModel):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dashboard.api.routes import alarms, events, feedback, ingest, stream, users
+from dashboard.api.routes import (
+    alarms,
+    devices,
+    events,
+    feedback,
+    ingest,
+    registry,
+    stream,
+    users,
+)
 
 api_router = APIRouter()
 api_router.include_router(ingest.router)
@@ -13,3 +22,5 @@ api_router.include_router(alarms.router)
 api_router.include_router(events.router)
 api_router.include_router(stream.router)
 api_router.include_router(users.router)
+api_router.include_router(registry.router)
+api_router.include_router(devices.router)
