@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-import subprocess
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -182,11 +183,11 @@ def run(
         raise _fail(exc) from exc
     binary = mosquitto_binary()
     if binary and not embedded:
-        typer.echo(f"mosquitto -c {conf}")
-        try:
-            raise typer.Exit(subprocess.call([binary, "-c", str(conf)]))
-        except KeyboardInterrupt:
-            return
+        typer.echo(f"mosquitto -c {conf}", nl=True)
+        sys.stdout.flush()
+        # become Mosquitto: a SIGTERM to this process (the demo stopping its
+        # broker) then reaches Mosquitto itself instead of orphaning it
+        os.execv(binary, [binary, "-c", str(conf)])
     from broker import embedded as demo_broker
 
     if not binary:
