@@ -79,7 +79,8 @@ def test_grid_cells_households_and_devices_round_trip(admin: TestClient) -> None
 
     # contacts given on PATCH replace the list; ranks follow list order when left out
     r = admin.patch(f"{REG}/households/H-0001", json={
-        "contacts": [{"name": "赵六", "phone": "13700000000"}, {"name": "钱七", "phone": "010-1234567"}]})
+        "contacts": [{"name": "赵六", "phone": "13700000000"},
+                     {"name": "钱七", "phone": "010-1234567"}]})
     assert r.status_code == 200, r.text
     assert [(c["name"], c["rank"]) for c in r.json()["contacts"]] == [("赵六", 1), ("钱七", 2)]
     assert r.json()["address"] == household()["address"]

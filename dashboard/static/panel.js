@@ -54,6 +54,36 @@
     });
   }
 
+  // who and where the device protects (registry): household, address,
+  // grid cell and worker, contacts in rank order; or "unregistered"
+  function siteFields(site) {
+    if (!site) return;
+    const R = L.registry;
+    const dl = el("detail-fields");
+    const add = function (label, id, value) {
+      dl.appendChild(text("dt", label));
+      const dd = typeof value === "string" ? text("dd", value) : value;
+      dd.id = id;
+      dl.appendChild(dd);
+    };
+    if (!site.registered) { add(R.household, "site-household", R.unregistered); return; }
+    if (!site.household) { add(R.household, "site-household", R.no_household); return; }
+    add(R.household, "site-household", site.household);
+    add(R.address, "site-address", [site.address, site.compound, site.community]
+      .filter(Boolean).join(" · "));
+    const cell = site.grid_cell;
+    add(R.grid_cell, "site-grid", cell ? cell.code + " " + cell.name : "—");
+    add(R.grid_worker, "site-worker", cell && cell.worker_name
+      ? cell.worker_name + " " + cell.worker_phone : "—");
+    const dd = document.createElement("dd");
+    const ol = text("ol", "", "ranked");
+    site.contacts.forEach(function (c) {
+      ol.appendChild(text("li", c.name + " " + c.phone + (c.relation ? " (" + c.relation + ")" : "")));
+    });
+    dd.appendChild(site.contacts.length ? ol : text("span", R.none, "muted"));
+    add(R.contacts, "site-contacts", dd);
+  }
+
   function note() { return el("action-note") ? el("action-note").value : ""; }
 
   function actions(a) {
@@ -112,6 +142,7 @@
     el("detail").dataset.state = a.state;
     el("detail-title").textContent = (L.types[a.type] || a.type) + " #" + a.id;
     fields(a);
+    siteFields(detail.site);
     actions(a);
     audit(detail.audit);
   }
