@@ -132,6 +132,8 @@ REGISTRY = {
     "has_key": ("密钥", "Key"),
     "key_set": ("已配置", "set"),
     "key_missing": ("未配置", "missing"),
+    "new_key": ("设置密钥", "Set key"),
+    "key_hint": ("十六进制，32-128 位", "hex, 32-128 digits"),
     "button": ("报警按钮", "Alarm button"),
     "sensor": ("电气安全传感器", "Electrical sensor"),
     "add": ("添加", "Add"),

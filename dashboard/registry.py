@@ -268,7 +268,9 @@ def export_keys(session: Session, after_ms: int) -> KeyExport:
                            .order_by(DeviceKey.device_id)).all()
     newest = session.scalar(select(func.max(DeviceKey.updated_ms))
                             .where(DeviceKey.updated_ms > after_ms))
-    return KeyExport(keys={d: k for d, k in rows}, updated_ms=int(newest or after_ms))
+    ids = session.scalars(select(DeviceKey.device_id).order_by(DeviceKey.device_id))
+    return KeyExport(keys={d: k for d, k in rows}, updated_ms=int(newest or after_ms),
+                     device_ids=list(ids))
 
 
 # --- status from gateways ---

@@ -189,11 +189,19 @@ class KeyBody(_In):
     key_hex: Annotated[str, Field(pattern=KEY_PATTERN, description="16-64 bytes as hex")]
 
 
+class KeySet(BaseModel):
+    device_id: str
+    updated_ms: int
+
+
 class KeyExport(BaseModel):
     """Keys changed after `after_ms`; `updated_ms` is the value to pass next time."""
 
-    keys: dict[str, str]
+    keys: dict[str, str] = Field(description="device id -> key as hex, set after after_ms")
     updated_ms: int
+    device_ids: list[str] = Field(
+        description="every device that has a key now: a gateway drops keys of others "
+                    "(deleted devices)")
 
 
 # --- status from gateways ---

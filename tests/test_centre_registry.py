@@ -161,7 +161,8 @@ def test_keys_are_written_by_technicians_and_read_only_by_gateways_and_admins(
     bad = TestClient(app).get(f"{REG}/keys", headers={"Authorization": "Bearer wrong-token"})
     assert bad.status_code == 401
     gw = TestClient(app).get(f"{REG}/keys", headers=AUTH)
-    assert gw.json() == {"keys": {"hg-b-0001": KEY}, "updated_ms": first}
+    assert gw.json() == {"keys": {"hg-b-0001": KEY}, "updated_ms": first,
+                         "device_ids": ["hg-b-0001"]}
     assert admin.get(f"{REG}/keys").json()["keys"] == {"hg-b-0001": KEY}
 
     # incremental: only what changed after the last sync
@@ -170,7 +171,13 @@ def test_keys_are_written_by_technicians_and_read_only_by_gateways_and_admins(
     assert later["keys"] == {"hg-s-0002": "ff" * 16} and later["updated_ms"] > first
     again = TestClient(app).get(f"{REG}/keys", params={"after_ms": later["updated_ms"]},
                                 headers=AUTH).json()
-    assert again == {"keys": {}, "updated_ms": later["updated_ms"]}
+    assert again == {"keys": {}, "updated_ms": later["updated_ms"],
+                     "device_ids": ["hg-b-0001", "hg-s-0002"]}
+    # a deleted device's key is gone: a gateway drops what device_ids lacks
+    assert admin.delete(f"{REG}/devices/hg-s-0002").status_code == 204
+    gone = TestClient(app).get(f"{REG}/keys", params={"after_ms": later["updated_ms"]},
+                               headers=AUTH).json()
+    assert gone["device_ids"] == ["hg-b-0001"]
 
     # the key appears nowhere else
     seen = [admin.get(p).text for p in (f"{REG}/devices", f"{REG}/devices/hg-b-0001",

@@ -20,6 +20,8 @@ from tests.test_centre_browser import (  # noqa: F401 - the centre fixtures
     log_in,
 )
 
+KEY = "0123456789abcdef" * 4
+
 
 def _status(running: CentreProc, *items: dict[str, Any]) -> dict[str, Any]:
     r = httpx.post(f"{running.url}/api/v1/devices/status", headers=AUTH, timeout=10,
@@ -34,7 +36,7 @@ def _fill(page: Page, form: str, **fields: str) -> None:
 
 
 def test_register_a_household_through_the_ui_and_see_it_on_an_alarm(
-    centre: CentreProc, page: Page  # noqa: F811
+    centre: CentreProc, page: Page, artifacts_dir: Path  # noqa: F811
 ) -> None:
     log_in(page, centre.url)
     page.click("#nav-registry")
@@ -64,12 +66,18 @@ def test_register_a_household_through_the_ui_and_see_it_on_an_alarm(
     expect(row.locator("li")).to_have_text(["王五 13900000001 (女儿)", "李四 139-0000-0002"])
     expect(page.locator("#registry-error")).to_be_hidden()
 
-    _fill(page, "#device-form", device_id="hg-b-0001", board="esp32-c3")
+    _fill(page, "#device-form", device_id="hg-b-0001", board="esp32-c3", key_hex=KEY)
     page.select_option("#household-choice", "H-0001")
     page.click("#device-save")
     expect(row).to_contain_text("hg-b-0001")
+    expect(page.locator('#device-rows tr[data-code="hg-b-0001"]')).to_contain_text("已配置")
+    assert KEY not in page.content()
+    page.screenshot(path=str(artifacts_dir / "registry.png"), full_page=True,
+                    animations="disabled")
     got = centre.client().get("/api/v1/registry/households/H-0001").json()
     assert [c["name"] for c in got["contacts"]] == ["王五", "李四"]
+    keys = httpx.get(f"{centre.url}/api/v1/registry/keys", headers=AUTH, timeout=10).json()
+    assert keys["keys"] == {"hg-b-0001": KEY}
 
     assert centre.ingest(alarm(1), alarm(2, device="hg-b-0404")) == ["accepted", "accepted"]
     page.click("text=报警台")

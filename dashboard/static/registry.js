@@ -162,7 +162,8 @@
   function edit(formId, entry, key) {
     const form = el(formId);
     Array.from(form.elements).forEach(function (f) {
-      if (f.name && !f.closest(".contact")) f.value = entry[f.name] === null ? "" : entry[f.name];
+      if (!f.name || f.closest(".contact") || !(f.name in entry)) return;
+      f.value = entry[f.name] === null ? "" : entry[f.name];
     });
     form.dataset.editing = key;
     if (form.elements.device_id) form.elements.device_id.readOnly = true;
@@ -200,15 +201,18 @@
     if (!h.contacts.length) contactRow(null);
   }
 
-  function onSubmit(formId, path, build) {
+  // after(saved entry, form values) runs once the entry is saved
+  function onSubmit(formId, path, build, after) {
     const form = el(formId);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       el("registry-error").hidden = true;
       const key = form.dataset.editing;
-      const body = build(values(form), Boolean(key));
+      const v = values(form);
+      const body = build(Object.assign({}, v), Boolean(key));
       const done = key ? call("PATCH", path + "/" + key, body) : call("POST", path, body);
-      done.then(function () { form.reset(); return reload(); }).catch(fail);
+      done.then(function (saved) { return after ? after(saved, v) : null; })
+        .then(function () { form.reset(); return reload(); }).catch(fail);
     });
     form.addEventListener("reset", function () {
       delete form.dataset.editing;
@@ -233,8 +237,12 @@
     onSubmit("cell-form", "/grid-cells", function (v) { return v; });
     onSubmit("device-form", "/devices", function (v, editing) {
       v.household = orNull(v.household, editing);
+      delete v.key_hex; // write-only, through its own call
       if (editing) delete v.device_id;
       return v;
+    }, function (saved, v) {
+      if (!v.key_hex) return null;
+      return call("PUT", "/devices/" + saved.device_id + "/key", { key_hex: v.key_hex });
     });
   }
   reload().catch(fail);

@@ -38,6 +38,7 @@ from dashboard.registry_schemas import (
     HouseholdUpdate,
     KeyBody,
     KeyExport,
+    KeySet,
 )
 from dashboard.roles import allowed, permissions_of
 from dashboard.schemas import ID_PATTERN
@@ -180,13 +181,13 @@ def delete_device(device_id: DevicePath, session: SessionDep, _u: Manager) -> Re
     return Response(status_code=204)
 
 
-@router.put("/devices/{device_id}/key", responses=ERRORS)
+@router.put("/devices/{device_id}/key", response_model=KeySet, responses=ERRORS)
 def put_key(device_id: DevicePath, body: KeyBody, session: SessionDep,
-            _u: Manager) -> dict[str, Any]:
+            _u: Manager) -> KeySet:
     """Set the device's HMAC key (16-64 bytes as hex).  The answer never
-    repeats it: {"device_id", "updated_ms"}."""
+    repeats the key: {"device_id", "updated_ms"}."""
     at = _write(session, registry.set_key, device_id, body.key_hex)
-    return {"device_id": device_id, "updated_ms": at}
+    return KeySet(device_id=device_id, updated_ms=at)
 
 
 def key_reader(
