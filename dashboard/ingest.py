@@ -12,6 +12,7 @@ from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dashboard import devstatus
 from dashboard.db import begin_write
 from dashboard.live import LiveItem
 from dashboard.models import Alarm, Event
@@ -57,6 +58,7 @@ def store_batch(
     insert_event = _insert_ignoring_duplicates(session, Event.__table__)  # type: ignore[arg-type]
     results: list[IngestResult] = []
     fresh: list[LiveItem] = []
+    stored: list[EventCreate] = []
     for ev in batch.events:
         values = _event_values(ev, batch.gateway, received_ms)
         stmt = insert_event(**values).returning(Event.__table__.c.id)
@@ -69,6 +71,8 @@ def store_batch(
         values["id"] = event_id
         alarm = _store_alarm(session, values) if is_alarm(ev.kind, ev.type) else None
         fresh.append(live_item(values, alarm))
+        stored.append(ev)
+    devstatus.apply(session, stored, batch.gateway)
     return results, fresh
 
 
