@@ -53,6 +53,7 @@ class ButtonApp:
         low = low_mv(profile)
         self.battery = Battery(low) if low else None
         self.next_battery = 0
+        self.retry = []  # tamper/battery events hg.device refused, to resend
         self.indicator = Indicator()
         self.alarms = {}  # seq -> type of the latched button alarms
         self.led = self.buzz = None  # what the hal was last asked to show
@@ -78,14 +79,27 @@ class ButtonApp:
             e = self.tamper_filter.new_value(self.hal.pin("tamper"), now)
             change = None if e is None else self.tamper.edge(e)
             if change:
-                self._send("tamper", {}, change)
-        if self.battery is not None and now >= self.next_battery:
+                self._report("tamper", {}, change)
+        if now >= self.next_battery:
             self.next_battery = now + BATTERY_MS
+            self._periodic()
+        self._show(now)
+
+    def _periodic(self):
+        retry, self.retry = self.retry, []
+        for typ, data, kind in retry:
+            self._report(typ, data, kind)
+        if self.battery is not None:
             mv = self.hal.supply_mv()
             change = self.battery.reading(mv)
             if change:
-                self._send("low_battery", {"mv": mv, "low_mv": self.battery.low_mv}, change)
-        self._show(now)
+                self._report("low_battery", {"mv": mv, "low_mv": self.battery.low_mv}, change)
+
+    def _report(self, typ, data, kind):
+        """Tamper / battery events: one that could not be sent is retried
+        every BATTERY_MS, in order."""
+        if self.retry or self._send(typ, data, kind) is None:
+            self.retry.append((typ, data, kind))
 
     def _act(self, kind, typ, now):
         if kind == "alarm":

@@ -15,26 +15,25 @@
 MIN_MS = 1000
 FAIL_MS = 60000
 TEST_MS = 5000
-QUEUE = 4  # outputs waiting for their turn; older in-between ones are skipped
 
 RANK = {"stored": 2, "delivered": 3, "acknowledged": 3, "dispatched": 3}
 LED = {1: "blink", 2: "slow", 3: "on"}
 OFF = ("off", "off")
+# a live event: [rank reached, rank shown, started ms, mode, stored ms, failed]
+RANK_, SHOWN, START, MODE, STORED, FAILED = 0, 1, 2, 3, 4, 5
 
 
 class Indicator:
     def __init__(self, min_ms=MIN_MS, fail_ms=FAIL_MS, test_ms=TEST_MS):
         self.min_ms, self.fail_ms, self.test_ms = min_ms, fail_ms, test_ms
-        self.live = {}  # seq -> [rank, started ms, mode, stored ms]
-        self.queue = []
-        self.last = None  # the newest wanted output (queued or shown)
+        self.live = {}  # seq -> a live event (above)
         self.shown = None
         self.shown_at = 0
         self.failures = 0  # events that reached FAIL_MS without a `stored`
 
     def start(self, seq, now, mode="alarm"):
         """Track an event just sent; mode "alarm", "test" or "cancel"."""
-        self.live[seq] = [1, now, mode, None]
+        self.live[seq] = [1, 1, now, mode, None, False]
 
     def drop(self, seq):
         self.live.pop(seq, None)
@@ -43,41 +42,43 @@ class Indicator:
         e = self.live.get(ref)
         if e is None:
             return
-        if kind == "resolved" or (kind in RANK and e[2] == "cancel"):
+        if kind == "resolved" or (kind in RANK and e[MODE] == "cancel"):
             del self.live[ref]
-        elif RANK.get(kind, 0) > e[0]:
-            if e[3] is None:
-                e[3] = now
-            e[0] = RANK[kind]
+        elif RANK.get(kind, 0) > e[RANK_]:
+            if e[STORED] is None:
+                e[STORED] = now
+            e[RANK_] = RANK[kind]
+
+    def _top(self, now):
+        """The newest live event, after expiring a finished test."""
+        while self.live:
+            seq = max(self.live)
+            e = self.live[seq]
+            if e[MODE] == "test" and e[STORED] is not None and now - e[STORED] >= self.test_ms:
+                del self.live[seq]
+            else:
+                return e
+        return None
 
     def wanted(self, now):
-        if not self.live:
+        """The output due now; steps a jump of several states one at a time."""
+        e = self._top(now)
+        if e is None:
             return OFF
-        seq = max(self.live)
-        e = self.live[seq]
-        if e[2] == "test" and e[3] is not None and now - e[3] >= self.test_ms:
-            del self.live[seq]
-            return self.wanted(now)
-        if e[0] == 1 and now - e[1] >= self.fail_ms:
-            if len(e) == 4:
-                e.append(True)  # counted once
+        if e[SHOWN] < e[RANK_] and self.shown is not None and self.shown[0] == LED[e[SHOWN]]:
+            e[SHOWN] += 1  # its current state has had its turn: the next one
+        if e[SHOWN] == 1 and e[RANK_] == 1 and now - e[START] >= self.fail_ms:
+            if not e[FAILED]:
+                e[FAILED] = True
                 self.failures += 1
             return (LED[1], "failed")
-        return (LED[e[0]], "off")
+        return (LED[e[SHOWN]], "off")
 
     def tick(self, now):
-        w = self.wanted(now)
-        if w != self.last:
-            self.last = w
-            self.queue.append(w)
-            if len(self.queue) > QUEUE:
-                self.queue.pop(0)
-        if not self.queue:
-            return None
         if self.shown not in (None, OFF) and now - self.shown_at < self.min_ms:
             return None  # leaving "off" is immediate: a press shows at once
-        out = self.queue.pop(0)
-        if out == self.shown:
+        w = self.wanted(now)
+        if w == self.shown:
             return None
-        self.shown, self.shown_at = out, now
-        return out
+        self.shown, self.shown_at = w, now
+        return w
