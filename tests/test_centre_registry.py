@@ -87,11 +87,12 @@ def test_grid_cells_households_and_devices_round_trip(admin: TestClient) -> None
     r = admin.patch(f"{REG}/grid-cells/G-01", json={"worker_name": "孙八"})
     assert r.json()["worker_name"] == "孙八" and r.json()["worker_phone"] == "13800138000"
 
+    assert admin.delete(f"{REG}/grid-cells/G-01").status_code == 204
+    assert admin.get(f"{REG}/grid-cells").json() == []
+    assert admin.get(f"{REG}/households/H-0001").json()["grid_cell"] is None
     assert admin.delete(f"{REG}/households/H-0001").status_code == 204
     assert admin.get(f"{REG}/households/H-0001").status_code == 404
     assert admin.get(f"{REG}/devices/hg-b-0001").json()["household"] is None
-    assert admin.delete(f"{REG}/grid-cells/G-01").status_code == 204
-    assert admin.get(f"{REG}/grid-cells").json() == []
     assert admin.delete(f"{REG}/devices/hg-b-0001").status_code == 204
     assert admin.get(f"{REG}/devices").json() == []
 
