@@ -42,6 +42,7 @@ class MQTTSection(_Section):
 
 class RegistrySection(_Section):
     path: Path = Path("devices.json")
+    centre_sync_s: float = Field(0.0, ge=0)  # 0 = the file is maintained by hand/provisioning
 
 
 class VerifySection(_Section):

@@ -15,6 +15,7 @@ from gateway import health
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.feedback import FeedbackRelay
+from gateway.keysync import KeySync
 from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
@@ -35,6 +36,11 @@ log = logging.getLogger("homeguard.gateway")
 class Gateway:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self.keysync: KeySync | None = None
+        if cfg.registry.centre_sync_s > 0:
+            self.keysync = KeySync(cfg.centre, cfg.registry.path, cfg.registry.centre_sync_s)
+            if not Path(cfg.registry.path).exists():
+                Path(cfg.registry.path).write_text('{"devices": []}')
         self.registry = Registry(cfg.registry.path)
         self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db", sinks=(CENTRE,))
         self.source = MQTTSource(cfg.mqtt, self._handle)
@@ -113,6 +119,8 @@ class Gateway:
             self.supervisor.start()
         if self.feedback is not None:
             self.feedback.start()
+        if self.keysync is not None:
+            self.keysync.start()
         if self.retention is not None:
             self.retention.start()
         self.source.start()
@@ -127,6 +135,8 @@ class Gateway:
             self.supervisor.stop()
         if self.feedback is not None:
             self.feedback.stop()
+        if self.keysync is not None:
+            self.keysync.stop()
         if self.retention is not None:
             self.retention.stop()
         if self.pipeline.events is not None:

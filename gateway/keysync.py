@@ -1,0 +1,99 @@
+"""Device keys from the centre's registry into the gateway's registry file.
+
+With `[registry] centre_sync_s` > 0, a thread asks the centre every that
+many seconds for the keys set since its last answer
+(`GET /api/v1/registry/keys?after_ms=`, gateway token) and writes them into
+the registry file (temp + rename, so the file is whole at every moment),
+keeping every other field of an entry and every entry the centre does not
+know. The registry re-reads the file within a second (registry.py), so a
+device registered and keyed at the centre is accepted without a restart.
+The first request after a start asks for every key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import httpx
+
+from gateway import metrics
+from gateway.config import CentreSection
+
+log = logging.getLogger("homeguard.gateway.keysync")
+OVERLAP_MS = 1000
+
+
+def merge(path: Path, keys: dict[str, str]) -> int:
+    """Put the keys into the registry file; how many entries changed."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        doc = {"devices": []}
+    entries = {d["id"]: d for d in doc.get("devices", []) if isinstance(d, dict) and "id" in d}
+    changed = 0
+    for dev, key in keys.items():
+        entry = entries.get(dev)
+        if entry is None:
+            entries[dev] = entry = {"id": dev}
+            doc.setdefault("devices", []).append(entry)
+        if entry.get("key") != key:
+            entry["key"] = key
+            changed += 1
+    if changed:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, path)
+    return changed
+
+
+class KeySync:
+    def __init__(self, cfg: CentreSection, path: Path, every_s: float) -> None:
+        self.path = Path(path)
+        self.every_s = every_s
+        self.url = cfg.url.rstrip("/") + "/api/v1/registry/keys"
+        self.http = httpx.Client(timeout=cfg.timeout_s,
+                                 headers={"Authorization": f"Bearer {cfg.token}"})
+        self.after_ms = 0
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="keysync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.http.close()
+
+    def sync_once(self) -> int:
+        # ask again for the last second too: a key set in the same millisecond
+        # as the previous answer's newest is not missed (merging is idempotent)
+        r = self.http.get(self.url, params={"after_ms": max(0, self.after_ms - OVERLAP_MS)})
+        r.raise_for_status()
+        body = r.json()
+        changed = merge(self.path, body["keys"])
+        self.after_ms = int(body["updated_ms"])
+        if changed:
+            log.info("keys from the centre: %d devices added or changed", changed)
+        return changed
+
+    def _run(self) -> None:
+        failing = False
+        while not self.stopping.is_set():
+            try:
+                self.sync_once()
+                if failing:
+                    log.info("key sync with the centre works again")
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - keep the last keys; try again later
+                metrics.FAILED.labels("keysync").inc()
+                if not failing:
+                    log.warning("key sync with the centre failed error=%r (keeping the "
+                                "registry file as it is)", f"{type(exc).__name__}: {exc}")
+                failing = True
+            self.stopping.wait(self.every_s)
