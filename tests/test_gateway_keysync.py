@@ -39,3 +39,16 @@ def test_a_key_set_at_the_centre_reaches_the_gateway(mosquitto, tmp_path: Path) 
     finally:
         dev.stop()
         stack.stop()
+
+
+def test_merge_keeps_hand_written_entries_and_drops_deleted_synced_ones(tmp_path: Path) -> None:
+    from gateway.keysync import merge
+
+    path = tmp_path / "devices.json"
+    path.write_text(json.dumps({"devices": [{"id": "hg-b-0001", "key": "aa" * 16,
+                                             "type": "button"}]}))
+    assert merge(path, {"hg-b-0002": "bb" * 16}, ["hg-b-0002"]) == 1
+    assert merge(path, {"hg-b-0002": "bb" * 16}, ["hg-b-0002"]) == 0  # idempotent
+    assert merge(path, {}, []) == 1  # deleted at the centre: the synced entry goes
+    assert json.loads(path.read_text())["devices"] == [
+        {"id": "hg-b-0001", "key": "aa" * 16, "type": "button"}]
