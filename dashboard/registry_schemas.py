@@ -10,9 +10,18 @@ row ids, so a client can write what is printed on the paper record.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from hg import protocol
 
@@ -23,6 +32,7 @@ PHONE_PATTERN = r"^\+?[0-9][0-9 -]{3,28}[0-9]$"
 # 16..64 bytes as hex (the gateway refuses keys under 16 bytes)
 KEY_PATTERN = r"^(?:[0-9a-fA-F]{2}){16,64}$"
 DEVICE_TYPES = ("button", "sensor")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _device_id(v: str) -> str:
@@ -42,6 +52,14 @@ Millis = Annotated[StrictInt, Field(ge=0, le=protocol.MAX_INT)]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, v: object) -> object:
+        # PostgreSQL refuses NUL in text; none of these belongs on a record
+        if isinstance(v, str) and _CONTROL.search(v):
+            raise ValueError("control characters (such as NUL) are not allowed")
+        return v
 
 
 # --- grid cells ---

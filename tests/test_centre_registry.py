@@ -125,6 +125,8 @@ def test_duplicates_unknowns_and_bad_input_are_clear_4xx(admin: TestClient) -> N
     r = admin.post(f"{REG}/households", json=same_rank)
     assert r.status_code == 422 and "ranks must differ" in r.json()["detail"]
     assert admin.get(f"{REG}/devices/Bad_Id").status_code == 422
+    r = admin.post(f"{REG}/grid-cells", json={**CELL, "code": "G-02", "name": "a\x00b"})
+    assert r.status_code == 422 and "control characters" in r.json()["detail"]
 
 
 def test_everyone_reads_the_registry_but_operators_cannot_change_it(app: FastAPI) -> None:
