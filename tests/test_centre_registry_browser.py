@@ -66,6 +66,22 @@ def test_register_a_household_through_the_ui_and_see_it_on_an_alarm(
     expect(row.locator("li")).to_have_text(["王五 13900000001 (女儿)", "李四 139-0000-0002"])
     expect(page.locator("#registry-error")).to_be_hidden()
 
+    # edit: the row loads into the form, Save changes it (contacts kept)
+    row.locator("button.edit").click()
+    expect(page.locator("#household-form [name=code]")).to_have_value("H-0001")
+    page.fill("#household-form [name=address]", "幸福路 8 号 3-2-502")
+    page.click("#household-save")
+    expect(row).to_contain_text("3-2-502")
+    expect(row.locator("li")).to_have_count(2)
+    # after a save the form adds again; delete takes a second click
+    _fill(page, "#household-form", code="H-0002", address="幸福路 9 号", community="幸福里社区")
+    page.click("#household-save")
+    other = page.locator('#household-rows tr[data-code="H-0002"]')
+    other.locator("button.delete").click()
+    expect(other.locator("button.delete")).to_have_text("确定删除?")
+    other.locator("button.delete").click()
+    expect(other).to_have_count(0)
+
     _fill(page, "#device-form", device_id="hg-b-0001", board="esp32-c3", key_hex=KEY)
     page.select_option("#household-choice", "H-0001")
     page.click("#device-save")
@@ -84,7 +100,7 @@ def test_register_a_household_through_the_ui_and_see_it_on_an_alarm(
     page.locator('#alarm-rows tr[data-device="hg-b-0001"]').click()
     expect(page.locator("#site-household")).to_have_text("H-0001")
     expect(page.locator("#site-address")).to_have_text(
-        "幸福路 8 号 3-2-501 · 阳光小区 · 幸福里社区")
+        "幸福路 8 号 3-2-502 · 阳光小区 · 幸福里社区")
     expect(page.locator("#site-worker")).to_have_text("张三 13800138000")
     expect(page.locator("#site-contacts li")).to_have_text(
         ["王五 13900000001 (女儿)", "李四 139-0000-0002"])

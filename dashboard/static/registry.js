@@ -179,6 +179,7 @@
       input.value = c ? c[f[1]] || "" : "";
       div.appendChild(input);
     });
+    if (c && c.email) div.dataset.email = c.email; // kept, though the form does not show it
     div.appendChild(button("×", "remove-contact", function () { div.remove(); }));
     el("contact-rows").appendChild(div);
   }
@@ -188,6 +189,7 @@
     el("contact-rows").querySelectorAll(".contact").forEach(function (div) {
       const c = {};
       div.querySelectorAll("input").forEach(function (i) { c[i.dataset.field] = i.value.trim(); });
+      if (div.dataset.email) c.email = div.dataset.email;
       if (c.name || c.phone) out.push(c);
     });
     return out;
