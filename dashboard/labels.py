@@ -26,6 +26,9 @@ ALARM_TYPES = {
     "over_current": ("过流", "Over-current"),
     "over_voltage": ("过压", "Over-voltage"),
     "under_voltage": ("欠压", "Under-voltage"),
+    # supervision alarms a gateway raises
+    "offline": ("设备离线", "Device offline"),
+    "gateway_offline": ("网关离线", "Gateway offline"),
 }
 
 STATES = {
@@ -155,6 +158,7 @@ REGISTRY = {
     "battery": ("电池", "Battery"),
     "rssi": ("信号强度", "RSSI"),
     "outbox": ("待发队列", "Outbox"),
+    "open_alarms": ("未处理报警", "Open alarms"),
     "ago": ("前", "ago"),
     "never": ("从未", "never"),
     "updated": ("更新于", "Updated"),

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dashboard.models import Contact, Device, DeviceKey, GridCell, Household
+from dashboard.models import (
+    OPEN_STATES,
+    Alarm,
+    Contact,
+    Device,
+    DeviceKey,
+    GridCell,
+    Household,
+)
 from dashboard.registry_schemas import (
     ContactIn,
     ContactPublic,
@@ -191,24 +199,40 @@ def _device_rows(session: Session, device_id: str | None = None) -> list[Any]:
     return list(session.execute(stmt).all())
 
 
-def _device_public(d: Device, household: str | None, key: str | None) -> DevicePublic:
+def _device_public(d: Device, household: str | None, key: str | None,
+                   open_alarms: list[str]) -> DevicePublic:
     return DevicePublic(
         device_id=d.device_id, type=d.type, board=d.board, firmware=d.firmware,
         household=household, key_ref=d.key_ref, has_key=key is not None,
         created_ms=d.created_ms, online=d.online, last_seen_ms=d.last_seen_ms,
         last_heartbeat_ms=d.last_heartbeat_ms, battery_mv=d.battery_mv, rssi=d.rssi,
-        outbox_depth=d.outbox_depth)
+        outbox_depth=d.outbox_depth, open_alarms=open_alarms)
+
+
+def _open_alarms(session: Session, device_id: str | None = None) -> dict[str, list[str]]:
+    """device id -> types of its open alarms, oldest first."""
+    stmt = (select(Alarm.device_id, Alarm.type).where(Alarm.state.in_(OPEN_STATES))
+            .order_by(Alarm.id))
+    if device_id is not None:
+        stmt = stmt.where(Alarm.device_id == device_id)
+    out: dict[str, list[str]] = {}
+    for dev, typ in session.execute(stmt):
+        out.setdefault(dev, []).append(typ)
+    return out
 
 
 def list_devices(session: Session) -> list[DevicePublic]:
-    return [_device_public(*row) for row in _device_rows(session)]
+    alarms = _open_alarms(session)
+    return [_device_public(d, household, key, alarms.get(d.device_id, []))
+            for d, household, key in _device_rows(session)]
 
 
 def get_device(session: Session, device_id: str) -> DevicePublic:
     rows = _device_rows(session, device_id)
     if not rows:
         raise NotFound("device", device_id)
-    return _device_public(*rows[0])
+    d, household, key = rows[0]
+    return _device_public(d, household, key, _open_alarms(session, device_id).get(device_id, []))
 
 
 def _device(session: Session, device_id: str) -> Device:

@@ -201,6 +201,8 @@ class DevicePublic(BaseModel):
     battery_mv: int | None
     rssi: int | None
     outbox_depth: int | None
+    # types of the device's alarms still open on the desk (supervision included)
+    open_alarms: list[str] = Field(default_factory=list)
 
 
 class KeyBody(_In):

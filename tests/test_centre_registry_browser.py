@@ -135,10 +135,14 @@ def test_device_board_shows_a_device_online_then_offline(
 
     assert _status(centre, {"device": "hg-b-0001", "at_ms": now + 1000,
                             "online": False})["updated"] == ["hg-b-0001"]
+    # the gateway's supervision alarm for it shows on the board too
+    assert centre.ingest(alarm(7, kind="supervision", typ="offline", data={})) == ["accepted"]
     # the board re-reads on its own: no reload
     expect(row).to_have_attribute("data-online", "false", timeout=UI_TIMEOUT_MS)
     expect(row.locator(".status")).to_have_text("离线")
     expect(page.locator("#offline-count")).to_have_text("1")
+    expect(row.locator(".open")).to_have_text("设备离线", timeout=UI_TIMEOUT_MS)
+    expect(page.locator('#board-rows tr[data-device="hg-s-0002"] .open')).to_have_text("—")
     assert row.evaluate("r => getComputedStyle(r).backgroundColor") != "rgba(0, 0, 0, 0)"
     page.screenshot(path=str(artifacts_dir / "device-board.png"), full_page=True,
                     animations="disabled")

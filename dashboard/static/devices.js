@@ -1,6 +1,7 @@
 // The device board: every registered device's status as gateways last
 // reported it (online/offline, heartbeat age, battery, RSSI, firmware,
-// outbox depth), offline rows highlighted.  It re-reads
+// outbox depth) and its open alarms (supervision ones too), offline rows
+// highlighted.  It re-reads
 // /api/v1/registry/devices every boot.refresh_s seconds; heartbeat ages
 // tick every second in between.
 "use strict";
@@ -8,6 +9,7 @@
 (function () {
   const boot = JSON.parse(document.getElementById("boot").textContent);
   const R = boot.labels.registry;
+  const L = boot.labels;
   const el = function (id) { return document.getElementById(id); };
   const clock = new Intl.DateTimeFormat(boot.lang, {
     timeZone: boot.timezone, hour: "2-digit", minute: "2-digit", second: "2-digit",
@@ -58,6 +60,8 @@
       tr.appendChild(td(d.rssi === null ? null : d.rssi + " dBm", "num rssi"));
       tr.appendChild(td(d.firmware, "firmware"));
       tr.appendChild(td(d.outbox_depth, "num outbox"));
+      tr.appendChild(td(d.open_alarms.map(function (t) { return L.types[t] || t; }).join(", "),
+        d.open_alarms.length ? "open alarms-open" : "open"));
       body.appendChild(tr);
     });
     el("board-empty").hidden = devices.length > 0;
