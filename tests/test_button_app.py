@@ -54,6 +54,8 @@ def test_debounce_and_the_accidental_press_guard(cpython_out: str) -> None:
     # holding on after the alarm is no cancel: the cancel press is a new press
     assert r["held.through"] == [(1630, "alarm", "security"), ["security"]]
     assert r["resolved"] == [[], (1530, "alarm", "medical")]  # re-armed by the centre
+    # resolved while the button is held: that press raises nothing, the next does
+    assert r["resolved.while_held"] == [(1630, "alarm", "fire"), (6530, "alarm", "fire")]
     assert r["double.single"] == [] and r["double.slow"] == []
     assert r["double.twice"] == [(630, "alarm", "fire")]
     assert r["double.hold"] == [(3030, "alarm", "medical")]  # the 2nd press held 1 s
@@ -114,3 +116,145 @@ def test_the_app_with_a_fake_device(cpython_out: str) -> None:
 def test_micropython_prints_the_same(micropython, cpython_out: str) -> None:
     out = micropython.run(CHECK.read_text(), path=["/"], timeout=120)
     assert out == cpython_out
+
+
+# --- the whole button against the real Mosquitto ------------------------------
+
+import json  # noqa: E402
+import time  # noqa: E402
+
+from tests.harness.proc import wait_until  # noqa: E402
+from tests.test_firmware_store import Gateway, gateway, write_config  # noqa: E402, F401
+
+sys.path.insert(0, str(FIRMWARE))  # `apps.button` as on the board
+
+from apps.button.app import ButtonApp  # noqa: E402
+
+from hg import config  # noqa: E402
+from hg.device import Device  # noqa: E402
+from hg.simhal import SimHAL  # noqa: E402
+
+PROFILE = json.loads((ROOT / "hardware/boards/button-c3.json").read_text())
+HOLD_MS = 300
+
+
+class ButtonHAL(SimHAL):
+    """SimHAL that also notes when each LED pattern was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(reset_cause="power_on")
+        self.led_at: list[tuple[int, str]] = []
+
+    def led(self, pattern: str) -> None:
+        super().led(pattern)
+        self.led_at.append((self.ticks_ms(), pattern))
+
+
+class Button:
+    def __init__(self, root: Path, broker) -> None:  # noqa: ANN001
+        write_config(root, broker, button={"hold_ms": HOLD_MS})
+        cfg, errors = config.load(str(root / "config.json"))
+        assert errors == []
+        self.hal = ButtonHAL()
+        self.app = ButtonApp(cfg, self.hal, PROFILE)
+        self.dev = Device(cfg, self.hal, self.app, str(root), resend_ms=2000)
+        self.app.attach(self.dev)
+
+    def step(self) -> None:
+        now = self.hal.ticks_ms()
+        self.dev.poll(now)
+        self.app.step(now)
+
+    def run(self, cond, what: str, timeout: float = 20.0) -> None:  # noqa: ANN001
+        def once() -> bool:
+            self.step()
+            return bool(cond())
+        wait_until(once, timeout, what, interval=0.01)
+
+    def run_for(self, ms: int) -> None:
+        end = self.hal.ticks_ms() + ms
+        self.run(lambda: self.hal.ticks_ms() >= end, f"{ms} ms of the loop")
+
+    def press(self, ms: int, pin: str = "btn_fire") -> None:
+        """Hold the button `ms` (the loop keeps running), then let go."""
+        self.hal.pins[pin] = 1
+        self.run_for(ms)
+        self.hal.pins[pin] = 0
+
+    def led(self) -> str | None:
+        return self.hal.leds[-1] if self.hal.leds else None
+
+
+@pytest.fixture
+def button(tmp_path: Path, mosquitto, gateway: Gateway):  # noqa: ANN201, F811
+    b = Button(tmp_path, mosquitto)
+    b.run(lambda: b.dev.link.connected and not b.dev.link.client.subscribing
+          and gateway.msgs("heartbeat"), "online, subscribed, first heartbeat")
+    yield b
+    b.dev.close()
+
+
+def test_held_press_alarm_and_the_indicator_until_resolved(
+        button: Button, gateway: Gateway) -> None:  # noqa: F811
+    b = button
+    for _ in range(4):  # a bounce train, then held less than the hold: nothing
+        b.press(5)
+        b.run_for(5)
+    b.press(HOLD_MS - 150)
+    b.run_for(1000)
+    assert gateway.msgs("alarm") == [] and b.app.sent == 0 and b.led() == "off"
+    b.press(HOLD_MS + 200)
+    b.run(lambda: gateway.msgs("alarm"), "the alarm")
+    alarm = gateway.msgs("alarm")[0]
+    assert (alarm["type"], b.led()) == ("fire", "blink")
+    gateway.send("ack", "stored", {"ref": alarm["seq"]})
+    gateway.send("ack", "delivered", {"ref": alarm["seq"]})
+    b.run(lambda: b.led() == "on", "steady on (delivered)")
+    gateway.send("ack", "acknowledged", {"ref": alarm["seq"]})
+    b.run_for(300)
+    assert b.app.guard.latched() == ["fire"]
+    b.press(HOLD_MS + 200)  # latched: a second press raises nothing new
+    gateway.send("ack", "resolved", {"ref": alarm["seq"]})
+    b.run(lambda: b.led() == "off", "off on resolved")
+    assert b.hal.leds == ["off", "blink", "slow", "on", "off"]
+    times = [t for t, _ in b.hal.led_at[1:]]
+    assert all(b - a >= 1000 for a, b in zip(times[:-1], times[1:], strict=True))
+    assert b.app.guard.latched() == [] and len(gateway.msgs("alarm")) == 1
+    assert b.hal.buzzes == ["off"] and not b.dev.obx.pending()
+
+
+def test_broker_down_during_the_press_alarm_delivered_after(
+        button: Button, mosquitto, gateway: Gateway) -> None:  # noqa: F811
+    b = button
+    mosquitto.stop()
+    b.run(lambda: not b.dev.link.connected, "the device to notice")
+    b.press(HOLD_MS + 200, "btn_medical")
+    b.run(lambda: b.dev.obx.pending(), "the alarm in the flash outbox")
+    assert b.led() == "blink" and gateway.msgs("alarm") == []
+    mosquitto.start()
+    b.run(lambda: gateway.msgs("alarm", "medical"), "the alarm after the broker returned")
+    seq = gateway.msgs("alarm", "medical")[0]["seq"]
+    assert b.dev.obx.pending() == [seq]
+    gateway.send("ack", "stored", {"ref": seq})
+    b.run(lambda: b.led() == "slow" and not b.dev.obx.pending(), "stored: slow blink")
+
+
+def test_long_cancel_press_sends_a_cancel_event(button: Button, gateway: Gateway) -> None:  # noqa: F811,E501
+    b = button
+    b.press(HOLD_MS + 200, "btn_security")
+    b.run(lambda: gateway.msgs("alarm", "security"), "the alarm")
+    seq = gateway.msgs("alarm", "security")[0]["seq"]
+    gateway.send("ack", "stored", {"ref": seq})
+    b.run(lambda: b.led() == "slow", "stored")
+    t0 = time.monotonic()
+    b.hal.pins["btn_security"] = 1
+    b.run(lambda: gateway.msgs("cancel"), "the cancel event", timeout=10)
+    held = time.monotonic() - t0
+    b.hal.pins["btn_security"] = 0
+    assert 5.0 <= held < 6.5
+    cancel = gateway.msgs("cancel")[0]
+    assert (cancel["type"], cancel["data"]) == ("security", {"ref": seq})
+    assert b.app.guard.latched() == [] and b.led() == "blink"  # the cancel is being sent
+    gateway.send("ack", "stored", {"ref": cancel["seq"]})
+    b.run(lambda: b.led() == "off", "off once the cancel is stored")
+    assert len(gateway.msgs("alarm")) == 1

@@ -41,8 +41,9 @@ print("debounce.glitch", edges_of([(100, 1), (125, 0)], 400))  # 25 ms spike: no
 print("debounce.held_at_boot", edges_of([(0, 1)], 100))
 
 
-def guard_run(g, script, until, step=10):
-    """script: [(t, type, level)] raw levels; returns [(t, kind, type)]."""
+def guard_run(g, script, until, step=10, calls=None):
+    """script: [(t, type, level)] raw levels; calls: {t: fn()}; returns
+    [(t, kind, type)]."""
     chains = {t: debounce.button(30) for t in g.presses}
     level = {t: 0 for t in g.presses}
     out, i = [], 0
@@ -50,6 +51,8 @@ def guard_run(g, script, until, step=10):
         while i < len(script) and script[i][0] <= now:
             level[script[i][1]] = script[i][2]
             i += 1
+        if calls and now in calls:
+            calls[now]()
         for t in sorted(chains):
             e = chains[t].new_value(level[t], now)
             if e is not None:
@@ -76,6 +79,11 @@ g = Guard(T3, 1500)
 guard_run(g, [(100, "medical", 1), (1800, "medical", 0)], 2000)
 g.release("medical")
 print("resolved", [g.latched()] + guard_run(g, [(0, "medical", 1), (1700, "medical", 0)], 2000))
+g = Guard(T3, 1500)
+print("resolved.while_held", guard_run(g, [(100, "fire", 1), (1800, "fire", 0), (2500, "fire", 1),
+                                           (4500, "fire", 0), (5000, "fire", 1),
+                                           (7000, "fire", 0)], 8000,
+                                       calls={3000: lambda: g.release("fire")}))
 print("double.single", guard_run(Guard(T3, 0, True), [(100, "fire", 1), (300, "fire", 0)], 2000))
 print("double.twice", guard_run(Guard(T3, 0, True), [(100, "fire", 1), (300, "fire", 0),
                                                      (600, "fire", 1), (800, "fire", 0)], 2000))

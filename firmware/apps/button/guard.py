@@ -80,6 +80,7 @@ class Guard:
         p = self.presses.get(typ)
         if p is not None:
             p.latched = False
+            p.done = p.done or p.down  # a press made while latched raises nothing
 
     def latch(self, typ):
         """Back to latched: the cancel could not be sent."""
