@@ -218,7 +218,8 @@ def test_held_press_alarm_and_the_indicator_until_resolved(
     b.run(lambda: b.led() == "off", "off on resolved")
     assert b.hal.leds == ["off", "blink", "slow", "on", "off"]
     times = [t for t, _ in b.hal.led_at[1:]]
-    assert all(b - a >= 1000 for a, b in zip(times[:-1], times[1:], strict=True))
+    gaps = [b - a for a, b in zip(times[:-1], times[1:], strict=True)]
+    assert min(gaps) >= 1000, b.hal.led_at  # each state shown >= 1 s
     assert b.app.guard.latched() == [] and len(gateway.msgs("alarm")) == 1
     assert b.hal.buzzes == ["off"] and not b.dev.obx.pending()
 

@@ -83,7 +83,7 @@ class ButtonApp:
         if now >= self.next_battery:
             self.next_battery = now + BATTERY_MS
             self._periodic()
-        self._show(now)
+        self._show(self.hal.ticks_ms())  # not `now`: dev.poll may have blocked
 
     def _periodic(self):
         retry, self.retry = self.retry, []
