@@ -236,6 +236,13 @@ class StatusItem(_In):
     outbox: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
     fw: Annotated[str, Field(max_length=32)] | None = None
 
+    @field_validator("fw", mode="before")
+    @classmethod
+    def _printable_fw(cls, v: object) -> object:
+        # a device's own string, also taken from ingested heartbeats: control
+        # characters become "?" rather than failing the gateway's whole batch
+        return _CONTROL.sub("?", v) if isinstance(v, str) else v
+
     def heartbeat(self) -> bool:
         return any(v is not None for v in (self.battery_mv, self.rssi, self.outbox, self.fw))
 

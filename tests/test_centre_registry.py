@@ -218,6 +218,13 @@ def test_status_batches_update_known_devices_newest_first(admin: TestClient,
     assert r.json()["stale"] == ["hg-b-0001"]
     r = gw.post(status, headers=AUTH, json={"items": [{**beat, "rssi": 5}]})
     assert r.status_code == 422 and "rssi" in r.json()["detail"]
+    # a device's firmware string is shown, never a reason to lose the batch
+    r = gw.post(status, headers=AUTH, json={"items": [{**beat, "at_ms": 4000, "fw": "1.1\x00b"}]})
+    assert r.status_code == 200 and r.json()["updated"] == ["hg-b-0001"]
+    r = gw.post("/api/v1/ingest", headers=AUTH, json=batch(event(
+        9, kind="heartbeat", typ="periodic", event_time_ms=5000, data={"fw": "1.2\x07"})))
+    assert r.status_code == 200, r.text
+    assert admin.get(f"{REG}/devices/hg-b-0001").json()["firmware"] == "1.2?"
 
 
 def test_alarm_detail_shows_the_household_grid_worker_and_contacts(
