@@ -9,7 +9,9 @@
    the real Mosquitto, the test playing the gateway with signed acks: a held
    press -> alarm -> LED blink -> slow -> on -> off on `resolved`; a bounce
    shorter than the hold sends nothing; broker down during the press -> the
-   alarm arrives after it returns; a long cancel press -> a cancel event."""
+   alarm arrives after it returns; a long cancel press -> a cancel event.
+3. One press through the real gateway and centre (the `stack` fixture): the
+   alarm at the centre once, the LED steady on from the centre's `delivered`."""
 
 from __future__ import annotations
 
@@ -151,8 +153,9 @@ class ButtonHAL(SimHAL):
 
 
 class Button:
-    def __init__(self, root: Path, broker) -> None:  # noqa: ANN001
-        write_config(root, broker, button={"hold_ms": HOLD_MS})
+    def __init__(self, root: Path, broker, write: bool = True) -> None:  # noqa: ANN001
+        if write:
+            write_config(root, broker, button={"hold_ms": HOLD_MS})
         cfg, errors = config.load(str(root / "config.json"))
         assert errors == []
         self.hal = ButtonHAL()
@@ -259,3 +262,31 @@ def test_long_cancel_press_sends_a_cancel_event(button: Button, gateway: Gateway
     gateway.send("ack", "stored", {"ref": cancel["seq"]})
     b.run(lambda: b.led() == "off", "off once the cancel is stored")
     assert len(gateway.msgs("alarm")) == 1
+
+
+# --- one press through the real gateway and centre ----------------------------
+
+from tests.harness.stack import BUTTON as STACK_BUTTON  # noqa: E402
+from tests.harness.stack import Stack  # noqa: E402
+
+
+def test_one_press_through_the_real_gateway_and_centre(tmp_path: Path, stack: Stack) -> None:
+    root = tmp_path / "button"
+    root.mkdir()
+    (root / "config.json").write_text(json.dumps({
+        "v": 1, "device_id": STACK_BUTTON, "type": "button", "board": "button-c3",
+        "broker": {"host": stack.broker.host, "port": stack.broker.port, "tls": False,
+                   "username": STACK_BUTTON, "password": stack.password},
+        "key_hex": stack.key.hex(), "button": {"hold_ms": HOLD_MS}}))
+    b = Button(root, stack.broker, write=False)
+    try:
+        b.run(lambda: b.dev.link.connected and not b.dev.link.client.subscribing, "online")
+        b.press(HOLD_MS + 200, "btn_medical")
+        b.run(lambda: [a for a in stack.alarms() if a["device"] == STACK_BUTTON],
+              "the alarm at the centre")
+        mine = [a for a in stack.alarms() if a["device"] == STACK_BUTTON]
+        assert [(a["type"], a["seq"]) for a in mine] == [("medical", max(b.app.alarms))]
+        b.run(lambda: b.led() == "on", "steady on: the centre has it")
+        assert b.hal.leds == ["off", "blink", "slow", "on"] and not b.dev.obx.pending()
+    finally:
+        b.dev.close()
