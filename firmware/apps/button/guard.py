@@ -14,6 +14,7 @@ DOUBLE_GAP_MS = 800  # release of the first press -> start of the second
 CANCEL_MS = 5000
 COMBO_MS = 2000
 COMBO = ("fire", "medical")
+NONE = []  # type: list  # returned when nothing is due: never appended to
 
 
 class Press:
@@ -63,6 +64,7 @@ class Guard:
     """The buttons of one device, by alarm type ("fire", "medical", "security")."""
 
     def __init__(self, types, hold_ms=1500, double_press=False):
+        self.types = sorted(types)
         self.presses = {t: Press(t, hold_ms, double_press) for t in types}
         self.combo = COMBO[0] in self.presses and COMBO[1] in self.presses
         self.combo_since = None
@@ -90,14 +92,15 @@ class Guard:
         return [t for t in sorted(self.presses) if self.presses[t].latched]
 
     def poll(self, now):
-        """Actions due now: a list of (kind, type), usually empty."""
-        out = []
+        """Actions due now: (kind, type) pairs, usually none (no allocation
+        in the common case: this runs every loop)."""
+        out = NONE
         if self.combo and self._combo(now):
-            out.append(("test", "manual"))
-        for t in sorted(self.presses):
+            out = [("test", "manual")]
+        for t in self.types:
             a = self.presses[t].poll(now)
             if a:
-                out.append((a, t))
+                out = out + [(a, t)] if out else [(a, t)]
         return out
 
     def _combo(self, now):
