@@ -10,18 +10,31 @@ from __future__ import annotations
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from gateway.bench import report
+
+T = TypeVar("T")
 
 bench = typer.Typer(help="Benchmarks: print a table, write JSON.", no_args_is_help=True)
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the results as JSON here.")]
 TmpOpt = Annotated[Path | None, typer.Option(
     "--dir", help="Scratch directory (default: a fresh temporary one, removed afterwards).")]
+
+
+def _in_scratch(given: Path | None, run: Callable[[Path], T]) -> T:
+    """run(scratch dir), then remove the dir unless the user gave it (--dir)."""
+    tmp, holder = _scratch(given)
+    try:
+        return run(tmp)
+    finally:
+        if holder:
+            holder.cleanup()
 
 
 def _scratch(given: Path | None) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
@@ -48,12 +61,8 @@ def throughput_cmd(
     """Gateway pipeline msg/s versus a bare paho subscriber and mosquitto_sub."""
     from gateway.bench import throughput
 
-    tmp, holder = _scratch(scratch)
-    try:
-        results = throughput.run(tmp, messages, devices, alarm_every, timeout, rounds)
-    finally:
-        if holder:
-            holder.cleanup()
+    results = _in_scratch(scratch, lambda tmp: throughput.run(
+        tmp, messages, devices, alarm_every, timeout, rounds))
     throughput.table(results)
     report.write(out, "throughput", {"messages": messages, "devices": devices,
                                      "alarm_every": alarm_every, "rounds": rounds}, results)
@@ -73,12 +82,8 @@ def share_cmd(
     """Two gateways in a $share group (Redis de-dup) versus one, same stream."""
     from gateway.bench import share
 
-    tmp, holder = _scratch(scratch)
-    try:
-        results = share.run(tmp, messages, devices, alarm_every, timeout, rounds)
-    finally:
-        if holder:
-            holder.cleanup()
+    results = _in_scratch(scratch, lambda tmp: share.run(
+        tmp, messages, devices, alarm_every, timeout, rounds))
     share.table(results)
     report.write(out, "share", {"messages": messages, "devices": devices,
                                 "alarm_every": alarm_every, "rounds": rounds}, results)
@@ -98,12 +103,7 @@ def connections_cmd(
     from gateway.bench import connections
 
     sizes = _ints(devices, "--devices")
-    tmp, holder = _scratch(scratch)
-    try:
-        results = connections.run(tmp, sizes, duration, period)
-    finally:
-        if holder:
-            holder.cleanup()
+    results = _in_scratch(scratch, lambda tmp: connections.run(tmp, sizes, duration, period))
     connections.table(results)
     report.write(out, "connections", {"devices": sizes, "duration_s": duration,
                                       "period_s": period}, results)
@@ -120,12 +120,7 @@ def centre_cmd(
     """Centre: ingest -> browser latency, ingest throughput, desk load with many open alarms."""
     from gateway.bench import centre
 
-    tmp, holder = _scratch(scratch)
-    try:
-        results = centre.run(tmp, presses, open_alarms)
-    finally:
-        if holder:
-            holder.cleanup()
+    results = _in_scratch(scratch, lambda tmp: centre.run(tmp, presses, open_alarms))
     centre.table(results)
     report.write(out, "centre", {"presses": presses, "open_alarms": open_alarms}, results)
 
@@ -145,12 +140,7 @@ def latency_cmd(
     from gateway.bench import latency
 
     rates = _ints(loads, "--loads")
-    tmp, holder = _scratch(scratch)
-    try:
-        results = latency.run(tmp, rates, presses, gap, bg_devices)
-    finally:
-        if holder:
-            holder.cleanup()
+    results = _in_scratch(scratch, lambda tmp: latency.run(tmp, rates, presses, gap, bg_devices))
     latency.table(results)
     report.write(out, "latency", {"loads": rates, "presses": presses, "gap_s": gap,
                                   "bg_devices": bg_devices}, results)
@@ -169,12 +159,7 @@ def memory_cmd(
     from gateway.bench import memory
 
     sizes = _ints(devices, "--devices")
-    tmp, holder = _scratch(scratch)
-    try:
-        results = memory.run(tmp, sizes, timeout)
-    finally:
-        if holder:
-            holder.cleanup()
+    results = _in_scratch(scratch, lambda tmp: memory.run(tmp, sizes, timeout))
     memory.table(results)
     report.write(out, "memory", {"devices": sizes}, results)
 

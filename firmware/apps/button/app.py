@@ -177,33 +177,3 @@ class ButtonApp:
             short += p.short
         return {"latched": len(self.guard.latched()), "short": short,
                 "send_err": self.send_errors}
-
-
-def main(root="/"):
-    """The board's loop: config + profile -> ESP32HAL, Device, ButtonApp."""
-    import time
-
-    from hg import config, esp32hal
-    from hg.device import Device
-    try:
-        cfg, _ = config.load(config.join(root, config.FILE))
-        hal = esp32hal.ESP32HAL(esp32hal.load_profile(cfg.get("board") or "button-c3"))
-        app = ButtonApp(cfg, hal, hal.profile)
-        dev = Device.boot(hal, app, root)
-        app.attach(dev)
-    except Exception as e:  # noqa: BLE001 - no config/profile: say so, retry
-        print("button: cannot start:", e)
-        time.sleep(30)
-        import machine
-        machine.reset()
-        return
-    synced = False
-    while True:
-        now = hal.ticks_ms()
-        wifi = dev.cfg.get("wifi", {})
-        if hal.wifi(wifi.get("ssid", ""), wifi.get("password", "")) and not synced:
-            synced = hal.sync_time()
-        dev.poll(now)
-        app.step(now)
-        hal.tick(now)
-        time.sleep_ms(10)
