@@ -7,7 +7,8 @@
 import time
 
 
-def run(make_app, default_board, root="/", idle_ms=10):
+def setup(make_app, default_board, root="/"):
+    """(hal, app, dev) built from the board's config and profile."""
     from hg import config, esp32hal
     from hg.device import Device
     try:
@@ -21,13 +22,24 @@ def run(make_app, default_board, root="/", idle_ms=10):
         time.sleep(30)
         import machine
         machine.reset()
-        return
+        raise
+    return hal, app, dev
+
+
+def network(hal, dev, synced):
+    """Join Wi-Fi; set the clock by NTP once it is up.  Returns synced."""
+    wifi = dev.cfg.get("wifi", {})
+    if hal.wifi(wifi.get("ssid", ""), wifi.get("password", "")) and not synced:
+        synced = hal.sync_time()
+    return synced
+
+
+def run(make_app, default_board, root="/", idle_ms=10):
+    hal, app, dev = setup(make_app, default_board, root)
     synced = False
     while True:
         now = hal.ticks_ms()
-        wifi = dev.cfg.get("wifi", {})
-        if hal.wifi(wifi.get("ssid", ""), wifi.get("password", "")) and not synced:
-            synced = hal.sync_time()
+        synced = network(hal, dev, synced)
         dev.poll(now)
         app.step(now)
         hal.tick(now)

@@ -197,6 +197,14 @@ class ESP32HAL:
             pass
         return self.synced
 
+    def rtc_memory(self, data=None):
+        """RTC slow memory (kept through deep sleep): read, or write `data`."""
+        rtc = machine.RTC()
+        if data is None:
+            return rtc.memory()
+        rtc.memory(data)
+        return data
+
     def deep_sleep(self, ms, wake_inputs=()):
         """Battery variant: sleep; a press on one of wake_inputs wakes the board."""
         pins = [self.inputs[n][0] for n in wake_inputs if n in self.inputs]
