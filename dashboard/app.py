@@ -17,6 +17,8 @@ from dashboard.api.errors import validation_error
 from dashboard.api.main import api_router
 from dashboard.api.routes import desk, devices, docs, health, login, registry
 from dashboard.centre import Centre
+from dashboard.notify.channels import build_notifiers
+from dashboard.notify.worker import NotifyWorker
 from dashboard.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -30,15 +32,19 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         centre.hub.bind(asyncio.get_running_loop())
+        notifier = asyncio.create_task(app.state.notify.run(), name="notify")
         try:
             yield
         finally:
+            app.state.notify.stop.set()
+            await notifier
             centre.hub.bind(None)
             centre.close()
 
     app = FastAPI(title="Homeguard centre", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.centre = centre
+    app.state.notify = NotifyWorker(centre.sessions, settings, build_notifiers(settings))
     app.add_middleware(
         SessionMiddleware, secret_key=centre.session_secret, session_cookie=SESSION_COOKIE,
         max_age=int(settings.session_hours * 3600), same_site="lax",

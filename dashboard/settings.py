@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -48,6 +48,36 @@ class Settings(BaseSettings):
     ack_sla_s: int = Field(default=30, ge=1)
     # Seconds from receipt to verification before its timer turns red.
     verify_sla_s: int = Field(default=90, ge=1)
+    # --- contact notification (dashboard/notify/, docs/centre.md) ---
+    # Channels household alarms are notified over: webhook, smtp, log.
+    notify_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["log"])
+    # URL a webhook notification is POSTed to (an SMS/voice provider's bridge).
+    notify_webhook_url: str | None = None
+    # Bearer token sent with each webhook POST, if the receiver wants one.
+    notify_webhook_token: str | None = None
+    # SMTP server (host, port, sender) e-mail notifications go through.
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_from: str = "homeguard@localhost"
+    notify_smtp_user: str | None = None
+    notify_smtp_password: str | None = None
+    notify_smtp_starttls: bool = False
+    # Seconds one webhook or SMTP attempt may take.
+    notify_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # Attempts per person and channel; the wait between them starts at
+    # notify_backoff_s and doubles.
+    notify_attempts: int = Field(default=3, ge=1, le=20)
+    notify_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    # Seconds an alarm may stay unacknowledged before the next person is told.
+    notify_escalate_s: float = Field(default=120.0, gt=0)
+    # The last step of every escalation: the supervisor on duty.
+    notify_supervisor_name: str = "supervisor"
+    notify_supervisor_phone: str | None = None
+    notify_supervisor_email: str | None = None
+    # Seconds between the notifier's looks at the store.
+    notify_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # Alarms older than this are never notified (e.g. after a long outage).
+    notify_max_age_s: float = Field(default=3600.0, gt=0)
 
     @field_validator("gateway_tokens", mode="before")
     @classmethod
@@ -68,6 +98,30 @@ class Settings(BaseSettings):
             if len(token) < 8 or token != token.strip():
                 raise ValueError("a gateway token needs at least 8 characters and no spaces")
         return v
+
+    @field_validator("notify_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [c.strip() for c in v.split(",") if c.strip()]
+        return v
+
+    @field_validator("notify_channels")
+    @classmethod
+    def _known_channels(cls, v: list[str]) -> list[str]:
+        known = ("webhook", "smtp", "log")
+        for name in v:
+            if name not in known:
+                raise ValueError(f"unknown notify channel {name!r}; use {', '.join(known)}")
+        return list(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _channels_configured(self) -> Settings:
+        if "webhook" in self.notify_channels and not self.notify_webhook_url:
+            raise ValueError("notify channel webhook needs HG_CENTRE_NOTIFY_WEBHOOK_URL")
+        if "smtp" in self.notify_channels and not self.notify_smtp_host:
+            raise ValueError("notify channel smtp needs HG_CENTRE_NOTIFY_SMTP_HOST")
+        return self
 
     @field_validator("bootstrap_admin")
     @classmethod

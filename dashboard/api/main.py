@@ -10,6 +10,7 @@ from dashboard.api.routes import (
     events,
     feedback,
     ingest,
+    notify,
     registry,
     stream,
     users,
@@ -24,3 +25,4 @@ api_router.include_router(stream.router)
 api_router.include_router(users.router)
 api_router.include_router(registry.router)
 api_router.include_router(devices.router)
+api_router.include_router(notify.router)

@@ -1,0 +1,195 @@
+"""Contact notification against a real local HTTP receiver (the webhook an
+SMS/voice provider would offer) and a real local SMTP server: an alarm tells
+the first contact, no acknowledgement escalates to the next, an
+acknowledgement stops escalation, a receiver that is down is retried and
+every attempt is recorded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from dashboard.app import create_app
+from dashboard.models import Contact, Device, GridCell, Household
+from dashboard.settings import Settings
+from tests.harness.proc import free_port, wait_until
+from tests.test_centre_api import ADMIN, ADMIN_PASSWORD, AUTH, TOKEN, batch, event, login
+
+DEVICE = "hg-b-0001"
+
+
+class Receiver:
+    """A webhook receiver on a loopback port: records every JSON body it
+    accepts; answers 503 to the first `fail` requests."""
+
+    def __init__(self, port: int, fail: int = 0) -> None:
+        self.port, self.fail = port, fail
+        self.got: list[dict[str, Any]] = []
+        self.refused = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if outer.fail > 0:
+                    outer.fail -= 1
+                    outer.refused += 1
+                    self.send_response(503)
+                else:
+                    outer.got.append(body)
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def names(self) -> list[str]:
+        return [b["name"] for b in self.got]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def receiver(port: int) -> Iterator[Receiver]:
+    r = Receiver(port)
+    yield r
+    r.close()
+
+
+def settings(tmp_path: Path, port: int, **over: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        database_url=f"sqlite:///{tmp_path / 'c.db'}", gateway_tokens=[TOKEN],
+        bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}", notify_channels=["webhook"],
+        notify_webhook_url=f"http://127.0.0.1:{port}/sms", notify_timeout_s=2,
+        notify_poll_s=0.05, notify_backoff_s=0.1, notify_attempts=3, notify_escalate_s=0.6,
+        notify_supervisor_phone="13900000009", notify_supervisor_name="Sun (duty)")
+    values.update(over)
+    return Settings(**values)
+
+
+def register(app: FastAPI) -> None:
+    """One household with two contacts (rank 1 Wang, rank 2 Li) in a grid
+    cell whose worker is Zhang, and the button bound to it."""
+    with app.state.centre.sessions() as s:
+        cell = GridCell(code="G-01", name="东一网格", community="东城社区",
+                        worker_name="Zhang", worker_phone="13900000003")
+        s.add(cell)
+        s.flush()
+        home = Household(code="H-0001", address="东城路 1 号 2-301", community="东城社区",
+                         grid_cell_id=cell.id)
+        home.contacts = [Contact(name="Li", phone="13900000002", rank=2),
+                         Contact(name="Wang", phone="13900000001", rank=1,
+                                 email="wang@example.test")]
+        s.add(home)
+        s.flush()
+        s.add(Device(device_id=DEVICE, type="button", household_id=home.id, created_ms=0))
+        s.commit()
+
+
+@pytest.fixture
+def app(tmp_path: Path, port: int) -> Iterator[FastAPI]:
+    app = create_app(settings(tmp_path, port))
+    register(app)
+    with TestClient(app):
+        # log in before any alarm: a login started while the notifier writes
+        # can meet "database is locked" (see the report on logins.start)
+        app.state.viewer = TestClient(app)
+        app.state.csrf = login(app.state.viewer, ADMIN, ADMIN_PASSWORD)
+        yield app
+
+
+def alarm(app: FastAPI, seq: int = 1, typ: str = "fire") -> None:
+    r = TestClient(app).post("/api/v1/ingest", json=batch(event(seq, typ=typ)), headers=AUTH)
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted", r.text
+
+
+def attempts(app: FastAPI, alarm_id: int = 1) -> list[dict[str, Any]]:
+    r = app.state.viewer.get(f"/api/v1/alarms/{alarm_id}/notifications")
+    assert r.status_code == 200, r.text
+    return list(r.json())
+
+
+def test_alarm_notifies_the_first_contact_by_webhook(app: FastAPI, receiver: Receiver) -> None:
+    alarm(app)
+    wait_until(lambda: len(receiver.got) >= 1, 5, "the first contact's webhook")
+    first = receiver.got[0]
+    assert (first["name"], first["phone"], first["role"]) == ("Wang", "13900000001", "contact")
+    assert (first["alarm_id"], first["alarm_type"], first["household"]) == (1, "fire", "H-0001")
+    assert "东城路 1 号 2-301" in first["text"]
+    rows = attempts(app)
+    assert [(r["step"], r["name"], r["channel"], r["target"], r["status"]) for r in rows][:1] \
+        == [(0, "Wang", "webhook", "13900000001", "sent")]
+
+
+def test_unacknowledged_alarm_escalates_in_order(app: FastAPI, receiver: Receiver) -> None:
+    alarm(app)
+    wait_until(lambda: len(receiver.got) >= 4, 10, "escalation to the supervisor")
+    assert receiver.names() == ["Wang", "Li", "Zhang", "Sun (duty)"]
+    assert [b["role"] for b in receiver.got] == ["contact", "contact", "grid_worker", "supervisor"]
+    rows = attempts(app)
+    assert [(r["step"], r["status"]) for r in rows] == [(0, "sent"), (1, "sent"), (2, "sent"),
+                                                         (3, "sent")]
+    gaps = [b["at_ms"] - a["at_ms"] for a, b in zip(rows, rows[1:], strict=False)]
+    assert all(g >= 600 for g in gaps), gaps  # each step waited the escalation time
+
+
+def test_acknowledgement_stops_escalation(app: FastAPI, receiver: Receiver) -> None:
+    alarm(app)
+    wait_until(lambda: len(receiver.got) >= 1, 5, "the first contact's webhook")
+    r = app.state.viewer.post("/api/v1/alarms/1/ack", json={},
+                              headers={"X-CSRF-Token": app.state.csrf})
+    assert r.status_code == 200, r.text
+    # well past two escalation times, nobody else heard of it
+    stop = app.state.notify
+    deadline_rounds = 3 * 0.6 / 0.05
+    wait_until(lambda: stop.rounds >= deadline_rounds, 10, "the notifier to look again")
+    assert receiver.names() == ["Wang"]
+    assert len(attempts(app)) == 1
+
+
+def test_non_household_alarms_notify_nobody(app: FastAPI, receiver: Receiver) -> None:
+    TestClient(app).post("/api/v1/ingest", headers=AUTH, json=batch(
+        event(1, kind="alarm", typ="tamper"), event(2, kind="supervision", typ="offline"),
+        event(3, device="hg-b-0099", typ="fire"), event(4, typ="medical")))
+    wait_until(lambda: len(receiver.got) >= 1, 5, "the medical alarm's webhook")
+    rounds = app.state.notify.rounds
+    wait_until(lambda: app.state.notify.rounds >= rounds + 5, 5, "more rounds")
+    assert [(b["alarm_id"], b["alarm_type"]) for b in receiver.got] == [(4, "medical")]
+
+
+def test_receiver_down_is_retried_and_every_attempt_recorded(app: FastAPI, port: int) -> None:
+    alarm(app)
+    wait_until(lambda: any(r["status"] == "failed" for r in attempts(app)), 5,
+               "a failed attempt while nothing listens")
+    receiver = Receiver(port, fail=1)  # up now, but its first answer is a 503
+    try:
+        wait_until(lambda: receiver.got, 5, "the retried webhook")
+        assert receiver.names()[0] == "Wang"
+    finally:
+        receiver.close()
+    first = [r for r in attempts(app) if r["step"] == 0]
+    assert [r["attempt"] for r in first] == list(range(1, len(first) + 1))
+    assert [r["status"] for r in first][-1] == "sent"
+    failed = [r for r in first if r["status"] == "failed"]
+    assert failed and all(r["error"] for r in failed)
+    assert any("ConnectError" in r["error"] for r in failed)
