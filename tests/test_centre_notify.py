@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from dashboard.models import Contact, Device, GridCell, Household
+from dashboard.notify.models import Notification
 from dashboard.settings import Settings
 from tests.harness.proc import free_port, wait_until
 from tests.test_centre_api import ADMIN, ADMIN_PASSWORD, AUTH, TOKEN, batch, event, login
@@ -193,3 +194,60 @@ def test_receiver_down_is_retried_and_every_attempt_recorded(app: FastAPI, port:
     failed = [r for r in first if r["status"] == "failed"]
     assert failed and all(r["error"] for r in failed)
     assert any("ConnectError" in r["error"] for r in failed)
+
+
+def test_restart_carries_on_without_notifying_a_step_twice(
+        tmp_path: Path, port: int, receiver: Receiver) -> None:
+    first = create_app(settings(tmp_path, port, notify_escalate_s=1.5))
+    register(first)
+    with TestClient(first):
+        alarm(first)
+        wait_until(lambda: receiver.names() == ["Wang"], 5, "the first contact")
+    # the centre stopped; pretend it died while telling Li (a row left "sending")
+    with first.state.centre.sessions() as s:
+        s.add(Notification(alarm_id=1, step=1, role="contact", name="Li", channel="webhook",
+                           target="13900000002", attempt=1, status="sending",
+                           at_ms=0))
+        s.commit()
+    again = create_app(settings(tmp_path, port, notify_escalate_s=1.5))
+    with TestClient(again):
+        wait_until(lambda: "Li" in receiver.names(), 5, "Li after the restart")
+        rounds = again.state.notify.rounds
+        wait_until(lambda: again.state.notify.rounds >= rounds + 5, 5, "more rounds")
+        with again.state.centre.sessions() as s:
+            rows = s.query(Notification).order_by(Notification.id).all()
+            got = [(r.step, r.attempt, r.status, r.error) for r in rows]
+    assert receiver.names()[:2] == ["Wang", "Li"]
+    assert receiver.names().count("Wang") == 1
+    assert got[:3] == [(0, 1, "sent", None),
+                       (1, 1, "failed", "interrupted: the centre stopped during this attempt"),
+                       (1, 2, "sent", None)]
+
+
+def test_smtp_notifies_a_contact_by_email(tmp_path: Path, port: int) -> None:
+    controller = pytest.importorskip("aiosmtpd.controller")
+    handlers = pytest.importorskip("aiosmtpd.handlers")
+    mails: list[Any] = []
+
+    class Keep(handlers.Message):  # type: ignore[misc,name-defined]
+        def handle_message(self, message: Any) -> None:
+            mails.append(message)
+
+    smtp_port = free_port()
+    server = controller.Controller(Keep(), hostname="127.0.0.1", port=smtp_port)
+    server.start()
+    try:
+        app = create_app(settings(tmp_path, port, notify_channels=["smtp"],
+                                  notify_smtp_host="127.0.0.1", notify_smtp_port=smtp_port,
+                                  notify_smtp_from="centre@homeguard.test",
+                                  notify_escalate_s=60))
+        register(app)
+        with TestClient(app):
+            alarm(app, typ="medical")
+            wait_until(lambda: mails, 5, "the e-mail to the first contact")
+    finally:
+        server.stop()
+    mail = mails[0]
+    assert (mail["To"], mail["From"]) == ("wang@example.test", "centre@homeguard.test")
+    assert "medical alarm 1" in mail["Subject"]
+    assert "东城路 1 号 2-301" in mail.get_payload(decode=True).decode()
