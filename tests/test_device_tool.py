@@ -17,8 +17,9 @@ from hardware.tech.errors import TechError
 from hardware.tech.info import board_info
 from hardware.tech.link import Board
 from tests.harness.proc import wait_until
-from tests.harness.stack import TOKEN
+from tests.harness.stack import ADMIN, ADMIN_PASSWORD, TOKEN
 from tests.harness.vboard import VBoard, vboard_fixture  # noqa: F401 - the `vboard` fixture
+from tests.test_gateway_feedback import operator
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.timeout(60)
@@ -120,7 +121,8 @@ def test_no_board_is_a_clear_error(tmp_path: Path) -> None:
 def provision(vb: VBoard, stack, *extra: str) -> subprocess.CompletedProcess:  # noqa: ANN001
     return device("provision", "--port", vb.port, "--type", "button",
                   "--broker-dir", stack.broker.config_dir, "--registry", stack.tmp / "devices.json",
-                  "--centre-url", stack.centre_url, "--centre-token", TOKEN,
+                  "--centre-url", stack.centre_url, "--centre-user", ADMIN,
+                  "--centre-password", ADMIN_PASSWORD,
                   "--broker-host", "127.0.0.1", "--broker-port", stack.broker.port, "--no-tls",
                   *extra)
 
@@ -129,12 +131,24 @@ def test_provisioned_device_connects_and_its_alarm_reaches_the_centre(
         vboard: VBoard, stack, tmp_path: Path) -> None:  # noqa: ANN001
     r = provision(vboard, stack, "--household", "H-0200", "--grid", "G-02",
                   "--wifi-ssid", "home", "--wifi-password", "wifi-secret")
+    assert r.returncode == 1 and "G-02 is not registered" in r.stderr  # says where to add it
+    r = provision(vboard, stack, "--household", "H-0200", "--grid", "G-02",
+                  "--address", "Building 3, Room 201", "--community", "Heping",
+                  "--wifi-ssid", "home", "--wifi-password", "wifi-secret")
     assert r.returncode == 0, r.stderr
     cfg = json.loads(vboard.read("/config.json") or b"{}")
     dev = cfg["device_id"]
-    assert f"new identity {dev}" in r.stdout and "H-0200" in r.stdout  # the label
-    assert "registry updated" in r.stdout
+    # the refused first run already gave the board its identity: kept, not made again
+    assert f"kept identity {dev}" in r.stdout and "H-0200" in r.stdout  # the label
+    gw_registry = json.loads((stack.tmp / "devices.json").read_text())["devices"]
+    assert any(d["id"] == dev and d["key"] == cfg["key_hex"] for d in gw_registry)
     assert cfg["broker"]["username"] == dev and cfg["household"] == "H-0200"
+    assert "centre: registered" in r.stdout
+    with operator(stack) as (client, _):
+        reg = client.get(f"/api/v1/registry/devices/{dev}").json()
+        assert (reg["household"], reg["has_key"], reg["type"]) == ("H-0200", True, "button")
+        hh = client.get("/api/v1/registry/households/H-0200").json()
+        assert (hh["address"], hh["grid_cell"]) == ("Building 3, Room 201", "G-02")
 
     sim = SimDevice(dev, bytes.fromhex(cfg["key_hex"]), "127.0.0.1", stack.broker.port,
                     cfg["broker"]["password"], tmp_path / "sim", resend_s=1.0).start()
@@ -149,6 +163,7 @@ def test_provisioned_device_connects_and_its_alarm_reaches_the_centre(
     again = provision(vboard, stack)  # same board: same identity, nothing new
     assert again.returncode == 0, again.stderr
     assert f"kept identity {dev}" in again.stdout and "registry unchanged" in again.stdout
+    assert "centre: updated" in again.stdout
     assert json.loads(vboard.read("/config.json") or b"{}") == cfg
 
     r = device("info", "--port", vboard.port)

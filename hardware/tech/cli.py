@@ -129,15 +129,28 @@ def provision(
     broker_dir: BrokerDirOpt = None,
     registry: Annotated[Path | None, typer.Option(
         envvar="HG_REGISTRY", help="The gateway's device registry file.")] = None,
-    centre_url: CentreOpt = None, centre_token: TokenOpt = "",
+    centre_url: CentreOpt = None,
+    centre_user: Annotated[str, typer.Option(
+        envvar="HG_CENTRE_USER", help="Centre user allowed to manage the registry.")] = "",
+    centre_password: Annotated[str, typer.Option(
+        envvar="HG_CENTRE_PASSWORD", help="That user's password.")] = "",
+    address: Annotated[str, typer.Option(help="New household's address (at the centre).")] = "",
+    community: Annotated[str, typer.Option(help="New household's / grid cell's community.")]
+        = "",
     label_file: Annotated[Path | None, typer.Option(help="Also write the label here.")] = None,
     baud: BaudOpt = 115200, timeout: TimeoutOpt = 3.0, attempts: AttemptsOpt = 4,
 ) -> None:
     """Give the board its identity and config; add it to broker, gateway and centre."""
     req = prov.Request(device_type, household, grid, board_profile, wifi_ssid, wifi_password,
                        broker_host, broker_port, tls, heartbeat,
-                       json.loads(thresholds.read_text()) if thresholds else {}, new_identity)
-    centre = CentreRegistry(centre_url, centre_token) if centre_url else None
+                       json.loads(thresholds.read_text()) if thresholds else {}, new_identity,
+                       address, community)
+    centre = None
+    if centre_url and centre_user:
+        centre = CentreRegistry(centre_url, centre_user, centre_password)
+    elif centre_url:
+        out.print("centre: not registered (give --centre-user/--centre-password of a "
+                  "technician account)")
     try:
         with _board(port, baud, timeout, attempts) as board:
             result = prov.provision(board, req, broker_dir, registry, centre)

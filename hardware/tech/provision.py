@@ -56,6 +56,8 @@ class Request:
     heartbeat_s: int = 300
     thresholds: dict = field(default_factory=dict)
     new_identity: bool = False
+    address: str = ""  # for registering a new household at the centre
+    community: str = ""
 
 
 @dataclass
@@ -160,19 +162,19 @@ def provision(board: Board, req: Request, broker_dir: Path | None = None,
             "id": cfg["device_id"], "key": cfg["key_hex"], "type": req.type,
             "household": req.household, "grid": req.grid})
     if centre:
-        result.centre = _register(board, centre, cfg)
+        result.centre = _register(board, centre, cfg, req.address, req.community)
     return result
 
 
-def _register(board: Board, centre: CentreRegistry, cfg: dict) -> str:
+def _register(board: Board, centre: CentreRegistry, cfg: dict, address: str = "",
+              community: str = "") -> str:
     manifest = installed_manifest(board) or {}
     try:
-        centre.register(DeviceRecord(cfg["device_id"], cfg["type"], cfg["board"],
-                                     str(manifest.get("version", "")), cfg["household"],
-                                     cfg["grid"], cfg["key_hex"]))
+        return centre.register(DeviceRecord(
+            cfg["device_id"], cfg["type"], cfg["board"], str(manifest.get("version", "")),
+            cfg["household"], cfg["grid"], cfg["key_hex"], address, community))
     except NoRegistryAPI as exc:
         return str(exc)
-    return "registered"
 
 
 def redacted(cfg: dict) -> dict:
