@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from dashboard.app import create_app
 from dashboard.models import Contact, Device, GridCell, Household
 from dashboard.notify.models import Notification
+from dashboard.notify.plan import Due, Policy, Tried, due, finished
 from dashboard.settings import Settings
 from tests.harness.proc import free_port, wait_until
 from tests.test_centre_api import ADMIN, ADMIN_PASSWORD, AUTH, TOKEN, batch, event, login
@@ -168,7 +169,8 @@ def test_acknowledgement_stops_escalation(app: FastAPI, receiver: Receiver) -> N
     assert len(attempts(app)) == 1
 
 
-def test_non_household_alarms_notify_nobody(app: FastAPI, receiver: Receiver) -> None:
+def test_non_household_alarms_notify_nobody(app: FastAPI, receiver: Receiver,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     TestClient(app).post("/api/v1/ingest", headers=AUTH, json=batch(
         event(1, kind="alarm", typ="tamper"), event(2, kind="supervision", typ="offline"),
         event(3, device="hg-b-0099", typ="fire"), event(4, typ="medical")))
@@ -176,6 +178,9 @@ def test_non_household_alarms_notify_nobody(app: FastAPI, receiver: Receiver) ->
     rounds = app.state.notify.rounds
     wait_until(lambda: app.state.notify.rounds >= rounds + 5, 5, "more rounds")
     assert [(b["alarm_id"], b["alarm_type"]) for b in receiver.got] == [(4, "medical")]
+    unbound = [r.getMessage() for r in caplog.records if "nobody to notify" in r.getMessage()]
+    assert unbound == ["alarm 3 (fire from hg-b-0099): nobody to notify (device not "
+                       "registered or in no household)"]
 
 
 def test_receiver_down_is_retried_and_every_attempt_recorded(app: FastAPI, port: int) -> None:
@@ -251,3 +256,51 @@ def test_smtp_notifies_a_contact_by_email(tmp_path: Path, port: int) -> None:
     assert (mail["To"], mail["From"]) == ("wang@example.test", "centre@homeguard.test")
     assert "medical alarm 1" in mail["Subject"]
     assert "东城路 1 号 2-301" in mail.get_payload(decode=True).decode()
+
+
+# --- the plan alone (pure: who is due when) ---
+
+POLICY = Policy(attempts=3, backoff_ms=100, escalate_ms=1000)
+TWO = [["webhook"], ["webhook"], []]  # the third person has no phone: skipped
+
+
+def tried(step: int, attempt: int, status: str, at: int, done: int | None = None,
+          channel: str = "webhook") -> Tried:
+    return Tried(step, channel, attempt, status, at, done if done is not None else at)
+
+
+def test_plan_backs_off_doubling_then_gives_up_and_escalates_at_once() -> None:
+    history = [tried(0, 1, "failed", 0, 10)]
+    assert due(TWO, False, history, 109, POLICY) == []
+    assert due(TWO, False, history, 110, POLICY) == [Due(0, "webhook", 2)]
+    history.append(tried(0, 2, "failed", 110, 120))
+    assert due(TWO, False, history, 319, POLICY) == []  # waits 200 ms now
+    assert due(TWO, False, history, 320, POLICY) == [Due(0, "webhook", 3)]
+    history.append(tried(0, 3, "failed", 320, 330))
+    # the first contact is unreachable: the next one at once, not after escalate_ms
+    assert due(TWO, False, history, 331, POLICY) == [Due(1, "webhook", 1)]
+    assert not finished(TWO, False, history, POLICY)
+
+
+def test_plan_never_repeats_a_sent_or_busy_step_and_ends() -> None:
+    sent = [tried(0, 1, "sent", 0)]
+    assert due(TWO, False, sent, 999, POLICY) == []
+    assert due(TWO, False, sent, 1000, POLICY) == [Due(1, "webhook", 1)]
+    assert due(TWO, True, sent, 5000, POLICY) == []  # acknowledged: no escalation
+    assert finished(TWO, True, sent, POLICY)
+    busy = [tried(0, 1, "sending", 0)]
+    assert due(TWO, False, busy, 10_000, POLICY) == []
+    both = [*sent, tried(1, 1, "sent", 1000)]
+    assert due(TWO, False, both, 99_000, POLICY) == []  # nobody reachable is left
+    assert finished(TWO, False, both, POLICY)
+    assert due([[], ["smtp", "log"]], False, [], 0, POLICY) == [Due(1, "smtp", 1),
+                                                                Due(1, "log", 1)]
+
+
+def test_settings_name_a_channel_that_is_not_configured(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="webhook needs HG_CENTRE_NOTIFY_WEBHOOK_URL"):
+        settings(tmp_path, 1, notify_webhook_url=None)
+    with pytest.raises(ValueError, match="smtp needs HG_CENTRE_NOTIFY_SMTP_HOST"):
+        settings(tmp_path, 1, notify_channels=["smtp"])
+    with pytest.raises(ValueError, match="unknown notify channel 'sms'"):
+        settings(tmp_path, 1, notify_channels=["sms"])

@@ -69,6 +69,20 @@ def due(channels: Sequence[Sequence[str]], acked: bool, tried: Sequence[Tried], 
     return _start(step + 1, channels)
 
 
+def finished(channels: Sequence[Sequence[str]], acked: bool, tried: Sequence[Tried],
+             policy: Policy) -> bool:
+    """Nothing will ever be due again: the step under way is over and either
+    the alarm was acknowledged or nobody is left to tell."""
+    if not tried:
+        return not any(channels)
+    step = max(t.step for t in tried)
+    for channel in channels[step] if step < len(channels) else ():
+        mine = [t for t in tried if t.step == step and t.channel == channel]
+        if _channel(mine, 2**62, policy) not in ("sent", "failed"):
+            return False
+    return acked or not any(channels[step + 1:])
+
+
 def next_escalation_ms(tried: Sequence[Tried], policy: Policy) -> int | None:
     """When the next step falls due (for display), None before any attempt."""
     if not tried:

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.db import begin_write
 from dashboard.ingest import PRIORITY
-from dashboard.models import OPEN_STATES, Alarm, Event
+from dashboard.models import OPEN_STATES, Alarm, Device, Event
 from dashboard.notify.channels import DeliveryFailed, Message, Notifier
 from dashboard.notify.models import Notification
 from dashboard.notify.people import Site, message, site_of
-from dashboard.notify.plan import Due, Policy, Tried, due
+from dashboard.notify.plan import Due, Policy, Tried, due, finished
 from dashboard.settings import Settings
 
 log = logging.getLogger("homeguard.centre.notify")
@@ -53,6 +53,8 @@ class NotifyWorker:
         self.policy = Policy(settings.notify_attempts, int(settings.notify_backoff_s * 1000),
                              int(settings.notify_escalate_s * 1000))
         self.nobody: set[int] = set()  # alarms logged as having nobody to tell
+        self.settled: set[int] = set()  # alarms for which nothing will be due again
+        self.unbound_after = 0  # alarms up to this id were checked for a household
         self.stop = threading.Event()
         self.rounds = 0  # looks at the store so far (tests wait on it)
 
@@ -97,12 +99,31 @@ class NotifyWorker:
         return claims
 
     def _candidates(self, session: Session, now_ms: int) -> list[Alarm]:
+        """Open household alarms of devices bound to a household."""
         oldest = now_ms - int(self.settings.notify_max_age_s * 1000)
-        return list(session.scalars(
+        self._log_unbound(session, oldest)
+        found = session.scalars(
             select(Alarm).join(Event, Event.id == Alarm.event_id)
+            .join(Device, Device.device_id == Alarm.device_id)
             .where(Event.kind == "alarm", Alarm.type.in_(NOTIFY_TYPES),
-                   Alarm.state.in_(OPEN_STATES), Alarm.created_ms >= oldest)
-            .order_by(Alarm.priority, Alarm.id)))
+                   Alarm.state.in_(OPEN_STATES), Alarm.created_ms >= oldest,
+                   Device.household_id.is_not(None))
+            .order_by(Alarm.priority, Alarm.id))
+        return [a for a in found if a.id not in self.settled]
+
+    def _log_unbound(self, session: Session, oldest: int) -> None:
+        """Log once each new household alarm whose device is in no household."""
+        rows = session.execute(
+            select(Alarm.id, Alarm.type, Alarm.device_id, Device.household_id)
+            .join(Event, Event.id == Alarm.event_id)
+            .outerjoin(Device, Device.device_id == Alarm.device_id)
+            .where(Alarm.id > self.unbound_after, Event.kind == "alarm",
+                   Alarm.type.in_(NOTIFY_TYPES), Alarm.created_ms >= oldest)).all()
+        for alarm_id, typ, device, household in rows:
+            if household is None:
+                log.warning("alarm %d (%s from %s): nobody to notify (device not registered "
+                            "or in no household)", alarm_id, typ, device)
+        self.unbound_after = max([self.unbound_after, *(r[0] for r in rows)])
 
     def _due(self, session: Session, alarm: Alarm, now_ms: int) -> tuple[Site | None, list[Due]]:
         site = site_of(session, alarm, self.settings)
@@ -116,7 +137,11 @@ class NotifyWorker:
         tried = [Tried(r.step, r.channel, r.attempt, r.status, r.at_ms, r.done_ms) for r in rows]
         reach = [[c for c, n in self.notifiers.items() if _reach(n, p.phone, p.email)]
                  for p in site.people]
-        return site, due(reach, alarm.state != "received", tried, now_ms, self.policy)
+        acked = alarm.state != "received"
+        if finished(reach, acked, tried, self.policy):
+            self.settled.add(alarm.id)
+            return site, []
+        return site, due(reach, acked, tried, now_ms, self.policy)
 
     def _claim_alarm(self, session: Session, alarm: Alarm, now_ms: int) -> list[Claim]:
         site, dues = self._due(session, alarm, now_ms)
