@@ -1,5 +1,6 @@
 # Firmware figures under a real MicroPython (and, for comparison, CPython):
-# heap in use after the device runtime is up and after 1000 alarm events,
+# heap in use after the device runtime and the button app are up and after
+# 1000 alarm events,
 # and the time from send_event (what a debounced press calls) to the
 # PUBLISH bytes written to the socket.  The broker and the gateway are an
 # in-memory stream: CONNACK, SUBACK and PUBACK at once, and a signed
@@ -143,8 +144,22 @@ class HAL:
     def connect_socket(self, host, port, tls, ca):
         return self.link
 
+    def pin(self, name):
+        return 0
+
+
+# the button-c3 profile's inputs (hardware/boards/button-c3.json)
+PROFILE = {"inputs": {"btn_fire": {}, "btn_medical": {}, "btn_security": {}, "tamper": {}},
+           "buttons": {"fire": "btn_fire", "medical": "btn_medical",
+                       "security": "btn_security"},
+           "analog": {"battery": {"low_mv": 2600}}}
+
 
 def setup(root):
+    """hg.device with the household-guard button app, connected."""
+    from apps.button.app import ButtonApp
+
+    from hg import config
     from hg.device import Device
     try:
         os.mkdir(root)
@@ -157,9 +172,14 @@ def setup(root):
                             "key_hex": "6b" * 32, "heartbeat_s": 300}))
     link = Link()
     hal = HAL(link)
-    dev = Device.boot(hal, None, root)
+    cfg, _ = config.load(root + "/config.json")
+    app = ButtonApp(cfg, hal, PROFILE)
+    dev = Device(cfg, hal, app, root)
+    app.attach(dev)
     while not (dev.link and dev.link.connected):
-        dev.poll(hal.ticks_ms())
+        now = hal.ticks_ms()
+        dev.poll(now)
+        app.step(now)
     return dev, link, hal
 
 
@@ -174,7 +194,9 @@ def events(dev, link, hal, n):
         ms = diff(link.published_us, t0) // 1000
         hist[min(ms, 255)] += 1
         while len(dev.obx):
-            dev.poll(hal.ticks_ms())
+            now = hal.ticks_ms()
+            dev.poll(now)
+            dev.app.step(now)
     return percentile(hist, n, 50), percentile(hist, n, 99)
 
 
