@@ -304,3 +304,29 @@ def test_settings_name_a_channel_that_is_not_configured(tmp_path: Path) -> None:
         settings(tmp_path, 1, notify_channels=["smtp"])
     with pytest.raises(ValueError, match="unknown notify channel 'sms'"):
         settings(tmp_path, 1, notify_channels=["sms"])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres").fresh_database())
+    return f"sqlite:///{tmp_path / 'shared.db'}"
+
+
+def test_two_centres_on_one_store_tell_each_person_once(
+        tmp_path: Path, port: int, receiver: Receiver, store: str) -> None:
+    one = create_app(settings(tmp_path, port, database_url=store, notify_poll_s=0.01,
+                              notify_escalate_s=0.3))
+    two = create_app(settings(tmp_path, port, database_url=store, notify_poll_s=0.01,
+                              notify_escalate_s=0.3, bootstrap_admin=None))
+    register(one)
+    with TestClient(one), TestClient(two):
+        for seq in (1, 2, 3):
+            alarm(one, seq)
+        wait_until(lambda: len(receiver.got) >= 12, 10, "three alarms escalated to the end")
+        rounds = one.state.notify.rounds + two.state.notify.rounds
+        wait_until(lambda: one.state.notify.rounds + two.state.notify.rounds >= rounds + 20, 5,
+                   "more rounds of both")
+    told = sorted((b["alarm_id"], b["step"]) for b in receiver.got)
+    assert told == [(a, s) for a in (1, 2, 3) for s in range(4)]
+    assert one.state.notify.rounds > 0 and two.state.notify.rounds > 0

@@ -89,11 +89,12 @@ class NotifyWorker:
         with self.sessions() as session:
             begin_write(session)
             claims: list[Claim] = []
-            for alarm in self._candidates(session, now_ms):
-                claims += self._claim_alarm(session, alarm, now_ms)
             try:
+                for alarm in self._candidates(session, now_ms):
+                    claims += self._claim_alarm(session, alarm, now_ms)
                 session.commit()
             except IntegrityError:  # another centre process claimed first
+                session.rollback()
                 log.info("notification attempts claimed elsewhere; skipping this round")
                 return []
         return claims
