@@ -35,6 +35,7 @@ class Receiver:
     def __init__(self, port: int, fail: int = 0) -> None:
         self.port, self.fail = port, fail
         self.got: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.refused = 0
         outer = self
 
@@ -47,6 +48,7 @@ class Receiver:
                     self.send_response(503)
                 else:
                     outer.got.append(body)
+                    outer.headers.append(dict(self.headers))
                     self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -83,6 +85,7 @@ def settings(tmp_path: Path, port: int, **over: Any) -> Settings:
         database_url=f"sqlite:///{tmp_path / 'c.db'}", gateway_tokens=[TOKEN],
         bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}", notify_channels=["webhook"],
         notify_webhook_url=f"http://127.0.0.1:{port}/sms", notify_timeout_s=2,
+        notify_webhook_token="provider-secret",
         notify_poll_s=0.05, notify_backoff_s=0.1, notify_attempts=3, notify_escalate_s=0.6,
         notify_supervisor_phone="13900000009", notify_supervisor_name="Sun (duty)")
     values.update(over)
@@ -138,6 +141,9 @@ def test_alarm_notifies_the_first_contact_by_webhook(app: FastAPI, receiver: Rec
     assert (first["name"], first["phone"], first["role"]) == ("Wang", "13900000001", "contact")
     assert (first["alarm_id"], first["alarm_type"], first["household"]) == (1, "fire", "H-0001")
     assert "东城路 1 号 2-301" in first["text"]
+    headers = receiver.headers[0]
+    assert headers["Authorization"] == "Bearer provider-secret"
+    assert headers["Idempotency-Key"] == first["key"] == "1-0-webhook"
     rows = attempts(app)
     assert [(r["step"], r["name"], r["channel"], r["target"], r["status"]) for r in rows][:1] \
         == [(0, "Wang", "webhook", "13900000001", "sent")]
@@ -330,3 +336,15 @@ def test_two_centres_on_one_store_tell_each_person_once(
     told = sorted((b["alarm_id"], b["step"]) for b in receiver.got)
     assert told == [(a, s) for a in (1, 2, 3) for s in range(4)]
     assert one.state.notify.rounds > 0 and two.state.notify.rounds > 0
+
+
+def test_log_channel_writes_who_is_told(tmp_path: Path, port: int,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(settings(tmp_path, port, notify_channels=["log"]))
+    register(app)
+    with TestClient(app):
+        alarm(app, typ="security")
+        wait_until(lambda: any("notify contact Wang" in r.getMessage() for r in caplog.records),
+                   5, "the log line for the first contact")
+    line = next(r.getMessage() for r in caplog.records if "notify contact" in r.getMessage())
+    assert "13900000001" in line and "security alarm #1" in line
