@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,8 +33,8 @@ class Receiver:
     """A webhook receiver on a loopback port: records every JSON body it
     accepts; answers 503 to the first `fail` requests."""
 
-    def __init__(self, port: int, fail: int = 0) -> None:
-        self.port, self.fail = port, fail
+    def __init__(self, port: int, fail: int = 0, slow: dict[int, float] | None = None) -> None:
+        self.port, self.fail, self.slow = port, fail, slow or {}
         self.got: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.refused = 0
@@ -42,6 +43,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(outer.slow.get(body["alarm_id"], 0))  # a provider taking its time
                 if outer.fail > 0:
                     outer.fail -= 1
                     outer.refused += 1
@@ -348,3 +350,16 @@ def test_log_channel_writes_who_is_told(tmp_path: Path, port: int,
                    5, "the log line for the first contact")
     line = next(r.getMessage() for r in caplog.records if "notify contact" in r.getMessage())
     assert "13900000001" in line and "security alarm #1" in line
+
+
+def test_a_slow_receiver_does_not_hold_up_other_alarms(app: FastAPI, port: int) -> None:
+    receiver = Receiver(free_port(), slow={1: 1.5})
+    app.state.notify.notifiers["webhook"].url = f"http://127.0.0.1:{receiver.port}/sms"
+    try:
+        r = TestClient(app).post("/api/v1/ingest", headers=AUTH,
+                                 json=batch(event(1), event(2, typ="medical")))
+        assert r.status_code == 200
+        wait_until(lambda: len(receiver.got) >= 2, 5, "both alarms' first contacts")
+        assert [b["alarm_id"] for b in receiver.got] == [2, 1]
+    finally:
+        receiver.close()

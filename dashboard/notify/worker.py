@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -31,6 +32,7 @@ log = logging.getLogger("homeguard.centre.notify")
 
 # fire, people in danger, electrical hazards (desk priorities 1-3)
 NOTIFY_TYPES = frozenset(t for t, p in PRIORITY.items() if p <= 3)
+SENDERS = 8  # attempts made at once
 INTERRUPTED = "interrupted: the centre stopped during this attempt"
 
 
@@ -74,10 +76,11 @@ class NotifyWorker:
     def tick(self, now_ms: int | None = None) -> int:
         """One look at the store: claim and make the due attempts."""
         claims = self._claim(_now_ms() if now_ms is None else now_ms)
-        for claim in claims:
-            if self.stop.is_set():
-                break
-            self._send(claim)
+        if len(claims) == 1:
+            self._send(claims[0])
+        elif claims:  # a slow receiver must not hold up everyone else's attempts
+            with ThreadPoolExecutor(min(SENDERS, len(claims)), "notify") as pool:
+                list(pool.map(self._send, claims))
         return len(claims)
 
     def _claim(self, now_ms: int) -> list[Claim]:
@@ -160,6 +163,8 @@ class NotifyWorker:
         return claims
 
     def _send(self, claim: Claim) -> None:
+        if self.stop.is_set():  # left "sending": the next start retries it
+            return
         error: str | None = None
         try:
             claim.notifier.send(claim.msg)
