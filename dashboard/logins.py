@@ -12,6 +12,7 @@ import time
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from dashboard.db import begin_write
 from dashboard.models import User, UserSession
 
 
@@ -26,6 +27,11 @@ def _now_ms() -> int:
 def start(session: Session, user: User, hours: float) -> str:
     """A new login for user (committed); returns the id for the cookie."""
     login_id = secrets.token_urlsafe(32)
+    # end the read transaction the password check opened, then take the write
+    # lock: upgrading a stale SQLite read snapshot fails at once ("database is
+    # locked") when another writer committed in between
+    session.commit()
+    begin_write(session)
     now = _now_ms()
     session.execute(delete(UserSession).where(UserSession.expires_ms < now))
     session.add(UserSession(id=_key(login_id), user_id=user.id, created_ms=now,

@@ -85,6 +85,12 @@ class LocalDedup:
     def remember(self, device: str, seq: int) -> None:
         remember(self.state, device, seq)
 
+    def check_remember(self, device: str, seq: int) -> str:
+        verdict = check(self.state, device, seq)
+        if verdict == NEW:
+            remember(self.state, device, seq)
+        return verdict
+
     def close(self) -> None:
         pass
 
@@ -93,5 +99,7 @@ class Backend(Protocol):
     def check(self, device: str, seq: int) -> str: ...
 
     def remember(self, device: str, seq: int) -> None: ...
+
+    def check_remember(self, device: str, seq: int) -> str: ...
 
     def close(self) -> None: ...

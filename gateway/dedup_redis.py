@@ -54,6 +54,12 @@ return 1
 """
 
 
+# check, and remember when new, in one round trip (the telemetry path, which
+# remembers a point before its commit: see pipeline.py)
+_CHECK_REMEMBER = "local v = (function()\n" + _CHECK + "\nend)()\n" + \
+    "if v == 'new' then (function()\n" + _REMEMBER + "\nend)() end\nreturn v\n"
+
+
 def _keys(device: str) -> list[str]:
     base = f"{PREFIX}{{{device}}}"  # one hash slot per device on a Redis cluster
     return [base + ":hi", base + ":bits"]
@@ -65,6 +71,7 @@ class RedisDedup:
         self.redis = redis.Redis.from_url(url, socket_timeout=5.0, decode_responses=True)
         self._check = self.redis.register_script(_CHECK)
         self._remember = self.redis.register_script(_REMEMBER)
+        self._check_remember = self.redis.register_script(_CHECK_REMEMBER)
         pipe = self.redis.pipeline(transaction=False)
         for n, (device, seq) in enumerate(stored, 1):
             self._remember(keys=_keys(device), args=[seq, window], client=pipe)
@@ -79,6 +86,12 @@ class RedisDedup:
 
     def remember(self, device: str, seq: int) -> None:
         self._remember(keys=_keys(device), args=[seq, self.window])
+
+    def check_remember(self, device: str, seq: int) -> str:
+        """check(), then remember() when NEW, atomically in one round trip."""
+        verdict = str(self._check_remember(keys=_keys(device), args=[seq, self.window]))
+        assert verdict in (dedup.NEW, dedup.DUPLICATE, dedup.REPLAY), verdict
+        return verdict
 
     def close(self) -> None:
         self.redis.close()

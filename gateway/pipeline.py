@@ -91,7 +91,11 @@ class Pipeline:
         """dedup -> the telemetry lane; the PUBACK waits for its commit."""
         point = to_point(event)
         with self._lock:
-            verdict = self.dedup.check(event.device, event.seq)
+            # a queued point is remembered before its commit (one round trip with
+            # Redis): it is committed, or counted as shed, unless the process
+            # dies, and then the window is rebuilt from the store
+            verdict = (self.dedup.check_remember(event.device, event.seq) if self.lane
+                       else self.dedup.check(event.device, event.seq))
             if verdict == dedup.REPLAY:
                 self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
                 return dedup.REPLAY
@@ -102,9 +106,7 @@ class Pipeline:
             if self.lane is None:
                 self.store.insert_points([point])
                 metrics.PERSISTED.labels("telemetry").inc()
-            # a queued point is remembered before its commit: it is committed
-            # (or counted as shed) unless the process dies, which rebuilds this
-            self.dedup.remember(event.device, event.seq)
+                self.dedup.remember(event.device, event.seq)
         metrics.TELEMETRY.inc()
         self.on_seen(event)
         return TELEMETRY if self.lane is None else self.lane.put(point, TELEMETRY)

@@ -34,6 +34,18 @@ def test_redis_state_decides_like_the_local_one_and_is_shared(redis_server) -> N
     two.close()
 
 
+def test_check_remember_is_one_step_of_check_then_remember(redis_server) -> None:  # noqa: ANN001
+    dev = f"hg-s-{secrets.token_hex(4)}"
+    local, shared = dedup.LocalDedup(32), RedisDedup(redis_server.url, 32)
+    rnd = random.Random(9)
+    seq = 50
+    for _ in range(300):
+        seq = max(1, seq + rnd.choice([-40, -2, -1, 0, 1, 1, 3, 50]))
+        assert shared.check_remember(dev, seq) == local.check_remember(dev, seq), seq
+    assert shared.check(dev, seq) == local.check(dev, seq)
+    shared.close()
+
+
 def test_redis_state_is_refilled_from_the_store(redis_server) -> None:  # noqa: ANN001
     dev = f"hg-b-{secrets.token_hex(4)}"
     state = RedisDedup(redis_server.url, 64, stored=[(dev, 5), (dev, 9)])
