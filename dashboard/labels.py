@@ -86,6 +86,8 @@ TEXT = {
     "dispatched_to": ("派遣对象", "Dispatched to"),
     "note": ("备注", "Note"),
     "audit": ("处置记录", "Audit trail"),
+    "notified": ("通知联系人", "Contacts notified"),
+    "notified_none": ("尚未通知任何人", "Nobody notified yet"),
     "who": ("操作人", "Who"),
     "when": ("时间", "When"),
     "what": ("操作", "What"),
@@ -166,9 +168,37 @@ REGISTRY = {
     "no_household": ("未绑定住户", "No household assigned"),
 }
 
+# the hazards and overview pages
+CENTRE = {
+    "nav_hazards": ("电气隐患", "Hazards"),
+    "nav_overview": ("三色总览", "Overview"),
+    "hazard": ("隐患", "Hazard"),
+    "open": ("未整改", "Open"),
+    "rectified": ("已整改", "Rectified"),
+    "rectify": ("标记已整改", "Mark rectified"),
+    "rectify_note": ("整改说明", "Inspection note"),
+    "restored": ("传感器已恢复", "Sensor restored"),
+    "community": ("社区", "Community"),
+    "compound": ("小区", "Compound"),
+    "grid_cell": ("网格", "Grid cell"),
+    "worker": ("网格员", "Grid worker"),
+    "households": ("住户数", "Households"),
+    "warnings": ("推送预警", "Warnings pushed"),
+    "opened": ("发现时间", "Opened"),
+    "by": ("整改人", "By"),
+    "incidents": ("确认警情", "Confirmed incidents"),
+    "window": ("统计周期（天）", "Window (days)"),
+    "red": ("红", "Red"),
+    "yellow": ("黄", "Yellow"),
+    "green": ("绿", "Green"),
+    "unassigned": ("未绑定住户", "Unassigned"),
+    "device": ("设备", "Device"),
+    "type": ("类型", "Type"),
+}
+
 _TABLES = {"types": ALARM_TYPES, "states": STATES, "actions": ACTIONS,
            "outcomes": OUTCOMES, "dispatch_to": DISPATCH_TO, "roles": ROLES, "text": TEXT,
-           "registry": REGISTRY}
+           "registry": REGISTRY, "centre": CENTRE}
 
 
 def pick(lang: str | None) -> str:

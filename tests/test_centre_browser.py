@@ -334,3 +334,28 @@ def test_language_switch_to_english_and_back(centre: CentreProc, page: Page) -> 
     expect(page.locator("#login-submit")).to_have_text("Log in")
     page.click("#lang-switch")
     expect(page.locator("#login-submit")).to_have_text("登录")
+
+
+def test_the_detail_panel_lists_the_contacts_notified(centre: CentreProc, page: Page) -> None:
+    admin = centre.client()
+    r = admin.post("/api/v1/registry/households", json={
+        "code": "H-0777", "address": "3-201", "community": "Heping",
+        "contacts": [{"name": "Wang Fang", "phone": "13800000001"}]})
+    assert r.status_code == 201, r.text
+    r = admin.post("/api/v1/registry/devices", json={
+        "device_id": "hg-b-0777", "type": "button", "household": "H-0777"})
+    assert r.status_code == 201, r.text
+    log_in(page, centre.url)
+    assert centre.ingest(alarm(9, device="hg-b-0777")) == ["accepted"]
+    row = _row(page, "hg-b-0777", 9)
+    expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
+    row.click()
+    # the default log channel tells the first contact within a poll
+    listed = page.locator("#notified li[data-status=sent]")
+    for _ in range(20):
+        if listed.count():
+            break
+        page.wait_for_timeout(500)
+        row.click()  # the panel re-reads the alarm
+    expect(listed.first).to_contain_text("Wang Fang", timeout=UI_TIMEOUT_MS)
+    expect(listed.first).to_contain_text("log")

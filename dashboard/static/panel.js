@@ -134,6 +134,23 @@
     });
   }
 
+  // who the centre told about the alarm (contact notification), newest last
+  async function notified(id) {
+    const ol = el("notified");
+    const r = await fetch(boot.api + "/alarms/" + id + "/notifications",
+                          { credentials: "same-origin" });
+    if (!r.ok || current !== id) return;
+    const rows = await r.json();
+    ol.replaceChildren();
+    if (!rows.length) ol.appendChild(text("li", L.text.notified_none, "muted"));
+    rows.forEach(function (n) {
+      const li = text("li", desk.formatTime(n.at_ms) + " · " + n.name + " · " + n.channel +
+        " " + n.target + " · " + n.status + (n.error ? " — " + n.error : ""));
+      li.dataset.status = n.status;
+      ol.appendChild(li);
+    });
+  }
+
   function show(detail) {
     const a = detail.alarm;
     el("detail-empty").hidden = true;
@@ -145,6 +162,7 @@
     siteFields(detail.site);
     actions(a);
     audit(detail.audit);
+    notified(a.id);
   }
 
   function fail(message) {
