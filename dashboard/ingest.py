@@ -12,7 +12,7 @@ from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dashboard import devstatus
+from dashboard import devstatus, hazards
 from dashboard.db import begin_write
 from dashboard.live import LiveItem
 from dashboard.models import Alarm, Event
@@ -70,6 +70,7 @@ def store_batch(
         results.append(IngestResult(device=ev.device, seq=ev.seq, status="accepted"))
         values["id"] = event_id
         alarm = _store_alarm(session, values) if is_alarm(ev.kind, ev.type) else None
+        hazards.on_event(session, values, alarm)  # opens or attaches to a hazard
         fresh.append(live_item(values, alarm))
         stored.append(ev)
     devstatus.apply(session, stored, batch.gateway)

@@ -29,6 +29,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "registry.view": _ALL,
     "registry.manage": frozenset({"technician", "supervisor", "admin"}),
     "registry.keys": frozenset({"admin"}),
+    # electrical hazards: all see them; any role records an inspection's result
+    "hazard.view": _ALL,
+    "hazard.rectify": _ALL,
 }
 
 
