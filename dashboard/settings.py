@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     notify_poll_s: float = Field(default=1.0, gt=0, le=60)
     # Alarms older than this are never notified (e.g. after a long outage).
     notify_max_age_s: float = Field(default=3600.0, gt=0)
+    # three-colour rating: confirmed incidents over the last rating_window_days;
+    # >= rating_yellow is yellow, >= rating_red is red, else green
+    rating_window_days: float = Field(default=30.0, gt=0, le=3660)
+    rating_yellow: int = Field(default=1, ge=1)
+    rating_red: int = Field(default=3, ge=1)
 
     @field_validator("gateway_tokens", mode="before")
     @classmethod

@@ -9,8 +9,10 @@ from dashboard.api.routes import (
     devices,
     events,
     feedback,
+    hazards,
     ingest,
     notify,
+    overview,
     registry,
     stream,
     users,
@@ -26,3 +28,5 @@ api_router.include_router(users.router)
 api_router.include_router(registry.router)
 api_router.include_router(devices.router)
 api_router.include_router(notify.router)
+api_router.include_router(hazards.router)
+api_router.include_router(overview.router)
