@@ -13,60 +13,36 @@ reported relayed too, with a warning, so they do not block the rest.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 import httpx
 
 from gateway import metrics
 from gateway.config import CentreSection
+from gateway.periodic import Periodic
 
 log = logging.getLogger("homeguard.gateway.feedback")
 LIMIT = 200
 
 
-class FeedbackRelay:
+class FeedbackRelay(Periodic):
+    name = "feedback"
+
     def __init__(self, cfg: CentreSection, gateway_id: str,
                  ack: Callable[[str, int, str], bool]) -> None:
+        super().__init__(cfg.feedback_poll_s, cfg.backoff_min_s, cfg.backoff_max_s)
         self.cfg = cfg
         self.gateway_id = gateway_id
         self.ack = ack
         self.base = cfg.url.rstrip("/") + "/api/v1/feedback"
         self.http = httpx.Client(timeout=cfg.timeout_s,
                                  headers={"Authorization": f"Bearer {cfg.token}"})
-        self.stopping = threading.Event()
-        self.failing = False
-        self._thread = threading.Thread(target=self._run, name="feedback", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(self.cfg.timeout_s + 1)
+    def close(self) -> None:
         self.http.close()
 
-    def _run(self) -> None:
-        backoff = self.cfg.backoff_min_s
-        while not self.stopping.is_set():
-            try:
-                relayed = self.relay_once()
-            except Exception as exc:  # noqa: BLE001 - the thread must never die
-                if not self.failing:
-                    log.warning("feedback from the centre failed error=%r retry_in=%.1fs",
-                                f"{type(exc).__name__}: {exc}", backoff)
-                self.failing = True
-                metrics.FAILED.labels("feedback").inc()
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, self.cfg.backoff_max_s)
-                continue
-            if self.failing:
-                log.info("feedback from the centre works again")
-            self.failing = False
-            backoff = self.cfg.backoff_min_s
-            if relayed < LIMIT:
-                self.stopping.wait(self.cfg.feedback_poll_s)
+    def once(self) -> bool:
+        return self.relay_once() >= LIMIT  # a full page: more may be waiting
 
     def relay_once(self) -> int:
         """Relay one page of pending rows; returns how many."""

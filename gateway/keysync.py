@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 
 import httpx
 
-from gateway import metrics
 from gateway.config import CentreSection
+from gateway.periodic import Periodic
 
 log = logging.getLogger("homeguard.gateway.keysync")
 OVERLAP_MS = 1000
@@ -63,25 +62,23 @@ def merge(path: Path, keys: dict[str, str], keyed: list[str] | None = None) -> i
     return changed
 
 
-class KeySync:
+class KeySync(Periodic):
+    name = "keysync"
+
     def __init__(self, cfg: CentreSection, path: Path, every_s: float) -> None:
+        super().__init__(every_s, cfg.backoff_min_s, cfg.backoff_max_s)
         self.path = Path(path)
-        self.every_s = every_s
         self.url = cfg.url.rstrip("/") + "/api/v1/registry/keys"
         self.http = httpx.Client(timeout=cfg.timeout_s,
                                  headers={"Authorization": f"Bearer {cfg.token}"})
         self.after_ms = 0
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="keysync", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+    def close(self) -> None:
         self.http.close()
+
+    def once(self) -> bool:
+        self.sync_once()
+        return False
 
     def sync_once(self) -> int:
         # ask again for the last second too: a key set in the same millisecond
@@ -94,19 +91,3 @@ class KeySync:
         if changed:
             log.info("keys from the centre: %d devices added or changed", changed)
         return changed
-
-    def _run(self) -> None:
-        failing = False
-        while not self.stopping.is_set():
-            try:
-                self.sync_once()
-                if failing:
-                    log.info("key sync with the centre works again")
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - keep the last keys; try again later
-                metrics.FAILED.labels("keysync").inc()
-                if not failing:
-                    log.warning("key sync with the centre failed error=%r (keeping the "
-                                "registry file as it is)", f"{type(exc).__name__}: {exc}")
-                failing = True
-            self.stopping.wait(self.every_s)

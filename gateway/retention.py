@@ -19,9 +19,9 @@ item. `retention_days = 0` keeps everything.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
+from gateway.periodic import Periodic
 from gateway.store import SUPERVISION, Store
 
 log = logging.getLogger("homeguard.gateway.retention")
@@ -64,26 +64,22 @@ def prune(store: Store, cutoff_ms: int, window: int, point_sinks: tuple[str, ...
     return len(ids), len(points)
 
 
-class Retention:
+class Retention(Periodic):
     """The pruning thread."""
+
+    name = "retention"
 
     def __init__(self, store: Store, days: float, check_s: float, window: int,
                  point_sinks: tuple[str, ...]) -> None:
+        super().__init__(check_s, backoff_min_s=check_s, backoff_max_s=check_s)
         self.store = store
         self.days = days
-        self.check_s = check_s
         self.window = window
         self.point_sinks = point_sinks
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+    def once(self) -> bool:
+        self.run_once()
+        return False
 
     def run_once(self) -> tuple[int, int]:
         """Prune until nothing old is left; totals deleted (events, points)."""
@@ -99,11 +95,3 @@ class Retention:
             log.info("retention deleted events=%d points=%d older_than_days=%s",
                      total[0], total[1], self.days)
         return total[0], total[1]
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - retry at the next check
-                log.exception("retention failed; trying again in %.0fs", self.check_s)
-            self.stopping.wait(self.check_s)
