@@ -128,6 +128,14 @@ class Settings(BaseSettings):
             raise ValueError("notify channel smtp needs HG_CENTRE_NOTIFY_SMTP_HOST")
         return self
 
+    @model_validator(mode="after")
+    def _rating_order(self) -> Settings:
+        if self.rating_yellow > self.rating_red:
+            raise ValueError(
+                f"HG_CENTRE_RATING_YELLOW ({self.rating_yellow}) must not exceed "
+                f"HG_CENTRE_RATING_RED ({self.rating_red})")
+        return self
+
     @field_validator("bootstrap_admin")
     @classmethod
     def _user_colon_password(cls, v: str | None) -> str | None:

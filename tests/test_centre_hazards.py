@@ -149,3 +149,8 @@ def test_confirmed_incidents_turn_a_community_yellow_then_red(app: FastAPI) -> N
 def test_bad_thresholds_are_refused_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match=r"yellow \(3\) <= red \(2\)"):
         rating.Thresholds(30, 3, 2)
+
+
+def test_settings_refuse_yellow_above_red() -> None:
+    with pytest.raises(ValueError, match="RATING_YELLOW \\(4\\) must not exceed"):
+        Settings(gateway_tokens=[TOKEN], rating_yellow=4, rating_red=2)
