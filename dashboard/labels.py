@@ -87,6 +87,7 @@ TEXT = {
     "note": ("备注", "Note"),
     "audit": ("处置记录", "Audit trail"),
     "notified": ("通知联系人", "Contacts notified"),
+    "recent_readings": ("近期读数", "Recent readings"),
     "notified_none": ("尚未通知任何人", "Nobody notified yet"),
     "who": ("操作人", "Who"),
     "when": ("时间", "When"),

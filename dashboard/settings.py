@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     ack_sla_s: int = Field(default=30, ge=1)
     # Seconds from receipt to verification before its timer turns red.
     verify_sla_s: int = Field(default=90, ge=1)
+    # Where the alarm detail's telemetry chart reads a device's recent points:
+    # gateways' metrics addresses (GET <url>/telemetry, their embedded store),
+    # comma-separated in the environment. Empty: no chart.
+    telemetry_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # --- contact notification (dashboard/notify/, docs/centre.md) ---
     # Channels household alarms are notified over: webhook, smtp, log.
     notify_channels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["log"])
@@ -84,7 +88,7 @@ class Settings(BaseSettings):
     rating_yellow: int = Field(default=1, ge=1)
     rating_red: int = Field(default=3, ge=1)
 
-    @field_validator("gateway_tokens", mode="before")
+    @field_validator("gateway_tokens", "telemetry_urls", mode="before")
     @classmethod
     def _split_tokens(cls, v: object) -> object:
         if isinstance(v, str):

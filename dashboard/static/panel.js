@@ -151,6 +151,44 @@
     });
   }
 
+  // the sensor's recent readings (the gateway's telemetry) around the alarm:
+  // the field that matches the alarm type, with the set point as a line
+  const FIELD = { residual_current: "r_max", over_temp: "t_max", over_current: "i_max",
+                  over_voltage: "v_max", under_voltage: "v_min" };
+  const SVGNS = "http://www.w3.org/2000/svg";
+  function line(svg, pts, cls) {
+    const p = document.createElementNS(SVGNS, "polyline");
+    p.setAttribute("points", pts.map(function (q) { return q.join(","); }).join(" "));
+    p.setAttribute("class", cls);
+    p.setAttribute("fill", "none");
+    svg.appendChild(p);
+  }
+  async function chart(a) {
+    const box = el("chart-box");
+    const r = await fetch(boot.api + "/alarms/" + a.id + "/telemetry",
+                          { credentials: "same-origin" });
+    if (!r.ok || current !== a.id) return;
+    const got = await r.json();
+    const pts = got.points.filter(function (p) { return p.kind === "telemetry"; });
+    const field = FIELD[a.type] || (pts.length ? Object.keys(pts[0].data)[0] : null);
+    const xs = pts.filter(function (p) { return typeof p.data[field] === "number"; });
+    box.hidden = xs.length < 2;
+    if (box.hidden) return;
+    const svg = el("chart");
+    svg.replaceChildren();
+    const ys = xs.map(function (p) { return p.data[field]; });
+    const setp = typeof a.data.set === "number" ? a.data.set : null;
+    const lo = Math.min.apply(null, setp === null ? ys : ys.concat([setp]));
+    const hi = Math.max.apply(null, setp === null ? ys : ys.concat([setp]));
+    const t0 = xs[0].t, t1 = xs[xs.length - 1].t;
+    const x = function (t) { return 4 + 292 * (t - t0) / Math.max(1, t1 - t0); };
+    const y = function (v) { return 76 - 72 * (v - lo) / Math.max(1, hi - lo); };
+    if (setp !== null) line(svg, [[4, y(setp)], [296, y(setp)]], "setpoint");
+    line(svg, xs.map(function (p) { return [x(p.t), y(p.data[field])]; }), "reading");
+    svg.dataset.points = String(xs.length);
+    el("chart-field").textContent = field + (setp !== null ? " / set " + setp : "");
+  }
+
   function show(detail) {
     const a = detail.alarm;
     el("detail-empty").hidden = true;
@@ -163,6 +201,7 @@
     actions(a);
     audit(detail.audit);
     notified(a.id);
+    chart(a);
   }
 
   function fail(message) {

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from dashboard import workflow
+from dashboard import telemetry, workflow
 from dashboard.api.auth import ReaderDep, ViewerDep, require
-from dashboard.api.deps import HubDep, SessionDep
+from dashboard.api.deps import HubDep, SessionDep, SettingsDep
 from dashboard.live import Hub
-from dashboard.models import Event, User
+from dashboard.models import Alarm, Event, User
 from dashboard.queries import alarm_detail, open_alarms, transition_item
 from dashboard.schemas import (
     ROW_ID_MAX,
@@ -57,6 +57,20 @@ def get_alarm(alarm_id: AlarmId, session: SessionDep, _user: ViewerDep) -> Alarm
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
     return detail
+
+
+@router.get("/alarms/{alarm_id}/telemetry")
+def alarm_telemetry(
+    alarm_id: AlarmId, session: SessionDep, settings: SettingsDep, _user: ViewerDep,
+    minutes: Annotated[int, Query(ge=1, le=24 * 60, description="how far back")] = 60,
+) -> dict[str, Any]:
+    """The alarm's device's telemetry from `minutes` before the alarm on, for the
+    detail panel's chart ({"points": [{"t", "kind", "data"}], "unavailable": [...]})."""
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+    since = alarm.created_ms - minutes * 60_000
+    return telemetry.recent(settings.telemetry_urls, alarm.device_id, since)
 
 
 def _act(session: Session, hub: Hub, user: User, alarm_id: int, action: str,
