@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,16 @@ from dashboard.app import create_app
 from dashboard.models import Device, GridCell, Household
 from dashboard.settings import Settings
 from dashboard.users import create_user
-from tests.test_centre_api import ADMIN, ADMIN_PASSWORD, AUTH, TOKEN, batch, event, login
+from tests.test_centre_api import (  # noqa: F401 - db_url: SQLite and PostgreSQL
+    ADMIN,
+    ADMIN_PASSWORD,
+    AUTH,
+    TOKEN,
+    batch,
+    db_url,
+    event,
+    login,
+)
 
 PASSWORD = "a-long-password"
 
@@ -48,8 +56,8 @@ def seed_registry(app: FastAPI) -> None:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}",
+def app(db_url: str) -> Iterator[FastAPI]:  # noqa: F811
+    app = create_app(Settings(database_url=db_url,
                               gateway_tokens=[TOKEN], rating_yellow=1, rating_red=2,
                               bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}"))
     seed_registry(app)
