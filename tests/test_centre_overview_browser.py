@@ -89,3 +89,13 @@ def test_hazards_page_lists_an_open_hazard_and_rectifying_updates_counts(
     expect(counts.locator("td.open")).to_have_text("0")
     expect(page.locator("#hazard-error")).to_be_hidden()
     page.screenshot(path=str(artifacts_dir / "centre-hazards.png"), full_page=True)
+
+
+def test_every_page_links_every_other(centre: CentreProc, page: Page) -> None:  # noqa: F811
+    """The one navigation partial: each page marks itself and links the rest."""
+    log_in(page, centre.url)
+    for here in ("desk", "registry", "devices", "hazards", "overview"):
+        page.goto(centre.url + ("/" if here == "desk" else f"/{here}"))
+        assert page.locator(f"#nav-{here}").get_attribute("aria-current") == "page"
+        for other in ("desk", "registry", "devices", "hazards", "overview"):
+            assert page.locator(f"#nav-{other}").count() == 1, (here, other)
