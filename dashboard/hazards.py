@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dashboard.db import begin_write
 from dashboard.models import Alarm, Base, Device, Household, User
+from dashboard.schemas import HazardState
 
 log = logging.getLogger("homeguard.centre.hazards")
 
@@ -148,3 +149,15 @@ def counts(session: Session) -> list[dict[str, Any]]:
             .group_by(community).order_by(community))
     return [{"community": c, "warnings": int(w), "rectified": int(r), "open": int(w - r)}
             for c, w, r in session.execute(stmt).all()]
+
+
+def state_of(session: Session, alarm_id: int) -> HazardState | None:
+    """The alarm's hazard with its restores, for the alarm detail; None if none."""
+    h = session.scalar(select(Hazard).where(Hazard.alarm_id == alarm_id))
+    if h is None:
+        return None
+    restores = session.scalars(select(HazardRestore.event_time_ms)
+                               .where(HazardRestore.hazard_id == h.id)
+                               .order_by(HazardRestore.event_time_ms))
+    return HazardState(id=h.id, state=h.state, restores_ms=list(restores),
+                       rectified_ms=h.rectified_ms, rectified_by=h.rectified_by)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dashboard import hazards
 from dashboard.live import LiveItem
 from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Event
 from dashboard.registry import site_of
@@ -80,7 +81,8 @@ def alarm_detail(session: Session, alarm_id: int) -> AlarmDetail | None:
         select(AlarmAudit).where(AlarmAudit.alarm_id == alarm_id).order_by(AlarmAudit.id))
     return AlarmDetail(alarm=alarm_public(row[0], event_values(row[1])),
                        audit=[audit_public(a) for a in audit],
-                       site=site_of(session, row[0].device_id))
+                       site=site_of(session, row[0].device_id),
+                       hazard=hazards.state_of(session, alarm_id))
 
 
 def recent_events(session: Session, device: str | None, limit: int) -> list[EventPublic]:

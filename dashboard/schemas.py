@@ -127,6 +127,16 @@ class AlarmDetail(BaseModel):
     audit: list[AuditPublic]
     # the household, grid cell and contacts behind the device (registry)
     site: Site | None = None
+    # an electrical alarm's hazard: open/rectified and the sensor's restores
+    hazard: HazardState | None = None
+
+
+class HazardState(BaseModel):
+    id: int
+    state: str
+    restores_ms: list[int] = Field(description="event times of the sensor's restores")
+    rectified_ms: int | None = None
+    rectified_by: str | None = None
 
 
 class Transition(BaseModel):

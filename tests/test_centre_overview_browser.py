@@ -89,6 +89,15 @@ def test_hazards_page_lists_an_open_hazard_and_rectifying_updates_counts(
     expect(counts.locator("td.open")).to_have_text("0")
     expect(page.locator("#hazard-error")).to_be_hidden()
     page.screenshot(path=str(artifacts_dir / "centre-hazards.png"), full_page=True)
+    # the sensor's restore attaches to the hazard and shows in the desk's alarm panel
+    assert centre.ingest(alarm(2, device="hg-s-0001", typ="residual_current", kind="restore",
+                               data={})) == ["accepted"]
+    page.goto(centre.url + "/")
+    page.locator('#alarm-rows tr[data-device="hg-s-0001"]').first.click()
+    hazard = page.locator("#detail-hazard")
+    expect(hazard).to_have_attribute("data-state", "rectified", timeout=UI_TIMEOUT_MS)
+    expect(hazard).to_have_attribute("data-restores", "1")
+    expect(hazard).to_contain_text("传感器已恢复")
 
 
 def test_every_page_links_every_other(centre: CentreProc, page: Page) -> None:  # noqa: F811

@@ -189,6 +189,24 @@
     el("chart-field").textContent = field + (setp !== null ? " / set " + setp : "");
   }
 
+  // an electrical alarm's hazard: open or rectified, and the sensor's restores
+  function hazardField(h) {
+    if (!h) return;
+    const dl = el("detail-fields");
+    let what = (h.state === "rectified" ? L.text.hazard_rectified : L.text.hazard_open);
+    if (h.rectified_by) what += " · " + h.rectified_by + " " + desk.formatTime(h.rectified_ms);
+    if (h.restores_ms.length) {
+      what += " · " + L.text.restored + " " +
+        h.restores_ms.map(function (ms) { return desk.formatTime(ms); }).join(", ");
+    }
+    dl.appendChild(text("dt", L.text.hazard));
+    const dd = text("dd", what);
+    dd.id = "detail-hazard";
+    dd.dataset.state = h.state;
+    dd.dataset.restores = String(h.restores_ms.length);
+    dl.appendChild(dd);
+  }
+
   function show(detail) {
     const a = detail.alarm;
     el("detail-empty").hidden = true;
@@ -197,6 +215,7 @@
     el("detail").dataset.state = a.state;
     el("detail-title").textContent = (L.types[a.type] || a.type) + " #" + a.id;
     fields(a);
+    hazardField(detail.hazard);
     siteFields(detail.site);
     actions(a);
     audit(detail.audit);
