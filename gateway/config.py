@@ -77,6 +77,7 @@ class TimeseriesSection(_Section):
     backoff_min_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
     queue_max: int = Field(10000, ge=10)
+    queue_wait_s: float = Field(2.0, ge=0)
 
 
 class SupervisionSection(_Section):

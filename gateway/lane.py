@@ -7,22 +7,31 @@ Two lanes run side by side so telemetry never delays an alarm:
   the centre's outbox) has no bound and sheds nothing. Under load a batch
   of events shares one fsync ("group commit"); an alarm arriving at an idle
   gateway is committed on its own at once.
-- the telemetry lane commits points in batches. When its queue holds
-  `queue_max` points (sustained overload) a new point is shed: counted in
-  hg_gateway_shed_total{lane="telemetry", reason="queue_full"}, logged at
-  most once a minute, and PUBACKed so the broker does not send it again.
+- the telemetry lane commits points in batches and holds at most
+  `queue_max` of them. When it is full the source waits for room, up to
+  `wait_s` (backpressure: the broker keeps what the gateway has not taken,
+  as after an outage when a backlog arrives faster than one commit). A lane
+  still full after that is overloaded: new points are shed until it has
+  drained to half, each counted in hg_gateway_shed_total{lane="telemetry",
+  reason="queue_full"}, logged at most once a minute, and PUBACKed so the
+  broker does not send it again (shedding telemetry keeps the broker's own
+  queue, which holds alarms too, from filling up).
 
 A gateway killed before a commit never sent those PUBACKs, so the broker
 hands the messages over again when it reconnects. A failed commit is
 retried with backoff, holding the batch (and the PUBACKs) until it works.
+
+The hand-over is a deque (one append per message, no lock) with an Event
+set only when the lane thread is asleep; after each batch the lane calls
+`after_batch` once (the source sends the batch's PUBACKs in one write).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -34,6 +43,8 @@ log = logging.getLogger("homeguard.gateway.lane")
 BATCH = 500
 LOG_EVERY_S = 60.0
 QUEUE_FULL = "queue_full"
+IDLE_WAIT_S = 0.2  # a sleeping lane re-checks its queue at least this often
+ROOM_POLL_S = 0.002
 
 T = TypeVar("T")
 
@@ -43,9 +54,12 @@ class Lane(Generic[T]):
 
     name = "lane"
 
-    def __init__(self, queue_max: int = 0) -> None:
-        self.queue: queue.Queue[tuple[T, Deferred]] = queue.Queue(queue_max)
+    def __init__(self) -> None:
+        self.items: deque[tuple[T, Deferred]] = deque()
         self.stopping = threading.Event()
+        self.after_batch: Callable[[], object] = lambda: None
+        self._wake = threading.Event()
+        self._asleep = False
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
@@ -54,23 +68,38 @@ class Lane(Generic[T]):
     def stop(self, flush_s: float = 5.0) -> None:
         """Commit what is queued (up to flush_s), then stop."""
         self.stopping.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(flush_s)
+
+    def depth(self) -> int:
+        return len(self.items)
 
     def commit(self, items: list[T]) -> list[str]:
         """Commit the items in one transaction; one outcome per item."""
         raise NotImplementedError
 
+    def _queue(self, item: T, deferred: Deferred) -> Deferred:
+        self.items.append((item, deferred))
+        if self._asleep:  # read after the append: see _sleep
+            self._wake.set()
+        return deferred
+
+    def _sleep(self) -> None:
+        self._asleep = True
+        if not self.items:  # an append before this line is seen here, one after sets _wake
+            self._wake.wait(IDLE_WAIT_S)
+        self._asleep = False
+        self._wake.clear()
+
     def _take(self) -> list[tuple[T, Deferred]]:
+        batch: list[tuple[T, Deferred]] = []
+        pop = self.items.popleft
         try:
-            batch = [self.queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        while len(batch) < BATCH:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
+            while len(batch) < BATCH:
+                batch.append(pop())
+        except IndexError:
+            pass
         return batch
 
     def _run(self) -> None:
@@ -79,16 +108,21 @@ class Lane(Generic[T]):
             if not batch:
                 if self.stopping.is_set():
                     return
+                self._sleep()
                 continue
             outcomes = self._commit(batch)
             if outcomes is None:
                 return
             for (_, deferred), outcome in zip(batch, outcomes, strict=True):
                 deferred.outcome = outcome
-                try:
-                    deferred.done()  # the PUBACK
-                except Exception:  # noqa: BLE001 - committed; the broker may send it again
-                    log.exception("PUBACK after the %s commit failed", self.name)
+                deferred.done()  # queues the PUBACK
+            self._after_batch()
+
+    def _after_batch(self) -> None:
+        try:
+            self.after_batch()  # sends the PUBACKs
+        except Exception:  # noqa: BLE001 - committed; the broker may send them again
+            log.exception("PUBACKs after the %s commit failed", self.name)
 
     def _commit(self, batch: list[tuple[T, Deferred]]) -> list[str] | None:
         delay = 0.1
@@ -109,13 +143,11 @@ class EventLane(Lane[T]):
     name = "event-lane"
 
     def __init__(self, commit_fn: Callable[[list[T]], list[str]]) -> None:
-        super().__init__(0)
+        super().__init__()
         self.commit_fn = commit_fn
 
     def put(self, item: T) -> Deferred:
-        deferred = Deferred("queued")
-        self.queue.put_nowait((item, deferred))
-        return deferred
+        return self._queue(item, Deferred("queued"))
 
     def commit(self, items: list[T]) -> list[str]:
         return self.commit_fn(items)
@@ -125,11 +157,14 @@ class TelemetryLane(Lane[Point]):
     name = "telemetry-lane"
 
     def __init__(self, store: Store, queue_max: int,
-                 on_written: Callable[[], None] = lambda: None) -> None:
-        super().__init__(queue_max)
+                 on_written: Callable[[], None] = lambda: None, wait_s: float = 2.0) -> None:
+        super().__init__()
         self.store = store
+        self.queue_max = queue_max
+        self.wait_s = wait_s
         self.on_written = on_written
         self.shed = 0
+        self.overloaded = False  # full for wait_s: shedding until drained to half
         self._unrecorded = 0  # shed since the last commit, not yet in the store's counter
         self._shed_lock = threading.Lock()
         self._logged = -LOG_EVERY_S
@@ -137,13 +172,22 @@ class TelemetryLane(Lane[Point]):
     def put(self, point: Point, outcome: str) -> Deferred:
         """Queue a point; the returned Deferred is done once it is committed (or shed)."""
         deferred = Deferred(outcome)
-        try:
-            self.queue.put_nowait((point, deferred))
-        except queue.Full:
+        if len(self.items) >= self.queue_max and not self._room():
             self._shed(point)
             deferred.done()
-        metrics.LANE_DEPTH.set(self.queue.qsize())
-        return deferred
+            return deferred
+        return self._queue(point, deferred)
+
+    def _room(self) -> bool:
+        """Wait (up to wait_s) for the lane to have room, unless it is overloaded."""
+        if not self.overloaded:
+            deadline = time.monotonic() + self.wait_s
+            while time.monotonic() < deadline and not self.stopping.is_set():
+                time.sleep(ROOM_POLL_S)
+                if len(self.items) < self.queue_max:
+                    return True
+            self.overloaded = True
+        return False
 
     def commit(self, items: list[Point]) -> list[str]:
         with self._shed_lock:
@@ -155,8 +199,13 @@ class TelemetryLane(Lane[Point]):
             with self._shed_lock:
                 self._unrecorded += shed
             raise
-        metrics.PERSISTED.labels("telemetry").inc(len(items))
-        metrics.LANE_DEPTH.set(self.queue.qsize())
+        metrics.PERSISTED_TELEMETRY.inc(len(items))
+        depth = len(self.items)
+        metrics.LANE_DEPTH.set(depth)
+        if self.overloaded and depth <= self.queue_max // 2:
+            self.overloaded = False
+            log.warning("telemetry lane drained to %d; no longer shedding (shed in all: %d)",
+                        depth, self.shed)
         self.on_written()
         return ["telemetry"] * len(items)
 
@@ -164,9 +213,9 @@ class TelemetryLane(Lane[Point]):
         self.shed += 1
         with self._shed_lock:
             self._unrecorded += 1
-        metrics.SHED.labels("telemetry", QUEUE_FULL).inc()
+        metrics.SHED_TELEMETRY.inc()
         now = time.monotonic()
         if now - self._logged >= LOG_EVERY_S:
             self._logged = now
             log.warning("shed telemetry reason=%s device=%s seq=%d queued=%d total=%d",
-                        QUEUE_FULL, point.device, point.seq, self.queue.qsize(), self.shed)
+                        QUEUE_FULL, point.device, point.seq, len(self.items), self.shed)

@@ -24,3 +24,10 @@ SHED = Counter("hg_gateway_shed_total", "Messages dropped on purpose, by lane an
                ["lane", "reason"])
 LANE_DEPTH = Gauge("hg_gateway_lane_depth", "Telemetry messages waiting to be committed")
 SUPERVISION = Counter("hg_gateway_supervision_total", "Supervision events raised", ["type"])
+
+# label children the per-message path uses, looked up once (labels() costs
+# about as much as verifying a signature)
+RECEIVED_BY_LEAF = {leaf: RECEIVED.labels(leaf)
+                    for leaf in ("event", "telemetry", "heartbeat", "status", "other")}
+PERSISTED_TELEMETRY = PERSISTED.labels("telemetry")
+SHED_TELEMETRY = SHED.labels("telemetry", "queue_full")

@@ -59,7 +59,7 @@ class Pipeline:
 
     def handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
         leaf = topic.rsplit("/", 1)[-1]
-        metrics.RECEIVED.labels(leaf if leaf in protocol.UPLINK else "other").inc()
+        metrics.RECEIVED_BY_LEAF[leaf if leaf in protocol.UPLINK else "other"].inc()
         try:
             event = self._check(topic, leaf, payload, received_ms)
         except protocol.Reject as exc:
@@ -105,7 +105,7 @@ class Pipeline:
                 return DUPLICATE
             if self.lane is None:
                 self.store.insert_points([point])
-                metrics.PERSISTED.labels("telemetry").inc()
+                metrics.PERSISTED_TELEMETRY.inc()
                 self.dedup.remember(event.device, event.seq)
         metrics.TELEMETRY.inc()
         self.on_seen(event)

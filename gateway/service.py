@@ -56,7 +56,8 @@ class Gateway:
 
             self.timeseries = TimeseriesSink(cfg.timeseries, self.store, self.registry.get)
             self.sinks.append(self.timeseries)
-        self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written)
+        self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written,
+                                  cfg.timeseries.queue_wait_s)
         self.supervisor: Supervisor | None = None
         if cfg.supervision.enabled:
             self.supervisor = Supervisor(cfg.supervision, cfg.gateway.id, self.store,
@@ -69,6 +70,9 @@ class Gateway:
             sinks=(CENTRE,), lane=self.lane,
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
             event_lane=True)
+        self.lane.after_batch = self.source.flush_acks
+        if self.pipeline.events is not None:
+            self.pipeline.events.after_batch = self.source.flush_acks
         self.retention: Retention | None = None
         if cfg.gateway.retention_days > 0:
             self.retention = Retention(
@@ -104,8 +108,8 @@ class Gateway:
         broker = self.source.connected.is_set()
         return {"status": "ok" if broker and store == "ok" else "degraded",
                 "broker": broker, "store": store, "sinks": sinks,
-                "telemetry_queue": self.lane.queue.qsize(),
-                "event_queue": self.pipeline.events.queue.qsize() if self.pipeline.events else 0}
+                "telemetry_queue": self.lane.depth(),
+                "event_queue": self.pipeline.events.depth() if self.pipeline.events else 0}
 
     def start(self) -> None:
         if self.http is not None:

@@ -13,7 +13,9 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from functools import partial
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,6 +39,9 @@ def topics(share_group: str = "") -> list[tuple[str, int]]:
         return TOPICS
     return [(t if t.rsplit("/", 1)[1] in UNSHARED else f"$share/{share_group}/{t}", qos)
             for t, qos in TOPICS]
+PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
+
+
 # a handler returning HOLD has neither stored nor rejected the message (an
 # unexpected error): no PUBACK, so the broker redelivers it on the next connect
 HOLD = "hold"
@@ -90,6 +95,12 @@ class MQTTSource:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        # PUBACKs released by the lanes wait here until flush_acks() sends them
+        self._acks: deque[int] = deque()
+        # paho sends each client.ack() as its own write and wakes its loop once
+        # per ack; its packet queue takes a run of PUBACKs as one write instead
+        # (falls back to client.ack() should a paho release not have it)
+        self._queue_packet = getattr(self.client, "_packet_queue", None)
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
@@ -141,7 +152,27 @@ class MQTTSource:
                     return  # shutting down: no PUBACK, redelivered on next start
                 delay = min(delay * 2, 10.0)
         if isinstance(outcome, Deferred):
-            mid, qos = msg.mid, msg.qos
-            outcome.attach(lambda: client.ack(mid, qos))
+            if msg.qos:
+                outcome.attach(partial(self._acks.append, msg.mid))
+            if self._acks:  # already committed (or shed) before it was attached
+                self.flush_acks()
         elif outcome != HOLD:
             client.ack(msg.mid, msg.qos)
+
+    def flush_acks(self) -> None:
+        """Send the released PUBACKs (the lanes call this once per batch)."""
+        mids: list[int] = []
+        pop = self._acks.popleft
+        try:
+            while True:
+                mids.append(pop())
+        except IndexError:
+            pass
+        if not mids:
+            return
+        if self._queue_packet is None:
+            for mid in mids:
+                self.client.ack(mid, 1)
+            return
+        self._queue_packet(PUBACK, b"".join(b"\x40\x02" + m.to_bytes(2, "big") for m in mids),
+                           0, 0)

@@ -79,6 +79,11 @@ def show(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     _console().print(table)
 
 
+def note(text: str) -> None:
+    """A line under the tables (rich markup)."""
+    _console().print(text)
+
+
 def _console() -> Console:
     """Wide enough for the tables also when the output is not a terminal."""
     return Console(width=max(Console().width, 110))

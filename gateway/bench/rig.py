@@ -152,12 +152,17 @@ class Gateway:
                 out[m.group(1)] = float(m.group(2))
         return out
 
-    def handled(self) -> int:
+    def handled(self, m: dict[str, float] | None = None) -> int:
         """Messages through the pipeline: committed (events and telemetry points,
         hg_gateway_persisted_total of every kind) + duplicates acked again."""
-        m = self.metrics()
+        m = self.metrics() if m is None else m
         return int(sum(v for k, v in m.items() if k.startswith((
             "hg_gateway_persisted_total", "hg_gateway_duplicates_total"))))
+
+    def shed(self, m: dict[str, float] | None = None) -> int:
+        """Telemetry the gateway dropped on purpose (an overloaded lane)."""
+        m = self.metrics() if m is None else m
+        return int(sum(v for k, v in m.items() if k.startswith("hg_gateway_shed_total")))
 
     def rss_mb(self) -> float:
         return psutil.Process(self.proc.pid).memory_info().rss / (1 << 20)
