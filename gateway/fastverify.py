@@ -15,6 +15,7 @@ generated and mutated messages.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from hmac import compare_digest
@@ -28,24 +29,12 @@ _ENVELOPE = re.compile(
     rb'\{"v":1,"dev":"([a-z0-9][a-z0-9-]{2,31})","seq":([1-9][0-9]{0,9}),'
     rb'"kind":"([a-z]{1,16})","type":"([a-z_]{1,24})"(?:,"ts":(0|[1-9][0-9]{0,15}))?,'
     rb'"age":(0|[1-9][0-9]{0,10}),"data":\{(.*)\},"sig":"([0-9a-f]{64})"\}', re.DOTALL)
-# one data member: key, then an integer, a boolean or a short printable string
-# without quote or backslash (so no escapes)
-_VALUE = rb'(0|-?[1-9][0-9]{0,15}|true|false|"[ !#-\[\]-~]{0,64}")'
-_MEMBER = rb'"([a-z][a-z0-9_]{0,15})":' + _VALUE
-_MEMBERS = re.compile(rb"(?:%s(?:,%s)*)?" % (_MEMBER, _MEMBER))
-_PAIRS = re.compile(_MEMBER)
+# one data member: key, then an integer of at most 15 digits (so within
+# protocol.MAX_INT; longer ones take the slow path), a boolean or a short
+# printable string without quote or backslash (so no escapes)
+_MEMBER = rb'"[a-z][a-z0-9_]{0,15}":(?:0|-?[1-9][0-9]{0,14}|true|false|"[ !#-\[\]-~]{0,64}")'
+_MEMBERS = re.compile(rb"%s(?:,%s)*" % (_MEMBER, _MEMBER))
 _SUFFIX = len(b',"sig":"') + protocol.SIG_LEN + len(b'"}')
-
-
-def _value(raw: bytes) -> int | bool | str | None:
-    if raw == b"true":
-        return True
-    if raw == b"false":
-        return False
-    if raw[0] == 0x22:  # a string
-        return raw[1:-1].decode()
-    n = int(raw)
-    return n if -protocol.MAX_INT <= n <= protocol.MAX_INT else None
 
 
 def _data(raw: bytes) -> dict | None:
@@ -54,16 +43,13 @@ def _data(raw: bytes) -> dict | None:
         return {}
     if _MEMBERS.fullmatch(raw) is None:
         return None
-    data: dict = {}
-    last = ""
-    for k, v in _PAIRS.findall(raw):
-        key = k.decode()
-        value = _value(v)
-        if key <= last or value is None:
-            return None
-        last = key
-        data[key] = value
-    return data if len(data) <= protocol.MAX_DATA_KEYS else None
+    data = json.loads(b"{" + raw + b"}")
+    keys = list(data)
+    # no string holds a quote, so '":' ends each key and nothing else: a
+    # duplicate key (which json keeps once) shows as a missing member
+    if len(keys) != raw.count(b'":') or len(keys) > protocol.MAX_DATA_KEYS:
+        return None
+    return data if keys == sorted(keys) else None
 
 
 def accept(topic: str, wire: bytes, key_of: Callable[[str], bytes | None], now_ms: int,

@@ -40,6 +40,45 @@ def topics(share_group: str = "") -> list[tuple[str, int]]:
     return [(t if t.rsplit("/", 1)[1] in UNSHARED else f"$share/{share_group}/{t}", qos)
             for t, qos in TOPICS]
 PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
+READ_AHEAD = 65536
+
+
+class ReadAhead:
+    """The broker connection with reads of up to 64 KB at a time.
+
+    paho reads every packet in three or more recv() calls (the type byte,
+    the length bytes one by one, the rest), each a system call that gives up
+    the GIL to the lane threads; this serves those small reads from one large
+    read instead. pending() tells paho's loop that bytes are waiting here, so
+    it does not sleep in select() while they are (paho asks it of TLS sockets
+    for the same reason). Everything else goes to the socket itself."""
+
+    def __init__(self, sock: object) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, n: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            buf = self._sock.recv(READ_AHEAD)  # type: ignore[attr-defined]
+            if not buf:
+                return buf  # the broker closed the connection
+            pos = 0
+        self._buf, self._pos = buf, min(pos + n, len(buf))
+        return buf[pos:pos + n]
+
+    def pending(self) -> int:
+        inner = getattr(self._sock, "pending", None)  # a TLS socket's own buffer
+        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    def _create_socket(self):  # noqa: ANN202 - paho's (private) socket factory
+        return ReadAhead(super()._create_socket())
 
 
 # a handler returning HOLD has neither stored nor rejected the message (an
@@ -84,8 +123,8 @@ class MQTTSource:
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker granted every subscription
         self.stopping = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                                  clean_session=False, manual_ack=True)
+        self.client = _Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                              clean_session=False, manual_ack=True)
         self.client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls_ca:
             self.client.tls_set(ca_certs=str(cfg.tls_ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)

@@ -95,7 +95,9 @@ class StoreError(Exception):
     """The store file cannot be used by this gateway; str() says why."""
 
 
-@dataclass(frozen=True)
+# slots, not frozen: made for every message, and a frozen dataclass takes
+# three times as long to build (treat them as values all the same)
+@dataclass(slots=True)
 class Event:
     """One verified, timestamped device message, as stored and forwarded."""
 
@@ -120,7 +122,7 @@ class Event:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Point:
     """One telemetry or heartbeat message in the telemetry lane."""
 

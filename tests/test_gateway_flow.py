@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import CentreSection, MQTTSection
 from gateway.sinks.centre import CentreSink
-from gateway.source import HOLD, MQTTSource
+from gateway.source import HOLD, Deferred, MQTTSource
 from gateway.store import Event, Store
 from hg import protocol
 from tests.harness.proc import LOOPBACK, Proc, free_port, wait_until
@@ -538,3 +538,105 @@ def test_held_message_is_not_pubacked_and_comes_back_on_the_next_connect(mosquit
     finally:
         source.stop()
         device.stop()
+
+
+class Committer:
+    """A source handler like the lanes': each message's Deferred is done later,
+    by another thread, a batch at a time, which then flushes the PUBACKs."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.waiting: list[Deferred] = []
+        self.lock = threading.Lock()
+        self.source: MQTTSource | None = None
+
+    def __call__(self, topic: str, payload: bytes, received_ms: int) -> Deferred:
+        d = Deferred("stored")
+        with self.lock:
+            self.seen.append(protocol.parse(payload)[0]["seq"])
+            self.waiting.append(d)
+        return d
+
+    def commit(self) -> int:
+        with self.lock:
+            batch, self.waiting = self.waiting, []
+        for d in batch:
+            d.done()
+        assert self.source is not None
+        self.source.flush_acks()
+        return len(batch)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_burst_arrives_whole_and_in_order_and_batched_pubacks_release_it(
+        mosquitto, tls: bool) -> None:  # noqa: ANN001
+    # a burst larger than one read (64 KB) and than one TLS record reaches the
+    # handler whole and in order; PUBACKs sent a batch at a time by another
+    # thread leave nothing for the broker to deliver again
+    port = mosquitto.tls_port if tls else mosquitto.port
+    cfg = MQTTSection(host="localhost" if tls else mosquitto.host, port=port,
+                      username=mosquitto.gateway_user, password=mosquitto.gateway_password,
+                      client_id=f"gw-burst-{tls}", keepalive=5,
+                      tls_ca=mosquitto.ca_path if tls else None)
+    device = Device(mosquitto, BUTTON, secrets.token_bytes(32))
+    committer = Committer()
+    source = MQTTSource(cfg, committer)
+    committer.source = source
+    source.start()  # the session, subscribed; then the burst queues at the broker
+    assert source.subscribed.wait(WAIT), "gateway source did not subscribe"
+    source.stop()
+    wires = [device.wire(seq) for seq in range(1, 1201)]
+    for w in wires:
+        device.publish(w)
+    assert sum(len(w) for w in wires) > 2 * 65536
+    source = MQTTSource(cfg, committer)
+    committer.source = source
+    source.start()  # the whole burst at once, then silence
+    try:
+        wait_until(lambda: committer.commit() >= 0 and len(committer.seen) >= 1200, WAIT,
+                   "the burst at the handler")
+        committer.commit()
+        assert committer.seen == list(range(1, 1201))
+    finally:
+        source.stop()
+    # everything was PUBACKed: a new connection of the same session gets nothing again
+    again = Committer()
+    source = MQTTSource(cfg, again)
+    again.source = source
+    source.start()
+    try:
+        assert source.subscribed.wait(WAIT), "gateway source did not subscribe again"
+        device.publish(device.wire(1201))
+        wait_until(lambda: 1201 in again.seen, WAIT, "the next message")
+        assert again.seen == [1201], "a PUBACKed message was delivered again"
+    finally:
+        source.stop()
+        device.stop()
+
+
+def test_read_ahead_serves_small_reads_from_one_large_one_and_reports_what_it_holds() -> None:
+    # paho's loop asks pending() before it sleeps in select(): bytes held here
+    # must be reported, or the messages in them would wait for the next packet
+    import socket
+
+    from gateway.source import ReadAhead
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    r = ReadAhead(a)
+    try:
+        b.sendall(bytes(range(100)))  # a local socket pair: readable at once
+        got = bytearray(r.recv(1))
+        assert got == b"\x00" and r.pending() == 99  # one read took all 100 bytes
+        while len(got) < 100:
+            got += r.recv(7)
+            assert r.pending() == 100 - len(got)
+        assert bytes(got) == bytes(range(100))
+        with pytest.raises(BlockingIOError):
+            r.recv(1)  # nothing held, nothing on the socket
+        assert r.fileno() == a.fileno()  # the rest is the socket's
+        b.close()
+        wait_until(lambda: r.recv(1) == b"", WAIT, "end of stream")
+    finally:
+        a.close()
+        b.close()
