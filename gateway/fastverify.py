@@ -68,7 +68,10 @@ def accept(topic: str, wire: bytes, key_of: Callable[[str], bytes | None], now_m
             or topic != protocol.PREFIX + dev + "/" + protocol.TOPIC_OF[kind]):
         return None
     data = _data(data_b)
-    if data is None or any(k not in data for k in protocol.REQUIRED_DATA.get(kind, ())):
+    if data is None:
+        return None
+    required = protocol.REQUIRED_DATA.get(kind)
+    if required and any(k not in data for k in required):
         return None
     key = key_of(dev)
     if key is None:

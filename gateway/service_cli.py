@@ -20,6 +20,11 @@ def gateway(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the gateway: verify, timestamp, de-duplicate, store and forward."""
+    # the format uses none of the caller's file/line, thread or process: the
+    # logging module is told not to collect them (a stack walk per record;
+    # see "Optimization" in the logging HOWTO)
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

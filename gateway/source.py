@@ -9,6 +9,7 @@ in between gets the message again when it reconnects.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import ssl
 import threading
@@ -41,6 +42,7 @@ def topics(share_group: str = "") -> list[tuple[str, int]]:
             for t, qos in TOPICS]
 PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
 READ_AHEAD = 65536
+READ_BURST = 500  # packets handled from the read-ahead buffer per turn of paho's loop
 
 
 class ReadAhead:
@@ -72,13 +74,47 @@ class ReadAhead:
         inner = getattr(self._sock, "pending", None)  # a TLS socket's own buffer
         return len(self._buf) - self._pos + (inner() if inner is not None else 0)
 
+    def held(self) -> int:
+        """Bytes read from the socket and not yet handed to paho."""
+        return len(self._buf) - self._pos
+
     def __getattr__(self, name: str) -> object:
         return getattr(self._sock, name)
 
 
+class _NoFilters:
+    """In place of paho's per-topic callback table, which the gateway leaves
+    empty: paho walks that table's tree for every message it receives."""
+
+    def iter_match(self, topic: str) -> tuple:
+        return ()
+
+
 class _Client(mqtt.Client):
+    """paho's client with the read-ahead connection and without the per-topic
+    callbacks (message_callback_add is not used: one on_message gets all)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._on_message_filtered = _NoFilters()  # type: ignore[assignment]
+
     def _create_socket(self):  # noqa: ANN202 - paho's (private) socket factory
         return ReadAhead(super()._create_socket())
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """paho's loop reads one packet per select(); this goes on through the
+        packets already read ahead (at most READ_BURST), then lets the loop
+        write (PUBACKs) and check the keepalive as usual."""
+        rc = super().loop_read(max_packets)
+        for _ in range(READ_BURST):
+            sock = self._sock
+            if rc or not isinstance(sock, ReadAhead) or not sock.held():
+                break
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def message_callback_add(self, sub: str, callback: object) -> None:
+        raise NotImplementedError("the gateway's source takes every message in on_message")
 
 
 # a handler returning HOLD has neither stored nor rejected the message (an
@@ -87,32 +123,32 @@ HOLD = "hold"
 
 
 class Deferred:
-    """A handler's outcome when the message is committed later (the telemetry
-    lane): the PUBACK goes out once both the source has attached it and the
-    lane has called done(), in whichever order those happen."""
+    """A handler's outcome when the message is committed later (the lanes):
+    the PUBACK goes out once both the source has attached it and the lane
+    has called done(), in whichever order those happen, exactly once."""
+
+    __slots__ = ("outcome", "_release", "_gate")
 
     def __init__(self, outcome: str) -> None:
         self.outcome = outcome
-        self._lock = threading.Lock()
         self._release: Callable[[], object] | None = None
-        self._done = False
+        # attach() and done() each take a number; next() is atomic, so exactly
+        # one of them gets 1, and that one (the later) releases
+        self._gate = itertools.count()
 
     def attach(self, release: Callable[[], object]) -> None:
-        with self._lock:
-            self._release = release
-            ready = self._done
-        if ready:
-            release()
+        self._release = release
+        self._arrive()
 
     def done(self) -> None:
-        with self._lock:
-            self._done = True
-            release = self._release
-        if release is not None:
-            release()
+        self._arrive()
+
+    def _arrive(self) -> None:
+        if next(self._gate) and self._release is not None:
+            self._release()
 
     def __repr__(self) -> str:
-        return f"Deferred({self.outcome!r}, done={self._done})"
+        return f"Deferred({self.outcome!r})"
 
 
 class MQTTSource:

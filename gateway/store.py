@@ -314,8 +314,9 @@ class Store:
         # the whole batch as one JSON parameter and one statement: SQLite walks
         # it in C, where executemany() would drop and retake the GIL per row
         # (and wait for the MQTT thread each time)
+        # data comes from verified messages, whose keys are sorted (canonical)
         rows = json.dumps([[p.device, p.seq, p.kind, p.event_time_ms, p.gateway_time_ms,
-                            p.data] for p in points], sort_keys=True)
+                            p.data] for p in points], separators=(",", ":"))
         cur = db.execute(_INSERT_POINTS, (rows,))
         return cur.rowcount
 
