@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import CentreSection, MQTTSection
 from gateway.sinks.centre import CentreSink
-from gateway.source import HOLD, Deferred, MQTTSource
+from gateway.source import HOLD, Deferred, MQTTSource, ReadAhead
 from gateway.store import Event, Store
 from hg import protocol
 from tests.harness.proc import LOOPBACK, Proc, free_port, wait_until
@@ -593,6 +593,9 @@ def test_a_burst_arrives_whole_and_in_order_and_batched_pubacks_release_it(
     committer.source = source
     source.start()  # the whole burst at once, then silence
     try:
+        assert source.subscribed.wait(WAIT), "gateway source did not subscribe"
+        # the hooks into paho's internals are in effect (pyproject pins paho 2.2)
+        assert isinstance(source.client.socket(), ReadAhead)
         wait_until(lambda: committer.commit() >= 0 and len(committer.seen) >= 1200, WAIT,
                    "the burst at the handler")
         committer.commit()
@@ -618,8 +621,6 @@ def test_read_ahead_serves_small_reads_from_one_large_one_and_reports_what_it_ho
     # paho's loop asks pending() before it sleeps in select(): bytes held here
     # must be reported, or the messages in them would wait for the next packet
     import socket
-
-    from gateway.source import ReadAhead
 
     a, b = socket.socketpair()
     a.setblocking(False)
