@@ -34,6 +34,7 @@ _ENVELOPE = re.compile(
 # printable string without quote or backslash (so no escapes)
 _MEMBER = rb'"[a-z][a-z0-9_]{0,15}":(?:0|-?[1-9][0-9]{0,14}|true|false|"[ !#-\[\]-~]{0,64}")'
 _MEMBERS = re.compile(rb"%s(?:,%s)*" % (_MEMBER, _MEMBER))
+_decode = json.JSONDecoder().decode  # json.loads without its type and encoding checks
 _SUFFIX = len(b',"sig":"') + protocol.SIG_LEN + len(b'"}')
 
 
@@ -43,7 +44,7 @@ def _data(raw: bytes) -> dict | None:
         return {}
     if _MEMBERS.fullmatch(raw) is None:
         return None
-    data = json.loads(b"{" + raw + b"}")
+    data = _decode("{" + raw.decode() + "}")  # ASCII, checked above
     keys = list(data)
     # no string holds a quote, so '":' ends each key and nothing else: a
     # duplicate key (which json keeps once) shows as a missing member
