@@ -18,10 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from functools import partial
 
-import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import MQTTSection
+from gateway.mqttclient import Client
 
 log = logging.getLogger("homeguard.gateway.mqtt")
 
@@ -40,81 +40,9 @@ def topics(share_group: str = "") -> list[tuple[str, int]]:
         return TOPICS
     return [(t if t.rsplit("/", 1)[1] in UNSHARED else f"$share/{share_group}/{t}", qos)
             for t, qos in TOPICS]
+
+
 PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
-READ_AHEAD = 65536
-READ_BURST = 500  # packets handled from the read-ahead buffer per turn of paho's loop
-
-
-class ReadAhead:
-    """The broker connection with reads of up to 64 KB at a time.
-
-    paho reads every packet in three or more recv() calls (the type byte,
-    the length bytes one by one, the rest), each a system call that gives up
-    the GIL to the lane threads; this serves those small reads from one large
-    read instead. pending() tells paho's loop that bytes are waiting here, so
-    it does not sleep in select() while they are (paho asks it of TLS sockets
-    for the same reason). Everything else goes to the socket itself."""
-
-    def __init__(self, sock: object) -> None:
-        self._sock = sock
-        self._buf = b""
-        self._pos = 0
-
-    def recv(self, n: int) -> bytes:
-        buf, pos = self._buf, self._pos
-        if pos >= len(buf):
-            buf = self._sock.recv(READ_AHEAD)  # type: ignore[attr-defined]
-            if not buf:
-                return buf  # the broker closed the connection
-            pos = 0
-        self._buf, self._pos = buf, min(pos + n, len(buf))
-        return buf[pos:pos + n]
-
-    def pending(self) -> int:
-        inner = getattr(self._sock, "pending", None)  # a TLS socket's own buffer
-        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
-
-    def held(self) -> int:
-        """Bytes read from the socket and not yet handed to paho."""
-        return len(self._buf) - self._pos
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._sock, name)
-
-
-class _NoFilters:
-    """In place of paho's per-topic callback table, which the gateway leaves
-    empty: paho walks that table's tree for every message it receives."""
-
-    def iter_match(self, topic: str) -> tuple:
-        return ()
-
-
-class _Client(mqtt.Client):
-    """paho's client with the read-ahead connection and without the per-topic
-    callbacks (message_callback_add is not used: one on_message gets all)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._on_message_filtered = _NoFilters()  # type: ignore[assignment]
-
-    def _create_socket(self):  # noqa: ANN202 - paho's (private) socket factory
-        return ReadAhead(super()._create_socket())
-
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        """paho's loop reads one packet per select(); this goes on through the
-        packets already read ahead (at most READ_BURST), then lets the loop
-        write (PUBACKs) and check the keepalive as usual."""
-        rc = super().loop_read(max_packets)
-        for _ in range(READ_BURST):
-            sock = self._sock
-            if rc or not isinstance(sock, ReadAhead) or not sock.held():
-                break
-            rc = super().loop_read(max_packets)
-        return rc
-
-    def message_callback_add(self, sub: str, callback: object) -> None:
-        raise NotImplementedError("the gateway's source takes every message in on_message")
 
 
 # a handler returning HOLD has neither stored nor rejected the message (an
@@ -159,7 +87,7 @@ class MQTTSource:
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker granted every subscription
         self.stopping = threading.Event()
-        self.client = _Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+        self.client = Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                               clean_session=False, manual_ack=True)
         self.client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls_ca:

@@ -29,8 +29,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import CentreSection, MQTTSection
+from gateway.mqttclient import ReadAhead
 from gateway.sinks.centre import CentreSink
-from gateway.source import HOLD, Deferred, MQTTSource, ReadAhead
+from gateway.source import HOLD, Deferred, MQTTSource
 from gateway.store import Event, Store
 from hg import protocol
 from tests.harness.proc import LOOPBACK, Proc, free_port, wait_until
@@ -641,3 +642,46 @@ def test_read_ahead_serves_small_reads_from_one_large_one_and_reports_what_it_ho
     finally:
         a.close()
         b.close()
+
+
+def test_the_lean_publish_path_gives_what_paho_gives(mosquitto) -> None:  # noqa: ANN001
+    # gateway.mqttclient.Client hands on_message its own small Message; a plain
+    # paho client on the same broker must see the very same fields
+    from gateway.mqttclient import Client, Message
+
+    device = Device(mosquitto, BUTTON, secrets.token_bytes(32))
+    retained = (protocol.topic(BUTTON, "status"), b'{"x":1}')
+    device.client.publish(*retained, qos=1, retain=True).wait_for_publish(WAIT)
+    seen: dict[str, list[tuple]] = {"lean": [], "paho": []}
+    clients = []
+    for name, cls in (("lean", Client), ("paho", mqtt.Client)):
+        c = cls(CallbackAPIVersion.VERSION2, client_id=f"lean-{name}", clean_session=True)
+        c.username_pw_set(mosquitto.gateway_user, mosquitto.gateway_password)
+        got = threading.Event()
+        c.on_subscribe = lambda *a, ev=got: ev.set()
+        c.on_connect = lambda cl, *a: cl.subscribe("hg/v1/#", 1)
+        c.on_message = lambda cl, u, m, k=name: seen[k].append(
+            (type(m).__name__, m.topic, bytes(m.payload), m.qos, m.retain))
+        c.connect(mosquitto.host, mosquitto.port)
+        c.loop_start()
+        assert got.wait(WAIT)
+        clients.append(c)
+    try:
+        sent = [retained,  # delivered on subscribing, with the retain flag
+                (protocol.topic(BUTTON, "event"), device.wire(1)),
+                (protocol.topic(BUTTON, "telemetry"), b"\x00\xff" * 300),
+                (protocol.topic(BUTTON, "status"), b"")]
+        for (topic, payload), qos in zip(sent[1:], (1, 0, 1), strict=True):
+            device.client.publish(topic, payload, qos=qos).wait_for_publish(WAIT)
+        wait_until(lambda: len(seen["lean"]) == len(seen["paho"]) == len(sent), WAIT,
+                   "every message at both clients")
+        assert [m[1:] for m in seen["lean"]] == [m[1:] for m in seen["paho"]]
+        assert {m[0] for m in seen["lean"]} == {Message.__name__}
+        assert [m[1:3] for m in seen["lean"]] == sent
+        assert [m[3:] for m in seen["lean"]] == [(1, True), (1, False), (0, False), (1, False)]
+    finally:
+        device.client.publish(retained[0], b"", qos=1, retain=True)  # clear it
+        device.stop()
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
