@@ -62,3 +62,20 @@ def test_compiled_protocol_runs_under_micropython(
     got = micropython.run(code, files={"/lib/hg/protocol.mpy": out.read_bytes()}, firmware=False)
     want = protocol.encode(b"k" * 32, "hg-e-0001", 7, "heartbeat", "periodic", 0, {})
     assert got == f"/lib/hg/protocol.mpy\n{want!r}\n"
+
+
+def test_the_installed_image_runs_the_button_device_under_micropython(
+        mpy_cross: str, micropython) -> None:
+    """Every module as the .mpy a board is installed with (hardware/tech's
+    compiler and its -O3), no source beside it: hg.device with the button app
+    connects and 1000 alarms are each stored and acked (the device bench,
+    whose heap figures `homeguard bench firmware` prints)."""
+    import json
+
+    from gateway.bench.firmware import device_code, installed_files
+
+    files = installed_files()
+    assert not [p for p in files if p.startswith("/lib/hg/") and p.endswith(".py")]
+    out = json.loads(micropython.run(device_code(), files=files, firmware=False, timeout=300,
+                                     async_=True))
+    assert out["events"] == 1000 and out["outbox_left"] == 0

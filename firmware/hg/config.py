@@ -11,18 +11,25 @@ FILE = "config.json"
 PREV = "config.prev"  # the config before a remote change, until commit()
 
 
-def _checks(name, *args):
-    """Run hg.cfgcheck.<name>(*args), then unload hg.cfgcheck."""
-    from hg import cfgcheck
+def cold(module, name, *args):
+    """Run hg.<module>.<name>(*args), then unload hg.<module>: code a board
+    runs rarely (config checks, a remote config change) is not kept on the
+    heap between those moments."""
+    full = "hg." + module
+    mod = __import__(full, None, None, [name])
     try:
-        return getattr(cfgcheck, name)(*args)
+        return getattr(mod, name)(*args)
     finally:
-        sys.modules.pop("hg.cfgcheck", None)
+        sys.modules.pop(full, None)
         try:
             import hg
-            delattr(hg, "cfgcheck")
+            delattr(hg, module)
         except (AttributeError, TypeError, ImportError):
             pass
+
+
+def _checks(name, *args):
+    return cold("cfgcheck", name, *args)
 
 
 def defaults():

@@ -282,24 +282,10 @@ class Device:
             d.update(_call(self.app, "self_test") or {})
             self.send_event("auto", d, "test")
 
+    # remote config: hg.remotecfg, loaded only while a change is handled
     def _on_config(self, seq, data):
-        if seq == self._cfg_seen:
-            return
-        self._cfg_seen = seq
-        new, errs = config.remote_update(self.cfg, data)
-        if errs:
-            self.faults.append(("config", "rejected " + errs[0]))
-            return
-        if new == self.cfg:
-            return  # the retained config again
-        config.stage(self.root, new, self.cfg)
-        self.cfg = new
-        self._trial = self.hal.ticks_ms()
-        self._trial_errs = self.loop_errors
-        try:
-            _call(self.app, "on_config", new)
-        except Exception as e:
-            self._rollback("apply failed: " + _err(e))
+        if seq != self._cfg_seen:
+            config.cold("remotecfg", "apply", self, seq, data)
 
     def _check_trial(self, now):
         if self._trial is None:
@@ -312,7 +298,4 @@ class Device:
             self._rollback("not healthy within " + str(self.trial_ms // 1000) + " s")
 
     def _rollback(self, why):
-        self._trial = None
-        self.cfg, errs = config.rollback(self.root)
-        self.faults.append(("config", "rolled back: " + why))
-        _call(self.app, "on_config", self.cfg)
+        config.cold("remotecfg", "rollback", self, why)

