@@ -60,6 +60,23 @@ def test_install_then_info_over_the_cli(vboard: VBoard) -> None:
     assert info["config"] is None
 
 
+def test_the_installed_app_and_library_import_on_the_board(vboard: VBoard) -> None:
+    # the app is installed inside the firmware tree as package apps.<type>;
+    # the board's boot.py (written by install) puts that tree on sys.path,
+    # and main.py starts the app
+    put_v1(vboard)
+    with Board(vboard.port) as b:
+        listed = b.run("import os\nprint(sorted(os.listdir('/')), sorted(os.listdir("
+                       "'/lib/hg/apps')), open('/main.py').read().splitlines()[-1])")
+        assert listed.strip() == ("['boot.py', 'dev', 'home', 'lib', 'main.py', 'proc', 'tmp']"
+                                  " ['__init__.mpy', 'button'] import apps.button.main")
+        out = b.run("exec(open('/boot.py').read())\n"
+                    "import apps.button.app, hg.app, hg.device\n"
+                    "print(apps.button.app.__file__, hg.app.__file__,"
+                    " hasattr(apps.button.app, 'ButtonApp'), hasattr(hg.app, 'test_event'))")
+    assert out.split() == ["/lib/hg/apps/button/app.mpy", "/lib/hg/app.mpy", "True", "True"]
+
+
 def test_link_cut_mid_file_leaves_old_firmware_running(vboard: VBoard) -> None:
     put_v1(vboard)
     vboard.faults.cut_after(b"hgf.write(", count=3)  # the cable is pulled inside a file

@@ -2,8 +2,10 @@
 
 The tree installed on a board is /lib/hg: the device library firmware/hg
 compiled to .mpy with mpy-cross (MicroPython's own compiler), plus the
-device type's app from firmware/apps/<type>/ when it exists (copied into
-the same tree under app/), plus manifest.json:
+device type's app from firmware/apps/<type>/ when it exists (in the same
+tree as the package apps.<type>, under apps/<type>/, so one swap installs
+library and app together; the board's boot.py puts /lib/hg on sys.path,
+see install.py), plus manifest.json:
 
     {"version": "0.1.0+3f2a9c1e", "type": "button",
      "files": {"protocol.mpy": "<sha256 hex>", ...}}
@@ -75,13 +77,16 @@ def compile_file(src: Path) -> bytes:
 
 def _add_tree(bundle: Bundle, src: Path, dest: str, source: bool) -> None:
     for path in sorted(src.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        rel = (Path(dest) / path.relative_to(src)).as_posix().lstrip("/")
-        if path.suffix == ".py" and not source:
-            bundle.files[rel[:-3] + ".mpy"] = compile_file(path)
-        elif path.suffix in (".py", ".json"):
-            bundle.files[rel] = path.read_bytes()
+        if path.is_file() and "__pycache__" not in path.parts:
+            _add_file(bundle, path, (Path(dest) / path.relative_to(src)).as_posix(), source)
+
+
+def _add_file(bundle: Bundle, path: Path, rel: str, source: bool) -> None:
+    rel = rel.lstrip("/")
+    if path.suffix == ".py" and not source:
+        bundle.files[rel[:-3] + ".mpy"] = compile_file(path)
+    elif path.suffix in (".py", ".json"):
+        bundle.files[rel] = path.read_bytes()
 
 
 def build(device_type: str, firmware: Path = FIRMWARE, source: bool = False,
@@ -97,7 +102,10 @@ def build(device_type: str, firmware: Path = FIRMWARE, source: bool = False,
     _add_tree(bundle, lib, "", source)
     app = firmware / "apps" / device_type
     if app.is_dir():
-        _add_tree(bundle, app, "app", source)
+        _add_tree(bundle, app, f"apps/{device_type}", source)
+        init = firmware / "apps" / "__init__.py"
+        if init.is_file():
+            _add_file(bundle, init, "apps/__init__.py", source)
     digest = hashlib.sha256()
     for rel, data in sorted(bundle.files.items()):
         digest.update(rel.encode() + b"\0" + data)

@@ -38,6 +38,18 @@ if not hg_has({LIVE!r}) and hg_has({PREV!r}):
     print('restored')
 """
 
+# The board's /boot.py and /main.py, written by every install: the recovery
+# rule above before anything is imported, /lib/hg on sys.path (the app,
+# package apps.<type>, is installed inside the firmware tree), then the app.
+BOOT_PY = ("# Homeguard (written by `homeguard device install`)\n" + RECOVER.replace(
+    "print('restored')", "pass") + f"import sys\nsys.path.append({LIVE!r})\n")
+PATH_SETUP = f"import sys\nif {LIVE!r} not in sys.path:\n    sys.path.append({LIVE!r})\n"
+
+
+def main_py(device_type: str) -> str:
+    return f"# Homeguard (written by `homeguard device install`)\nimport apps.{device_type}.main\n"
+
+
 # Guarded by the staging tree's existence, so a repeat (the answer to the
 # first try was lost) does nothing instead of swapping twice.
 SWAP = _HAS + f"""
@@ -122,6 +134,8 @@ def install(board: Board, bundle: Bundle, on_bytes: files.Progress | None = None
     new = installed_manifest(board)
     if not new or new.get("version") != bundle.version:
         raise TechError("after the swap the board does not report the new version")
+    files.put_file(board, "/boot.py", BOOT_PY.encode(), None, on_retry)
+    files.put_file(board, "/main.py", main_py(bundle.type).encode(), None, on_retry)
     return InstallResult(bundle.version, old.get("version") if old else None, restored)
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from broker import layout
 from gateway.simdevice import SimDevice
 from hardware.tech.errors import TechError
+from hardware.tech.install import PATH_SETUP
 from hardware.tech.link import Board
 from hardware.tech.onsite import Access, HopWatch
 from hardware.tech.provision import read_config
@@ -18,7 +19,7 @@ from hardware.tech.provision import read_config
 out = Console()
 err = Console(stderr=True)
 # run on the board: the device app sends a `test` event and prints its seq
-TRIGGER = "from hg.app import test_event\nprint(test_event())"
+TRIGGER = PATH_SETUP + "from hg.app import test_event\nprint(test_event())"
 
 
 def register(app: typer.Typer) -> None:
