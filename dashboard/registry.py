@@ -1,5 +1,6 @@
 """The device registry: grid cells, households with their contacts, devices
-and their keys, the status gateways report, and an alarm's site.
+and their keys, and an alarm's site (the status gateways report is applied
+in devstatus.py).
 
 Functions take an open Session and leave the commit to the caller (the
 route).  Adding a code or id that exists raises `Duplicate`, naming an
@@ -9,7 +10,6 @@ returned as the API's Public models (registry_schemas.py).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -41,11 +41,7 @@ from dashboard.registry_schemas import (
     KeyExport,
     Site,
     SiteCell,
-    StatusItem,
-    StatusResult,
 )
-
-log = logging.getLogger("homeguard.centre.registry")
 
 
 class RegistryError(Exception):
@@ -295,49 +291,6 @@ def export_keys(session: Session, after_ms: int) -> KeyExport:
     ids = session.scalars(select(DeviceKey.device_id).order_by(DeviceKey.device_id))
     return KeyExport(keys={d: k for d, k in rows}, updated_ms=int(newest or after_ms),
                      device_ids=list(ids))
-
-
-# --- status from gateways ---
-
-
-def apply_status(session: Session, items: list[StatusItem], gateway: str) -> StatusResult:
-    """Apply each item in time order unless the device holds a newer one;
-    unknown devices are reported, never created."""
-    ids = {i.device for i in items}
-    devices = {d.device_id: d for d in
-               session.scalars(select(Device).where(Device.device_id.in_(ids)))}
-    updated: dict[str, None] = {}
-    stale: dict[str, None] = {}
-    unknown: dict[str, None] = {}
-    for item in sorted(items, key=lambda i: i.at_ms):
-        d = devices.get(item.device)
-        if d is None:
-            unknown[item.device] = None
-        elif d.last_seen_ms is not None and item.at_ms < d.last_seen_ms:
-            stale[item.device] = None
-        else:
-            _apply(d, item)
-            updated[item.device] = None
-    session.flush()
-    if unknown or stale:
-        log.warning("status from %s: %d unknown devices %s, %d stale items ignored",
-                    gateway, len(unknown), sorted(unknown)[:10], len(stale))
-    return StatusResult(updated=list(updated), stale=[s for s in stale if s not in updated],
-                        unknown=list(unknown))
-
-
-def _apply(d: Device, item: StatusItem) -> None:
-    d.last_seen_ms = item.at_ms
-    if item.heartbeat():
-        d.last_heartbeat_ms = item.at_ms
-    # a heartbeat is a sign of life unless the item says otherwise
-    online = item.online if item.online is not None else (True if item.heartbeat() else None)
-    if online is not None:
-        d.online = online
-    for field, value in (("battery_mv", item.battery_mv), ("rssi", item.rssi),
-                         ("outbox_depth", item.outbox), ("firmware", item.fw)):
-        if value is not None:
-            setattr(d, field, value)
 
 
 # --- an alarm's site ---

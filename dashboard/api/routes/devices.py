@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from dashboard import labels, registry
+from dashboard import devstatus, labels
 from dashboard.api.deps import GatewayTokenDep, SessionDep, SettingsDep
 from dashboard.api.routes.pages import TEMPLATES, lang_of
 from dashboard.api.routes.registry import Viewer, page_boot
@@ -33,7 +33,7 @@ def post_status(batch: StatusBatch, session: SessionDep,
     unregistered device is `unknown` (reported, never created).  A
     heartbeat without `online` marks the device online."""
     begin_write(session)
-    result = registry.apply_status(session, batch.items, batch.gateway)
+    result = devstatus.apply_status(session, batch.items, batch.gateway)
     session.commit()
     log.info("status from %s: %d items, %d devices updated", batch.gateway,
              len(batch.items), len(result.updated))
