@@ -141,15 +141,18 @@ HOLD_MS = 300
 
 
 class ButtonHAL(SimHAL):
-    """SimHAL that also notes when each LED pattern was asked for."""
+    """SimHAL that also notes when each LED pattern was asked for: the loop
+    turn's `now`, the time the app decided on (a fresh clock read would add
+    how long the turn had run so far, a few ms either way)."""
 
     def __init__(self) -> None:
         super().__init__(reset_cause="power_on")
         self.led_at: list[tuple[int, str]] = []
+        self.turn_ms = 0  # `now` of the loop turn under way
 
     def led(self, pattern: str) -> None:
         super().led(pattern)
-        self.led_at.append((self.ticks_ms(), pattern))
+        self.led_at.append((self.turn_ms, pattern))
 
 
 class Button:
@@ -164,7 +167,7 @@ class Button:
         self.app.attach(self.dev)
 
     def step(self) -> None:
-        now = self.hal.ticks_ms()
+        now = self.hal.turn_ms = self.hal.ticks_ms()
         self.dev.poll(now)
         self.app.step(now)
 
