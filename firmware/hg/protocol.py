@@ -93,6 +93,10 @@ REASONS = (
     R_OVERSIZED, R_MALFORMED, R_VERSION, R_FIELD, R_KIND, R_TYPE,
     R_CANONICAL, R_TOPIC, R_DEVICE, R_SIGNATURE, R_SKEW,
 )
+# refusals that need the gateway's state (its de-dup stage), NAKed with the
+# gateway's highest stored seq for the device in `hi` (docs/protocol.md)
+R_CONFLICT = "seq_conflict"  # the seq is stored with different content
+R_REPLAY = "replay"  # the seq is below the device's de-dup window
 
 _FIELDS = ("v", "dev", "seq", "kind", "type", "ts", "age", "data", "sig")
 
