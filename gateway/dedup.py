@@ -12,17 +12,36 @@ of RFC 4303 §3.4.3; 512 bytes per device for the default 4096):
 only after the store has committed the event, so a failed commit leaves no
 trace. `rebuild` restores the state from the store at start. The store's
 UNIQUE(device, seq) stays the last word should the two ever disagree.
+
+A DUPLICATE verdict only says the identity is taken. Whether the message is
+the same event sent again or a different event under a reused seq (a board
+whose counter went back) is decided by its content: `digest` is the same
+for a resend (kind, type, ts and data; `age` and `sig` change between
+resends) and differs for anything else. Same identity, same content =
+DUPLICATE; same identity, other content = CONFLICT (docs/protocol.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hg import protocol
+
 NEW = "new"
 DUPLICATE = "duplicate"
-REPLAY = "replay"
+REPLAY = protocol.R_REPLAY
+CONFLICT = protocol.R_CONFLICT
+
+
+def digest(kind: str, typ: str, ts: int | None, data: dict) -> str:
+    """The content of a message, less what changes between resends (age, sig)."""
+    text = "\n".join((kind, typ, "" if ts is None else str(ts),
+                      json.dumps(data, sort_keys=True, separators=(",", ":"))))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -73,8 +92,19 @@ def rebuild(window: int, stored: Iterable[tuple[str, int]]) -> State:
     return state
 
 
+def highest(state: State, device: str) -> int:
+    """The device's highest remembered seq (0 when none)."""
+    seen = state.devices.get(device)
+    return seen.highest if seen is not None else 0
+
+
 class LocalDedup:
-    """The state in this process (the default backend), rebuilt from the store."""
+    """The state in this process (the default backend), rebuilt from the store.
+
+    Content is not kept here: the gateway's own store has every remembered
+    event, so a DUPLICATE is compared with the stored row."""
+
+    shared = False  # other gateways do not store into this state
 
     def __init__(self, window: int, stored: Iterable[tuple[str, int]] = ()) -> None:
         self.state = rebuild(window, stored)
@@ -82,8 +112,14 @@ class LocalDedup:
     def check(self, device: str, seq: int) -> str:
         return check(self.state, device, seq)
 
-    def remember(self, device: str, seq: int) -> None:
+    def remember(self, device: str, seq: int, content: str | None = None) -> None:
         remember(self.state, device, seq)
+
+    def highest(self, device: str) -> int:
+        return highest(self.state, device)
+
+    def content(self, device: str, seq: int) -> str | None:
+        return None
 
     def check_remember(self, device: str, seq: int) -> str:
         verdict = check(self.state, device, seq)
@@ -96,9 +132,20 @@ class LocalDedup:
 
 
 class Backend(Protocol):
+    # True when other gateways remember into the same state (Redis): then an
+    # identity may be taken by an event this gateway's store never saw
+    shared: bool
+
     def check(self, device: str, seq: int) -> str: ...
 
-    def remember(self, device: str, seq: int) -> None: ...
+    def remember(self, device: str, seq: int, content: str | None = None) -> None:
+        """Record (device, seq) as stored, with its digest when it is an event
+        a device waits an ack for (kept by shared backends only)."""
+
+    def highest(self, device: str) -> int: ...
+
+    def content(self, device: str, seq: int) -> str | None:
+        """The digest remembered with (device, seq), if this backend keeps one."""
 
     def check_remember(self, device: str, seq: int) -> str: ...
 

@@ -5,6 +5,12 @@ The same window as dedup.py, kept per device in two keys:
     hg:dedup:{<device>}:hi     the highest remembered seq
     hg:dedup:{<device>}:bits   a ring of `window` bits: bit seq % window set
                                when seq (within the window) is remembered
+    hg:dedup:{<device>}:dig    a hash, field seq % window = "<seq>:<digest>" for
+                               each remembered event a device waits an ack for
+                               (alarms etc.; telemetry, heartbeats and status
+                               keep none), so a gateway whose own store never
+                               saw the event can still tell a resend from a
+                               conflict (dedup.py)
 
 check() and remember() are Lua scripts, so each runs atomically in Redis;
 remember() runs only after the gateway's own store has committed, as with
@@ -50,6 +56,7 @@ elseif hi - seq >= w then
   return 0
 end
 redis.call('SETBIT', KEYS[2], seq % w, 1)
+if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[3], seq % w, seq .. ':' .. ARGV[3]) end
 return 1
 """
 
@@ -62,19 +69,24 @@ _CHECK_REMEMBER = "local v = (function()\n" + _CHECK + "\nend)()\n" + \
 
 def _keys(device: str) -> list[str]:
     base = f"{PREFIX}{{{device}}}"  # one hash slot per device on a Redis cluster
-    return [base + ":hi", base + ":bits"]
+    return [base + ":hi", base + ":bits", base + ":dig"]
 
 
 class RedisDedup:
-    def __init__(self, url: str, window: int, stored: Iterable[tuple[str, int]] = ()) -> None:
+    shared = True
+
+    def __init__(self, url: str, window: int,
+                 stored: Iterable[tuple[str, int] | tuple[str, int, str | None]] = ()) -> None:
         self.window = window
         self.redis = redis.Redis.from_url(url, socket_timeout=5.0, decode_responses=True)
         self._check = self.redis.register_script(_CHECK)
         self._remember = self.redis.register_script(_REMEMBER)
         self._check_remember = self.redis.register_script(_CHECK_REMEMBER)
         pipe = self.redis.pipeline(transaction=False)
-        for n, (device, seq) in enumerate(stored, 1):
-            self._remember(keys=_keys(device), args=[seq, window], client=pipe)
+        for n, item in enumerate(stored, 1):
+            device, seq = item[0], item[1]
+            content = item[2] if len(item) > 2 else None
+            self._remember(keys=_keys(device), args=[seq, window, content or ""], client=pipe)
             if n % 1000 == 0:
                 pipe.execute()
         pipe.execute()
@@ -84,8 +96,19 @@ class RedisDedup:
         assert verdict in (dedup.NEW, dedup.DUPLICATE, dedup.REPLAY), verdict
         return verdict
 
-    def remember(self, device: str, seq: int) -> None:
-        self._remember(keys=_keys(device), args=[seq, self.window])
+    def remember(self, device: str, seq: int, content: str | None = None) -> None:
+        self._remember(keys=_keys(device), args=[seq, self.window, content or ""])
+
+    def highest(self, device: str) -> int:
+        hi = self.redis.get(_keys(device)[0])
+        return int(hi) if hi is not None else 0
+
+    def content(self, device: str, seq: int) -> str | None:
+        value = self.redis.hget(_keys(device)[2], str(seq % self.window))
+        if not isinstance(value, str):
+            return None
+        stored, _, content = value.partition(":")
+        return content if stored == str(seq) else None
 
     def check_remember(self, device: str, seq: int) -> str:
         """check(), then remember() when NEW, atomically in one round trip."""

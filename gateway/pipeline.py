@@ -31,7 +31,11 @@ log = logging.getLogger("homeguard.gateway")
 
 STORED = "stored"
 DUPLICATE = dedup.DUPLICATE
+CONFLICT = dedup.CONFLICT
 TELEMETRY = "telemetry"
+# a copy the broker keeps and hands over again at every (re)subscription:
+# a stale snapshot, not a message from the device (docs/protocol.md)
+RETAINED = "retained"
 # kinds whose arrival the device waits for (flash outbox entries)
 ACKED_KINDS = frozenset({"alarm", "restore", "cancel", "test", "fault"})
 
@@ -41,7 +45,8 @@ class Pipeline:
                  on_stored: Callable[[], None] = lambda: None,
                  sinks: tuple[str, ...] = (), lane: TelemetryLane | None = None,
                  on_seen: Callable[[Event], None] = lambda e: None,
-                 event_lane: bool = False) -> None:
+                 event_lane: bool = False,
+                 on_conflict: Callable[[str, int, int], None] = lambda d, s, hi: None) -> None:
         self.cfg = cfg
         self.store = store
         self.registry = registry
@@ -50,6 +55,7 @@ class Pipeline:
         self.sinks = sinks  # names whose delivery a duplicate's `delivered` ack repeats
         self.lane = lane  # None: telemetry is committed on the caller's thread
         self.on_seen = on_seen  # every verified message, new or duplicate (supervision)
+        self.on_conflict = on_conflict  # (device, seq, highest): a reused seq (a device fault)
         self.rejections = Rejections()
         self.dedup = dedup_backend(cfg, store)
         self._lock = threading.Lock()
@@ -57,9 +63,17 @@ class Pipeline:
         self.events: EventLane[tuple[Event, str]] | None = (
             EventLane(self.commit_events) if event_lane else None)
 
-    def handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
+    def handle(self, topic: str, payload: bytes, received_ms: int,
+               retained: bool = False) -> str | Deferred:
         leaf = topic.rsplit("/", 1)[-1]
         metrics.RECEIVED_BY_LEAF[leaf if leaf in protocol.UPLINK else "other"].inc()
+        if retained:
+            # the live copy came when it was published (an established
+            # subscription gets it with the flag clear): this one is the
+            # broker's snapshot, sent again at every subscribe. Ignored and
+            # counted; never NAKed, whatever its age
+            self.rejections.record(RETAINED, topic, "retained copy ignored")
+            return RETAINED
         try:
             event = self._check(topic, leaf, payload, received_ms)
         except protocol.Reject as exc:
@@ -96,17 +110,19 @@ class Pipeline:
             # dies, and then the window is rebuilt from the store
             verdict = (self.dedup.check_remember(event.device, event.seq) if self.lane
                        else self.dedup.check(event.device, event.seq))
-            if verdict == dedup.REPLAY:
-                self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
-                return dedup.REPLAY
+            if verdict == dedup.DUPLICATE:
+                verdict = self._same_or_conflict(event)
             if verdict == dedup.DUPLICATE:
                 metrics.DUPLICATES.inc()
                 self.on_seen(event)  # still a sign of life (supervision)
                 return DUPLICATE
-            if self.lane is None:
+            if verdict == dedup.NEW and self.lane is None:
                 self.store.insert_points([point])
                 metrics.PERSISTED_TELEMETRY.inc()
                 self.dedup.remember(event.device, event.seq)
+        if verdict != dedup.NEW:
+            self._refuse(event, topic, verdict)
+            return verdict
         metrics.TELEMETRY.inc()
         self.on_seen(event)
         return TELEMETRY if self.lane is None else self.lane.put(point, TELEMETRY)
@@ -119,37 +135,76 @@ class Pipeline:
 
     def commit_events(self, items: list[tuple[Event, str]]) -> list[str]:
         """Commit a batch of events in one transaction, then count, log and
-        ack each; the outcome per event (stored, duplicate or replay)."""
+        ack each; the outcome per event (stored, duplicate, seq_conflict or
+        replay)."""
         fresh: list[tuple[Event, Point | None]] = []
         outcomes: list[str] = []
         with self._lock:  # short: the telemetry path on the source's thread takes it too
             verdicts = [self.dedup.check(e.device, e.seq) for e, _ in items]
-        for (event, topic), verdict in zip(items, verdicts, strict=True):
-            if verdict == dedup.REPLAY:
-                self.rejections.record(dedup.REPLAY, topic, f"seq {event.seq}")
-                outcomes.append(dedup.REPLAY)
-                continue
+        for (event, _), verdict in zip(items, verdicts, strict=True):
             # the store's UNIQUE(device, seq) has the last word on NEW
-            outcomes.append(STORED if verdict == dedup.NEW else DUPLICATE)
+            outcomes.append(STORED if verdict == dedup.NEW else verdict)
             if verdict == dedup.NEW:
                 fresh.append((event, to_point(event) if event.kind == "heartbeat" else None))
         # the commit (an fsync) runs without the lock, so telemetry keeps flowing;
         # this lane is the only writer of events, so nothing slips in between
         new = iter(self.store.insert_many(fresh)) if fresh else iter(())
+        for i, (event, _) in enumerate(items):
+            if outcomes[i] == STORED and not next(new):
+                outcomes[i] = DUPLICATE  # taken by a point, or earlier in this batch
+            if outcomes[i] == DUPLICATE:
+                outcomes[i] = self._same_or_conflict(event)
         with self._lock:
-            for i, (event, _) in enumerate(items):
-                if outcomes[i] == STORED and not next(new):
-                    outcomes[i] = DUPLICATE
-                if outcomes[i] != dedup.REPLAY:
-                    self.dedup.remember(event.device, event.seq)
-        for (event, _), outcome in zip(items, outcomes, strict=True):
-            if outcome == dedup.REPLAY:
-                continue
+            for (event, _), outcome in zip(items, outcomes, strict=True):
+                if outcome in (STORED, DUPLICATE):
+                    self.dedup.remember(event.device, event.seq, self._content(event))
+        for (event, topic), outcome in zip(items, outcomes, strict=True):
             try:
-                self._after_commit(event, outcome == STORED)
+                if outcome in (dedup.REPLAY, CONFLICT):
+                    self._refuse(event, topic, outcome)
+                else:
+                    self._after_commit(event, outcome == STORED)
             except Exception:  # noqa: BLE001 - committed: the device resends if an ack is lost
                 log.exception("after storing device=%s seq=%d", event.device, event.seq)
         return outcomes
+
+    @staticmethod
+    def _content(event: Event) -> str | None:
+        """The digest a shared de-dup state keeps: for events a device waits for."""
+        if event.kind not in ACKED_KINDS:
+            return None
+        return dedup.digest(event.kind, event.type, event.device_time_ms, event.data)
+
+    def _same_or_conflict(self, event: Event) -> str:
+        """DUPLICATE when what holds the identity is this very message, CONFLICT
+        when it is other content under a reused seq."""
+        stored = self.store.content_of(event.device, event.seq)
+        if stored is not None:
+            kind, typ, ts, data = stored
+            same = (kind, typ, ts, data) == (event.kind, event.type, event.device_time_ms,
+                                             event.data)
+            if not same and event.kind not in ACKED_KINDS and kind == event.kind:
+                # a point's row keeps neither its type nor its ts
+                same = data == event.data
+            return DUPLICATE if same else CONFLICT
+        if not self.dedup.shared:
+            return DUPLICATE  # remembered but no longer stored: nothing to tell apart
+        content = self.dedup.content(event.device, event.seq)
+        if content is None:
+            # every event a device waits for is remembered with its digest, so
+            # the seq went to a point or heartbeat another gateway stored; for a
+            # point or heartbeat nothing is known (documented in docs/gateway.md)
+            return CONFLICT if event.kind in ACKED_KINDS else DUPLICATE
+        return DUPLICATE if content == self._content(event) else CONFLICT
+
+    def _refuse(self, event: Event, topic: str, reason: str) -> None:
+        """Count and log a refused identity, and tell the device (signed `nak`
+        with the gateway's highest seq for it, so it can move past it)."""
+        hi = self.dedup.highest(event.device)
+        self.rejections.record(reason, topic, f"seq {event.seq} highest {hi}")
+        self.acker.send(event.device, event.seq, "nak", {"reason": reason, "hi": hi})
+        if reason == CONFLICT:
+            self.on_conflict(event.device, event.seq, hi)
 
     def _after_commit(self, event: Event, new: bool) -> None:
         if new:
@@ -197,5 +252,8 @@ def dedup_backend(cfg: Config, store: Store) -> dedup.Backend:
     stored = store.recent_seqs(cfg.dedup.window)
     if cfg.dedup.backend == "redis":
         from gateway.dedup_redis import RedisDedup
-        return RedisDedup(cfg.dedup.redis_url, cfg.dedup.window, stored)
+        contents = {(d, s): dedup.digest(k, t, ts, data) for d, s, k, t, ts, data
+                    in store.recent_events(cfg.dedup.window, ACKED_KINDS)}
+        return RedisDedup(cfg.dedup.redis_url, cfg.dedup.window,
+                          ((d, s, contents.get((d, s))) for d, s in stored))
     return dedup.LocalDedup(cfg.dedup.window, stored)

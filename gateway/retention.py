@@ -30,14 +30,14 @@ DAY_MS = 86_400_000
 
 _OLD_EVENTS = """
 WITH tops AS (SELECT device, max(seq) AS top FROM events WHERE kind != :sup GROUP BY device),
-     sups AS (SELECT device, max(seq) AS top FROM events WHERE kind = :sup GROUP BY device)
+     sups AS (SELECT device, max(id) AS top FROM events WHERE kind = :sup GROUP BY device)
 SELECT e.id FROM events e
   LEFT JOIN tops t ON t.device = e.device
   LEFT JOIN sups s ON s.device = e.device
  WHERE e.created_ms < :cut
    AND NOT EXISTS (SELECT 1 FROM deliveries d
                     WHERE d.event_id = e.id AND d.delivered_at IS NULL)
-   AND CASE WHEN e.kind = :sup THEN e.seq < s.top ELSE e.seq <= t.top - :window END
+   AND CASE WHEN e.kind = :sup THEN e.id < s.top ELSE e.seq <= t.top - :window END
  LIMIT :limit
 """
 

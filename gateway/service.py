@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.sinks.timeseries import TimeseriesSink
 
 log = logging.getLogger("homeguard.gateway")
+CONFLICT_FAULT_S = 600.0  # one seq_conflict device fault per device per 10 minutes
 
 
 class Gateway:
@@ -69,7 +71,8 @@ class Gateway:
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
             sinks=(CENTRE,), lane=self.lane,
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
-            event_lane=True)
+            event_lane=True, on_conflict=self._conflict)
+        self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
         self.lane.after_batch = self.source.flush_acks
         if self.pipeline.events is not None:
             self.pipeline.events.after_batch = self.source.flush_acks
@@ -83,8 +86,19 @@ class Gateway:
             self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health,
                                             self.store.points_of)
 
-    def _handle(self, topic: str, payload: bytes, received_ms: int) -> str | Deferred:
-        return self.pipeline.handle(topic, payload, received_ms)
+    def _handle(self, topic: str, payload: bytes, received_ms: int,
+                retained: bool = False) -> str | Deferred:
+        return self.pipeline.handle(topic, payload, received_ms, retained)
+
+    def _conflict(self, device: str, seq: int, hi: int) -> None:
+        """A device reused a seq for other content: raise a device fault at the
+        centre, once per CONFLICT_FAULT_S per device (the NAK makes the device
+        move past `hi`, so a burst is one incident)."""
+        now = time.monotonic()
+        if self.supervisor is None or now - self._conflicts.get(device, -1e9) < CONFLICT_FAULT_S:
+            return
+        self._conflicts[device] = now
+        self.supervisor.report(device, "seq_conflict", {"seq": seq, "hi": hi})
 
     def _stored(self) -> None:
         self.sink.wakeup.set()

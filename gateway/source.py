@@ -81,7 +81,7 @@ class Deferred:
 
 class MQTTSource:
     def __init__(self, cfg: MQTTSection,
-                 handle: Callable[[str, bytes, int], str | Deferred]) -> None:
+                 handle: Callable[[str, bytes, int, bool], str | Deferred]) -> None:
         self.cfg = cfg
         self.handle = handle
         self.connected = threading.Event()
@@ -145,7 +145,7 @@ class MQTTSource:
         delay = 0.1
         while True:
             try:
-                outcome = self.handle(msg.topic, msg.payload, received_ms)
+                outcome = self.handle(msg.topic, msg.payload, received_ms, bool(msg.retain))
                 break
             except Exception:
                 # not committed: hold this message (and the ones behind it) and

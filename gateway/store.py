@@ -247,6 +247,35 @@ class Store:
             "(SELECT device, max(seq) AS top FROM s GROUP BY device) h "
             "ON h.device = s.device WHERE s.seq > h.top - ?", (SUPERVISION, window))
 
+    def content_of(self, device: str, seq: int) -> tuple[str, str, int | None, dict] | None:
+        """(kind, type, ts, data) of what is stored under the device's (device, seq),
+        an event or a telemetry point; None when nothing is."""
+        db = self._db()
+        row = db.execute("SELECT kind, type, device_time_ms, data FROM events "
+                         "WHERE device = ? AND seq = ?", (device, seq)).fetchone()
+        if row is None:
+            # the lane keeps points without their type (always `periodic`) or ts
+            row = db.execute("SELECT kind, 'periodic', NULL, data FROM telemetry "
+                             "WHERE device = ? AND seq = ?", (device, seq)).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], row[2], json.loads(row[3])
+
+    def recent_events(self, window: int, kinds: Iterable[str]
+                      ) -> Iterator[tuple[str, int, str, str, int | None, dict]]:
+        """(device, seq, kind, type, ts, data) of the stored events of `kinds`
+        within `window` of their device's highest seq (to refill shared de-dup)."""
+        kinds = tuple(kinds)
+        marks = ",".join("?" * len(kinds))
+        rows = self._db().execute(
+            "WITH h AS (SELECT device, max(seq) AS top FROM events WHERE kind != ? "
+            "GROUP BY device) "
+            "SELECT e.device, e.seq, e.kind, e.type, e.device_time_ms, e.data FROM events e "
+            f"JOIN h ON h.device = e.device WHERE e.kind IN ({marks}) AND e.seq > h.top - ?",
+            (SUPERVISION, *kinds, window))
+        for device, seq, kind, typ, ts, data in rows:
+            yield device, seq, kind, typ, ts, json.loads(data)
+
     def pending(self, sink: str, limit: int) -> list[Event]:
         """The oldest events `sink` has not finished with, in store order."""
         rows = self._db().execute(
@@ -375,9 +404,11 @@ class Store:
         return int(row[0]), row[1]
 
     def last_supervision(self) -> Iterator[tuple[str, str, int]]:
-        """(device, type, seq) of the latest supervision event of every device."""
+        """(device, type, seq) of the latest supervision event of every device
+        (by store order: the gateway's own seqs are negative, docs/gateway.md)."""
         return self._db().execute(
-            "SELECT device, type, max(seq) FROM events WHERE kind = ? GROUP BY device",
+            "SELECT device, type, seq FROM events WHERE id IN "
+            "(SELECT max(id) FROM events WHERE kind = ? GROUP BY device)",
             (SUPERVISION,))
 
     def touch(self) -> None:

@@ -55,14 +55,16 @@ def write_registry(path: Path, keys: dict[str, bytes]) -> None:
 class Rig:
     """A pipeline over a store file in tmp, with every published ack recorded."""
 
-    def __init__(self, tmp: Path, window: int = 4096, db: str = "gw.db") -> None:
+    def __init__(self, tmp: Path, window: int = 4096, db: str = "gw.db",
+                 redis_url: str = "") -> None:
         reg = tmp / "devices.json"
         if not reg.exists():
             write_registry(reg, KEYS)
         self.cfg = Config.model_validate({
             "gateway": {"data_dir": str(tmp)},
             "registry": {"path": str(reg)},
-            "dedup": {"window": window},
+            "dedup": {"window": window, **({"backend": "redis", "redis_url": redis_url}
+                                           if redis_url else {})},
             "verify": {"behind_ms": VECTORS["behind_ms"], "ahead_ms": VECTORS["ahead_ms"]},
             "centre": {"url": "http://127.0.0.1:9", "token": "stage-test"},
         })
@@ -244,8 +246,91 @@ def test_seq_below_the_window_is_a_replay(tmp_path: Path) -> None:
     assert rejected(dedup.REPLAY) == before + 1
     assert rig.handle(EVENT, alarm(85)) == STORED  # inside the window: late, not a replay
     assert sorted(rig.rows()) == [(BUTTON, 85), (BUTTON, 100)]
-    # a replay gets no ack: the device is not told anything it could learn from
-    assert [a["data"]["ref"] for a in rig.acks()] == [100, 85]
+    # a replay is NAKed with the highest seq, so a device whose counter went
+    # back can move past it (only the device's own account can publish here)
+    assert [(a["type"], a["data"]["ref"], a["data"].get("reason"), a["data"].get("hi"))
+            for a in rig.acks()] == [("stored", 100, None, None), ("nak", 84, "replay", 100),
+                                     ("stored", 85, None, None)]
+
+
+def test_same_seq_other_content_is_a_conflict_not_a_duplicate(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    raised: list[tuple[str, int, int]] = []
+    rig.pipeline.on_conflict = lambda d, s, hi: raised.append((d, s, hi))
+    before = rejected(dedup.CONFLICT)
+    assert rig.handle(EVENT, alarm(7)) == STORED
+    assert rig.handle(EVENT, alarm(9)) == STORED
+    medical = protocol.encode(KEYS[BUTTON], BUTTON, 7, "alarm", "medical", 0, {"btn": "m"},
+                              NOW - 400)
+    assert rig.handle(EVENT, medical) == dedup.CONFLICT
+    assert rejected(dedup.CONFLICT) == before + 1
+    assert raised == [(BUTTON, 7, 9)]
+    # not stored, not acked `stored`: NAKed with the highest seq
+    assert sorted(rig.rows()) == [(BUTTON, 7), (BUTTON, 9)]
+    assert [(a["type"], a["data"]["ref"]) for a in rig.acks()][-1] == ("nak", 7)
+    assert rig.acks()[-1]["data"] == {"ref": 7, "reason": "seq_conflict", "hi": 9}
+    # the same alarm again, later (only age changes): a duplicate
+    assert rig.handle(EVENT, alarm(7, age=3000)) == DUPLICATE
+    # the same content at another time is another event (a wiped board's first alarm)
+    assert rig.handle(EVENT, alarm(9, ts=NOW - 20_000)) == dedup.CONFLICT
+
+
+def test_an_alarm_under_a_seq_a_point_took_is_a_conflict(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    point = protocol.encode(KEYS[BUTTON], BUTTON, 3, "telemetry", "periodic", 0, {"ma": 5},
+                            NOW - 500)
+    assert rig.handle(protocol.topic(BUTTON, "telemetry"), point) == "telemetry"
+    assert rig.handle(EVENT, alarm(3)) == dedup.CONFLICT
+    assert rig.handle(protocol.topic(BUTTON, "telemetry"), point) == DUPLICATE
+
+
+def test_two_contents_for_one_seq_in_one_batch(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    fire = rig.pipeline._check(EVENT, "event", alarm(4), NOW)
+    medical = rig.pipeline._check(EVENT, "event", protocol.encode(
+        KEYS[BUTTON], BUTTON, 4, "alarm", "medical", 0, {}, NOW - 100), NOW)
+    assert rig.pipeline.commit_events([(fire, EVENT), (medical, EVENT), (fire, EVENT)]) == [
+        STORED, dedup.CONFLICT, DUPLICATE]
+
+
+def test_conflicts_are_told_apart_across_gateways_sharing_redis(
+        tmp_path: Path, redis_server) -> None:  # noqa: ANN001
+    """Gateway b's store never saw what gateway a stored: the shared state
+    still tells a resend (duplicate) from other content (conflict)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Rig(tmp_path / "a", redis_url=redis_server.url)
+    b = Rig(tmp_path / "b", redis_url=redis_server.url)
+    dev = "hg-b-0001"
+    assert a.handle(EVENT, alarm(501)) == STORED
+    assert b.handle(EVENT, alarm(501, age=2000)) == DUPLICATE
+    other = protocol.encode(KEYS[dev], dev, 501, "alarm", "security", 0, {}, NOW - 500)
+    assert b.handle(EVENT, other) == dedup.CONFLICT
+    assert b.acks()[-1]["data"] == {"ref": 501, "reason": "seq_conflict", "hi": 501}
+    point = protocol.encode(KEYS[dev], dev, 502, "telemetry", "periodic", 0, {"ma": 1}, NOW)
+    assert a.handle(protocol.topic(dev, "telemetry"), point) == TELEMETRY
+    # the seq went to a point at a: an alarm under it at b is a conflict
+    assert b.handle(EVENT, alarm(502)) == dedup.CONFLICT
+    # a fresh gateway refills the shared state from its store, digests included
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushall()
+    a.store.close()
+    again = Rig(tmp_path / "a", redis_url=redis_server.url)
+    assert again.pipeline.dedup.content(dev, 501) is not None
+    assert b.handle(EVENT, other) == dedup.CONFLICT
+
+
+def test_a_retained_copy_is_ignored_and_counted_without_a_nak(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    before = rejected("retained")
+    status = protocol.encode(KEYS[BUTTON], BUTTON, 11, "status", "online", 0, {},
+                             NOW - 3_600_000)  # an hour old: would be clock_skew
+    assert rig.pipeline.handle(protocol.topic(BUTTON, "status"), status, NOW,
+                               retained=True) == "retained"
+    assert rig.pipeline.handle(EVENT, alarm(12), NOW, retained=True) == "retained"
+    assert rejected("retained") == before + 2
+    assert rig.sent == [] and rig.rows() == []
 
 
 def test_window_survives_a_restart_on_the_same_store(tmp_path: Path) -> None:
