@@ -33,7 +33,9 @@ Scalar = (StrictBool | StrictInt | Annotated[float, Field(allow_inf_nan=False)]
 
 class EventBase(BaseModel):
     device: str = Field(pattern=ID_PATTERN)
-    seq: StrictInt = Field(ge=1, le=protocol.MAX_SEQ)
+    # a device's seqs are 1..2**31-1; the gateway's own events (kind
+    # supervision) use negative ones, so the two never share an identity
+    seq: StrictInt = Field(ge=-protocol.MAX_INT, le=protocol.MAX_SEQ)
     kind: str
     type: str
     event_time_ms: Millis
@@ -57,6 +59,9 @@ class EventCreate(EventBase):
                 f"type {self.type!r} is not allowed for kind {self.kind!r}; "
                 f"one of {', '.join(allowed)}"
             )
+        if (self.kind == "supervision") != (self.seq < 0) or self.seq == 0:
+            raise ValueError("seq must be negative for the gateway's own (supervision) "
+                             "events and 1..2**31-1 for a device's")
         return self
 
 
@@ -144,6 +149,29 @@ class Transition(BaseModel):
 
     alarm: AlarmPublic
     audit: AuditPublic
+
+
+class DeskCounts(BaseModel):
+    """Open alarms in the store, in all and per state (never a page's length)."""
+
+    open: int
+    received: int
+    acknowledged: int
+    verified: int
+    dispatched: int
+
+
+# a place in the desk's order: "group.priority.created_ms.id" of a row
+DESK_CURSOR = r"^[0-9]\.[0-9]{1,9}\.[0-9]{1,18}\.[0-9]{1,18}$"
+
+
+class DeskPage(BaseModel):
+    """One page of the desk: open alarms in desk order after a cursor."""
+
+    alarms: list[AlarmPublic]
+    next: str | None = Field(description="the cursor of the following page; null at the end")
+    after: str = Field(description="the stream's 'E:A' at this read: live messages with "
+                                   "higher ids may be newer than the page")
 
 
 Note = Annotated[str, Field(max_length=2000)]
