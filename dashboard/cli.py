@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,6 +52,14 @@ def _serve(settings: Settings) -> None:
     from dashboard.app import create_app
     from dashboard.users import UserError
 
+    if settings.database_url.startswith("sqlite:///"):  # one centre per SQLite file
+        from gateway.statelock import InUse, hold
+
+        try:
+            hold(Path(settings.database_url.removeprefix("sqlite:///")), "centre", directory=False)
+        except InUse as exc:
+            typer.echo(f"homeguard centre: cannot start: {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         app = create_app(settings)
     except UserError as exc:

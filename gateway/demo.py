@@ -24,6 +24,7 @@ from typing import Annotated
 import httpx
 import typer
 
+from gateway import statelock
 from gateway.simdevice import SimDevice
 
 log = logging.getLogger("homeguard.demo")
@@ -215,6 +216,11 @@ def demo(
     data = data_dir.resolve()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    try:  # one demo per state directory: a second stack would share its stores
+        statelock.hold(data, "demo")
+    except statelock.InUse as exc:
+        typer.secho(f"demo: cannot start: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     keys = _registry(data / "devices.json")
     token_file = data / "gateway.token"
     if not token_file.exists():

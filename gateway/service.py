@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway import health
+from gateway import health, statelock
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.feedback import FeedbackRelay
@@ -178,6 +178,7 @@ SWITCH_INTERVAL_S = 0.001
 
 def run(cfg: Config) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    statelock.hold(Path(cfg.gateway.data_dir), "gateway")  # one gateway per store
     gw = Gateway(cfg)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

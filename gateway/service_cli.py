@@ -11,6 +11,7 @@ import typer
 
 from gateway.config import ConfigError, load
 from gateway.registry import RegistryError
+from gateway.statelock import InUse
 from gateway.store import StoreError
 
 
@@ -33,7 +34,7 @@ def gateway(
     try:
         cfg = load(config)
         service.run(cfg)
-    except (ConfigError, RegistryError) as exc:
+    except (ConfigError, RegistryError, InUse) as exc:
         typer.secho(f"gateway: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     except (OSError, sqlite3.Error, StoreError) as exc:
