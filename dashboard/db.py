@@ -62,7 +62,8 @@ def begin_write(session: Session) -> None:
 
 
 def create_tables(engine: Engine) -> None:
-    from dashboard.migrate import add_missing_columns
+    from dashboard.migrate import add_missing_columns, add_missing_indexes
 
     Base.metadata.create_all(engine)
     add_missing_columns(engine)
+    add_missing_indexes(engine)

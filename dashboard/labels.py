@@ -80,6 +80,8 @@ TEXT = {
     "live": ("实时", "Live"),
     "offline": ("已断开，正在重连", "Disconnected, reconnecting…"),
     "open_count": ("未处理", "Open"),
+    "shown_of": ("已显示 {shown} 条，共 {total} 条", "Showing {shown} of {total}"),
+    "load_more": ("加载更多", "Load more"),
     "select_alarm": ("选择一条报警查看详情", "Select an alarm to see its details"),
     "detail": ("报警详情", "Alarm details"),
     "outcome": ("核实结果", "Outcome"),

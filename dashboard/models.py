@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -59,6 +60,9 @@ class Event(Base):
 
 class Alarm(Base):
     __tablename__ = "alarms"
+    # the desk's order within one state (queries.desk_page reads it state by
+    # state); migrate.add_missing_indexes adds it to stores made before it
+    __table_args__ = (Index("ix_alarms_desk", "state", "priority", "created_ms", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[int] = mapped_column(

@@ -3,16 +3,26 @@ and the live stream's items (one conversion for both)."""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from dashboard import hazards
 from dashboard.live import LiveItem
 from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Event
 from dashboard.registry import site_of
-from dashboard.schemas import AlarmDetail, AlarmPublic, AuditPublic, EventPublic, Transition
+from dashboard.schemas import (
+    AlarmDetail,
+    AlarmPublic,
+    AuditPublic,
+    DeskCounts,
+    EventPublic,
+    Transition,
+)
 from dashboard.workflow import next_actions
 
 _EVENT_COLUMNS = tuple(c.name for c in Event.__table__.columns)
@@ -59,16 +69,65 @@ def transition_item(alarm: Alarm, ev: Event, audit: AlarmAudit) -> LiveItem:
     return LiveItem(audit.id, "transition", msg.model_dump(), cursor="audit")
 
 
+# The desk's order: alarms nobody has acknowledged first, then the ones an
+# operator is working; within each group by priority (1 most urgent), then
+# the longest waiting (created_ms, id).  A row's place is its DeskKey
+# (group, priority, created_ms, id); a page is the rows after a key.
+DESK_GROUPS = (("received",), ("acknowledged", "verified", "dispatched"))
+assert sorted(s for g in DESK_GROUPS for s in g) == sorted(OPEN_STATES)
+DeskKey = tuple[int, int, int, int]
+_GROUP_OF = {state: i for i, group in enumerate(DESK_GROUPS) for state in group}
+
+
+def desk_key(alarm: Alarm) -> DeskKey:
+    return (_GROUP_OF[alarm.state], alarm.priority, alarm.created_ms, alarm.id)
+
+
+def desk_page(session: Session, after: DeskKey | None,
+              limit: int) -> tuple[list[AlarmPublic], DeskKey | None]:
+    """Up to `limit` open alarms in desk order after the key `after` (None:
+    from the first), and the key to ask for the next page with (None when
+    this page reaches the end).  Each state is read along ix_alarms_desk and
+    the states of a group merged, so a page costs a few index range scans
+    however many alarms are open."""
+    rows: list[Row[Alarm, Event]] = []
+    for group, states in enumerate(DESK_GROUPS):
+        if after is not None and group < after[0]:
+            continue
+        start = after[1:] if after is not None and group == after[0] else None
+        want = limit + 1 - len(rows)
+        runs = [_state_rows(session, state, start, want) for state in states]
+        rows.extend(islice(heapq.merge(*runs, key=lambda r: desk_key(r[0])), want))
+        if len(rows) > limit:
+            break
+    more = len(rows) > limit
+    del rows[limit:]
+    page = [alarm_public(alarm, event_values(ev)) for alarm, ev in rows]
+    return page, desk_key(rows[-1][0]) if more and rows else None
+
+
+def _state_rows(session: Session, state: str, after: tuple[int, ...] | None,
+                limit: int) -> Sequence[Row[Alarm, Event]]:
+    stmt = (select(Alarm, Event).join(Event, Alarm.event_id == Event.id)
+            .where(Alarm.state == state)
+            .order_by(Alarm.priority, Alarm.created_ms, Alarm.id).limit(limit))
+    if after is not None:
+        stmt = stmt.where(tuple_(Alarm.priority, Alarm.created_ms, Alarm.id) > tuple_(*after))
+    return session.execute(stmt).all()
+
+
 def open_alarms(session: Session, limit: int) -> list[AlarmPublic]:
-    """Open alarms in desk order: most urgent first, then the longest waiting."""
-    rows = session.execute(
-        select(Alarm, Event)
-        .join(Event, Alarm.event_id == Event.id)
-        .where(Alarm.state.in_(OPEN_STATES))
-        .order_by(Alarm.priority, Alarm.created_ms, Alarm.id)
-        .limit(limit)
-    ).all()
-    return [alarm_public(alarm, event_values(ev)) for alarm, ev in rows]
+    """The first `limit` open alarms in desk order."""
+    return desk_page(session, None, limit)[0]
+
+
+def desk_counts(session: Session) -> DeskCounts:
+    """How many alarms are open, in all and per state: a COUNT in the store."""
+    by_state = dict(session.execute(
+        select(Alarm.state, func.count()).where(Alarm.state.in_(OPEN_STATES))
+        .group_by(Alarm.state)).all())
+    return DeskCounts(open=sum(by_state.values()),
+                      **{state: by_state.get(state, 0) for state in OPEN_STATES})
 
 
 def alarm_detail(session: Session, alarm_id: int) -> AlarmDetail | None:

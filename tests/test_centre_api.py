@@ -240,3 +240,98 @@ def test_page_serves_the_desk_after_login(client: TestClient) -> None:
     assert "报警台" in r.text
     assert '"after": "1:0"' in r.text  # the stream resumes after the listed snapshot
     assert client.get("/static/desk.js").status_code == 200
+
+
+# --- the desk: every open alarm reachable a page at a time, the true count ---
+
+def desk_pages(client: TestClient, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+    """Every page of /api/v1/desk from `after` on, concatenated."""
+    got: list[dict[str, Any]] = []
+    while True:
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        r = client.get("/api/v1/desk", params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["alarms"]) <= limit
+        got += page["alarms"]
+        after = page["next"]
+        if after is None:
+            return got
+
+
+def test_desk_pages_reach_every_open_alarm_and_count_them(client: TestClient) -> None:
+    # one device floods 250 medical alarms, then another presses fire twice
+    flood = [event(s, device="hg-b-0666", typ="medical") for s in range(1, 251)]
+    assert client.post("/api/v1/ingest", json=batch(*flood), headers=AUTH).status_code == 200
+    client.post("/api/v1/ingest", json=batch(event(1), event(2)), headers=AUTH)
+    csrf = login(client, ADMIN, ADMIN_PASSWORD)
+    first = client.get("/api/v1/desk", params={"limit": 100}).json()
+    assert [(a["device"], a["seq"]) for a in first["alarms"][:2]] == [
+        ("hg-b-0001", 1), ("hg-b-0001", 2)]
+    r = client.post(f"/api/v1/alarms/{first['alarms'][0]['id']}/ack",
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text
+
+    everything = desk_pages(client, 100)
+    # unacknowledged first, then priority, then the longest waiting
+    assert [(a["device"], a["seq"], a["state"]) for a in everything] == (
+        [("hg-b-0001", 2, "received")]
+        + [("hg-b-0666", s, "received") for s in range(1, 251)]
+        + [("hg-b-0001", 1, "acknowledged")])
+    assert client.get("/api/v1/alarms", params={"limit": 1000}).json() == everything
+    assert client.get("/api/v1/desk/counts").json() == {
+        "open": 252, "received": 251, "acknowledged": 1, "verified": 0, "dispatched": 0}
+    page = client.get("/").text
+    assert 'id="open-count">252<' in page and 'id="received-count">251<' in page
+    assert '"next": "0.2.' in page  # the page holds the first 200 and the way on
+
+
+def test_desk_paging_skips_and_repeats_nothing_while_alarms_arrive(client: TestClient) -> None:
+    client.post("/api/v1/ingest", headers=AUTH, json=batch(
+        *[event(s, device="hg-b-0666", typ="medical") for s in range(1, 31)]))
+    login(client, ADMIN, ADMIN_PASSWORD)
+    first = client.get("/api/v1/desk", params={"limit": 10}).json()
+    assert first["next"] is not None and len(first["alarms"]) == 10
+    # arriving between two pages: a low-priority alarm after the cursor comes
+    # with a later page; a fire before it is the live stream's to place
+    client.post("/api/v1/ingest", headers=AUTH, json=batch(
+        event(1, device="hg-b-0002", typ="low_battery"), event(2, device="hg-b-0002")))
+    rest = desk_pages(client, 10, first["next"])
+    seen = [(a["device"], a["seq"]) for a in first["alarms"] + rest]
+    assert len(seen) == len(set(seen)) == 31
+    assert seen[-1] == ("hg-b-0002", 1) and ("hg-b-0002", 2) not in seen
+    assert client.get("/api/v1/desk/counts").json()["open"] == 32
+    assert desk_pages(client, 500)[0]["type"] == "fire"
+
+
+def test_desk_api_needs_a_login_and_a_valid_cursor(client: TestClient) -> None:
+    assert client.get("/api/v1/desk").status_code == 401
+    assert client.get("/api/v1/desk/counts").status_code == 401
+    assert client.get("/api/v1/desk", headers=AUTH).status_code == 401  # gateways: no desk
+    login(client, ADMIN, ADMIN_PASSWORD)
+    assert client.get("/api/v1/desk").json() == {"alarms": [], "next": None, "after": "0:0"}
+    for bad in ({"after": "1.2.3"}, {"after": "x"}, {"after": "0.1.2.3; drop"},
+                {"limit": 0}, {"limit": 501}):
+        assert client.get("/api/v1/desk", params=bad).status_code == 422, bad
+
+
+def test_a_store_made_before_the_desk_index_gains_it_at_start(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from dashboard.models import Base
+
+    engine = create_engine(db_url)
+    try:
+        Base.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP INDEX ix_alarms_desk")
+        assert "ix_alarms_desk" not in {ix["name"] for ix in inspect(engine).get_indexes("alarms")}
+        app = create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN]))
+        with TestClient(app):
+            pass
+        indexes = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("alarms")}
+        assert indexes["ix_alarms_desk"] == ["state", "priority", "created_ms", "id"]
+    finally:
+        engine.dispose()

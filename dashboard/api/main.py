@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from dashboard.api.routes import (
     alarms,
+    desk,
     devices,
     events,
     feedback,
@@ -22,6 +23,7 @@ api_router = APIRouter()
 api_router.include_router(ingest.router)
 api_router.include_router(feedback.router)
 api_router.include_router(alarms.router)
+api_router.include_router(desk.api)
 api_router.include_router(events.router)
 api_router.include_router(stream.router)
 api_router.include_router(users.router)

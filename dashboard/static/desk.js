@@ -1,20 +1,38 @@
-// Alarm desk: render the open alarms the page was served with, then follow
-// the centre's SSE stream from the same snapshot (boot.after = "E:A") so an
-// alarm or a transition stored between page load and stream connect is
-// replayed, not missed.  Rows are kept in priority order, then oldest first.
+// Alarm desk: the open alarms a page at a time, live.
+//
+// Desk order is the server's (queries.py): unacknowledged first, then
+// priority (1 most urgent), then the longest waiting; a row's place is its
+// key [group, priority, created_ms, id].  The page arrives with the first
+// page and the cursor of the next (boot.next); "load more" (or scrolling to
+// it) fetches the next page from /api/v1/desk.  The rows held always cover
+// the desk from the top down to `until`, the key of the last row loaded
+// (null: to the end), so a live alarm or transition is shown when its key
+// falls within that range and otherwise waits for its page.
+//
+// The stream is followed from the first page's snapshot (boot.after =
+// "E:A"), so nothing stored between page load and connect is missed.  The
+// counters are COUNTs from /api/v1/desk/counts, re-read after every live
+// message (coalesced) and every COUNT_EVERY_MS: never the number of rows.
 "use strict";
 
 (function () {
   const boot = JSON.parse(document.getElementById("boot").textContent);
   const L = boot.labels;
-  const rows = document.getElementById("alarm-rows");
-  const empty = document.getElementById("empty");
-  const count = document.getElementById("open-count");
-  const conn = document.getElementById("conn");
+  const el = function (id) { return document.getElementById(id); };
+  const rows = el("alarm-rows");
+  const conn = el("conn");
+  const more = el("load-more");
   const OPEN = new Set(["received", "acknowledged", "verified", "dispatched"]);
-  const alarms = new Map();   // alarm id -> alarm
+  const COUNT_DELAY_MS = 200;
+  const COUNT_EVERY_MS = 15000;
+  const alarms = new Map();     // alarm id -> alarm, the rows held
+  const trs = new Map();        // alarm id -> its <tr>
   const shownAfter = new Map(); // alarm id -> ms from centre receipt to screen
   let lastId = boot.after;
+  let next = boot.next;         // cursor of the next page, null at the end
+  let until = parseCursor(next);
+  let total = boot.counts.open;
+  let loading = null;           // stream messages seen while a page loads
   let source = null;
   let audio = null;
 
@@ -31,6 +49,25 @@
     const s = Math.max(0, Math.floor(ms / 1000));
     const m = Math.floor(s / 60);
     return m + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  function parseCursor(text) {
+    return text === null ? null : text.split(".").map(Number);
+  }
+
+  function key(a) {
+    return [a.state === "received" ? 0 : 1, a.priority, a.created_ms, a.id];
+  }
+
+  function compare(x, y) {
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+    }
+    return 0;
+  }
+
+  function inRange(a) {
+    return until === null || compare(key(a), until) <= 0;
   }
 
   function cell(text, cls, title) {
@@ -71,42 +108,64 @@
     return tr;
   }
 
-  function order(a, b) {
-    return a.priority - b.priority || a.created_ms - b.created_ms || a.id - b.id;
+  // SLA timer: age since the centre received it, until it is verified
+  function tickRow(tr, now) {
+    const a = alarms.get(Number(tr.dataset.alarmId));
+    const td = tr.querySelector("td.timer");
+    if (!a || !td) return;
+    if (a.state !== "received" && a.state !== "acknowledged") {
+      td.textContent = "";
+      td.className = "timer";
+      return;
+    }
+    const age = now - a.received_ms;
+    const label = a.state === "received" ? L.text.unacked : L.text.verify_by;
+    td.textContent = label + " " + formatAge(age);
+    let cls = "timer";
+    if (age > boot.verify_sla_s * 1000) cls += " late";
+    else if (a.state === "received" && age > boot.ack_sla_s * 1000) cls += " warn";
+    td.className = cls;
   }
 
-  // SLA timer: age since the centre received it, until it is verified
   function tick() {
     const now = Date.now();
-    rows.querySelectorAll("tr").forEach(function (tr) {
-      const a = alarms.get(Number(tr.dataset.alarmId));
-      const td = tr.querySelector("td.timer");
-      if (!a || !td) return;
-      if (a.state !== "received" && a.state !== "acknowledged") {
-        td.textContent = "";
-        td.className = "timer";
-        return;
-      }
-      const age = now - a.received_ms;
-      const label = a.state === "received" ? L.text.unacked : L.text.verify_by;
-      td.textContent = label + " " + formatAge(age);
-      let cls = "timer";
-      if (age > boot.verify_sla_s * 1000) cls += " late";
-      else if (a.state === "received" && age > boot.ack_sla_s * 1000) cls += " warn";
-      td.className = cls;
-    });
+    trs.forEach(function (tr) { tickRow(tr, now); });
   }
 
-  function render(newId) {
-    const sorted = Array.from(alarms.values()).sort(order);
-    rows.replaceChildren.apply(rows, sorted.map(function (a) {
-      const tr = buildRow(a);
-      if (a.id === newId) tr.classList.add("new");
-      return tr;
-    }));
-    count.textContent = String(sorted.length);
-    empty.hidden = sorted.length > 0;
-    tick();
+  // put the alarm's row where its key belongs (binary search over the rows)
+  function place(a, fresh) {
+    const old = trs.get(a.id);
+    if (old) old.remove();
+    const k = key(a);
+    let lo = 0, hi = rows.children.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const other = alarms.get(Number(rows.children[mid].dataset.alarmId));
+      if (compare(key(other), k) < 0) lo = mid + 1; else hi = mid;
+    }
+    const tr = buildRow(a);
+    if (fresh) tr.classList.add("new");
+    rows.insertBefore(tr, rows.children[lo] || null);
+    trs.set(a.id, tr);
+    tickRow(tr, Date.now());
+  }
+
+  function drop(id) {
+    const tr = trs.get(id);
+    if (tr) tr.remove();
+    trs.delete(id);
+    alarms.delete(id);
+  }
+
+  function footer() {
+    el("open-count").textContent = String(total);
+    el("received-count").textContent = String(boot.counts.received);
+    el("shown").textContent = L.text.shown_of
+      .replace("{shown}", String(alarms.size)).replace("{total}", String(total));
+    more.hidden = next === null;
+    more.disabled = loading !== null;
+    el("more").hidden = alarms.size === 0 && next === null;
+    el("empty").hidden = alarms.size > 0 || next !== null;
   }
 
   function beep() {
@@ -126,20 +185,81 @@
     }
   }
 
+  // the alarm as it is now: shown in its place when open and within the
+  // loaded range, else not held (a later page brings it)
   function upsert(a, live) {
     const known = alarms.has(a.id);
-    if (!OPEN.has(a.state)) {
-      if (known) { alarms.delete(a.id); render(null); }
-      return;
+    if (!OPEN.has(a.state) || !inRange(a)) {
+      if (known) drop(a.id);
+      // handled alarms move down the order: refill before the rows run out
+      if (known && alarms.size < boot.page_size / 2) loadMore();
+    } else {
+      alarms.set(a.id, a);
+      const fresh = !known && live;
+      place(a, fresh);
+      if (fresh) shownAfter.set(a.id, Date.now() - a.received_ms);
     }
-    alarms.set(a.id, a);
-    if (!known && live) {
-      shownAfter.set(a.id, Date.now() - a.received_ms);
-      beep();
-    }
-    render(!known && live ? a.id : null);
+    footer();
   }
 
+  // --- the counters: COUNTs from the store, one request at a time ---
+  let counting = false, countAgain = false, countTimer = null;
+
+  function countSoon() {
+    if (countTimer === null) countTimer = setTimeout(recount, COUNT_DELAY_MS);
+  }
+
+  async function recount() {
+    countTimer = null;
+    if (counting) { countAgain = true; return; }
+    counting = true;
+    try {
+      const r = await fetch(boot.api + "/desk/counts", { credentials: "same-origin" });
+      if (r.ok) {
+        boot.counts = await r.json();
+        total = boot.counts.open;
+        footer();
+      }
+    } catch (err) {
+      console.warn("could not count the open alarms:", err);
+    } finally {
+      counting = false;
+      if (countAgain) { countAgain = false; countSoon(); }
+    }
+  }
+
+  // --- the next page ---
+  async function loadMore() {
+    if (loading !== null || next === null) return;
+    loading = [];
+    footer();
+    try {
+      const url = boot.api + "/desk?limit=" + boot.page_size + "&after=" + encodeURIComponent(next);
+      const r = await fetch(url, { credentials: "same-origin" });
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      merge(await r.json(), loading);
+    } catch (err) {
+      console.warn("could not load more alarms:", err);
+    } finally {
+      loading = null;
+      footer();
+      countSoon();
+    }
+  }
+
+  // a page read at snapshot page.after; stream messages that came while it
+  // loaded and are newer than that snapshot are applied again over it
+  function merge(page, seen) {
+    next = page.next;
+    until = parseCursor(next);
+    page.alarms.forEach(function (a) { upsert(a, false); });
+    const snap = page.after.split(":").map(Number);
+    seen.forEach(function (m) {
+      if (m.id > snap[m.cursor]) upsert(m.alarm, false);
+    });
+  }
+
+  // --- the live stream ---
   function setConn(state) {
     conn.dataset.state = state;
     conn.textContent = L.text[state];
@@ -149,10 +269,21 @@
     if (e.lastEventId) lastId = e.lastEventId;
   }
 
+  function live(e, cursor, alarm, fresh) {
+    follow(e);
+    if (loading !== null) {
+      const ids = e.lastEventId.split(":").map(Number);
+      loading.push({ cursor: cursor, id: ids[cursor], alarm: alarm });
+    }
+    if (fresh && !alarms.has(alarm.id)) beep();
+    upsert(alarm, fresh);
+    countSoon();
+  }
+
   function connect() {
     const url = boot.stream + "?after=" + encodeURIComponent(lastId);
     source = new EventSource(url);
-    source.onopen = function () { setConn("live"); };
+    source.onopen = function () { setConn("live"); countSoon(); };
     source.onerror = function () {
       setConn("offline");
       if (source.readyState === EventSource.CLOSED) {
@@ -162,13 +293,11 @@
       }
     };
     source.addEventListener("alarm", function (e) {
-      follow(e);
-      upsert(JSON.parse(e.data), true);
+      live(e, 0, JSON.parse(e.data), true);
     });
     source.addEventListener("transition", function (e) {
-      follow(e);
       const msg = JSON.parse(e.data);
-      upsert(msg.alarm, false);
+      live(e, 1, msg.alarm, false);
       if (window.HGPanel) window.HGPanel.changed(msg.alarm.id);
     });
     source.addEventListener("event", follow);
@@ -176,21 +305,30 @@
 
   rows.addEventListener("click", function (e) {
     const tr = e.target.closest("tr");
-    if (tr && window.HGPanel) {
-      window.HGPanel.select(Number(tr.dataset.alarmId));
-      render(null);
-    }
+    if (!tr || !window.HGPanel) return;
+    rows.querySelectorAll("tr.selected").forEach(function (s) { s.classList.remove("selected"); });
+    tr.classList.add("selected");
+    window.HGPanel.select(Number(tr.dataset.alarmId));
   });
+  more.addEventListener("click", loadMore);
+  if (window.IntersectionObserver) {
+    // scrolling down to the button loads the next page
+    new IntersectionObserver(function (entries) {
+      if (entries.some(function (x) { return x.isIntersecting; })) loadMore();
+    }).observe(more);
+  }
 
   window.HGDesk = {
     boot: boot,
     alarm: function (id) { return alarms.get(id); },
     shownAfter: function (id) { return shownAfter.get(id); },
     formatTime: formatTime,
-    upsert: upsert,
+    upsert: function (a, fresh) { upsert(a, fresh); countSoon(); },
+    loadMore: loadMore,
   };
-  boot.alarms.forEach(function (a) { alarms.set(a.id, a); });
-  render(null);
+  boot.alarms.forEach(function (a) { upsert(a, false); });
+  footer();
   setInterval(tick, 1000);
+  setInterval(countSoon, COUNT_EVERY_MS);
   connect();
 })();
