@@ -86,6 +86,7 @@ class SupervisionSection(_Section):
     default_s: float = Field(5400.0, gt=0)
     check_s: float = Field(5.0, gt=0)
     gateway_grace_s: float = Field(30.0, ge=0)
+    link_grace_s: float = Field(10.0, ge=0)  # 0: every last will is its device's own
 
 
 class MetricsSection(_Section):

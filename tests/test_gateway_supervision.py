@@ -1,7 +1,9 @@
-"""Device supervision: silent devices, last wills, a lost broker, with
-windows of a fraction of a second. The Supervisor runs over a real store
-and registry file, driven through tick(); one flow test runs the gateway
-process between a real Mosquitto and a real HTTP centre, and checks /health.
+"""Device supervision: silent devices, last wills, a lost broker, the last
+wills of a broker restart as one link_lost, and the gateway's own seqs.
+The Supervisor runs over a real store and registry file on a clock the test
+moves (no sleeps, no race with the wall clock), driven through tick(); two
+flow tests run the gateway process between a real Mosquitto and a real HTTP
+centre, wait on what reaches the centre, and check /health.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from gateway.config import ConfigError, SupervisionSection
 from gateway.dedup import NEW, check, rebuild
 from gateway.registry import Registry
 from gateway.store import SUPERVISION, Event, Store
-from gateway.supervision import SEQ_BASE, Supervisor
+from gateway.supervision import EPOCH_S, Supervisor, next_seq
 from hg import protocol
 from tests.harness.proc import LOOPBACK, wait_until
 from tests.test_gateway_flow import WAIT, Centre, Device, Gateway
@@ -28,7 +30,7 @@ BUTTON, SENSOR, GW = "hg-b-0401", "hg-s-0402", "gw-sup"
 
 
 class Rig:
-    def __init__(self, tmp: Path, windows: dict[str, float] | None = None) -> None:
+    def __init__(self, tmp: Path, link_grace_s: float = 10.0) -> None:
         reg = tmp / "devices.json"
         reg.write_text(json.dumps({"devices": [
             {"id": BUTTON, "key": "00" * 32, "type": "button"},
@@ -36,82 +38,206 @@ class Rig:
         self.registry = Registry(reg)
         self.store = Store(tmp / "gw.db", sinks=("centre",))
         self.up = True
-        self.cfg = SupervisionSection(windows=windows or {"button": 0.3, "sensor": 60},
-                                      gateway_grace_s=0.2)
+        self.now = 1000.0
+        self.cfg = SupervisionSection(windows={"button": 60.0, "sensor": 600.0},
+                                      gateway_grace_s=30.0, link_grace_s=link_grace_s)
         self.sup = self.new()
 
     def new(self) -> Supervisor:
-        return Supervisor(self.cfg, GW, self.store, self.registry, lambda: self.up)
+        return Supervisor(self.cfg, GW, self.store, self.registry, lambda: self.up,
+                          clock=lambda: self.now)
+
+    def at(self, seconds: float) -> None:
+        """Move the clock on and run one check."""
+        self.now += seconds
+        self.sup.tick()
 
     def events(self) -> list[tuple[str, str, dict]]:
         return [(e.device, e.type, e.data) for e in self.store.pending("centre", 100)
                 if e.kind == SUPERVISION]
 
+    def types(self) -> list[tuple[str, str]]:
+        return [(d, t) for d, t, _ in self.events()]
+
     def heard(self, device: str, kind: str = "heartbeat", typ: str = "periodic") -> None:
         self.sup.seen(Event(device, 1, kind, typ, 0, None, 0, 0, None, {}))
 
-    def ticks_until(self, check, what: str, timeout: float = 3.0) -> None:  # noqa: ANN001
-        def step() -> bool:
-            self.sup.tick()
-            return bool(check())
-        wait_until(step, timeout, what, interval=0.05)
+    def will(self, device: str) -> None:
+        self.heard(device, "status", "offline")
+
+
+def test_gateway_seqs_are_negative_grow_with_time_and_never_repeat() -> None:
+    assert next_seq(0, EPOCH_S + 100) == -100
+    assert next_seq(-100, EPOCH_S + 100) == -101  # same second: one more
+    assert next_seq(-101, EPOCH_S + 50) == -102  # the clock went back: still one more
+    assert next_seq(-5, EPOCH_S + 7200) == -7200  # time moved on: the clock's
+    assert next_seq(0, EPOCH_S) == -1  # never 0
+    assert next_seq((1 << 30) + 9, EPOCH_S + 60) == -60  # an old store's positive seq
 
 
 def test_silent_device_goes_offline_once_and_online_when_heard(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    rig.sup.tick()
+    rig.at(0)
+    rig.at(59)
     assert rig.events() == []
-    rig.ticks_until(lambda: rig.events(), "the button's window to pass")
+    rig.at(2)
     [(dev, typ, data)] = rig.events()
-    assert (dev, typ, data["reason"], data["window_s"]) == (BUTTON, "offline", "silent", 0)
-    time.sleep(0.4)  # past the window again: not raised a second time
-    rig.sup.tick()
+    assert (dev, typ, data["reason"], data["window_s"]) == (BUTTON, "offline", "silent", 60)
+    rig.at(120)  # past the window again: not raised a second time
     assert len(rig.events()) == 1
     rig.heard(BUTTON)
-    assert [(d, t) for d, t, _ in rig.events()] == [(BUTTON, "offline"), (BUTTON, "online")]
+    assert rig.types() == [(BUTTON, "offline"), (BUTTON, "online")]
     seqs = [e.seq for e in rig.store.pending("centre", 100)]
-    assert all(s >= SEQ_BASE for s in seqs) and seqs[1] > seqs[0]
+    assert seqs[1] < seqs[0] < 0  # the gateway's own, never a device's 1 ... 2^31-1
 
 
-def test_last_will_is_offline_at_once_and_silence_does_not_repeat_it(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, {"button": 60, "sensor": 0.2})
-    rig.heard(SENSOR, "status", "offline")
+def test_without_a_link_grace_a_last_will_is_offline_at_once(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, link_grace_s=0)
+    rig.at(0)
+    rig.will(SENSOR)
     assert rig.events() == [(SENSOR, "offline", {"reason": "last_will"})]
-    time.sleep(0.3)
-    rig.sup.tick()
-    assert len(rig.events()) == 1
+    rig.at(700)  # silence does not repeat it
+    assert [t for t in rig.types() if t[0] == SENSOR] == [(SENSOR, "offline")]
     rig.heard(SENSOR, "status", "online")
-    assert rig.events()[-1][:2] == (SENSOR, "online")
+    assert rig.types()[-1] == (SENSOR, "online")
+
+
+def test_a_devices_own_last_will_is_offline_after_the_grace(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.at(0)
+    rig.at(30)  # the link has been up for longer than the grace
+    rig.heard(BUTTON)
+    rig.will(SENSOR)
+    rig.at(9)
+    assert rig.events() == []
+    rig.at(2)
+    assert rig.events() == [(SENSOR, "offline", {"reason": "last_will"})]
+    rig.will(BUTTON)  # and one that is back within the grace: nothing
+    rig.at(5)
+    rig.heard(BUTTON, "status", "online")
+    rig.at(20)
+    assert rig.types() == [(SENSOR, "offline")]
+
+
+def test_wills_after_a_reconnect_are_one_link_lost_not_a_flood(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.at(0)
+    rig.up = False
+    rig.at(3)  # a broker restart, shorter than gateway_grace_s
+    rig.up = True
+    rig.at(1)
+    rig.will(BUTTON)  # queued in the gateway's session while it was away
+    rig.will(SENSOR)
+    rig.at(9)
+    assert rig.events() == []
+    rig.at(2)  # the grace after the reconnect has passed: every will of it is in
+    assert rig.events() == [(GW, "link_lost", {"reason": "last_wills", "wills": 2,
+                                               "waiting": 2})]
+    rig.heard(SENSOR, "status", "online")  # back within its window: nothing of its own
+    rig.at(40)
+    assert rig.types() == [(GW, "link_lost")]
+    rig.at(10)  # the button stays away: its own offline, then the link_lost is over
+    assert rig.types() == [(GW, "link_lost"), (BUTTON, "offline"), (GW, "online")]
+    assert rig.events()[1][2]["reason"] == "last_will"
+    assert rig.events()[2][2] == {"reason": "devices_settled"}
+
+
+def test_wills_just_before_the_gateway_loses_the_broker_count_with_it(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.at(0)
+    rig.at(30)
+    rig.will(BUTTON)  # the broker sends wills as it shuts down, then drops the gateway
+    rig.up = False
+    rig.now += 0.5
+    assert rig.sup.poll_link() is False
+    rig.at(20)  # away longer than the grace: still nothing of the button's own
+    rig.up = True
+    rig.at(0)
+    rig.will(SENSOR)
+    rig.heard(BUTTON, "status", "online")
+    rig.heard(SENSOR, "status", "online")
+    rig.at(11)  # both came back: one link_lost and its restore at once
+    assert rig.types() == [(GW, "link_lost"), (GW, "online")]
+    assert rig.events()[0][2] == {"reason": "last_wills", "wills": 2, "waiting": 0}
+
+
+def test_a_message_right_after_the_reconnect_counts_before_the_thread_notices(
+        tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.at(0)
+    rig.up = False
+    assert rig.sup.poll_link() is False
+    rig.now += 60
+    rig.up = True
+    rig.will(BUTTON)  # the broker is back and its queued will comes before any check
+    rig.at(11)
+    assert rig.types() == [(GW, "link_lost")]
 
 
 def test_lost_broker_raises_one_gateway_event_and_no_device_flood(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, {"button": 0.3, "sensor": 0.3})
+    rig = Rig(tmp_path)
+    rig.at(0)
     rig.up = False
-    rig.ticks_until(lambda: rig.events(), "gateway_offline after the grace")
-    time.sleep(0.4)  # every device's window passes while the broker is away
-    rig.sup.tick()
-    assert [(d, t) for d, t, _ in rig.events()] == [(GW, "gateway_offline")]
+    rig.at(0)
+    rig.at(29)
+    assert rig.events() == []
+    rig.at(2)
+    rig.at(700)  # every device's window passes while the broker is away
+    assert rig.types() == [(GW, "gateway_offline")]
     rig.up = True
-    rig.sup.tick()  # back: a fresh window for each device, no offline yet
-    assert [(d, t) for d, t, _ in rig.events()] == [(GW, "gateway_offline"), (GW, "online")]
-    rig.ticks_until(lambda: len(rig.events()) == 4, "the devices' fresh windows to pass")
-    assert {(d, t) for d, t, _ in rig.events()[2:]} == {(BUTTON, "offline"), (SENSOR, "offline")}
+    rig.at(0)  # back: a fresh window for each device, no offline yet
+    assert rig.types() == [(GW, "gateway_offline"), (GW, "online")]
+    rig.at(61)
+    assert rig.types()[2:] == [(BUTTON, "offline")]
+    rig.at(600)
+    assert rig.types()[3:] == [(SENSOR, "offline")]
 
 
 def test_offline_state_and_seqs_survive_a_restart(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    rig.ticks_until(lambda: rig.events(), "offline")
+    rig.at(0)
+    rig.at(61)
     first = rig.store.pending("centre", 10)[0].seq
     rig.sup = rig.new()  # a gateway restart on the same store
     rig.heard(BUTTON)
-    assert rig.events()[-1][:2] == (BUTTON, "online")
-    assert rig.store.pending("centre", 10)[-1].seq > first
+    assert rig.types()[-1] == (BUTTON, "online")
+    assert rig.store.pending("centre", 10)[-1].seq < first < 0
+
+
+def test_an_open_link_lost_is_restored_after_a_restart(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.at(0)
+    rig.will(SENSOR)
+    rig.at(11)
+    assert rig.types() == [(GW, "link_lost")]
+    rig.sup = rig.new()  # the wills it waited on are gone; the devices get fresh windows
+    rig.at(0)
+    assert rig.types() == [(GW, "link_lost"), (GW, "online")]
+    rig.at(601)
+    assert (SENSOR, "offline") in rig.types()[2:]
+
+
+def test_report_stores_a_fault_and_leaves_the_state_alone(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.at(0)
+    rig.at(61)
+    assert rig.types() == [(BUTTON, "offline")]
+    seq = rig.sup.report(BUTTON, "seq_conflict", {"seq": 7, "highest": 9})
+    assert seq is not None and seq < rig.store.pending("centre", 10)[0].seq
+    assert rig.events()[-1] == (BUTTON, "seq_conflict", {"seq": 7, "highest": 9})
+    assert BUTTON in rig.sup.offline  # still offline: the next message brings it back
+    rig.heard(BUTTON)
+    assert rig.types()[-1] == (BUTTON, "online")
+    with pytest.raises(ValueError, match="not a fault"):
+        rig.sup.report(BUTTON, "offline", {})
 
 
 def test_supervision_seqs_do_not_touch_the_devices_dedup_window(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     rig.store.insert(Event(BUTTON, 7, "alarm", "fire", 0, None, 0, 0, None, {}))
-    rig.ticks_until(lambda: rig.events(), "offline")
+    rig.at(0)
+    rig.at(61)
+    assert rig.types() == [(BUTTON, "offline")]
     state = rebuild(4096, rig.store.recent_seqs(4096))
     assert state.devices[BUTTON].highest == 7
     assert check(state, BUTTON, 8) == NEW
@@ -130,8 +256,10 @@ def flow(mosquitto, tmp_path: Path) -> Iterator[tuple[Gateway, Centre, Device]]:
     key = secrets.token_bytes(32)
     centre = Centre().start()
     gw = Gateway(mosquitto, tmp_path, centre, {BUTTON: key})
+    # the broker must be away longer than the button's window before the
+    # gateway reports itself offline: that event shows the window passed
     gw.config.write_text(gw.config.read_text() + (
-        "\n[supervision]\nwindows = { button = 1.0 }\ncheck_s = 0.1\ngateway_grace_s = 0.5\n"))
+        "\n[supervision]\nwindows = { button = 1.0 }\ncheck_s = 0.1\ngateway_grace_s = 2.0\n"))
     gw.start()
     dev = Device(mosquitto, BUTTON, key)
     yield gw, centre, dev
@@ -157,7 +285,7 @@ def test_gateway_reports_a_silent_button_and_its_return_to_the_centre(flow) -> N
     dev.publish(hb, leaf="heartbeat")
     wait_until(lambda: kinds()[1:] == [("heartbeat", "periodic"), ("supervision", "online")],
                WAIT, f"heartbeat and online at the centre: {kinds()}")
-    assert all(e["seq"] >= SEQ_BASE for e in centre.accepted if e["kind"] == "supervision")
+    assert all(e["seq"] < 0 for e in centre.accepted if e["kind"] == "supervision")
     assert gw.metric("hg_gateway_supervision_total", type="offline") == 1.0
 
 
@@ -175,11 +303,11 @@ def test_lost_broker_is_one_gateway_offline_not_a_device_flood(flow, mosquitto) 
     wait_until(lambda: sup()[1:] == [(BUTTON, "online")], WAIT, "the button back")
     mosquitto.stop()
     try:
+        # gateway_grace_s (2 s) > the button's window (1 s): the window passed meanwhile
         wait_until(lambda: sup()[2:] == [("gw-flow", "gateway_offline")], WAIT,
                    f"gateway_offline at the centre: {sup()}")
         r = httpx.get(f"http://{LOOPBACK}:{gw.metrics_port}/health", timeout=5)
         assert r.status_code == 503 and r.json()["broker"] is False
-        time.sleep(1.5)  # past the button's window while the broker is away
     finally:
         mosquitto.start()
     wait_until(lambda: ("gw-flow", "online") in sup(), WAIT, f"gateway online: {sup()}")
