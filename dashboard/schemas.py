@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_
 from dashboard.registry_schemas import Site
 from hg import protocol
 
-# kinds a gateway raises itself about device and gateway liveness
-SUPERVISION_TYPES = ("offline", "online", "gateway_offline")
+# types a gateway raises itself: device and gateway liveness, and device faults
+SUPERVISION_TYPES = ("offline", "online", "gateway_offline", "link_lost", "seq_conflict")
 # kind -> allowed types: the protocol's uplink kinds plus supervision
 KIND_TYPES: dict[str, tuple[str, ...]] = {
     kind: protocol.TYPES[kind]
