@@ -39,7 +39,7 @@ def test_a_second_gateway_or_centre_on_the_same_state_refuses_to_start(
         dev = stack.device()
         try:
             seq = dev.press("fire")
-            wait_until(lambda: any(a["seq"] == seq for a in stack.alarms()), 30)
+            wait_until(lambda: any(a["seq"] == seq for a in stack.alarms()), 30, "the alarm")
         finally:
             dev.stop()
     finally:
@@ -69,4 +69,4 @@ def test_a_second_demo_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> 
         assert f"in use by pid {first.pid}" in again.stderr, again.stderr
     finally:
         first.terminate()
-        first.wait(60)
+        first.communicate(timeout=60)  # drains and closes its pipes

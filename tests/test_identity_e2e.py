@@ -1,0 +1,118 @@
+"""Identity and honest acks through real Mosquitto, the gateway and the
+centre (issue 12), with a device client written from docs/protocol.md (a
+plain paho client: it does what a careless or third-party device may do).
+
+- a retained uplink alarm is handled once, live; the broker's retained copy,
+  handed over again at every gateway (re)connect, is ignored and counted
+  without a NAK (it used to be refused and NAKed at every reconnect);
+- the same seq with other content is refused with a signed `seq_conflict`
+  NAK carrying the highest seq, never acked `stored`, and the centre gets a
+  `seq_conflict` device fault (it used to be acked and silently dropped).
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hg import protocol
+from tests.harness.proc import wait_until
+from tests.harness.stack import BUTTON, Stack
+
+
+class Client:
+    """The device's own MQTT account; collects its verified downlink acks."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.key = stack.key
+        self.acks: queue.Queue[dict] = queue.Queue()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=BUTTON)
+        self.c.username_pw_set(BUTTON, stack.password)
+        self.c.on_message = lambda c, u, m: self.acks.put(
+            protocol.verify(m.topic, m.payload, {BUTTON: self.key}.get))
+        self.c.connect(stack.broker.host, stack.broker.port)
+        self.c.subscribe(protocol.topic(BUTTON, "ack"), 1)
+        self.c.loop_start()
+
+    def send(self, seq: int, typ: str, retain: bool = False, ts_ago_ms: int = 100) -> None:
+        wire = protocol.encode(self.key, BUTTON, seq, "alarm", typ, 0, {},
+                               int(time.time() * 1000) - ts_ago_ms)
+        self.c.publish(protocol.topic(BUTTON, "event"), wire, qos=1, retain=retain
+                       ).wait_for_publish(10)
+
+    def ack_for(self, seq: int, typ: str, timeout: float = 30) -> list[dict]:
+        """Every ack received until the one of `typ` for `seq` (inclusive)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            a = self.acks.get(timeout=max(0.1, deadline - time.monotonic()))
+            seen.append(a)
+            if a["data"]["ref"] == seq and a["type"] == typ:
+                return seen
+
+    def close(self) -> None:
+        # clear the retained copy this test left on the broker
+        self.c.publish(protocol.topic(BUTTON, "event"), b"", qos=1, retain=True
+                       ).wait_for_publish(10)
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def alarms_of(stack: Stack, typ: str) -> list[dict]:
+    return [a for a in stack.alarms(1000) if a["device"] == BUTTON and a["type"] == typ]
+
+
+def test_retained_uplink_is_handled_once_and_its_copy_ignored_without_nak(
+        mosquitto, tmp_path) -> None:  # noqa: ANN001
+    stack = Stack(mosquitto, tmp_path)
+    stack.start()
+    dev = Client(stack)
+    try:
+        dev.send(10, "fire", retain=True)
+        assert "nak" not in [a["type"] for a in dev.ack_for(10, "delivered")]
+        wait_until(lambda: len(alarms_of(stack, "fire")) == 1, 30, "the fire alarm at the centre")
+        # a gateway restart resubscribes: the broker hands over its retained copy
+        stack.gateway.stop()
+        stack.gateway.start().wait_ready(
+            lambda: "subscribed topics=" in stack.gateway.logs())
+        wait_until(lambda: "rejected reason=retained device=" + BUTTON
+                   in stack.gateway.logs(), 30, "the retained copy counted")
+        dev.send(11, "medical")
+        acks = dev.ack_for(11, "stored")  # acks come in order: a NAK would be here
+        assert [a for a in acks if a["type"] == "nak"] == []
+        wait_until(lambda: len(alarms_of(stack, "medical")) == 1, 30, "the medical alarm")
+        assert len(alarms_of(stack, "fire")) == 1
+    finally:
+        dev.close()
+        stack.stop()
+
+
+def test_same_seq_other_content_is_refused_loudly_not_dropped(
+        mosquitto, tmp_path) -> None:  # noqa: ANN001
+    stack = Stack(mosquitto, tmp_path)
+    stack.start()
+    dev = Client(stack)
+    try:
+        dev.send(20, "fire")
+        dev.ack_for(20, "delivered")
+        dev.send(21, "fire")
+        dev.ack_for(21, "stored")
+        # a board whose counter went back: another alarm under seq 20
+        dev.send(20, "medical", ts_ago_ms=50)
+        acks = dev.ack_for(20, "nak")
+        assert acks[-1]["data"] == {"ref": 20, "reason": "seq_conflict", "hi": 21}
+        assert not [a for a in acks if a["data"]["ref"] == 20 and a["type"] != "nak"]
+        # the device moves past hi and sends it again under a fresh seq: it is shown
+        dev.send(22, "medical", ts_ago_ms=50)
+        dev.ack_for(22, "delivered")
+        wait_until(lambda: len(alarms_of(stack, "medical")) == 1, 30, "the medical alarm")
+        assert len(alarms_of(stack, "fire")) == 2
+        # and the centre has a device fault for the reused seq
+        wait_until(lambda: len(alarms_of(stack, "seq_conflict")) == 1, 30, "the device fault")
+        assert "rejected reason=seq_conflict device=" + BUTTON in stack.gateway.logs()
+    finally:
+        dev.close()
+        stack.stop()
