@@ -1,24 +1,46 @@
 # The board loop every app shares: config + board profile -> hg.esp32hal,
-# hg.device, the app; then forever: join Wi-Fi (and set the clock by NTP
-# once it is up), poll the device, step the app, drive the LED/buzzer.
+# hg.device, the app; then forever: step the app (inputs -> events, in
+# flash first), join Wi-Fi (and set the clock once it is up), poll the
+# device (network work that never waits), drive the LED/buzzer.
 # An app is a class App(cfg, hal, profile) with attach(dev) and
 # step(now_ms).  A board without a usable config or profile says why and
 # restarts after 30 s rather than stopping.
+import json
 import time
 
+PROFILES = "/boards"  # hardware/boards/<board>.json, put there by provisioning
 
-def setup(make_app, default_board, root="/"):
-    """(hal, app, dev) built from the board's config and profile."""
-    from hg import config, esp32hal
-    from hg.device import Device
+
+def load_profile(name, root=PROFILES):
+    """The board profile <root>/<name>.json; OSError naming the file."""
+    path = root + "/" + name + ".json"
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise OSError("board profile " + path + ": " + str(e)) from None
+
+
+def setup(make_app, default_board, root="/", fatal=True):
+    """(hal, app, dev) built from the board's config and profile.  When that
+    fails: fatal (the board's main loop) prints the reason, waits 30 s and
+    resets; otherwise (a technician's tool) raises OSError("cannot start:
+    ...") so the tool shows the board's own reason."""
+    from hg import config
     try:
         cfg, _ = config.load(config.join(root, config.FILE))
-        hal = esp32hal.ESP32HAL(esp32hal.load_profile(cfg.get("board") or default_board))
-        app = make_app(cfg, hal, hal.profile)
+        profile = load_profile(cfg.get("board") or default_board)
+        from hg import esp32hal
+        from hg.device import Device
+        hal = esp32hal.ESP32HAL(profile)
+        app = make_app(cfg, hal, profile)
         dev = Device.boot(hal, app, root)
         app.attach(dev)
     except Exception as e:  # no config or profile: say so, then try again from boot
-        print("cannot start:", e)
+        why = "cannot start: " + str(e)
+        if not fatal:
+            raise OSError(why) from None
+        print(why)
         time.sleep(30)
         import machine
         machine.reset()
@@ -39,8 +61,8 @@ def run(make_app, default_board, root="/", idle_ms=10):
     synced = False
     while True:
         now = hal.ticks_ms()
+        app.step(now)  # inputs first: a press is in flash before any network work
         synced = network(hal, dev, synced)
         dev.poll(now)
-        app.step(now)
         hal.tick(now)
         time.sleep_ms(idle_ms)

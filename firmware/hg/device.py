@@ -12,7 +12,7 @@
 #   wdt_feed()                 feed the hardware watchdog
 #   reboot()                   restart the board (does not return on a board)
 #   led(pattern), buzzer(pattern)   "fault", "locate", or an app's pattern
-#   connect_socket(host, port, tls, ca) -> stream   (hg.mqtt's transport)
+#   connect_socket(host, port, tls, ca) -> stream   (hg.net.tcp: never blocks)
 #
 # App interface: Device(cfg, hal, app, root) or Device.boot(hal, app, root);
 # dev.poll(now_ms) from the main loop; dev.send_event(type, data, kind="alarm")
@@ -55,8 +55,9 @@ def _call(app, name, *args):
 
 class Device:
     def __init__(self, cfg, hal, app, root="/", errors=(), resend_ms=30000,
-                 trial_ms=120000, healthy_ms=10000, max_count=64, max_bytes=32768):
-        self.hal, self.app, self.root = hal, app, root
+                 trial_ms=120000, healthy_ms=10000, max_count=64, max_bytes=32768,
+                 log=print):
+        self.hal, self.app, self.root, self.log = hal, app, root, log
         self.resend_ms, self.trial_ms, self.healthy_ms = resend_ms, trial_ms, healthy_ms
         self.faults = []  # (type, reason) to report once connected
         if config.in_trial(root):  # rebooted before the new config was healthy
@@ -106,7 +107,8 @@ class Device:
         st = protocol.topic(self.dev, "status")
         return Link(c, subs=[(protocol.topic(self.dev, leaf), 1) for leaf in protocol.DOWNLINK],
                     will=(st, lambda: self._status("offline", False)),
-                    online=(st, lambda: self._status("online", True)))
+                    online=(st, lambda: self._status("online", True)),
+                    log=lambda text: self.log(self.dev + " " + text))
 
     # --- encoding -----------------------------------------------------------
 

@@ -6,7 +6,6 @@
 # the apps need: pin(name) for inputs, adc_block(channel, n, period_us) (counts) for
 # the sensor's waveforms, wifi/ntp, and deep sleep for the battery button.
 # LED and buzzer patterns are driven from tick(now_ms), called by the loop.
-import json
 import time
 
 import machine
@@ -16,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover - every ESP32 build has it
     network = None  # type: ignore[assignment]
 
-from hg.mqtt import tcp
+from hg.net import tcp
 
 # pattern -> list of (on, ms) steps, repeated; "off"/"on" are steady
 PATTERNS = {
@@ -37,11 +36,6 @@ for _name, _label in (("PWRON_RESET", "power_on"), ("HARD_RESET", "hard"),
         RESET[getattr(machine, _name)] = _label
 # seconds from 1970 to this port's epoch (2000 on older ESP32 builds)
 EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
-
-
-def load_profile(name, root="/boards"):
-    with open(root + "/" + name + ".json") as f:
-        return json.load(f)
 
 
 class Output:
@@ -153,7 +147,7 @@ class ESP32HAL:
         self._show("buzzer", pattern)
 
     def connect_socket(self, host, port, tls, ca):
-        return tcp(host, port, ca=ca if tls else None, timeout_s=10)()
+        return tcp(host, port, ca=ca if tls else None)()
 
     # -- for the apps -------------------------------------------------------
     def pin(self, name):

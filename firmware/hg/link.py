@@ -2,7 +2,9 @@
 # exponential backoff and jitter, keeps the session alive, detects half-open
 # links, re-subscribes, announces `online`, and re-sends unacknowledged QoS 1
 # publishes with DUP.  Apps call poll(now_ms) from their loop and publish();
-# neither raises for a transient outage.  MicroPython subset; no asyncio.
+# neither raises for a transient outage nor waits for the network: a
+# connection attempt is carried on by successive polls.  MicroPython
+# subset; no asyncio.
 import os
 
 
@@ -22,11 +24,12 @@ class Link:
     """Keeps one MQTTClient connected.  will and online are (topic, fn):
     fn() returns the payload (signed with a fresh seq) for each connection;
     will is the retained QoS 1 last will, online is published retained
-    after each connect.  subs is [(filter, qos), ...]."""
+    after each connect.  subs is [(filter, qos), ...].  log(text) is told
+    each new cause of failure once (print by default)."""
 
     def __init__(self, client, subs=(), will=None, online=None, rand=None,
                  backoff_ms=(1000, 120000), puback_ms=15000, max_queue=32,
-                 max_inflight=8, stable_ms=60000):
+                 max_inflight=8, stable_ms=60000, log=print):
         self.client = client
         self.subs = list(subs)
         self.will = will
@@ -37,6 +40,7 @@ class Link:
         self.max_queue = max_queue
         self.max_inflight = max_inflight
         self.stable_ms = stable_ms
+        self.log = log
         self.connected = False
         self.connects = 0  # successful connects
         self.failures = 0  # failed connect attempts
@@ -46,6 +50,7 @@ class Link:
         self.last_error = None
         self.next_try = 0  # ms: when the next connect attempt is due
         self._fails = 0  # consecutive failures, drives the backoff
+        self._logged = None  # the cause last told to log()
         self._up = 0
         self._now = 0
         self._queue = []
@@ -61,25 +66,37 @@ class Link:
         """QoS 1 publishes not yet acknowledged by the broker."""
         return len(self._queue) + len(self.client.inflight)
 
+    @property
+    def connecting(self):
+        return not self.connected and self.client.sock is not None
+
     def poll(self, now_ms):
-        """Do whatever is due; returns .connected.  Never blocks for long
-        except while connecting (bounded by the client's timeout)."""
+        """Do whatever is due, without waiting; returns .connected."""
         self._now = now_ms
-        if not self.connected:
-            if now_ms >= self.next_try:
-                self._connect(now_ms)
-            return self.connected
+        c = self.client
+        if c.sock is None:
+            if self.connected or now_ms < self.next_try:
+                return self.connected
+            if not self._start(now_ms):
+                return False
         try:
-            self.client.poll(now_ms)
+            c.poll(now_ms)
+            if not self.connected:
+                if c.connected:
+                    self._established(now_ms)
+                return self.connected
             self._keepalive(now_ms)
             self._retry(now_ms)
             self._flush(now_ms)
-        except OSError as e:
-            self._lost(now_ms, e)
+        except Exception as e:  # any link trouble; a bug here must not spin either
+            if self.connected:
+                self._lost(now_ms, e)
+            else:
+                self._failed(now_ms, e)
         return self.connected
 
     def publish(self, topic, payload, qos=0, retain=False, now_ms=None):
-        """True when written to the broker now.  QoS 1 is otherwise queued
+        """True when handed to the connection now.  QoS 1 is otherwise queued
         in RAM until connected; QoS 0 while offline is dropped (counted)."""
         now = self._now if now_ms is None else now_ms
         c = self.client
@@ -108,33 +125,43 @@ class Link:
                 self.client.disconnect(self._now if now_ms is None else now_ms)
             except OSError:
                 pass
+        else:
+            self.client.close()
 
     def _drop(self, why):
         self.dropped += 1
         self.last_error = why
 
-    def _connect(self, now):
-        c = self.client
+    def _start(self, now):
+        """Begin an attempt: open the transport, send CONNECT."""
         try:
             will = (self.will[0], self.will[1]()) if self.will else None
-            c.connect(now, will)
-            self.connected = True
-            self._up = now
-            self.connects += 1
-            for pid in self._unacked():
-                c.resend(pid, now)
-                self.resends += 1
-            if self.subs:
-                c.subscribe(self.subs, now)
-            if self.online:
-                c.publish(self.online[0], self.online[1](), 1, True, now)
-            self._flush(now)
-        except OSError as e:
-            if self.connected:
-                self._lost(now, e)
-            else:
-                self.failures += 1
-                self._retry_later(now, e)
+            self.client.connect(now, will)
+            return True
+        except Exception as e:  # refused at once, DNS, TLS set-up, ...
+            self._failed(now, e)
+            return False
+
+    def _established(self, now):
+        c = self.client
+        self.connected = True
+        self._up = now
+        self.connects += 1
+        if self._logged is not None:
+            self.log("link: connected")
+            self._logged = None
+        for pid in self._unacked():
+            c.resend(pid, now)
+            self.resends += 1
+        if self.subs:
+            c.subscribe(self.subs, now)
+        if self.online:
+            c.publish(self.online[0], self.online[1](), 1, True, now)
+        self._flush(now)
+
+    def _failed(self, now, e):
+        self.failures += 1
+        self._retry_later(now, e)
 
     def _lost(self, now, e):
         self.drops += 1
@@ -148,6 +175,9 @@ class Link:
         self.last_error = _err(e)
         self.next_try = now + self.delay(self._fails)
         self._fails += 1
+        if self.last_error != self._logged:
+            self._logged = self.last_error
+            self.log("link: " + self.last_error + " (retrying with backoff)")
 
     def _unacked(self):
         f = self.client.inflight

@@ -4,6 +4,7 @@
 # same file runs under CPython.  Section numbers refer to the OASIS spec.
 MAX_PACKET = 8192  # largest packet we accept from the broker
 READS = 8  # reads per poll, so a flood cannot starve the caller
+MAX_OUT = 16384  # bytes waiting for the stream before the link counts as stuck
 
 REASONS = ("", "bad protocol version", "client id rejected", "server unavailable",
            "bad user name or password", "not authorised")
@@ -50,10 +51,20 @@ def _idle(e):
     return (a and a[0] in (11, 35)) or type(e).__name__.startswith("SSLWant")
 
 
+def _link_error(e):
+    # MicroPython's TLS raises ValueError for a certificate it refuses (and
+    # for a bad CA file): a link error like any other
+    if isinstance(e, OSError):
+        return e
+    return OSError(type(e).__name__ + ": " + " ".join(str(a) for a in e.args))
+
+
 class MQTTClient:
-    """One MQTT session at a time over `transport`: a connected stream
-    (read/recv, write/send, settimeout/setblocking, close) or a callable that
-    opens a fresh one on each connect()."""
+    """One MQTT session at a time over `transport`: a callable that opens a
+    fresh non-blocking stream on each connect() (hg.net.tcp), or one stream.
+    A stream has read/recv and write/send (None or EAGAIN: not now; b"":
+    closed) and close().  Nothing here waits: connect() starts a session
+    and poll() carries it on; the time limits are checked against now_ms."""
 
     def __init__(self, client_id, transport, user=None, password=None,
                  keepalive=60, clean=True, timeout_s=10):
@@ -65,6 +76,8 @@ class MQTTClient:
         self.clean = clean
         self.timeout_s = timeout_s
         self.sock = None
+        self.connected = False  # CONNACK accepted on this stream
+        self.session = 0  # session-present flag of the last CONNACK
         self.inflight = {}  # pid -> [topic, payload, retain, sent_ms, order]
         self.refused = []  # topic filters the broker refused (SUBACK 0x80)
         self.on_message = None  # f(topic: str, payload: bytes)
@@ -75,55 +88,62 @@ class MQTTClient:
         self._order = 0
         self.subscribing = {}  # pid -> filters awaiting SUBACK
         self._in = b""
-
-    def _block(self, t):
-        s = self.sock
-        if s is None:
-            raise OSError("not connected")
-        if t and hasattr(s, "settimeout"):
-            s.settimeout(t)
-        else:
-            s.setblocking(bool(t))
+        self._out = b""  # written by us, not yet taken by the stream
+        self._stall = 0  # now_ms since when _out has been waiting
+        self._start = 0  # now_ms of connect()
 
     def _send(self, pkt, now_ms):
         if self.sock is None:
             raise OSError("not connected")
-        self._block(self.timeout_s)
-        mv = memoryview(pkt)
-        i = 0
-        while i < len(pkt):
-            n = self._w(mv[i:])
+        if not self._out:
+            self._stall = now_ms
+        if len(self._out) + len(pkt) > MAX_OUT:
+            raise OSError("send buffer full: the broker is not reading")
+        self._out += pkt
+        self._flush(now_ms)
+
+    def _flush(self, now_ms):
+        while self._out:
+            try:
+                n = self._w(self._out)
+            except OSError as e:
+                if not _idle(e):
+                    raise
+                n = None
+            except ValueError as e:
+                raise _link_error(e) from None
+            if n is None:
+                return
             if not n:
                 raise OSError("write stalled")
-            i += n
-        self.last_tx = now_ms
-
-    def _read(self, n):
-        d = self._r(n)
-        if d is None:
-            raise OSError(110, "timed out")
-        if not d:
-            raise OSError("connection closed by broker")
-        return d
+            self._out = self._out[n:]
+            self._stall = self.last_tx = now_ms
 
     def connect(self, now_ms, will=None):
-        """CONNECT, wait for CONNACK; will=(topic, payload) goes as QoS 1
-        retained.  Returns the session-present flag; raises OSError/Refused."""
+        """Open the transport and send CONNECT without waiting; poll() sets
+        .connected when the CONNACK comes.  will=(topic, payload) goes as
+        QoS 1 retained.  Raises OSError (Refused for a refusal, from poll)."""
         self.close()
         t = self.transport
-        s = t() if callable(t) else t
+        try:
+            s = t() if callable(t) else t
+        except ValueError as e:
+            raise _link_error(e) from None
         self.sock = s
         self._r = getattr(s, "recv", None) or s.read
         self._w = getattr(s, "send", None) or s.write
-        self._in = b""
-        self.ping_out = False
+        if hasattr(s, "setblocking"):
+            s.setblocking(False)
+        self._in = self._out = b""
+        self.ping_out = self.connected = False
+        self._start = now_ms
         try:
-            return self._handshake(now_ms, will)
+            self._send(self._connect_packet(will), now_ms)
         except BaseException:
             self.close()
             raise
 
-    def _handshake(self, now_ms, will):
+    def _connect_packet(self, will):
         flags = 2 if self.clean else 0
         pl = _s(self.client_id)
         if will:
@@ -136,18 +156,7 @@ class MQTTClient:
             flags |= 0x40
             pl += _s(self.password)
         ka = self.keepalive
-        body = b"\x00\x04MQTT\x04" + bytes((flags, ka >> 8, ka & 0xFF)) + pl
-        self._send(_packet(0x10, body), now_ms)
-        ack = b""
-        while len(ack) < 4:
-            ack += self._read(4 - len(ack))
-        if ack[0] != 0x20 or ack[1] != 2:
-            raise OSError("expected CONNACK, got " + str(ack[0]))
-        if ack[3]:
-            code = ack[3]
-            raise Refused(code, REASONS[code] if code < 6 else "refused")
-        self.last_rx = now_ms
-        return ack[2] & 1
+        return _packet(0x10, b"\x00\x04MQTT\x04" + bytes((flags, ka >> 8, ka & 0xFF)) + pl)
 
     def _next_pid(self):
         while True:
@@ -196,15 +205,20 @@ class MQTTClient:
         self.ping_out = True
 
     def disconnect(self, now_ms=0):
+        """DISCONNECT (the broker then drops the will), as far as the stream
+        takes it now, and close."""
         try:
-            self._send(b"\xe0\x00", now_ms)
+            if self.sock is not None:
+                self._send(b"\xe0\x00", now_ms)
         finally:
             self.close()
 
     def close(self):
         s = self.sock
         self.sock = None
+        self.connected = False
         self.subscribing = {}
+        self._out = b""
         if s is not None:
             try:
                 s.close()
@@ -212,11 +226,12 @@ class MQTTClient:
                 pass
 
     def poll(self, now_ms):
-        """Handle every complete packet that has arrived, without blocking.
-        Returns how many were handled."""
+        """Send what waits, handle every complete packet that has arrived,
+        check the time limits; never blocks.  Returns how many packets were
+        handled.  OSError when the link failed or a limit passed."""
         if self.sock is None:
             raise OSError("not connected")
-        self._block(0)
+        self._flush(now_ms)
         eof = False
         for _ in range(READS):
             try:
@@ -225,6 +240,8 @@ class MQTTClient:
                 if _idle(e):
                     break
                 raise
+            except ValueError as e:
+                raise _link_error(e) from None
             if d is None:
                 break
             if not d:
@@ -240,10 +257,17 @@ class MQTTClient:
             n += 1
         if eof:
             raise OSError("connection closed by broker")
+        limit = self.timeout_s * 1000
+        if not self.connected and now_ms - self._start >= limit:
+            raise OSError(110, "no CONNACK within " + str(self.timeout_s) + " s")
+        if self._out and now_ms - self._stall >= limit:
+            raise OSError(110, "write stalled for " + str(self.timeout_s) + " s")
         return n
 
     def _take(self):
         b = self._in
+        if b and not self.connected and b[0] != 0x20:
+            raise OSError("expected CONNACK, got " + hex(b[0]))
         n = shift = 0
         i = 1
         while True:
@@ -267,7 +291,9 @@ class MQTTClient:
     def _handle(self, first, body, now_ms):
         self.last_rx = now_ms
         t = first >> 4
-        if t == 3:
+        if not self.connected:
+            self._connack(first, body)
+        elif t == 3:
             self._incoming(first, body, now_ms)
         elif t == 4 and len(body) == 2:
             pid = _u16(body)
@@ -282,6 +308,15 @@ class MQTTClient:
             self.ping_out = False
         else:
             raise OSError("unexpected packet " + hex(first))
+
+    def _connack(self, first, body):
+        if first != 0x20 or len(body) != 2:
+            raise OSError("expected CONNACK, got " + hex(first))
+        if body[1]:
+            code = body[1]
+            raise Refused(code, REASONS[code] if code < 6 else "refused")
+        self.connected = True
+        self.session = body[0] & 1
 
     def _incoming(self, first, body, now_ms):
         qos = (first >> 1) & 3
@@ -300,37 +335,3 @@ class MQTTClient:
         if qos:
             self._send(bytes((0x40, 2, pid >> 8, pid & 0xFF)), now_ms)
 
-
-class _TLS:
-    # MicroPython's SSLSocket has read/write/setblocking but no settimeout:
-    # timeouts are set on the TCP socket underneath it
-    def __init__(self, tls, raw):
-        self.read = tls.read
-        self.write = tls.write
-        self.close = tls.close
-        self.settimeout = raw.settimeout
-        self.setblocking = raw.setblocking
-
-
-def tcp(host, port, ca=None, timeout_s=10, server_hostname=None):
-    """A transport factory: each call opens a TCP connection, wrapped in TLS
-    verified against the CA file `ca` when given."""
-    def open_stream():
-        import socket
-        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
-        s = socket.socket(ai[0], socket.SOCK_STREAM)
-        try:
-            s.settimeout(timeout_s)
-            s.connect(ai[-1])
-            if ca:
-                import ssl
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(cafile=ca)
-                t = ctx.wrap_socket(s, server_hostname=server_hostname or host)
-                s = t if hasattr(t, "settimeout") else _TLS(t, s)  # type: ignore[assignment]
-        except BaseException:
-            s.close()
-            raise
-        return s
-    return open_stream

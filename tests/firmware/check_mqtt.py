@@ -25,6 +25,7 @@ class FakeSock:
         self.tx = bytearray()
         self.blocking = True
         self.closed = False
+        self.stalled = False  # takes no bytes (connect not through, broker not reading)
 
     def read(self, n):
         if self.closed:
@@ -45,6 +46,8 @@ class FakeSock:
     def write(self, b):
         if self.closed:
             raise OSError(9, "closed")
+        if self.stalled:
+            return None
         self.tx += b
         return len(b)
 
@@ -70,11 +73,19 @@ def _err(f, *args):
         return "OSError"
 
 
+def _connect(c, now=0, will=None):
+    """connect() + one poll: the session flag once the CONNACK came."""
+    c.connect(now, will)
+    c.poll(now)
+    return c.session if c.connected else None
+
+
 def _connected(rx=(), **kw):
-    s = FakeSock([CONNACK] + list(rx))
+    s = FakeSock([CONNACK])
     c = mqtt.MQTTClient("hg-b-0001", s, **kw)
-    c.connect(0)
+    _connect(c)
     s.take()
+    s.rx = list(rx)  # what the broker sends after the CONNACK
     return c, s
 
 
@@ -83,11 +94,11 @@ def check_encoding(out):
         out.append({"name": "vlen " + str(n), "hex": hexlify(bytes(mqtt._vlen(n))).decode()})
     s = FakeSock([CONNACK])
     c = mqtt.MQTTClient("hg-b-0001", s, "hg-b-0001", "pw", keepalive=60)
-    sp = c.connect(0, ("hg/v1/hg-b-0001/status", b"off"))
+    sp = _connect(c, 0, ("hg/v1/hg-b-0001/status", b"off"))
     out.append({"name": "connect will user password", "hex": s.take(), "session": sp})
     s = FakeSock([b"\x20\x02\x01\x00"])
     c = mqtt.MQTTClient("dev", s, keepalive=300, clean=False)
-    sp = c.connect(0)
+    sp = _connect(c)
     out.append({"name": "connect bare", "hex": s.take(), "session": sp})
     c, s = _connected()
     c.publish("a/b", b"hi")
@@ -140,7 +151,12 @@ def check_errors(out):
              ("connack timeout", []))
     for name, rx in cases:
         c = mqtt.MQTTClient("d", FakeSock(rx))
-        out.append({"name": name, "result": _err(c.connect, 0)})
+        c.connect(0)
+        r = _err(c.poll, 0)
+        out.append({"name": name, "result": r})
+        if r == "ok":  # nothing yet: fails once timeout_s has passed
+            out.append({"name": name + " 9999", "result": _err(c.poll, 9999)})
+            out.append({"name": name + " 10000", "result": _err(c.poll, 10000)})
     polls = (("poll closed", [b""]), ("poll bad type", [b"\xf0\x00"]),
              ("poll long length", [b"\x30\xff\xff\xff\xff\x01"]),
              ("poll too large", [b"\x30\xff\xff\x03"]),
@@ -155,15 +171,36 @@ def check_errors(out):
                 "inflight": sorted(c.inflight)})
 
 
-def check_tls_adapter(out):
-    tls, raw, calls = FakeSock([CONNACK]), FakeSock(), []
-    raw.settimeout = calls.append
-    tls.blocking = False  # on a board the TLS stream follows the TCP socket
-    c = mqtt.MQTTClient("d", mqtt._TLS(tls, raw))
+class BadCert(FakeSock):
+    """MicroPython's TLS stream refusing the broker's certificate."""
+
+    def write(self, b):
+        raise ValueError("MBEDTLS_ERR_X509_CERT_VERIFY_FAILED")
+
+
+def check_stream_errors(out):
+    s = FakeSock([])
+    s.stalled = True  # TCP connect or TLS handshake not through
+    c = mqtt.MQTTClient("d", s)
     c.connect(0)
-    c.poll(1)
-    out.append({"name": "tls adapter", "hex": tls.take(), "timeouts": calls,
-                "raw_blocking": raw.blocking, "raw_tx": raw.take()})
+    r = [_err(c.poll, t) for t in (0, 5000, 9999)]
+    out.append({"name": "stalled connect", "polls": r, "result": _err(c.poll, 10000),
+                "tx": s.take()})
+    c = mqtt.MQTTClient("d", BadCert([]))
+    try:
+        c.connect(0)
+        c.poll(0)
+        got = "ok"
+    except OSError as e:
+        got = "OSError " + str(e.args[0])
+    out.append({"name": "tls refused cert", "result": got, "closed": c.sock is None})
+    c, s = _connected()
+    c.publish("a/b", b"hi", 1)
+    s.take()
+    s.stalled = True  # the broker stopped reading
+    c.publish("a/b", b"x" * 100, 1, False, 100)
+    out.append({"name": "write stalled", "polls": [_err(c.poll, t) for t in (5000, 10099)],
+                "result": _err(c.poll, 10100)})
 
 
 class Broker:
@@ -191,8 +228,9 @@ def _seq(vals):
 def check_backoff(out):
     b = Broker([OSError(111, "refused")] * 9)
     c = mqtt.MQTTClient("d", b)
+    logged = []
     link = Link(c, rand=_seq([0, 65535, 32768, 0, 0, 16384, 0, 0, 0]),
-                backoff_ms=(1000, 30000))
+                backoff_ms=(1000, 30000), log=logged.append)
     tries = []
     early = 0
     now = 0
@@ -204,16 +242,18 @@ def check_backoff(out):
         now = link.next_try
     out.append({"name": "backoff schedule", "tries": tries, "early": early,
                 "failures": link.failures, "next": link.next_try,
-                "error": link.last_error, "connected": link.connected})
+                "error": link.last_error, "connected": link.connected, "log": logged})
 
 
 def check_link(out):
     status = []
+    logged = []
     b = Broker([[CONNACK], [CONNACK]])
     c = mqtt.MQTTClient("d", b, keepalive=10)
     link = Link(c, subs=[("d/ack", 1)], rand=lambda: 0, backoff_ms=(1000, 8000),
                 will=("d/st", lambda: b"off" + str(len(status)).encode()),
-                online=("d/st", lambda: status.append(1) or b"on"), puback_ms=3000)
+                online=("d/st", lambda: status.append(1) or b"on"), puback_ms=3000,
+                log=logged.append)
     out.append({"name": "link offline publish", "sent": link.publish("d/ev", b"q1", 1),
                 "qos0": link.publish("d/t", b"z"), "dropped": link.dropped,
                 "pending": link.pending()})
@@ -238,7 +278,7 @@ def check_link(out):
     link.poll(17600)
     s = b.socks[1]
     out.append({"name": "link reconnect", "hex": s.take(), "connects": link.connects,
-                "inflight": sorted(c.inflight), "pending": link.pending()})
+                "inflight": sorted(c.inflight), "pending": link.pending(), "log": logged})
     s.rx = [b"\x40\x02\x00\x03\x40\x02\x00\x05\x40\x02\x00\x06\x90\x03\x00\x04\x01"]
     link.poll(17700)
     out.append({"name": "link acked", "pending": link.pending(), "refused": c.refused})
@@ -253,7 +293,7 @@ def check_link(out):
 
 def check():
     out = []
-    for f in (check_encoding, check_parsing, check_errors, check_tls_adapter, check_backoff,
+    for f in (check_encoding, check_parsing, check_errors, check_stream_errors, check_backoff,
               check_link):
         f(out)
     return out

@@ -48,8 +48,8 @@ class WakeCycle:
         hold = dev.cfg.get("button", {}).get("hold_ms", 1500)
         while True:
             now = hal.ticks_ms()
+            app.step(now)  # inputs first, into flash before any network work
             dev.poll(now)
-            app.step(now)
             if hasattr(hal, "tick"):
                 hal.tick(now)
             if on_tick is not None:
