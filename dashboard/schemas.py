@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from dashboard.registry_schemas import Site
 from hg import protocol
@@ -59,10 +67,18 @@ class EventCreate(EventBase):
                 f"type {self.type!r} is not allowed for kind {self.kind!r}; "
                 f"one of {', '.join(allowed)}"
             )
-        if (self.kind == "supervision") != (self.seq < 0) or self.seq == 0:
+        if (self.kind == "supervision") != (self.seq < 0):
             raise ValueError("seq must be negative for the gateway's own (supervision) "
                              "events and 1..2**31-1 for a device's")
         return self
+
+    @field_validator("seq")
+    @classmethod
+    def _not_zero(cls, seq: int) -> int:
+        if seq == 0:
+            raise ValueError("seq 0 is nobody's: a device's are 1..2**31-1, the gateway's "
+                             "own events' negative")
+        return seq
 
 
 class IngestBatch(BaseModel):

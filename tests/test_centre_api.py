@@ -157,12 +157,12 @@ def test_alarms_listed_most_urgent_first_with_their_times(client: TestClient) ->
         event(1, typ="medical", device_time_ms=None, skew_ms=None),
         event(2, kind="telemetry", typ="periodic"),
         event(3, device="hg-s-0001", typ="residual_current", data={"ma": 42}),
-        event(4, device="gw-1", kind="supervision", typ="gateway_offline", data={}),
+        event(-4, device="gw-1", kind="supervision", typ="gateway_offline", data={}),
     ), headers=AUTH)
     alarms = client.get("/api/v1/alarms", headers=AUTH).json()
     assert [(a["device"], a["seq"], a["type"]) for a in alarms] == [
         ("hg-b-0001", 1, "medical"), ("hg-s-0001", 3, "residual_current"),
-        ("gw-1", 4, "gateway_offline"),  # supervision: on the desk, after the hazards
+        ("gw-1", -4, "gateway_offline"),  # supervision: on the desk, after the hazards
     ]
     first = alarms[0]
     assert first["state"] == "received" and first["gateway"] == "gw-1"

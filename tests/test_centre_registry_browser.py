@@ -136,7 +136,7 @@ def test_device_board_shows_a_device_online_then_offline(
     assert _status(centre, {"device": "hg-b-0001", "at_ms": now + 1000,
                             "online": False})["updated"] == ["hg-b-0001"]
     # the gateway's supervision alarm for it shows on the board too
-    assert centre.ingest(alarm(7, kind="supervision", typ="offline", data={})) == ["accepted"]
+    assert centre.ingest(alarm(-7, kind="supervision", typ="offline", data={})) == ["accepted"]
     # the board re-reads on its own: no reload
     expect(row).to_have_attribute("data-online", "false", timeout=UI_TIMEOUT_MS)
     expect(row.locator(".status")).to_have_text("离线")
