@@ -39,9 +39,7 @@ def test_pressed_alarm_reaches_the_centre_once_with_both_times(stack: Stack) -> 
         wait_until(lambda: "delivered" in dev.acks.get(seq, []), 20, "delivered ack")
         assert dev.acks[seq][0] == "stored"
         # resend the very same bytes, as a device does after a lost ack
-        wire = protocol.encode(dev.key, BUTTON, seq, "alarm", "fire", 5, {"btn": "f"},
-                               dev.outbox.get(seq).ts if seq in dev.outbox else None)
-        dev.client.publish(protocol.topic(BUTTON, "event"), wire, qos=1)
+        dev.client.publish(protocol.topic(BUTTON, "event"), dev.wire(seq), qos=1)
         wait_until(lambda: dev.acks[seq].count("stored") >= 2, 20, "second stored ack")
         mine = [a for a in stack.alarms() if a["device"] == BUTTON]
         assert [a["seq"] for a in mine] == [seq]
@@ -70,9 +68,9 @@ def test_alarm_appears_on_the_desk_without_reload(stack: Stack, page, artifacts_
 
 def test_device_with_a_wrong_clock_still_gets_its_alarm_through(stack: Stack) -> None:
     dev = stack.device()
-    dev.clock_offset_ms = -300_000  # five minutes slow: outside the -40 s/+20 s window
     try:
-        assert dev.wait_connected()
+        assert dev.wait_connected()  # online announced with the right time
+        dev.clock_offset_ms = -300_000  # five minutes slow: outside the -40 s/+20 s window
         seq = dev.press("security")
         wait_until(lambda: any(a["seq"] == seq for a in stack.alarms()), 20,
                    "alarm from a device with a slow clock")

@@ -6,8 +6,8 @@
 #     source, e.g. one shared by a fleet, or a fake one a test advances),
 #     else time.ticks_ms (MicroPython) / time.monotonic_ns (CPython);
 #   - the wall clock, synced or not, `clock_offset_ms` off;
-#   - sockets: `connect(host, port, tls, ca)` when given, else the
-#     transport boards use (hg.net.tcp; hg.mqtt.tcp before it existed);
+#   - sockets: `connect(host, port, tls, ca)` when given, else
+#     open_stream(), the transport boards use;
 #   - input pins: `pins[name] = 1` while a button is pressed;
 #   - analog channels of the board profile: `values[name]` in the channel's
 #     unit (mA, mV, 0.1 degC) becomes the ADC counts the profile's gains
@@ -48,6 +48,16 @@ def wall_ms():
     """ms since 1970 UTC from the host clock, an int on every port."""
     ns = getattr(time, "time_ns", None)
     return ns() // 1000000 if ns else int(time.time() * 1000)
+
+
+def open_stream(host, port, tls, ca):
+    """A broker connection as a board opens it (hg.net.tcp; hg.mqtt.tcp
+    before hg.net existed)."""
+    try:
+        from hg.net import tcp
+    except ImportError:
+        from hg.mqtt import tcp  # type: ignore[attr-defined,no-redef]
+    return tcp(host, port, ca=ca if tls else None)()
 
 
 class SimHAL:
@@ -104,11 +114,7 @@ class SimHAL:
     def connect_socket(self, host, port, tls, ca):
         if self.connect:
             return self.connect(host, port, tls, ca)
-        try:
-            from hg.net import tcp
-        except ImportError:
-            from hg.mqtt import tcp  # type: ignore[attr-defined,no-redef]
-        return tcp(host, port, ca=ca if tls else None)()
+        return open_stream(host, port, tls, ca)
 
     def adc_block(self, name, n, period_us):
         """n ADC counts of an analog channel, period_us apart, for the value
