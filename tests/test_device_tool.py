@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.simdevice import SimDevice
-from hardware.tech import bundle, install
+from hardware.tech import bundle, files, install
 from hardware.tech.errors import TechError
 from hardware.tech.info import board_info
 from hardware.tech.link import Board
@@ -133,6 +133,86 @@ def test_no_board_is_a_clear_error(tmp_path: Path) -> None:
     r = device("flash", "--port", tmp_path / "ttyUSB9", "--chip", "esp32c3",
                Path(bundle.FIRMWARE) / "README.md")
     assert r.returncode == 1 and "no board on" in r.stderr
+
+
+# --- a provisioned board boots (issue 13, defect 1) --------------------------
+
+VHW = Path(__file__).parent / "firmware" / "vhw"  # the virtual board's machine/network
+BOARDS = Path(bundle.ROOT) / "hardware" / "boards"
+# what a board does at reset: boot.py, then main.py (the simulated hardware
+# modules live in /tmp, outside the flash, where a board has them in ROM)
+RESET = """
+import sys
+sys.path.insert(0, '/tmp')
+try:
+    exec(open('/boot.py').read())
+    exec(open('/main.py').read())
+except Exception as e:
+    print('stopped:', type(e).__name__, e)
+import os
+print(sorted(os.listdir('/')))
+"""
+
+
+def with_hardware(vb: VBoard) -> Board:
+    b = Board(vb.port).open()
+    for name in ("machine", "network"):
+        files.put_file(b, f"/tmp/{name}.py", (VHW / f"{name}.py").read_bytes())
+    return b
+
+
+def test_installed_and_provisioned_board_boots_to_its_network_step(vboard: VBoard) -> None:
+    r = device("install", "--port", vboard.port, "--type", "button")
+    assert r.returncode == 0, r.stderr
+    r = device("provision", "--port", vboard.port, "--type", "button", "--household", "H-0300",
+               "--wifi-ssid", "home", "--wifi-password", "pw", "--broker-host", "127.0.0.1",
+               "--broker-port", "1883", "--no-tls")
+    assert r.returncode == 0, r.stderr
+    assert vboard.read("/boards/button-c3.json") == (BOARDS / "button-c3.json").read_bytes()
+    b = with_hardware(vboard)
+    try:
+        out = b.run(RESET, timeout=30, what="reset")
+    finally:
+        b.close()
+    assert "cannot start" not in out
+    stopped, files_now = out.strip().splitlines()[-2:]
+    assert stopped == "stopped: Stop joining Wi-Fi home", out
+    assert "'obx'" in files_now  # hg.device booted: its flash outbox is there
+
+
+def test_device_test_shows_the_boards_own_boot_error(vboard: VBoard, mosquitto) -> None:  # noqa: ANN001,E501
+    put_v1(vboard)
+    r = device("provision", "--port", vboard.port, "--type", "button", "--no-tls",
+               "--broker-host", mosquitto.host, "--broker-port", mosquitto.port,
+               "--broker-dir", mosquitto.config_dir)
+    assert r.returncode == 0, r.stderr
+    with Board(vboard.port) as b:  # a board whose profile went missing
+        b.run("import os\nos.remove('/boards/button-c3.json')")
+    r = device("test", "--port", vboard.port, "--broker-dir", mosquitto.config_dir,
+               "--centre-url", "http://127.0.0.1:9", "--centre-token", "x")
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 1
+    assert "cannot start: board profile /boards/button-c3.json:" in said, r.stderr
+    r = device("provision", "--port", vboard.port, "--type", "button", "--board", "button-x")
+    said = " ".join(r.stderr.split())  # the console wraps long lines
+    assert r.returncode == 1 and "no board profile 'button-x'" in said
+    assert "known: button-c3, sensor-esp32" in said
+
+
+def test_a_board_that_stops_answering_is_reported_with_what_it_printed() -> None:
+    class Silent:  # prints why it cannot start, then waits (30 s before its reset)
+        def read_until(self, n: int, ending: bytes, timeout: float,
+                       data_consumer=None) -> bytes:  # noqa: ANN001
+            for c in b"cannot start: board profile /boards/x.json: ENOENT\r\n":
+                data_consumer(bytes([c]))
+            return b"\n"
+
+    board = Board("/dev/null")
+    board._t = Silent()  # type: ignore[assignment]
+    with pytest.raises(TechError) as exc:
+        board._follow(15, "test event")
+    assert str(exc.value) == ("test event: no complete answer within 15s; the board printed: "
+                              "cannot start: board profile /boards/x.json: ENOENT")
 
 
 def provision(vb: VBoard, stack, *extra: str) -> subprocess.CompletedProcess:  # noqa: ANN001

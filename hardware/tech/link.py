@@ -119,7 +119,7 @@ class Board:
             ok = t.serial.read(2)
             if ok != b"OK":
                 raise LinkError(f"the board did not accept the {what} (answered {ok!r})")
-            out, err = t.follow(timeout or self.timeout)
+            out, err = self._follow(timeout or self.timeout, what)
         except TransportError as exc:
             raise LinkError(f"{what}: {exc} (no complete answer within "
                             f"{timeout or self.timeout:.0f}s)") from None
@@ -128,6 +128,21 @@ class Board:
         if err:
             raise DeviceError(what, err.decode("utf-8", "replace"))
         return out.decode("utf-8", "replace")
+
+    def _follow(self, timeout: float, what: str) -> tuple[bytes, bytes]:
+        """(stdout, stderr) of the code running now; a LinkError after
+        `timeout` seconds of silence says what the board printed until then
+        (a board that cannot start prints why, then waits)."""
+        parts: list[bytes] = []
+        for _ in range(2):  # stdout, then stderr, each ended by Ctrl-D
+            got = bytearray()
+            self.transport.read_until(1, b"\x04", timeout=timeout, data_consumer=got.extend)
+            if not got.endswith(b"\x04"):
+                printed = (b"".join(parts) + got).decode("utf-8", "replace").strip()
+                raise LinkError(f"{what}: no complete answer within {timeout:.0f}s; "
+                                f"the board printed: {printed[-500:] or '(nothing)'}")
+            parts.append(bytes(got[:-1]))
+        return parts[0], parts[1]
 
     def eval(self, expr: str, setup: str = "", what: str = "query") -> object:
         """A Python literal computed on the board (repr parsed on the host)."""

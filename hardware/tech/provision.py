@@ -7,9 +7,11 @@ same board re-asserts the same device everywhere instead of creating a
 second one.  Otherwise a new one is made: the id from the chip's unique id
 when MicroPython has `machine.unique_id()`, else random.
 
-Order: config on the board first (atomic: .part, SHA-256 check, rename),
-then the broker account, the gateway's registry file, the centre.  A run cut
-short anywhere is finished by running it again.
+Order: the board profile (/boards/<board>.json, from hardware/boards/, which
+the firmware's hg.board reads at boot) and the config on the board first
+(atomic: .part, SHA-256 check, rename), then the broker account, the
+gateway's registry file, the centre.  A run cut short anywhere is finished
+by running it again.
 
 /config.json (schema v1; docs/technician.md):
     {"v": 1, "device_id": "hg-b-1a2b3c4d", "type": "button", "board": "button-c3",
@@ -22,6 +24,7 @@ short anywhere is finished by running it again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ from hg import protocol
 
 CONFIG = "/config.json"
 CA = "/ca.crt"
+BOARDS = Path(__file__).resolve().parents[1] / "boards"  # hardware/boards/<board>.json
+PROFILES = "/boards"  # where hg.board looks for them on the board
 PREFIX = {"button": "hg-b-", "sensor": "hg-s-"}
 BOARD_OF = {"button": "button-c3", "sensor": "sensor-esp32"}
 SECRET_KEYS = ("password", "key_hex")
@@ -135,6 +140,30 @@ def make_config(ident: dict, req: Request, ca: bool) -> dict:
             "thresholds": req.thresholds}
 
 
+def profile(name: str) -> bytes:
+    """The board profile hardware/boards/<name>.json; TechError naming the known ones."""
+    path = BOARDS / f"{name}.json"
+    if "/" in name or not path.is_file():
+        known = ", ".join(sorted(p.stem for p in BOARDS.glob("*.json")))
+        raise TechError(f"no board profile {name!r} in {BOARDS}; known: {known}")
+    data = path.read_bytes()
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        raise TechError(f"{path}: not valid JSON ({exc})") from None
+    return data
+
+
+def put_profile(board: Board, name: str) -> None:
+    """/boards/<name>.json on the board, copied only when it differs."""
+    data = profile(name)
+    path = f"{PROFILES}/{name}.json"
+    same = board.retry(lambda: files.sha256(board, path), f"hashing {path}")
+    if same != hashlib.sha256(data).hexdigest():
+        board.retry(lambda: files.mkdirs(board, PROFILES), f"creating {PROFILES}")
+        files.put_file(board, path, data)
+
+
 def write_config(board: Board, cfg: dict) -> None:
     files.put_file(board, CONFIG, json.dumps(cfg, sort_keys=True).encode())
 
@@ -151,6 +180,7 @@ def provision(board: Board, req: Request, broker_dir: Path | None = None,
     if ca:
         files.put_file(board, CA, ca)
     cfg = make_config(ident, req, ca is not None)
+    put_profile(board, cfg["board"])
     if cfg != old:
         write_config(board, cfg)
     result = Result(cfg, reused)
