@@ -48,6 +48,7 @@ class RegistrySection(_Section):
 class VerifySection(_Section):
     behind_ms: int = Field(40000, ge=0)
     ahead_ms: int = Field(20000, ge=0)
+    backlog_max_s: int = Field(30 * 86400, ge=0)  # the broker's persistent_client_expiration
 
 
 class DedupSection(_Section):

@@ -8,6 +8,8 @@ RECEIVED = Counter("hg_gateway_received_total", "Messages received from the brok
 REJECTED = Counter("hg_gateway_rejected_total", "Messages rejected, by reason", ["reason"])
 HELD = Counter("hg_gateway_held_total",
                "Messages left unacknowledged (redelivered on reconnect) after a gateway error")
+LATE = Counter("hg_gateway_late_total", "Messages past the clock window accepted because "
+               "they were sent while the gateway was away (queued by the broker)", ["leaf"])
 DUPLICATES = Counter("hg_gateway_duplicates_total", "Already-stored messages acked again")
 PERSISTED = Counter("hg_gateway_persisted_total", "Messages committed to the store", ["kind"])
 TELEMETRY = Counter("hg_gateway_telemetry_received_total", "Telemetry messages verified")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
+from gateway.freshness import Away
 from gateway.lane import EventLane, TelemetryLane
 from gateway.registry import Registry
 from gateway.source import HOLD, Deferred
@@ -46,7 +47,8 @@ class Pipeline:
                  sinks: tuple[str, ...] = (), lane: TelemetryLane | None = None,
                  on_seen: Callable[[Event], None] = lambda e: None,
                  event_lane: bool = False,
-                 on_conflict: Callable[[str, int, int], None] = lambda d, s, hi: None) -> None:
+                 on_conflict: Callable[[str, int, int], None] = lambda d, s, hi: None,
+                 away: Away | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.registry = registry
@@ -56,6 +58,7 @@ class Pipeline:
         self.lane = lane  # None: telemetry is committed on the caller's thread
         self.on_seen = on_seen  # every verified message, new or duplicate (supervision)
         self.on_conflict = on_conflict  # (device, seq, highest): a reused seq (a device fault)
+        self.away = away  # when the broker session went unconsumed (None: never late)
         self.rejections = Rejections()
         self.dedup = dedup_backend(cfg, store)
         self._lock = threading.Lock()
@@ -75,7 +78,13 @@ class Pipeline:
             self.rejections.record(RETAINED, topic, "retained copy ignored")
             return RETAINED
         try:
-            event = self._check(topic, leaf, payload, received_ms)
+            try:
+                event = self._check(topic, leaf, payload, received_ms)
+            except protocol.Reject as exc:
+                late = self._late(exc, topic, leaf, payload, received_ms)
+                if late is None:
+                    raise
+                event = late
         except protocol.Reject as exc:
             self.rejections.record(exc.reason, topic, exc.detail)
             if exc.reason == protocol.R_SKEW:
@@ -93,13 +102,32 @@ class Pipeline:
             return self._telemetry(event, topic)
         return self._store(event, topic)
 
-    def _check(self, topic: str, leaf: str, payload: bytes, received_ms: int) -> Event:
+    def _check(self, topic: str, leaf: str, payload: bytes, received_ms: int,
+               behind: int | None = None) -> Event:
         """verify -> timestamp: the Event, or Reject."""
         msg = verify(topic, payload, self.registry.key_of, received_ms,
-                     self.cfg.verify.behind_ms, self.cfg.verify.ahead_ms)
+                     self.cfg.verify.behind_ms if behind is None else behind,
+                     self.cfg.verify.ahead_ms)
         if leaf not in protocol.UPLINK:  # after verify: its order decides the reason
             raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
         return stamp(msg, received_ms)
+
+    def _late(self, exc: protocol.Reject, topic: str, leaf: str, payload: bytes,
+              received_ms: int) -> Event | None:
+        """The Event of a message refused as clock_skew that was sent while the
+        gateway was away (it waited in the broker's queue: freshness.py); None
+        when it is really off the clock."""
+        if exc.reason != protocol.R_SKEW or self.away is None:
+            return None
+        msg = protocol.parse(payload)[0]
+        sent = msg["ts"] + msg["age"]
+        behind = self.cfg.verify.behind_ms
+        if sent > received_ms or not self.away.explains(sent, received_ms, behind):
+            return None
+        # every other check again, with the window widened to this message's wait
+        event = self._check(topic, leaf, payload, received_ms, behind=received_ms - sent)
+        metrics.LATE.labels(leaf).inc()
+        return event
 
     def _telemetry(self, event: Event, topic: str) -> str | Deferred:
         """dedup -> the telemetry lane; the PUBACK waits for its commit."""

@@ -16,6 +16,7 @@ from gateway import health, statelock
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.feedback import FeedbackRelay
+from gateway.freshness import Away
 from gateway.keysync import KeySync
 from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
@@ -45,7 +46,11 @@ class Gateway:
                 Path(cfg.registry.path).write_text('{"devices": []}')
         self.registry = Registry(cfg.registry.path)
         self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db", sinks=(CENTRE,))
-        self.source = MQTTSource(cfg.mqtt, self._handle)
+        # from the last thing stored until the broker grants the subscriptions,
+        # the session queued what devices sent: freshness.py
+        self.away = Away(self.store.last_alive_ms() or int(time.time() * 1000),
+                         cfg.verify.backlog_max_s * 1000)
+        self.source = MQTTSource(cfg.mqtt, self._handle, self.away)
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
         self.sink = CentreSink(cfg.centre, cfg.gateway.id, self.store, self.acker.send)
         self.sinks: list[SinkWorker] = [self.sink]
@@ -71,7 +76,7 @@ class Gateway:
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
             sinks=(CENTRE,), lane=self.lane,
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
-            event_lane=True, on_conflict=self._conflict)
+            event_lane=True, on_conflict=self._conflict, away=self.away)
         self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
         self.lane.after_batch = self.source.flush_acks
         if self.pipeline.events is not None:

@@ -21,6 +21,7 @@ from functools import partial
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import MQTTSection
+from gateway.freshness import Away
 from gateway.mqttclient import Client
 
 log = logging.getLogger("homeguard.gateway.mqtt")
@@ -81,9 +82,11 @@ class Deferred:
 
 class MQTTSource:
     def __init__(self, cfg: MQTTSection,
-                 handle: Callable[[str, bytes, int, bool], str | Deferred]) -> None:
+                 handle: Callable[[str, bytes, int, bool], str | Deferred],
+                 away: Away | None = None) -> None:
         self.cfg = cfg
         self.handle = handle
+        self.away = away  # told when the session stops and starts being consumed
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker granted every subscription
         self.stopping = threading.Event()
@@ -131,11 +134,15 @@ class MQTTSource:
         if failed:
             log.error("broker refused subscriptions reasons=%s", ",".join(failed))
         else:
+            if self.away is not None:
+                self.away.back(int(time.time() * 1000))
             self.subscribed.set()
             log.info("subscribed topics=%s",
                      ",".join(t for t, _ in topics(self.cfg.share_group)))
 
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
+        if self.away is not None:
+            self.away.left(int(time.time() * 1000))
         self.connected.clear()
         self.subscribed.clear()
         log.warning("disconnected from broker reason=%s (reconnecting)", reason)

@@ -411,6 +411,20 @@ class Store:
             "(SELECT max(id) FROM events WHERE kind = ? GROUP BY device)",
             (SUPERVISION,))
 
+    def last_alive_ms(self) -> int | None:
+        """The gateway time of the newest thing this store holds (an event, a
+        point, a health check): the last moment its gateway is known to
+        have consumed its broker session."""
+        db = self._db()
+        times = [r[0] for r in (
+            db.execute("SELECT gateway_time_ms FROM events WHERE kind != ? "
+                       "ORDER BY id DESC LIMIT 1", (SUPERVISION,)).fetchone(),
+            db.execute("SELECT gateway_time_ms FROM telemetry ORDER BY id DESC LIMIT 1"
+                       ).fetchone(),
+            db.execute("SELECT value FROM counters WHERE name = 'health_ms'").fetchone(),
+        ) if r is not None]
+        return max(times, default=None)
+
     def touch(self) -> None:
         """Commit a small write (the /health check that the store is writable)."""
         with self._tx() as db:

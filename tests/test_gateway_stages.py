@@ -665,3 +665,42 @@ def test_unexpected_error_before_the_store_holds_the_message_and_the_next_flows(
     assert rig.handle(EVENT, alarm(2)) == STORED
     assert rig.handle(EVENT, alarm(1)) == STORED, "the redelivered message is not a duplicate"
     assert sorted(rig.rows()) == [(BUTTON, 1), (BUTTON, 2)]
+
+
+# --- freshness: a backlog the broker queued while the gateway was away -----------
+
+def test_late_message_sent_while_away_is_accepted_with_its_time(tmp_path: Path) -> None:
+    from gateway.freshness import Away
+
+    rig = Rig(tmp_path)
+    behind = rig.cfg.verify.behind_ms
+    rig.pipeline.away = away = Away(NOW - 600_000, backlog_max_ms=86_400_000)
+    away.back(NOW - 60_000)  # away for 9 minutes, back a minute ago
+    queued = alarm(70, ts=NOW - 300_000)  # sent while away: waited in the queue
+    assert rig.handle(EVENT, queued) == STORED
+    assert rig.store.pending("centre", 10)[0].event_time_ms == NOW - 300_000
+    # sent after the gateway was back: the clock window decides as before
+    assert rig.handle(EVENT, alarm(71, ts=NOW - behind - 5_000)) == protocol.R_SKEW
+    # before the period began (less the window) or ahead of the clock: refused
+    assert rig.handle(EVENT, alarm(72, ts=NOW - 700_000)) == protocol.R_SKEW
+    assert rig.handle(EVENT, alarm(73, ts=NOW + 60_000)) == protocol.R_SKEW
+    # still one identity: the same late message again is a duplicate
+    assert rig.handle(EVENT, queued) == DUPLICATE
+    # older than the broker keeps a queue: refused
+    rig.pipeline.away = Away(NOW - 10 * 86_400_000, backlog_max_ms=86_400_000)
+    assert rig.handle(EVENT, alarm(74, ts=NOW - 2 * 86_400_000)) == protocol.R_SKEW
+
+
+def test_away_periods_open_and_close() -> None:
+    from gateway.freshness import Away
+
+    away = Away(None, backlog_max_ms=10**9)
+    assert not away.explains(100, 200, 0)
+    away.left(1_000)
+    assert away.explains(1_500, 9_000, 0)  # still away: open-ended
+    away.back(2_000)
+    away.left(5_000)
+    away.left(6_000)  # already away: the period keeps its start
+    away.back(7_000)
+    assert list(away.periods) == [(1_000, 2_000), (5_000, 7_000)]
+    assert not away.explains(3_000, 9_000, 0) and away.explains(3_000, 9_000, 2_500)

@@ -37,11 +37,14 @@ class Client:
         self.c.subscribe(protocol.topic(BUTTON, "ack"), 1)
         self.c.loop_start()
 
-    def send(self, seq: int, typ: str, retain: bool = False, ts_ago_ms: int = 100) -> None:
-        wire = protocol.encode(self.key, BUTTON, seq, "alarm", typ, 0, {},
-                               int(time.time() * 1000) - ts_ago_ms)
-        self.c.publish(protocol.topic(BUTTON, "event"), wire, qos=1, retain=retain
-                       ).wait_for_publish(10)
+    def send(self, seq: int, typ: str, retain: bool = False, ts_ago_ms: int = 100,
+             kind: str = "alarm", data: dict | None = None) -> int:
+        """Publish one signed message (QoS 1, broker-acked); returns its ts."""
+        ts = int(time.time() * 1000) - ts_ago_ms
+        wire = protocol.encode(self.key, BUTTON, seq, kind, typ, 0, data or {}, ts)
+        self.c.publish(protocol.topic(BUTTON, protocol.TOPIC_OF[kind]), wire, qos=1,
+                       retain=retain).wait_for_publish(10)
+        return ts
 
     def ack_for(self, seq: int, typ: str, timeout: float = 30) -> list[dict]:
         """Every ack received until the one of `typ` for `seq` (inclusive)."""
