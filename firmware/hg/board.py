@@ -49,9 +49,10 @@ def setup(make_app, default_board, root="/", fatal=True):
 
 
 def network(hal, dev, synced):
-    """Join Wi-Fi; set the clock by NTP once it is up.  Returns synced."""
+    """Join Wi-Fi; keep the clock set by SNTP while it is up (neither
+    waits: each call does what is due).  Returns synced."""
     wifi = dev.cfg.get("wifi", {})
-    if hal.wifi(wifi.get("ssid", ""), wifi.get("password", "")) and not synced:
+    if hal.wifi(wifi.get("ssid", ""), wifi.get("password", "")):
         synced = hal.sync_time()
     return synced
 

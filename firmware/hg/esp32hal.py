@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - every ESP32 build has it
     network = None  # type: ignore[assignment]
 
 from hg.net import tcp
+from hg.sntp import SNTP
 
 # pattern -> list of (on, ms) steps, repeated; "off"/"on" are steady
 PATTERNS = {
@@ -34,8 +35,6 @@ for _name, _label in (("PWRON_RESET", "power_on"), ("HARD_RESET", "hard"),
                       ("SOFT_RESET", "soft")):
     if hasattr(machine, _name):
         RESET[getattr(machine, _name)] = _label
-# seconds from 1970 to this port's epoch (2000 on older ESP32 builds)
-EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 
 class Output:
@@ -75,7 +74,7 @@ class Output:
 
 
 class ESP32HAL:
-    def __init__(self, profile, wdt_ms=30000):
+    def __init__(self, profile, wdt_ms=30000, ntp_host="pool.ntp.org"):
         self.profile = profile
         self.inputs = {}
         for name, spec in profile.get("inputs", {}).items():
@@ -93,7 +92,7 @@ class ESP32HAL:
             self.adcs[name] = (adc, spec)
         self._last_raw = time.ticks_ms()
         self._ticks = 0
-        self.synced = False
+        self.clock = SNTP(ntp_host)
         self.wlan = network.WLAN(network.STA_IF) if network else None
         self.wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
 
@@ -105,9 +104,10 @@ class ESP32HAL:
         return self._ticks
 
     def time_ms(self):
-        if not self.synced:
-            return None
-        return (time.time() + EPOCH_OFFSET_S) * 1000 + time.ticks_diff(time.ticks_ms(), 0) % 1000
+        """ms since 1970 (int) from the SNTP answer and the ticks since;
+        None until the first answer (time.time() is not used: whole seconds
+        on some ports, a float on others, its epoch 2000 on older ones)."""
+        return self.clock.time_ms(self.ticks_ms())
 
     def rssi(self):
         try:
@@ -183,13 +183,8 @@ class ESP32HAL:
         return self.wlan.isconnected()
 
     def sync_time(self):
-        try:
-            import ntptime
-            ntptime.settime()
-            self.synced = True
-        except (OSError, ImportError):
-            pass
-        return self.synced
+        """Carry the SNTP sync on (never waits); True once the clock is set."""
+        return self.clock.poll(self.ticks_ms())
 
     def rtc_memory(self, data=None):
         """RTC slow memory (kept through deep sleep): read, or write `data`."""
