@@ -11,6 +11,16 @@ most `limit` (1-5000, default 1000):
 
 so the centre can chart recent telemetry; 400 with a reason on bad input.
 
+GET /devices/<id> answers whether the gateway will accept the device's
+messages now, i.e. its registry holds a key for it (read-only; provisioning
+waits on it, docs/technician.md):
+
+    200 {"device": "hg-b-0001", "known": true, "key_id": "<16 hex>"}
+    404 {"device": "hg-b-0001", "known": false}
+
+`key_id` is the first 16 hex digits of the key's SHA-256, so a caller that
+holds the key can tell the gateway has this key and not an older one.
+
 GET /health answers 200 when the gateway is healthy and 503 otherwise, with
 
     {"status": "ok" | "degraded", "broker": true, "store": "ok" | "<error>",
@@ -24,6 +34,7 @@ make the gateway degraded by itself: its events wait safely in the store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -43,7 +54,8 @@ class HealthServer:
     """Serves /metrics and /health(report) from a daemon thread."""
 
     def __init__(self, host: str, port: int, report: Callable[[], dict],
-                 points: Callable[[str, int, int], list[dict]] | None = None) -> None:
+                 points: Callable[[str, int, int], list[dict]] | None = None,
+                 key_of: Callable[[str], bytes | None] | None = None) -> None:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +67,7 @@ class HealthServer:
 
         self.report = report
         self.points = points
+        self.key_of = key_of
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="http",
@@ -73,6 +86,8 @@ class HealthServer:
             return _reply(h, 200, generate_latest(), CONTENT_TYPE_LATEST)
         if path == "/telemetry" and self.points is not None:
             return self._telemetry(h)
+        if path.startswith("/devices/") and self.key_of is not None:
+            return self._device(h, path[len("/devices/"):])
         if path != "/health":
             return _reply(h, 404, b'{"detail": "not found"}')
         try:
@@ -82,6 +97,16 @@ class HealthServer:
             body = {"status": "degraded", "error": f"{type(exc).__name__}: {exc}"}
         _reply(h, 200 if body["status"] == "ok" else 503, json.dumps(body).encode())
 
+
+    def _device(self, h: BaseHTTPRequestHandler, device: str) -> None:
+        assert self.key_of is not None
+        if not protocol.valid_id(device):
+            return _reply(h, 400, b'{"detail": "device: 3-32 of [a-z0-9-] required"}')
+        key = self.key_of(device)  # re-reads the registry file when it changed
+        if key is None:
+            return _reply(h, 404, json.dumps({"device": device, "known": False}).encode())
+        body = {"device": device, "known": True, "key_id": key_id(key)}
+        _reply(h, 200, json.dumps(body).encode())
 
     def _telemetry(self, h: BaseHTTPRequestHandler) -> None:
         assert self.points is not None
@@ -98,6 +123,11 @@ class HealthServer:
             return _reply(h, 400, b'{"detail": "limit must be 1 to 5000"}')
         body = {"device": device, "points": self.points(device, since, limit)}
         _reply(h, 200, json.dumps(body).encode())
+
+
+def key_id(key: bytes) -> str:
+    """The key's public fingerprint: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(key).hexdigest()[:16]
 
 
 def _reply(h: BaseHTTPRequestHandler, code: int, raw: bytes,

@@ -89,7 +89,7 @@ class Gateway:
         self.http: health.HealthServer | None = None
         if cfg.metrics.port:
             self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health,
-                                            self.store.points_of)
+                                            self.store.points_of, self.registry.key_of)
 
     def _handle(self, topic: str, payload: bytes, received_ms: int,
                 retained: bool = False) -> str | Deferred:
