@@ -94,7 +94,7 @@ class BoardThread(threading.Thread):
         self.errors = 0
 
     def adopt(self, board: SimBoard) -> None:
-        board.watch = self._watch
+        board.on_stream = self._watch
         board.post = self.call
 
         def schedule() -> None:

@@ -12,10 +12,7 @@ so `power_cycle()` (all RAM lost, a new runtime on the same flash) keeps
 every pending event and never reuses a seq.
 
 What the board did is observed from outside the firmware, through its
-public seams: the device handle the app is given (`attach`) notes every event
-and telemetry point the app sent, the MQTT client's `on_puback` which
-telemetry and heartbeats the broker acknowledged, and `on_message` every ack
-the device accepted.  A SimBoard belongs to one thread (a fleet's,
+public seams (gateway/simwatch.py: `report`, `acks`, `wires`).  A SimBoard belongs to one thread (a fleet's,
 gateway/fleet.py): `step()` and the actions run there.
 """
 
@@ -28,12 +25,13 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.simactions import CANCEL_MS, LEAK_MA, Leak, Press
-from hg import config, protocol
+from gateway.simwatch import Watch
+from hg import config
 from hg.device import Device
 from hg.outbox import LIGHT
 from hg.seqres import SeqRes
@@ -80,28 +78,6 @@ class BoardSpec:
                 "button": {"hold_ms": self.hold_ms}}
 
 
-@dataclass
-class BoardReport:
-    """What the board sent and what came back, over every boot."""
-    type: str
-    alarms: list[int] = field(default_factory=list)  # seqs of kind alarm
-    events: dict[str, list[int]] = field(default_factory=dict)  # other kinds -> seqs
-    stored: list[int] = field(default_factory=list)  # seqs with a `stored` ack
-    telemetry: int = 0  # points the broker acknowledged
-    telemetry_seqs: list[int] = field(default_factory=list)
-    telemetry_made: int = 0
-    heartbeats: int = 0  # acknowledged by the broker
-    outages: int = 0
-    reboots: int = 0
-    resends: int = 0  # events published again, same seq
-    app_errors: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["telemetry_lost_on_device"] = self.telemetry_made - self.telemetry
-        return d
-
-
 def provision(spec: BoardSpec) -> None:
     """The board's config.json (and a seq floor) as provisioning writes them."""
     spec.root.mkdir(parents=True, exist_ok=True)
@@ -124,7 +100,7 @@ class Stream:
         self.raw = getattr(inner, "raw", inner)  # hg.net wraps the socket
         self.fd = self.raw.fileno()
         self.board = board
-        board.watch(self, True)
+        board.on_stream(self, True)
 
     def reset(self) -> None:
         try:
@@ -134,31 +110,9 @@ class Stream:
 
     def close(self) -> None:
         if self.fd >= 0:
-            self.board.watch(self, False)
+            self.board.on_stream(self, False)
             self.fd = -1
         self.inner.close()
-
-
-class Recorder:
-    """The device as the app sees it (app.attach): every call goes to hg.device,
-    what the app sent is noted on the way."""
-
-    def __init__(self, dev: Device, board: SimBoard) -> None:
-        self.dev = dev
-        self.board = board
-
-    def send_event(self, typ: str, data: dict | None = None, kind: str = "alarm") -> int:
-        seq: int = self.dev.send_event(typ, data, kind)
-        self.board.sent_event(seq, kind, typ)
-        return seq
-
-    def send_telemetry(self, data: dict, kind: str = "telemetry") -> int:
-        seq: int = self.dev.send_telemetry(data, kind)
-        self.board.report.telemetry_made += 1
-        return seq
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.dev, name)
 
 
 class SimBoard:
@@ -167,15 +121,15 @@ class SimBoard:
         self.id = spec.device_id
         self.clock = clock  # the fleet's ms, for actions and schedules
         self.profile = json.loads((BOARDS / f"{PROFILE[spec.type]}.json").read_text())
-        self.report = BoardReport(spec.type)
-        self.acks: dict[int, list[str]] = {}  # seq -> ack types the device accepted
+        self.watch = Watch(spec.type, self._on_event)
+        self.report, self.acks, self.wires = self.watch.report, self.watch.acks, self.watch.wires
         self.pins: dict[str, int] = {}  # the hardware: survives a power cycle
         self.values: dict[str, int | None] = dict(NORMAL) if spec.type == "sensor" else {}
         self.clock_offset_ms = 0
         self.action: Press | Leak | None = None
         self.on_step: Callable[[SimBoard, int], None] | None = None
         self.on_output: Callable[[SimBoard, str, str], None] | None = None
-        self.watch: Callable[[Stream, bool], None] = lambda stream, on: None
+        self.on_stream: Callable[[Stream, bool], None] = lambda stream, up: None
         self.post: Callable[[Callable[[], None]], None] | None = None  # into the board's thread
         self.connected = threading.Event()
         self.unacked = 0  # events in flash without the gateway's ack
@@ -183,8 +137,6 @@ class SimBoard:
         self.last_error: str | None = None
         self._down_until = 0
         self._stream: Stream | None = None
-        self._seen: dict[int, list] = {}  # pid -> the client's inflight entry
-        self.wires: dict[int, bytes] = {}  # event seq -> the bytes first published
         self._reboot = False
         provision(spec)
         self.boot("power_on")
@@ -202,13 +154,7 @@ class SimBoard:
         self.dev = Device.boot(self.hal, self.app, root, resend_ms=self.spec.resend_ms)
         if self.dev.fault or self.dev.link is None:
             raise ValueError(f"{self.id}: cannot start: {self.dev.fault}")
-        self.recorder = Recorder(self.dev, self)
-        self.app.attach(self.recorder)
-        client = self.dev.link.client
-        client.on_puback = self._puback
-        handler = client.on_message
-        client.on_message = lambda topic, payload: self._downlink(topic, payload, handler)
-        self._seen = {}
+        self.recorder = self.watch.attach(self.dev, self.app)
 
     def step(self) -> None:
         """One turn of the board loop (inputs first, then the network)."""
@@ -224,9 +170,9 @@ class SimBoard:
         except Exception as e:  # noqa: BLE001 - on a board the watchdog would see to it
             self.report.app_errors += 1
             self.last_error = f"app: {type(e).__name__} {e}"
-        self._scan()
+        self.watch.scan()
         self.dev.poll(self.hal.ticks_ms())
-        self._scan()
+        self.watch.scan()
         self._note_state()
 
     def interval(self, tick_ms: int, fast_ms: int) -> int:
@@ -240,7 +186,6 @@ class SimBoard:
         """Power off and on: RAM is gone, the flash and the hardware stay."""
         self._reboot = False
         self.report.reboots += 1
-        self.report.resends += self.dev.link.resends
         self.dev.link.client.close()  # no DISCONNECT: the broker sends the will
         self.connected.clear()
         self.boot(cause)
@@ -254,7 +199,7 @@ class SimBoard:
 
     def shutdown(self) -> None:
         """Stop cleanly: DISCONNECT (no will)."""
-        self.report.resends += self.dev.link.resends
+        self.watch.close()
         self.dev.close()
         self.dev.link.client.close()
         self.connected.clear()
@@ -315,49 +260,9 @@ class SimBoard:
     def wait_connected(self, timeout: float = 10) -> bool:
         return self.connected.wait(timeout)
 
-    # --- what the board did -----------------------------------------------------
-
-    def sent_event(self, seq: int, kind: str, typ: str) -> None:
-        if kind == "alarm":
-            self.report.alarms.append(seq)
-        else:
-            self.report.events.setdefault(kind, []).append(seq)
+    def _on_event(self, seq: int, kind: str, typ: str) -> None:
         if self.action is not None:
             self.action.on_event(self, seq, kind, typ)
-
-    def _scan(self) -> None:
-        """Note publishes the client took since the last look (pid -> entry)."""
-        for pid, entry in self.dev.link.client.inflight.items():
-            if self._seen.get(pid) is not entry:
-                self._seen[pid] = entry
-                if entry[0].endswith("/event"):
-                    seq = _seq(entry[1])
-                    if seq in self.wires:
-                        self.report.resends += 1
-                    else:
-                        self.wires[seq] = entry[1]
-
-    def _puback(self, pid: int) -> None:
-        entry = self._seen.pop(pid, None)
-        if entry is None:
-            return
-        if entry[0].endswith("/telemetry"):
-            self.report.telemetry += 1
-            self.report.telemetry_seqs.append(_seq(entry[1]))
-        elif entry[0].endswith("/heartbeat"):
-            self.report.heartbeats += 1
-
-    def _downlink(self, topic: str, payload: bytes, handler: Callable[[str, bytes], None]) -> None:
-        bad = self.dev.bad_downlink
-        handler(topic, payload)
-        if self.dev.bad_downlink != bad or not topic.endswith("/ack"):
-            return  # refused by the device, or not an ack
-        m = protocol.parse(payload)[0]
-        ref = m["data"].get("ref")
-        acks = self.acks.setdefault(ref, [])
-        if m["type"] == "stored" and "stored" not in acks:
-            self.report.stored.append(ref)
-        acks.append(m["type"])
 
     def _note_state(self) -> None:
         if self.dev.link.connected != self.connected.is_set():
@@ -392,7 +297,4 @@ class BoardHAL(SimHAL):
         self.reboots += 1
         self.board._reboot = True  # on the next turn, as a board resets
 
-
-def _seq(wire: bytes) -> int:
-    return int(protocol.parse(wire)[0]["seq"])
 

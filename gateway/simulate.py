@@ -1,46 +1,41 @@
-"""`homeguard simulate`: a fleet of virtual devices, each with its own MQTT
-connection and credentials, speaking protocol v1 through hg.protocol.
+"""`homeguard simulate`: a fleet of simulated boards running the real firmware
+(hg.device with apps.button or apps.sensor on hg.simhal, gateway/fleet.py),
+each with its own MQTT connection, broker account and flash directory.
 
-Each device sends heartbeats and telemetry at the configured rates, presses
-alarms on a random schedule, keeps every alarm in its outbox until the
-gateway's `stored` ack arrives, resends unacked alarms with the same seq,
-and now and then loses its connection or reboots, replaying its outbox when
-it is back. Its "flash" is a JSON file per device in the state directory
-(written temp + rename): the outbox and a sequence-number reservation taken
-SEQ_BLOCK at a time, so a reboot (all memory lost) keeps every pending alarm
-and never reuses a seq. Telemetry goes at QoS 1 and counts as sent once the
-broker has acknowledged it (`telemetry_seqs`); one the link loses first is
-counted as shed on the device (`telemetry_lost_on_device`).
+The firmware does what it does on a board: heartbeats, the sensor's
+telemetry, every event kept in its flash outbox until the gateway's `stored`
+ack, resent with the same seq, replayed after a reboot.  The simulator only
+acts on the hardware, at random (Poisson) times per board (`Schedule`):
+presses (a button held until the app sends its alarm, or its cancel when
+that button is still latched; a leakage on a sensor's residual-current
+channel until its alarm, then its restore), link losses (`outage_s` without
+network), reboots (RAM gone, flash kept), and the sensor's load current.
 
-At the end it writes a JSON report of what every device sent and what was
-acknowledged, so a run can be reconciled with what the centre stored.
+At the end it writes a JSON report of what every board's app sent and what
+was acknowledged (telemetry counts once the broker acknowledged it), so a run
+can be reconciled with what the gateway and the centre stored.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import random
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import aiomqtt
 import typer
 
-from hg import protocol
+from gateway.fleet import Fleet
+from gateway.simactions import CANCEL_MS, LEAK_MA, Leak, Press
+from gateway.simboard import BoardSpec, SimBoard
 
 log = logging.getLogger("homeguard.simulate")
 ALARM_TYPES = ("fire", "medical", "security")
-SEQ_BLOCK = 50
-
-
-class Reboot(Exception):  # noqa: N818 - an event, not an error
-    """The simulated device restarts: everything not in its flash is gone."""
+NEVER = 1 << 62
 
 
 @dataclass
@@ -48,201 +43,64 @@ class FleetConfig:
     host: str = "127.0.0.1"
     port: int = 1883
     duration_s: float = 30.0
-    telemetry_s: float = 10.0
-    heartbeat_s: float = 60.0
-    alarm_every_s: float = 20.0  # mean time between presses, per device
-    outage_every_s: float = 0.0  # mean time between connection losses (0 = never)
+    telemetry_s: int = 10  # the sensors' config (1..3600)
+    heartbeat_s: int = 60  # every board's config (10..86400)
+    alarm_every_s: float = 20.0  # mean time between presses, per board
+    outage_every_s: float = 0.0  # mean time between link losses (0 = never)
     outage_s: float = 2.0
     reboot_every_s: float = 0.0  # mean time between reboots (0 = never)
-    resend_s: float = 3.0
+    resend_s: float = 3.0  # hg.device's resend of an unacked event (30 s on boards)
+    hold_ms: int = 1000  # the buttons' config
     drain_s: float = 15.0  # after duration: wait this long for outstanding acks
+    tick_ms: int = 100  # a quiet board's loop period
+    per_thread: int = 250
     seed: int | None = None
 
 
-@dataclass
-class DeviceReport:
-    alarms: list[int] = field(default_factory=list)
-    stored: list[int] = field(default_factory=list)
-    telemetry: int = 0
-    heartbeats: int = 0
-    outages: int = 0
-    reboots: int = 0
-    resends: int = 0
-    telemetry_seqs: list[int] = field(default_factory=list)
-    telemetry_lost_on_device: int = 0
+class Schedule:
+    """One board's life during the run, called at each of its loop turns."""
 
-
-class VirtualDevice:
-    def __init__(self, dev: str, key: bytes, password: str, next_seq: int,
-                 cfg: FleetConfig, rng: random.Random, flash: Path) -> None:
-        self.id = dev
-        self.key = key
-        self.password = password
+    def __init__(self, cfg: FleetConfig, rng: random.Random) -> None:
         self.cfg = cfg
         self.rng = rng
-        self.flash = flash
-        # seq -> (type, data, ts, wall-clock ms of the press)
-        self.outbox: dict[int, tuple[str, dict, int | None, int]] = {}
-        self.next_seq = next_seq
-        self.reserved = 0  # seqs below this are reserved in flash
-        self.report = DeviceReport()
-        self.boot()
+        self.active = True
+        self.due: dict[str, int] = {}
 
-    def boot(self) -> None:
-        """Start from what the flash holds, as after a power cycle."""
-        saved = json.loads(self.flash.read_text()) if self.flash.exists() else {}
-        self.outbox = {int(k): (v[0], v[1], v[2], v[3])
-                       for k, v in saved.get("outbox", {}).items()}
-        # the seqs reserved before the reboot may have been used: skip them all
-        self.next_seq = max(self.next_seq, saved.get("reserved", 1))
-        self.reserved = self.next_seq
+    def _after(self, mean_s: float) -> int:
+        return int(self.rng.expovariate(1 / mean_s) * 1000) if mean_s else NEVER
 
-    def _save(self) -> None:
-        tmp = self.flash.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"reserved": self.reserved, "outbox": self.outbox}))
-        tmp.replace(self.flash)
+    def __call__(self, board: SimBoard, now: int) -> None:
+        if not self.active:
+            return
+        cfg, due = self.cfg, self.due
+        if not due:
+            due.update(alarm=now + self._after(cfg.alarm_every_s),
+                       outage=now + self._after(cfg.outage_every_s),
+                       reboot=now + self._after(cfg.reboot_every_s), load=now)
+        if now >= due["alarm"]:
+            due["alarm"] = now + self._after(cfg.alarm_every_s)
+            if board.action is None:  # one hand on the board at a time
+                board.start(self._press(board))
+        if now >= due["outage"]:
+            due["outage"] = now + int(cfg.outage_s * 1000) + self._after(cfg.outage_every_s)
+            board.cut(int(cfg.outage_s * 1000))
+        if now >= due["reboot"]:
+            due["reboot"] = now + self._after(cfg.reboot_every_s)
+            board.power_cycle()
+        if now >= due["load"] and "current" in board.values:
+            due["load"] = now + cfg.telemetry_s * 1000
+            board.values["current"] = self.rng.randrange(0, 16001, 500)
 
-    def _seq(self) -> int:
-        if self.next_seq >= self.reserved:
-            self.reserved = self.next_seq + SEQ_BLOCK
-            self._save()
-        seq = self.next_seq
-        self.next_seq += 1
-        return seq
-
-    def _encode(self, kind: str, typ: str, data: dict, ts: int | None = None) -> bytes:
-        return protocol.encode(self.key, self.id, self._seq(), kind, typ, 0, data, ts)
-
-    def _alarm_wire(self, seq: int) -> bytes:
-        typ, data, ts, pressed_ms = self.outbox[seq]
-        age = max(0, int(time.time() * 1000) - pressed_ms)
-        return protocol.encode(self.key, self.id, seq, "alarm", typ, age, data, ts)
-
-    async def run(self, until: float) -> None:
-        """Connect, stream, survive outages until `until` (monotonic), then drain."""
-        while time.monotonic() < until + self.cfg.drain_s:
-            if time.monotonic() >= until and not self.outbox:
-                return
-            try:
-                await self._session(until)
-            except aiomqtt.MqttError as exc:
-                log.debug("%s: link lost: %s", self.id, exc)
-            except Reboot:
-                self.report.reboots += 1
-                self.boot()
-            if time.monotonic() < until:
-                self.report.outages += 1
-                await asyncio.sleep(self.cfg.outage_s)
-            else:
-                await asyncio.sleep(0.5)
-
-    async def _session(self, until: float) -> None:
-        will = aiomqtt.Will(protocol.topic(self.id, "status"),
-                            self._encode("status", "offline", {}), qos=1, retain=True)
-        async with aiomqtt.Client(self.cfg.host, self.cfg.port, username=self.id,
-                                  password=self.password, identifier=f"sim-{self.id}",
-                                  will=will, keepalive=30, timeout=10) as client:
-            await client.subscribe(protocol.topic(self.id, "ack"), qos=1)
-            now = int(time.time() * 1000)
-            await client.publish(protocol.topic(self.id, "status"),
-                                 self._encode("status", "online", {}, now), qos=1, retain=True)
-            tasks = [asyncio.create_task(t) for t in (
-                self._acks(client), self._resend(client), self._streams(client, until))]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    t.result()
-            finally:
-                for t in tasks:
-                    t.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                        await t
-
-    async def _acks(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                continue
-            try:
-                m = protocol.verify(str(message.topic), bytes(payload), {self.id: self.key}.get)
-            except protocol.Reject as exc:
-                log.warning("%s: bad downlink: %s", self.id, exc)
-                continue
-            ref = m["data"].get("ref")
-            if m["type"] == "stored" and self.outbox.pop(ref, None) is not None:
-                self.report.stored.append(ref)
-                self._save()
-            elif m["type"] == "nak":
-                entry = self.outbox.get(ref)
-                if entry is not None:  # our clock is off: resend with age only
-                    self.outbox[ref] = (entry[0], entry[1], None, entry[3])
-
-    async def _resend(self, client: aiomqtt.Client) -> None:
-        for seq in sorted(self.outbox):  # replay after (re)connect, in order
-            await client.publish(protocol.topic(self.id, "event"), self._alarm_wire(seq), qos=1)
-        while True:
-            await asyncio.sleep(self.cfg.resend_s)
-            for seq in sorted(self.outbox):
-                self.report.resends += 1
-                await client.publish(protocol.topic(self.id, "event"), self._alarm_wire(seq),
-                                     qos=1)
-
-    async def _streams(self, client: aiomqtt.Client, until: float) -> None:
-        cfg, rng = self.cfg, self.rng
-        due = {"tele": rng.uniform(0, cfg.telemetry_s), "hb": rng.uniform(0, cfg.heartbeat_s),
-               "alarm": rng.expovariate(1 / cfg.alarm_every_s) if cfg.alarm_every_s else 1e18,
-               "outage": rng.expovariate(1 / cfg.outage_every_s) if cfg.outage_every_s else 1e18,
-               "reboot": rng.expovariate(1 / cfg.reboot_every_s) if cfg.reboot_every_s else 1e18}
-        start = time.monotonic()
-        while time.monotonic() < until:
-            t = time.monotonic() - start
-            if t >= due["tele"]:
-                due["tele"] += cfg.telemetry_s
-                data = {"i_avg": rng.randint(0, 16000), "v_avg": rng.randint(215000, 240000),
-                        "leak_ma": rng.randint(0, 60), "t_dc": rng.randint(150, 450)}
-                await self._telemetry(client, data)
-            if t >= due["hb"]:
-                due["hb"] += cfg.heartbeat_s
-                await client.publish(protocol.topic(self.id, "heartbeat"), self._encode(
-                    "heartbeat", "periodic", {"obx": len(self.outbox), "fw": "sim"}), qos=1)
-                self.report.heartbeats += 1
-            if t >= due["alarm"]:
-                due["alarm"] += rng.expovariate(1 / cfg.alarm_every_s)
-                await self.press(client, rng.choice(ALARM_TYPES))
-            if t >= due["outage"]:
-                due["outage"] += rng.expovariate(1 / cfg.outage_every_s)
-                raise aiomqtt.MqttError("simulated outage")
-            if t >= due["reboot"]:
-                raise Reboot
-            await asyncio.sleep(min(0.2, max(0.0, min(due.values()) - t)))
-        # drain: acks and resends keep running until the outbox is empty
-        while self.outbox and time.monotonic() < until + cfg.drain_s:
-            await asyncio.sleep(0.2)
-
-    async def _telemetry(self, client: aiomqtt.Client, data: dict) -> None:
-        seq = self.next_seq
-        wire = self._encode("telemetry", "periodic", data, int(time.time() * 1000))
-        try:
-            await client.publish(protocol.topic(self.id, "telemetry"), wire, qos=1)
-        except aiomqtt.MqttError:
-            self.report.telemetry_lost_on_device += 1  # a device sheds it, not resent
-            raise
-        self.report.telemetry += 1
-        self.report.telemetry_seqs.append(seq)
-
-    async def press(self, client: aiomqtt.Client, typ: str) -> int:
-        seq = self._seq()
-        now = int(time.time() * 1000)
-        self.outbox[seq] = (typ, {"btn": typ[0]}, now, now)
-        self._save()  # in flash before it is sent
-        self.report.alarms.append(seq)
-        await client.publish(protocol.topic(self.id, "event"), self._alarm_wire(seq), qos=1)
-        return seq
+    def _press(self, board: SimBoard) -> Press | Leak:
+        if board.spec.type == "sensor":
+            return Leak(LEAK_MA, 30000)
+        return Press(self.rng.choice(ALARM_TYPES), CANCEL_MS + 1000)
 
 
 def provision(count: int, prefix: str, registry: Path, broker_dir: Path | None,
-              passwords: Path) -> list[dict]:
-    """Devices `<prefix>-0001…`: registry entries (keys) and broker accounts."""
+              passwords: Path, sensor_every: int = 0) -> list[dict]:
+    """Devices `<prefix>-0001…`: registry entries (keys; every sensor_every-th
+    one a sensor) and broker accounts."""
     reg = json.loads(registry.read_text()) if registry.exists() else {"devices": []}
     known = {d["id"]: d for d in reg["devices"]}
     pw = json.loads(passwords.read_text()) if passwords.exists() else {}
@@ -250,7 +108,8 @@ def provision(count: int, prefix: str, registry: Path, broker_dir: Path | None,
     for i in range(1, count + 1):
         dev = f"{prefix}-{i:04d}"
         if dev not in known:
-            known[dev] = {"id": dev, "key": secrets.token_hex(32), "type": "button",
+            typ = "sensor" if sensor_every and i % sensor_every == 0 else "button"
+            known[dev] = {"id": dev, "key": secrets.token_hex(32), "type": typ,
                           "household": f"H-{i:04d}", "grid": f"G-{i % 10:02d}"}
             reg["devices"].append(known[dev])
         if dev not in pw:
@@ -270,42 +129,55 @@ def provision(count: int, prefix: str, registry: Path, broker_dir: Path | None,
             for i in range(1, count + 1)]
 
 
-async def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
-    seqs = json.loads(state.read_text()) if state.exists() else {}
+def spec(d: dict, cfg: FleetConfig, state: Path, floors: dict[str, int]) -> BoardSpec:
+    return BoardSpec(d["id"], d["key"], d["password"], cfg.host, cfg.port,
+                     state / "flash" / d["id"], type=d.get("type", "button"),
+                     household=d.get("household", ""), grid=d.get("grid", ""),
+                     heartbeat_s=cfg.heartbeat_s, telemetry_s=cfg.telemetry_s,
+                     hold_ms=cfg.hold_ms, resend_ms=int(cfg.resend_s * 1000),
+                     seq_floor=floors.get(d["id"], 1) - 1)
+
+
+def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
+    # next seq per device kept by the simulator before the boards had a flash
+    floors = json.loads((state / "seqs.json").read_text()) if (state / "seqs.json").exists() \
+        else {}
     rng = random.Random(cfg.seed)
-    flash = state.parent / "flash"
-    flash.mkdir(parents=True, exist_ok=True)
-    fleet = [VirtualDevice(d["id"], bytes.fromhex(d["key"]), d["password"],
-                           seqs.get(d["id"], 1), cfg, random.Random(rng.random()),
-                           flash / f"{d['id']}.json")
-             for d in devices]
-    until = time.monotonic() + cfg.duration_s
+    fleet = Fleet(tick_ms=cfg.tick_ms, per_thread=cfg.per_thread)
+    schedules = []
+    for d in devices:
+        board = fleet.add(spec(d, cfg, state, floors))
+        board.on_step = Schedule(cfg, random.Random(rng.random()))
+        schedules.append(board.on_step)
     started = time.time()
+    fleet.start()
     try:
-        await asyncio.gather(*(d.run(until) for d in fleet))
+        time.sleep(cfg.duration_s)
+        for s in schedules:
+            s.active = False
+        deadline = time.monotonic() + cfg.drain_s
+        while time.monotonic() < deadline and not all(b.settled() for b in fleet.boards):
+            time.sleep(0.2)
     finally:
-        # every seq handed out is burnt, sent or not: never reuse one
-        state.write_text(json.dumps({d.id: d.next_seq for d in fleet}))
-    reports = {d.id: vars(d.report) for d in fleet}
-    return {
-        "started": started, "duration_s": cfg.duration_s, "devices": reports,
-        "totals": {
-            "alarms": sum(len(r["alarms"]) for r in reports.values()),
-            "stored": sum(len(r["stored"]) for r in reports.values()),
-            "unacked": sum(len(d.outbox) for d in fleet),
-            "telemetry": sum(r["telemetry"] for r in reports.values()),
-            "heartbeats": sum(r["heartbeats"] for r in reports.values()),
-            "outages": sum(r["outages"] for r in reports.values()),
-            "reboots": sum(r["reboots"] for r in reports.values()),
-            "telemetry_lost_on_device": sum(r["telemetry_lost_on_device"]
-                                            for r in reports.values()),
-            "resends": sum(r["resends"] for r in reports.values()),
-        },
-    }
+        fleet.stop()
+    reports = {b.id: b.report.as_dict() for b in fleet.boards}
+    return {"started": started, "duration_s": cfg.duration_s, "devices": reports,
+            "totals": totals(reports, sum(b.unacked for b in fleet.boards))}
+
+
+def totals(reports: dict[str, dict[str, Any]], unacked: int) -> dict[str, int]:
+    def total(key: str) -> int:
+        return sum(len(r[key]) if isinstance(r[key], list) else r[key] for r in reports.values())
+    out = {k: total(k) for k in ("alarms", "stored", "telemetry", "heartbeats", "outages",
+                                 "reboots", "telemetry_lost_on_device", "resends", "app_errors")}
+    for kind in ("cancel", "restore"):
+        out[kind + "s"] = sum(len(r["events"].get(kind, ())) for r in reports.values())
+    out["unacked"] = unacked
+    return out
 
 
 def simulate(
-    count: Annotated[int, typer.Option(help="How many virtual devices.")] = 10,
+    count: Annotated[int, typer.Option(help="How many simulated boards.")] = 10,
     registry: Annotated[Path, typer.Option(help="Device registry JSON (the gateway's).")] = Path(
         "devices.json"),
     broker_dir: Annotated[Path | None, typer.Option(
@@ -313,28 +185,38 @@ def simulate(
     host: Annotated[str, typer.Option(help="Broker host.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Broker port.")] = 1883,
     duration: Annotated[float, typer.Option(help="Seconds of streaming.")] = 30.0,
-    telemetry_s: Annotated[float, typer.Option(help="Telemetry period per device.")] = 10.0,
-    heartbeat_s: Annotated[float, typer.Option(help="Heartbeat period per device.")] = 60.0,
+    telemetry_s: Annotated[int, typer.Option(
+        min=1, max=3600, help="Telemetry period of the sensors (their config).")] = 10,
+    heartbeat_s: Annotated[int, typer.Option(
+        min=10, max=86400, help="Heartbeat period of every board (its config).")] = 60,
     alarm_every_s: Annotated[float, typer.Option(
-        help="Mean seconds between alarm presses per device (0 = none).")] = 20.0,
+        help="Mean seconds between presses (a leakage on a sensor) per board (0 = none).")]
+        = 20.0,
     outage_every_s: Annotated[float, typer.Option(
-        help="Mean seconds between connection losses per device (0 = none).")] = 0.0,
+        help="Mean seconds between link losses per board (0 = none).")] = 0.0,
     reboot_every_s: Annotated[float, typer.Option(
-        help="Mean seconds between reboots per device, outbox kept in flash (0 = none).")] = 0.0,
+        help="Mean seconds between reboots per board, flash kept (0 = none).")] = 0.0,
+    sensor_every: Annotated[int, typer.Option(
+        min=0, help="New devices: every n-th is an electrical-safety sensor (0 = none).")] = 4,
+    tick_ms: Annotated[int, typer.Option(
+        min=1, help="Loop period of a quiet board, ms (socket data turns it at once).")] = 100,
+    per_thread: Annotated[int, typer.Option(min=1, help="Boards per fleet thread.")] = 250,
     prefix: Annotated[str, typer.Option(help="Device id prefix.")] = "sim",
-    state_dir: Annotated[Path, typer.Option(help="Where seqs and passwords persist.")] = Path(
-        "sim-state"),
+    state_dir: Annotated[Path, typer.Option(
+        help="Where the boards' flash and the passwords persist.")] = Path("sim-state"),
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed for a repeatable run.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed for the schedules.")] = None,
 ) -> None:
-    """Run a fleet of virtual devices against the broker and report what they sent."""
+    """Run a fleet of simulated boards (the real firmware) and report what they sent."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     state_dir.mkdir(parents=True, exist_ok=True)
-    devices = provision(count, prefix, registry, broker_dir, state_dir / "passwords.json")
+    devices = provision(count, prefix, registry, broker_dir, state_dir / "passwords.json",
+                        sensor_every)
     cfg = FleetConfig(host=host, port=port, duration_s=duration, telemetry_s=telemetry_s,
                       heartbeat_s=heartbeat_s, alarm_every_s=alarm_every_s,
-                      outage_every_s=outage_every_s, reboot_every_s=reboot_every_s, seed=seed)
-    result = asyncio.run(run_fleet(devices, cfg, state_dir / "seqs.json"))
+                      outage_every_s=outage_every_s, reboot_every_s=reboot_every_s,
+                      tick_ms=tick_ms, per_thread=per_thread, seed=seed)
+    result = run_fleet(devices, cfg, state_dir)
     text = json.dumps(result, indent=1)
     if report:
         report.write_text(text)

@@ -56,7 +56,7 @@ def test_nothing_lost_nothing_doubled_under_faults(stack: Stack, tmp_path: Path)
     sim = subprocess.Popen(
         [HOMEGUARD, "simulate", "--count", "15", "--registry", tmp_path / "devices.json",
          "--broker-dir", stack.broker.config_dir, "--port", str(proxy.port),
-         "--duration", str(SOAK_S), "--telemetry-s", "1", "--heartbeat-s", "5",
+         "--duration", str(SOAK_S), "--telemetry-s", "1", "--heartbeat-s", "10",
          "--alarm-every-s", "3", "--outage-every-s", "10", "--reboot-every-s", "8",
          "--state-dir", tmp_path / "sim", "--report", report, "--seed", "11"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
