@@ -274,3 +274,68 @@ def test_provisioned_device_connects_and_its_alarm_reaches_the_centre(
     for hop in ("broker", "gateway", "centre"):
         assert any(line.startswith(hop) and line.endswith(" ms")
                    for line in r.stdout.splitlines()), r.stdout
+
+
+# --- provisioning completes when the gateway will accept the device -----------
+
+from hg import config as fw_config  # noqa: E402
+from hg.device import Device  # noqa: E402
+from hg.simhal import SimHAL  # noqa: E402
+from tests.harness.proc import Proc, free_port  # noqa: E402
+from tests.test_firmware_store import App, run  # noqa: E402
+
+
+def start_gateway(tmp: Path, mosquitto, registry: Path) -> tuple[Proc, str]:  # noqa: ANN001
+    """A real gateway on `registry`, its metrics port (GET /devices/<id>) open."""
+    port = free_port()
+    cfg = tmp / "gateway.toml"
+    cfg.write_text(
+        f'[gateway]\nid = "gw-prov"\ndata_dir = "{tmp / "gw"}"\n\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+        f'username = "{mosquitto.gateway_user}"\npassword = "{mosquitto.gateway_password}"\n'
+        f'client_id = "gw-prov"\n\n[registry]\npath = "{registry}"\n\n'
+        f'[centre]\nurl = "http://127.0.0.1:9"\ntoken = "x"\n\n[metrics]\nport = {port}\n')
+    gw = Proc("gateway", [BIN / "homeguard", "gateway", "--config", cfg], tmp).start()
+    gw.wait_ready(lambda: "subscribed topics=" in gw.logs())
+    return gw, f"http://127.0.0.1:{port}"
+
+
+def test_provision_returns_once_the_gateway_accepts_the_device(
+        vboard: VBoard, mosquitto, tmp_path: Path) -> None:  # noqa: ANN001
+    put_v1(vboard)
+    registry = tmp_path / "devices.json"
+    registry.write_text('{"devices": []}')
+    gw, url = start_gateway(tmp_path, mosquitto, registry)
+    try:
+        r = device("provision", "--port", vboard.port, "--type", "button", "--no-tls",
+                   "--broker-host", mosquitto.host, "--broker-port", mosquitto.port,
+                   "--broker-dir", mosquitto.config_dir, "--registry", registry,
+                   "--gateway-url", url)
+        assert r.returncode == 0, r.stderr
+        assert "gateway: ready, key loaded (" in r.stdout
+        # the board powered on at once: the real firmware with the config provisioned
+        root = tmp_path / "board"
+        root.mkdir()
+        (root / "config.json").write_bytes(vboard.read("/config.json") or b"")
+        cfg, errors = fw_config.load(str(root / "config.json"))
+        assert errors == []
+        app = App()
+        dev = Device(cfg, SimHAL(), app, str(root))
+        try:
+            run(dev, dev.hal, lambda: dev.link.connected, "connected")
+            seq = dev.send_event("fire")
+            run(dev, dev.hal, lambda: ("stored", seq) in app.feedback, "the gateway's stored ack")
+        finally:
+            dev.close()
+        assert "unknown_device" not in gw.logs(20000)
+        # a gateway that reads another registry: provisioning says so and fails
+        r = device("provision", "--port", vboard.port, "--type", "button", "--no-tls",
+                   "--broker-host", mosquitto.host, "--broker-port", mosquitto.port,
+                   "--registry", tmp_path / "other.json", "--gateway-url", url,
+                   "--gateway-wait", 1, "--new-identity")
+        said = " ".join(r.stderr.split())
+        assert r.returncode == 1
+        assert f"the gateway at {url} has not loaded the key of" in said
+        assert "(it does not know the device)" in said
+    finally:
+        gw.stop()

@@ -138,6 +138,11 @@ def provision(
     community: Annotated[str, typer.Option(help="New household's / grid cell's community.")]
         = "",
     label_file: Annotated[Path | None, typer.Option(help="Also write the label here.")] = None,
+    gateway_url: Annotated[str | None, typer.Option(
+        envvar="HG_GATEWAY_URL",
+        help="The gateway's metrics URL: wait until it has the device's key.")] = None,
+    gateway_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for the gateway to load the key.")] = 30,
     baud: BaudOpt = 115200, timeout: TimeoutOpt = 3.0, attempts: AttemptsOpt = 4,
 ) -> None:
     """Give the board its identity and config; add it to broker, gateway and centre."""
@@ -153,7 +158,8 @@ def provision(
                   "technician account)")
     try:
         with _board(port, baud, timeout, attempts) as board:
-            result = prov.provision(board, req, broker_dir, registry, centre)
+            result = prov.provision(board, req, broker_dir, registry, centre, gateway_url,
+                                    gateway_wait)
     except TechError as exc:
         raise _fail(exc) from exc
     cfg = result.config
@@ -164,6 +170,8 @@ def provision(
     if registry:
         out.print(f"gateway registry {'updated' if result.registry_changed else 'unchanged'}")
     out.print(f"centre: {result.centre}")
+    if result.gateway_ms is not None:
+        out.print(f"gateway: ready, key loaded ({result.gateway_ms} ms)")
     text = prov.label(cfg)
     out.print(text, highlight=False)
     if label_file:

@@ -10,8 +10,11 @@ when MicroPython has `machine.unique_id()`, else random.
 Order: the board profile (/boards/<board>.json, from hardware/boards/, which
 the firmware's hg.board reads at boot) and the config on the board first
 (atomic: .part, SHA-256 check, rename), then the broker account, the
-gateway's registry file, the centre.  A run cut short anywhere is finished
-by running it again.
+gateway's registry file, the centre; last, with a gateway URL, it waits
+until the gateway has the device's key loaded (GET /devices/<id> on its
+metrics port), so a device switched on right after provisioning is not
+refused as unknown.  A run cut short anywhere is finished by running it
+again.
 
 /config.json (schema v1; docs/technician.md):
     {"v": 1, "device_id": "hg-b-1a2b3c4d", "type": "button", "board": "button-c3",
@@ -27,10 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from broker import layout
+from gateway.health import key_id
 from hardware.tech import enrol, files
 from hardware.tech.centre import CentreRegistry, DeviceRecord, NoRegistryAPI
 from hardware.tech.errors import TechError
@@ -72,6 +79,7 @@ class Result:
     broker_reloaded: bool = False
     registry_changed: bool = False
     centre: str = "not asked"  # "registered" | "not asked" | why it was skipped
+    gateway_ms: int | None = None  # ms until the gateway had the key (None: not asked)
 
     @property
     def device_id(self) -> str:
@@ -169,7 +177,8 @@ def write_config(board: Board, cfg: dict) -> None:
 
 
 def provision(board: Board, req: Request, broker_dir: Path | None = None,
-              registry: Path | None = None, centre: CentreRegistry | None = None) -> Result:
+              registry: Path | None = None, centre: CentreRegistry | None = None,
+              gateway: str | None = None, gateway_wait_s: float = 30) -> Result:
     if req.type not in PREFIX:
         raise TechError(f"unknown device type {req.type!r}; use button or sensor")
     old = read_config(board)
@@ -193,7 +202,32 @@ def provision(board: Board, req: Request, broker_dir: Path | None = None,
             "household": req.household, "grid": req.grid})
     if centre:
         result.centre = _register(board, centre, cfg, req.address, req.community)
+    if gateway:
+        result.gateway_ms = wait_gateway(gateway, cfg["device_id"], cfg["key_hex"],
+                                         gateway_wait_s)
     return result
+
+
+def wait_gateway(url: str, device_id: str, key_hex: str, wait_s: float = 30) -> int:
+    """Milliseconds until the gateway at `url` (its metrics port) has this
+    device's key loaded; TechError saying what it answered after wait_s."""
+    want = key_id(bytes.fromhex(key_hex))
+    t0 = time.monotonic()
+    while True:
+        try:
+            r = httpx.get(f"{url.rstrip('/')}/devices/{device_id}", timeout=5)
+            if r.status_code == 200 and r.json().get("key_id") == want:
+                return int((time.monotonic() - t0) * 1000)
+            last = {200: "it has an older key", 404: "it does not know the device"}.get(
+                r.status_code, f"HTTP {r.status_code}")
+        except (httpx.HTTPError, ValueError) as exc:
+            last = f"no answer: {exc}"
+        if time.monotonic() - t0 >= wait_s:
+            raise TechError(
+                f"the gateway at {url} has not loaded the key of {device_id} after "
+                f"{wait_s:.0f}s ({last}); is its [registry] path the file given with "
+                "--registry, or [registry] centre_sync_s set? Run provision again once it has")
+        time.sleep(0.2)
 
 
 def _register(board: Board, centre: CentreRegistry, cfg: dict, address: str = "",
