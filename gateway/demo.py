@@ -1,9 +1,12 @@
 """`homeguard demo`: the whole system on one machine with embedded defaults.
 
 Starts a broker (Mosquitto when installed, else an embedded Python broker),
-the centre (SQLite), the gateway (SQLite store) and two simulated devices,
-a household-guard button and an electrical-safety sensor, all keeping their
-state in one folder so a second run continues where the first stopped.
+the centre (SQLite), the gateway (SQLite store) and two devices running the
+real firmware on simulated hardware (gateway/fleet.py): a household-guard
+button and an electrical-safety sensor, all keeping their state (the boards'
+flash included) in one folder so a second run continues where the first
+stopped.  A press holds the button's input until its app sends the alarm; the
+button's LED, as its app drives it, is printed as it changes.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,13 +27,17 @@ import httpx
 import typer
 
 from gateway import statelock
-from gateway.simdevice import SimDevice
+from gateway.fleet import Fleet
+from gateway.simboard import BoardSpec, SimBoard
 
 log = logging.getLogger("homeguard.demo")
 
 BUTTON = "hg-b-0001"
 SENSOR = "hg-s-0001"
 KEYS = {"f": "fire", "m": "medical", "s": "security"}
+# the button's LED as its app (apps/button/indicator.py) drives it
+LED = {"blink": "sending", "slow": "stored at the gateway",
+       "on": "the centre has it (received, operator on it)", "off": "off"}
 
 
 def _free_port(preferred: int) -> int:
@@ -170,34 +176,60 @@ def _gateway_config(data: Path, mqtt_port: int, mqtt_password: str, centre: str,
     return path
 
 
-def _console(button: SimDevice, sensor: SimDevice, centre: str) -> None:
-    print("\nType f + Enter for a fire alarm on the button (m medical, s security),")
-    print("l for a leakage alarm on the sensor, q to stop.\n")
+def _boards(data: Path, keys: dict[str, bytes], port: int) -> tuple[Fleet, SimBoard, SimBoard]:
+    """The button and the sensor, their flash in data/devices/<id>/."""
+    passwords = json.loads((data / "passwords.json").read_text())
+    fleet = Fleet()
+    for dev, typ in ((BUTTON, "button"), (SENSOR, "sensor")):
+        old = data / "devices" / f"{dev}.seq.json"  # the seq kept before boards had a flash
+        floor = json.loads(old.read_text())["next"] - 1 if old.exists() else 0
+        fleet.add(BoardSpec(dev, keys[dev].hex(), passwords[dev], "127.0.0.1", port,
+                            data / "devices" / dev, type=typ, household="H-0001", grid="G-01",
+                            heartbeat_s=30, telemetry_s=10, seq_floor=floor))
+    button, sensor = fleet.boards
+    button.on_output = _shown
+    return fleet, button, sensor
+
+
+def _shown(board: SimBoard, output: str, pattern: str) -> None:
+    if output == "led":
+        print(f"  {board.id} LED {pattern}: {LED.get(pattern, pattern)}", flush=True)
+    elif pattern != "off":
+        print(f"  {board.id} buzzer {pattern}", flush=True)
+
+
+def _led_reaches(board: SimBoard, pattern: str, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while pattern not in board.hal.leds:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _console(button: SimBoard, sensor: SimBoard, centre: str) -> None:
+    print("\nType f + Enter to press the button's fire key (m medical, s security; cf, cm,")
+    print("cs: hold it 5 s to cancel), l for a residual-current leak on the sensor, q to stop.\n")
     for line in sys.stdin:
         cmd = line.strip().lower()
         if cmd == "q":
             return
-        if cmd in KEYS:
-            seq = button.press(KEYS[cmd])
-            print(f"  {BUTTON}: {KEYS[cmd]} alarm sent as seq {seq}; watch {centre}/")
-        elif cmd == "l":
-            seq = sensor.event("alarm", "residual_current", {"ma": 342, "set_ma": 300})
-            print(f"  {SENSOR}: residual-current alarm sent as seq {seq}")
-        elif cmd:
-            print("  f, m, s, l or q")
-
-
-def _periodic(button: SimDevice, sensor: SimDevice, stop: threading.Event,
-              period: float = 10.0) -> None:
-    """Sensor telemetry every period, heartbeats from both every third one."""
-    n = 0
-    while not stop.wait(period):
-        n += 1
-        sensor.telemetry({"i_avg": 5200 + n % 7 * 30, "v_avg": 229800, "leak_ma": 42,
-                          "t_dc": 312})
-        if n % 3 == 0:
-            for dev in (button, sensor):
-                dev.heartbeat({"up_s": int(n * period), "fw": "sim", "obx": len(dev.outbox)})
+        try:
+            if cmd in KEYS:
+                seq = button.press(KEYS[cmd])
+                print(f"  {BUTTON}: {KEYS[cmd]} alarm sent as seq {seq}; watch {centre}/" if seq
+                      else f"  {BUTTON}: no alarm: {KEYS[cmd]} is latched until the centre "
+                      "resolves it (cancel it with c" + cmd + ")")
+            elif cmd[:1] == "c" and cmd[1:] in KEYS:
+                seq = button.cancel_press(KEYS[cmd[1:]])
+                print(f"  {BUTTON}: cancel sent as seq {seq}" if seq else "  nothing to cancel")
+            elif cmd == "l":
+                seq = sensor.leak()
+                print(f"  {SENSOR}: residual-current alarm sent as seq {seq}")
+            elif cmd:
+                print("  f, m, s, cf, cm, cs, l or q")
+        except RuntimeError as exc:  # still busy with the last press or leak
+            print(f"  {exc}")
 
 
 def demo(
@@ -209,7 +241,7 @@ def demo(
     embedded_broker: Annotated[bool, typer.Option(
         help="Use the embedded Python broker even when Mosquitto is installed.")] = False,
 ) -> None:
-    """Run broker, gateway, centre and two simulated devices on this machine."""
+    """Run broker, gateway, centre and two devices (the real firmware, simulated hardware)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("paho", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -226,7 +258,6 @@ def demo(
     if not token_file.exists():
         token_file.write_text(secrets.token_urlsafe(24))
     token = token_file.read_text()
-    stop = threading.Event()
     with ExitStack() as stack:
         broker, mqtt_port, gw_password = _start_broker(data, logs, embedded_broker)
         stack.callback(broker.stop)
@@ -247,24 +278,23 @@ def demo(
         g = Child("gateway", [*_homeguard(), "gateway", "--config", str(cfg)], logs)
         stack.callback(g.stop)
         g.wait_log("connected broker=")  # subscribed before the devices speak
-        passwords = json.loads((data / "passwords.json").read_text())
-        button, sensor = (
-            SimDevice(dev, keys[dev], "127.0.0.1", mqtt_port, passwords[dev], data / "devices")
-            .start() for dev in (BUTTON, SENSOR))
-        stack.callback(sensor.stop)
-        stack.callback(button.stop)
-        stack.callback(stop.set)
-        threading.Thread(target=_periodic, args=(button, sensor, stop), daemon=True).start()
+        fleet, button, sensor = _boards(data, keys, mqtt_port)
+        stack.callback(fleet.stop)
+        fleet.start()
         if not (button.wait_connected() and sensor.wait_connected()):
-            raise typer.Exit(_fail("simulated devices could not connect to the broker"))
+            raise typer.Exit(_fail("the devices could not connect to the broker"))
         print(f"\nHomeguard demo is running. Dashboard: {centre}/")
         print(f"Log in as admin, password {admin_password} (kept in {admin_file})")
         print(f"Logs: {logs}/  State: {data}/")
         if once:
             seq = button.press("fire")
+            if seq is None:
+                raise typer.Exit(_fail("the button app sent no alarm"))
             alarm = _wait_alarm(centre, token, seq)
             g.check()
             print(f"fire alarm seq {seq} is on the dashboard: {json.dumps(alarm)}")
+            if not _led_reaches(button, "on"):
+                raise typer.Exit(_fail("the button's LED never showed the centre has it"))
             return
         _console(button, sensor, centre)
 
