@@ -46,7 +46,7 @@ def test_store_check_values(tmp_path: Path, capsys) -> None:
     assert r["seq first boot"] == {"first": [1, 2, 3], "last": 600, "writes": 3, "file": "768"}
     assert r["seq after reboot"] == {"next": 769, "writes": 1, "file": "1024"}
     assert r["seq floor"]["next"] == 5001
-    assert r["seq limit"]["last"] == 2**30 - 1
+    assert r["seq limit"]["last"] == 2**31 - 1  # the protocol's whole range is the device's
     assert r["seq limit"]["result"].startswith("Exhausted")
     assert r["outbox reopen"]["files"] == ["1.m", "2.m", "3.m"]
     assert r["outbox reopen"]["cleaned"] == 1 and all(r["outbox reopen"]["same"])

@@ -18,7 +18,9 @@
 # dev.poll(now_ms) from the main loop; dev.send_event(type, data, kind="alarm")
 # -> seq; dev.send_telemetry(data) -> seq.  The app may define on_feedback(
 # kind, ref), on_config(cfg) (raise to refuse: the config is rolled back),
-# self_test() -> dict and on_fault(reason); all optional.
+# self_test() -> dict, on_fault(reason) and on_renumber(old_seq, new_seq)
+# (an event the gateway refused as seq_conflict/replay was sent again under
+# a new seq, hg/nak.py); all optional.
 from hg import config, protocol
 from hg.link import Link
 from hg.mqtt import MQTTClient
@@ -71,9 +73,10 @@ class Device:
         self.seqs = SeqRes(config.join(root, "seq"), floor=self.obx.highest())
         self.rst = hal.reset_cause()
         self.boot_ms = hal.ticks_ms()
-        self.loop_errors = self.bad_downlink = self.sent = 0
+        self.loop_errors = self.bad_downlink = self.sent = self.renumbered = 0
         self._sent = {}  # event seq -> ms it was last handed to the link
         self._born = {}  # seq -> [ticks, ts] of messages made this boot
+        self._light = {}  # seq -> (kind, type, data) of the last statuses/heartbeats sent
         self._next_hb = self.boot_ms
         self._first_hb = True
         self._trial = None  # ms a remote config was applied, until commit
@@ -121,10 +124,18 @@ class Device:
             raise OSError("cannot sign: " + str(self.fault))
         return protocol.encode(self.key, self.dev, seq, kind, typ, age, data, ts)
 
-    def _status(self, typ, with_ts):
+    def _status(self, typ, with_ts, keep=True):
         ts = self.time_ms() if with_ts else None
-        return self._encode(self.seqs.next(), "status", typ, {"fw": FW, "rst": clean(self.rst)},
-                            0, ts)
+        seq = self.seqs.next()
+        data = {"fw": FW, "rst": clean(self.rst)}
+        if with_ts and keep:  # an `online`, resent if refused for a transient reason
+            self._keep(seq, ("status", typ, data))
+        return self._encode(seq, "status", typ, data, 0, ts)
+
+    def _keep(self, seq, msg):
+        self._light[seq] = msg
+        if len(self._light) > 4:
+            del self._light[min(self._light)]
 
     def _wire(self, seq, now):
         """The bytes to send for a stored message: re-encoded with a fresh age
@@ -160,6 +171,8 @@ class Device:
         if self.link and self.link.connected:
             self.link.publish(protocol.topic(self.dev, kind), wire, 1, False, now)
             self.sent += 1
+            if kind == "heartbeat":
+                self._keep(seq, (kind, "periodic", data))
         elif self.obx.put(seq, kind, wire):
             self._born[seq] = [now, ts]
         return seq
@@ -259,14 +272,8 @@ class Device:
 
     def _on_ack(self, typ, data, ts):
         ref = data["ref"]
-        if typ == "nak":
-            if data.get("reason") == protocol.R_SKEW and ts is not None:
-                mine = self.hal.time_ms()
-                if mine is not None:
-                    self._clock_adj = ts - mine
-                if ref in self._born:  # resend with age only, at once
-                    self._born[ref][1] = None
-                self._sent.pop(ref, None)
+        if typ == "nak":  # hg.nak, loaded for the moment it runs
+            config.cold("nak", "handle", self, ref, data, ts, self.hal.ticks_ms())
             return
         if typ in DONE and self.obx.remove(ref):
             self._sent.pop(ref, None)

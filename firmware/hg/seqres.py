@@ -2,16 +2,18 @@
 # per number: a small file holds a reserved upper bound, rewritten (temp +
 # rename) only when the numbers below it run out, BLOCK at a time.  After a
 # reboot counting resumes above the persisted bound, so at most BLOCK - 1
-# numbers are skipped per boot.  Wear math: docs/firmware.md.
+# numbers are skipped per boot.  skip_past(n) moves the counter past a seq
+# the gateway already holds (its `nak` after the counter went back: flash
+# wiped, board replaced, backup restored).  Wear math: docs/firmware.md.
 # MicroPython subset.
 from hg.config import write_atomic
 
 BLOCK = 256
-LIMIT = (1 << 30) - 1  # the gateway's downlink/supervision seqs start at 2**30
+LIMIT = 0x7FFFFFFF  # 2**31 - 1, the protocol's highest seq (the device's whole range)
 
 
 class Exhausted(OSError):
-    """No sequence number left below 2**30 (decades at normal rates)."""
+    """No sequence number left (2**31 - 1: centuries at normal rates)."""
 
 
 def _read(path):
@@ -55,6 +57,16 @@ class SeqRes:
             self._reserve(min(LIMIT, n + self.block - 1))
         self.last = n
         return n
+
+    def skip_past(self, n):
+        """Never hand out n or a number below it again; persisted at once
+        when n is at or above the reserved bound."""
+        n = min(n, LIMIT)
+        if n <= self.last:
+            return
+        self.last = n
+        if n >= self.bound:
+            self._reserve(min(LIMIT, n + self.block))
 
     def _reserve(self, bound):
         write_atomic(self.path, str(bound).encode())

@@ -164,6 +164,13 @@ class ButtonApp:
             if typ is not None:
                 self.guard.release(typ)
 
+    def on_renumber(self, old, new):
+        """hg.device sent an event again under a new seq (the gateway had
+        refused the old one): the centre's feedback now refers to `new`."""
+        if old in self.alarms:
+            self.alarms[new] = self.alarms.pop(old)
+        self.indicator.renumber(old, new)
+
     def on_config(self, cfg):
         b = cfg["button"]
         self.guard.configure(b["hold_ms"], b["double_press"])

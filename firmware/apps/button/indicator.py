@@ -38,6 +38,12 @@ class Indicator:
     def drop(self, seq):
         self.live.pop(seq, None)
 
+    def renumber(self, old, new):
+        """The event is now known by a new seq (sent again after a refusal)."""
+        e = self.live.pop(old, None)
+        if e is not None:
+            self.live[new] = e
+
     def feedback(self, kind, ref, now):
         e = self.live.get(ref)
         if e is None:
