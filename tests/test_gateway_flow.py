@@ -497,7 +497,8 @@ class Recorder:
         self.seen: list[int] = []
         self.lock = threading.Lock()
 
-    def __call__(self, topic: str, payload: bytes, received_ms: int) -> str:
+    def __call__(self, topic: str, payload: bytes, received_ms: int,
+                 retained: bool = False) -> str:
         with self.lock:
             self.seen.append(protocol.parse(payload)[0]["seq"])
             if self.hold:
@@ -551,7 +552,8 @@ class Committer:
         self.lock = threading.Lock()
         self.source: MQTTSource | None = None
 
-    def __call__(self, topic: str, payload: bytes, received_ms: int) -> Deferred:
+    def __call__(self, topic: str, payload: bytes, received_ms: int,
+                 retained: bool = False) -> Deferred:
         d = Deferred("stored")
         with self.lock:
             self.seen.append(protocol.parse(payload)[0]["seq"])
