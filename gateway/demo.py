@@ -28,7 +28,7 @@ import typer
 
 from gateway import statelock
 from gateway.fleet import Fleet
-from gateway.simboard import BoardSpec, SimBoard
+from gateway.simboard import BoardSpec, SimBoard, stand_in_floor
 
 log = logging.getLogger("homeguard.demo")
 
@@ -181,11 +181,10 @@ def _boards(data: Path, keys: dict[str, bytes], port: int) -> tuple[Fleet, SimBo
     passwords = json.loads((data / "passwords.json").read_text())
     fleet = Fleet()
     for dev, typ in ((BUTTON, "button"), (SENSOR, "sensor")):
-        old = data / "devices" / f"{dev}.seq.json"  # the seq kept before boards had a flash
-        floor = json.loads(old.read_text())["next"] - 1 if old.exists() else 0
         fleet.add(BoardSpec(dev, keys[dev].hex(), passwords[dev], "127.0.0.1", port,
                             data / "devices" / dev, type=typ, household="H-0001", grid="G-01",
-                            heartbeat_s=30, telemetry_s=10, seq_floor=floor))
+                            heartbeat_s=30, telemetry_s=10,
+                            seq_floor=stand_in_floor(data / "devices", dev)))
     button, sensor = fleet.boards
     button.on_output = _shown
     return fleet, button, sensor

@@ -12,8 +12,9 @@ so `power_cycle()` (all RAM lost, a new runtime on the same flash) keeps
 every pending event and never reuses a seq.
 
 What the board did is observed from outside the firmware, through its
-public seams (gateway/simwatch.py: `report`, `acks`, `wires`).  A SimBoard belongs to one thread (a fleet's,
-gateway/fleet.py): `step()` and the actions run there.
+public seams (gateway/simwatch.py: `report`, `acks`, `wires`).  A SimBoard
+belongs to one thread (a fleet's, gateway/fleet.py): `step()` and the
+actions run there; other threads go through `call()`, `press()`, ...
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ class BoardSpec:
                            "password": self.password},
                 "heartbeat_s": self.heartbeat_s, "telemetry_s": self.telemetry_s,
                 "button": {"hold_ms": self.hold_ms}}
+
+
+def stand_in_floor(state_dir: Path, device_id: str) -> int:
+    """The last seq the stand-in device used before devices ran the firmware
+    (it kept the next one in <state_dir>/<id>.seq.json); 0 when none."""
+    path = state_dir / f"{device_id}.seq.json"
+    return int(json.loads(path.read_text())["next"]) - 1 if path.exists() else 0
 
 
 def provision(spec: BoardSpec) -> None:

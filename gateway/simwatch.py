@@ -66,6 +66,7 @@ class Watch:
         self.acks: dict[int, list[str]] = {}  # seq -> ack types the device accepted
         self.wires: dict[int, bytes] = {}  # event seq -> the bytes first published
         self.on_event = on_event  # (seq, kind, type) of each event the app sent
+        self.on_ack: Callable[[int, str], None] | None = None  # (ref, type) of each ack
         self._alarms: set[int] = set()
         self._seen: dict[int, list] = {}  # pid -> the client's inflight entry
         self.dev: Device | None = None
@@ -133,6 +134,8 @@ class Watch:
         if m["type"] == "stored" and "stored" not in acks and ref in self._alarms:
             self.report.stored.append(ref)
         acks.append(m["type"])
+        if self.on_ack is not None:
+            self.on_ack(ref, m["type"])
 
 
 def _seq(wire: bytes) -> int:

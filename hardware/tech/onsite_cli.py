@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 
 from broker import layout
-from gateway.simdevice import SimDevice
+from gateway.fleet import Fleet
+from gateway.simboard import BoardSpec, stand_in_floor
 from hardware.tech.errors import TechError
 from hardware.tech.install import PATH_SETUP
 from hardware.tech.link import Board
@@ -26,13 +27,24 @@ def register(app: typer.Typer) -> None:
     app.command("test")(test)
 
 
-def _sim_trigger(cfg: dict, host: str, port: int, ca: str | None, state: Path) -> tuple:
-    sim = SimDevice(cfg["device_id"], bytes.fromhex(cfg["key_hex"]), host, port,
-                    cfg["broker"]["password"], state, tls_ca=ca, resend_s=2.0).start()
-    if not sim.wait_connected(10):
-        sim.stop()
-        raise TechError(f"the simulated {cfg['device_id']} could not connect to {host}:{port}")
-    return sim, lambda: sim.event("test", "manual")
+def _sim_trigger(cfg: dict, host: str, port: int, ca: str | None, state: Path,
+                 watch: HopWatch) -> tuple:
+    """The board's firmware with its identity on simulated hardware (its flash
+    in <state>/<id>/): the trigger sends the test event as hg.app does, and
+    the acks it gets are the gateway hop (a second session with the device's
+    account would take the broker's one session per device from it)."""
+    dev = cfg["device_id"]
+    fleet = Fleet()
+    board = fleet.add(BoardSpec(
+        dev, cfg["key_hex"], cfg["broker"]["password"], host, port, state / dev,
+        type=cfg.get("type") or "button", tls_ca=ca, household=cfg.get("household", ""),
+        grid=cfg.get("grid", ""), resend_ms=2000, seq_floor=stand_in_floor(state, dev)))
+    board.watch.on_ack = watch.ack
+    fleet.start()
+    if not board.wait_connected(10):
+        fleet.stop()
+        raise TechError(f"the simulated {dev} could not connect to {host}:{port}")
+    return fleet, board.send_test
 
 
 def _board_trigger(board: Board) -> int:
@@ -52,9 +64,10 @@ def test(
     broker_host: Annotated[str | None, typer.Option(help="Default: the device's.")] = None,
     broker_port: Annotated[int | None, typer.Option(help="Default: the device's.")] = None,
     sim: Annotated[bool, typer.Option(help=(
-        "Send from a simulated device with the board's identity (a board without "
-        "Wi-Fi or without the device app)."))] = False,
-    state_dir: Annotated[Path, typer.Option(help="--sim: its seq counter.")] = Path("var/tech-sim"),
+        "Send from the firmware on simulated hardware with the board's identity (a "
+        "board without Wi-Fi or without the device app)."))] = False,
+    state_dir: Annotated[Path, typer.Option(
+        help="--sim: its flash (seqs, outbox).")] = Path("var/tech-sim"),
     wait: Annotated[float, typer.Option(help="Seconds to wait for the centre.")] = 30,
     timeout: Annotated[float, typer.Option(help="Serial silence timeout.")] = 3.0,
 ) -> None:
@@ -89,9 +102,9 @@ def _run(board: Board, cfg: dict, broker_dir: Path, host: str | None, port: int 
                                               cfg["broker"]["password"], centre_url, token, ca))
     device = None
     try:
-        watch.start()
+        watch.start(device_account=not sim)
         if sim:
-            device, trigger = _sim_trigger(cfg, host, port, ca, state_dir)
+            device, trigger = _sim_trigger(cfg, host, port, ca, state_dir, watch)
         else:
             def trigger() -> int:
                 return _board_trigger(board)
