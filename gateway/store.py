@@ -23,6 +23,7 @@ Events and points themselves always commit with synchronous=FULL.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -30,6 +31,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway import salvage
+
+log = logging.getLogger("homeguard.gateway.store")
 
 VERSION = 3  # 3 added the telemetry table (nothing to migrate)
 SCHEMA = """
@@ -153,7 +158,40 @@ class Store:
         self.sinks = tuple(sinks)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self.salvaged: salvage.Report | None = None  # set when a corrupt store was replaced
+        problem = salvage.check(self.path) if self.path.exists() else None
+        if problem is None:
+            try:
+                self._open_schema()
+            except sqlite3.DatabaseError as exc:
+                if not salvage.is_corruption(exc):
+                    raise
+                problem = str(exc)
+        if problem is not None:
+            self._replace_corrupt(problem)
+
+    def _replace_corrupt(self, problem: str) -> None:
+        """Move the corrupt file aside, start fresh, copy in what can be read."""
+        self.close()
+        log.error("store %s is corrupt (%s): moving it aside and salvaging", self.path, problem)
+        report = salvage.Report(salvage.quarantine(self.path))
         self._open_schema()
+        with self._tx() as db:
+            for table, cols in salvage.TABLES.items():
+                marks = ",".join("?" * len(cols))
+                db.executemany(f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) "
+                               f"VALUES ({marks})", salvage.rows(report.moved_to, table, report))
+            # an event whose delivery rows were lost is delivered again (idempotent)
+            for sink in self.sinks:
+                db.execute("INSERT OR IGNORE INTO deliveries (event_id, sink) SELECT id, ? "
+                           "FROM events WHERE id NOT IN (SELECT event_id FROM deliveries "
+                           "WHERE sink = ?)", (sink, sink))
+            # downlink seqs never go back: if the counter is lost, restart above
+            # anything a device can have seen from this gateway
+            db.execute("INSERT OR IGNORE INTO counters (name, value) VALUES ('downlink_seq', ?)",
+                       (int(time.time()) - 1_735_689_600,))
+        self.salvaged = report
+        log.error("store %s replaced: %s", self.path, report)
 
     def relax(self) -> None:
         """This thread's commits skip the fsync (sinks' bookkeeping only)."""
