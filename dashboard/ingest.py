@@ -1,6 +1,8 @@
 """Storing a validated batch from a gateway: one transaction, idempotent on
 (device, seq) through the UNIQUE constraint, so two racing deliveries of
-the same event store it once and the loser reports "duplicate"."""
+the same event store it once and the loser reports "duplicate".  In the
+same transaction: the desk alarms it opens, the supervision alarms it
+restores (restore.py), hazards and device status."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dashboard import devstatus, hazards
+from dashboard import devstatus, hazards, restore
 from dashboard.db import begin_write
 from dashboard.live import LiveItem
 from dashboard.models import Alarm, Event
@@ -29,7 +31,8 @@ PRIORITY = {
     "medical": 2, "security": 2, "panic": 2,
     "residual_current": 3, "over_temp": 3, "over_current": 3,
     "over_voltage": 3, "under_voltage": 3,
-    "tamper": 4, "low_battery": 4, "offline": 4, "gateway_offline": 4,
+    "tamper": 4, "low_battery": 4, "offline": 4, "gateway_offline": 4, "link_lost": 4,
+    "seq_conflict": 4,
     "manual": 5, "auto": 5,
 }
 DEFAULT_PRIORITY = 4
@@ -56,6 +59,7 @@ def store_batch(
     event in order and the live items to publish once the caller commits."""
     begin_write(session)
     insert_event = _insert_ignoring_duplicates(session, Event.__table__)  # type: ignore[arg-type]
+    restores = restore.Restores(session, {ev.device for ev in batch.events})
     results: list[IngestResult] = []
     fresh: list[LiveItem] = []
     stored: list[EventCreate] = []
@@ -72,14 +76,19 @@ def store_batch(
         alarm = _store_alarm(session, values) if is_alarm(ev.kind, ev.type) else None
         hazards.on_event(session, values, alarm)  # opens or attaches to a hazard
         fresh.append(live_item(values, alarm))
+        restores.heard(values)
+        if alarm is not None:
+            restores.opened(alarm, values)
         stored.append(ev)
     devstatus.apply(session, stored, batch.gateway)
-    return results, fresh
+    return results, fresh + restores.items()
 
 
 # a gateway's supervision events that need an operator: a device gone silent
-# (or its last will) and a gateway that lost its broker
-SUPERVISION_ALARMS = ("offline", "gateway_offline")
+# (or its last will), a gateway that lost its broker or its devices' link
+# (these three restore themselves, restore.py), and a device fault: a seq
+# reused for other content (closed by an operator)
+SUPERVISION_ALARMS = ("offline", "gateway_offline", "link_lost", "seq_conflict")
 
 
 def is_alarm(kind: str, typ: str) -> bool:

@@ -29,6 +29,9 @@ ALARM_TYPES = {
     # supervision alarms a gateway raises
     "offline": ("设备离线", "Device offline"),
     "gateway_offline": ("网关离线", "Gateway offline"),
+    "link_lost": ("链路中断（设备批量掉线）", "Broker/link lost (devices dropped together)"),
+    # a device fault the gateway reports: one seq sent twice with different content
+    "seq_conflict": ("设备序号冲突", "Device fault: sequence number reused"),
 }
 
 STATES = {
@@ -44,6 +47,8 @@ ACTIONS = {
     "verify": ("核实", "Verify"),
     "dispatch": ("派遣", "Dispatch"),
     "resolve": ("办结", "Resolve"),
+    # not an operator's: the centre closed a supervision alarm when the device came back
+    "restore": ("自动恢复", "Restored (system)"),
 }
 
 OUTCOMES = {

@@ -1,5 +1,7 @@
 """The alarm workflow: which action moves an alarm from which state, and
-applying one with its audit row and its device feedback row.
+applying one with its audit row and its device feedback row (for a
+device's own alarms only).  Supervision alarms that restore themselves are
+closed by restore.py, not here.
 
     received --ack--> acknowledged --verify(genuine|false|test)--> verified
     verified --dispatch(grid_worker|patrol)--> dispatched  (genuine only;
@@ -114,10 +116,17 @@ def apply(session: Session, alarm_id: int, action: str, user: User, *,
     if rule.feedback is not None:
         ev = session.get(Event, alarm.event_id)
         assert ev is not None  # alarms.event_id is a foreign key
-        if ev.kind == "alarm":  # supervision alarms have no device waiting for an answer
+        if device_waits(ev):
             session.add(_feedback(alarm, ev, rule.feedback, now))
     session.flush()
     return alarm, audit
+
+
+def device_waits(ev: Event) -> bool:
+    """Does a device wait for the operator's steps on this event?  Only for
+    its own alarms: never for what a gateway originated (supervision, faults;
+    negative seqs), so a device never gets an ack for a seq it did not send."""
+    return ev.kind == "alarm" and ev.seq > 0
 
 
 def _feedback(alarm: Alarm, ev: Event, kind: str, now: int) -> Feedback:

@@ -169,20 +169,23 @@ def test_desk_order_is_priority_then_age(app: FastAPI, olga: Operator) -> None:
 
 def test_supervision_offline_is_a_desk_alarm_without_device_feedback(
         app: FastAPI, olga: Operator) -> None:
-    sup = 1 << 30
+    # the gateway's own events carry negative seqs, never a device's
     r = TestClient(app).post("/api/v1/ingest", headers=AUTH, json=batch(
-        event(sup + 1, device="hg-b-0009", kind="supervision", typ="offline",
+        event(-101, device="hg-b-0009", kind="supervision", typ="offline",
               data={"reason": "silent"}),
-        event(sup + 2, device="gw-1", kind="supervision", typ="gateway_offline"),
-        event(sup + 3, device="hg-b-0009", kind="supervision", typ="online")))
+        event(-102, device="gw-1", kind="supervision", typ="gateway_offline"),
+        event(-103, device="hg-b-0009", kind="supervision", typ="seq_conflict",
+              data={"seq": 7, "hi": 9})))
     assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 3
     desk = [(a["device"], a["type"], a["priority"]) for a in olga.client.get(
-        "/api/v1/alarms").json() if a["type"] in ("offline", "gateway_offline", "online")]
-    assert sorted(desk) == [("gw-1", "gateway_offline", 4), ("hg-b-0009", "offline", 4)]
-    offline = next(a["id"] for a in olga.client.get("/api/v1/alarms").json()
-                   if a["type"] == "offline")
-    for action, body in (("ack", {}), ("verify", {"outcome": "genuine"}), ("resolve", {})):
-        assert olga.do(offline, action, **body).status_code == 200
+        "/api/v1/alarms").json() if a["device"] in ("hg-b-0009", "gw-1")]
+    assert sorted(desk) == [("gw-1", "gateway_offline", 4), ("hg-b-0009", "offline", 4),
+                            ("hg-b-0009", "seq_conflict", 4)]
+    for typ in ("offline", "seq_conflict"):
+        alarm = next(a["id"] for a in olga.client.get("/api/v1/alarms").json()
+                     if a["type"] == typ)
+        for action, body in (("ack", {}), ("verify", {"outcome": "genuine"}), ("resolve", {})):
+            assert olga.do(alarm, action, **body).status_code == 200
     # nothing to relay: no device waits for an answer about its own silence
     rows = TestClient(app).get("/api/v1/feedback", headers=AUTH).json()
     assert [r for r in rows if r["device"] == "hg-b-0009"] == []
