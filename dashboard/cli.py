@@ -1,4 +1,5 @@
-"""`homeguard centre`: run the monitoring centre (ingest API + alarm desk)."""
+"""`homeguard centre`: run the monitoring centre (ingest API + alarm desk);
+`homeguard centre migrate`: bring its store to this release's schema."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def load_settings(**given: Any) -> Settings:
 
 
 def centre(
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port to listen on.")] = None,
     db: Annotated[
@@ -32,34 +34,103 @@ def centre(
     timezone: Annotated[str | None, typer.Option(help="IANA zone for shown times.")] = None,
     bootstrap_admin: Annotated[str | None, typer.Option(
         help="USER:PASSWORD of an admin to create when the store has no user yet.")] = None,
+    migrate: Annotated[bool, typer.Option(
+        "--migrate", help="Migrate a store made by an older release before starting "
+        "(without it such a store is refused; an empty one is always created).")] = False,
 ) -> None:
     """Run the centre: ingest API for gateways, live alarm desk for operators."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(
+        "homeguard centre", host=host, port=port, database_url=db,
+        gateway_tokens=gateway_token, timezone=timezone, bootstrap_admin=bootstrap_admin,
+    )
+    _serve(settings, migrate)
+
+
+def migrate_store(
+    db: Annotated[str, typer.Option(
+        envvar="HG_CENTRE_DATABASE_URL", help="SQLAlchemy URL of the alarm store.")
+    ] = Settings.model_fields["database_url"].default,
+    new: Annotated[str | None, typer.Option(
+        "--new", metavar="MESSAGE", help="For developers: write the next revision from the "
+        "models' changes into dashboard/migrations/versions/ instead.")] = None,
+) -> None:
+    """Bring the alarm store to this release's schema (stop every centre on it first)."""
+    from dashboard.migrate import new_revision
+
+    if new is not None:
+        path = new_revision(new)
+        if path is None:
+            raise _fail("homeguard centre migrate", "the models match the head revision: "
+                        "nothing to write")
+        typer.echo(f"Wrote {path}: read it through, then run the migration tests.")
+        return
+    _hold(db, "homeguard centre migrate")
+    _prepare_store(db, migrate=True, prog="homeguard centre migrate", quiet=False)
+
+
+def _settings(prog: str, **given: Any) -> Settings:
     try:
-        settings = load_settings(
-            host=host, port=port, database_url=db, gateway_tokens=gateway_token,
-            timezone=timezone, bootstrap_admin=bootstrap_admin,
-        )
+        return load_settings(**given)
     except ValidationError as exc:
         for line in describe_errors(exc):
-            typer.echo(f"homeguard centre: {line}", err=True)
+            typer.echo(f"{prog}: {line}", err=True)
         raise typer.Exit(2) from None
-    _serve(settings)
 
 
-def _serve(settings: Settings) -> None:
+def _fail(prog: str, message: str) -> typer.Exit:
+    typer.echo(f"{prog}: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _hold(url: str, prog: str) -> None:
+    if url.startswith("sqlite:///"):  # one centre per SQLite file
+        from gateway.statelock import InUse, hold
+
+        try:
+            hold(Path(url.removeprefix("sqlite:///")), "centre", directory=False)
+        except InUse as exc:
+            raise _fail(prog, f"cannot start: {exc}") from None
+
+
+def _prepare_store(url: str, migrate: bool, prog: str, quiet: bool = True) -> None:
+    """Create an empty store; migrate an older one only when told to, else
+    refuse with what to run (the store holds alarms: the operator backs it up
+    first).  Prints what it did; `quiet`: nothing when there was nothing to do."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from dashboard import migrate as m
+    from dashboard.db import make_engine
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    engine = make_engine(url)
+    try:
+        status = m.status(engine)
+        if status.needs_migrating and not migrate:
+            raise _fail(prog, f"the store {shown} is {status} and needs migrating to "
+                        f"{status.head}: back it up, then run `homeguard centre migrate "
+                        f"--db {shown}` (or start with --migrate)")
+        if status.stand is not m.Stand.CURRENT or not quiet:
+            typer.echo(str(m.upgrade(engine)))
+    except m.MigrationError as exc:
+        raise _fail(prog, f"{shown}: {exc}") from None
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise _fail(prog, f"cannot open the store {shown}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def _serve(settings: Settings, migrate: bool = False) -> None:
     import uvicorn
 
     from dashboard.app import create_app
     from dashboard.users import UserError
 
-    if settings.database_url.startswith("sqlite:///"):  # one centre per SQLite file
-        from gateway.statelock import InUse, hold
-
-        try:
-            hold(Path(settings.database_url.removeprefix("sqlite:///")), "centre", directory=False)
-        except InUse as exc:
-            typer.echo(f"homeguard centre: cannot start: {exc}", err=True)
-            raise typer.Exit(2) from None
+    _hold(settings.database_url, "homeguard centre")
+    _prepare_store(settings.database_url, migrate, "homeguard centre")
     try:
         app = create_app(settings)
     except UserError as exc:
@@ -77,5 +148,8 @@ def _serve(settings: Settings) -> None:
 def register(app: typer.Typer) -> None:
     from dashboard.usercli import app as users
 
-    app.command("centre")(centre)
+    group = typer.Typer(add_completion=False)
+    group.callback(invoke_without_command=True)(centre)
+    group.command("migrate")(migrate_store)
+    app.add_typer(group, name="centre")
     app.add_typer(users, name="centre-user")

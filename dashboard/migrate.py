@@ -1,65 +1,252 @@
-"""Bringing an older alarm store up to the current tables.
+"""The store's schema through Alembic: where a store stands, and bringing it
+to the models' schema (the head revision).
 
-`create_all` makes missing tables but never touches existing ones.  The
-workflow added nullable columns to `alarms`; a store made by the walking
-skeleton gets them here with ALTER TABLE ADD COLUMN (no data changes).
-Indexes declared on a model since (the desk's `ix_alarms_desk`) are
-created when missing (CREATE INDEX IF NOT EXISTS).
-A change that needs more than added nullable columns gets a real
-migration tool, not another branch here.
+The revisions live in dashboard/migrations/versions/; 0001 is the schema of
+release c5f2424, the last made by `create_all` and hand-rolled steps.  A
+store stands in one of four places:
+
+- EMPTY: none of the store's tables.  Every revision runs, from 0001.
+- UNVERSIONED: made before migrations (no `alembic_version`).  It is
+  adopted (`adopt`) and stamped 0001, then upgraded like any other.
+- BEHIND: at an older revision; upgraded to head.
+- CURRENT: at head.
+
+A revision this release does not know (a newer release migrated the store)
+is `UnknownRevision`; an unversioned store that is not release c5f2424's
+schema is `UnrecognisedStore`.  Either way nothing is changed.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, inspect
-from sqlalchemy.schema import CreateColumn, CreateIndex
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, MetaData, inspect
+from sqlalchemy.schema import CreateColumn, CreateIndex, SchemaItem
 
+from dashboard.db import foreign_key_violations, schema_change
+from dashboard.migrations import baseline
 from dashboard.models import Base
 
 log = logging.getLogger("homeguard.centre.migrate")
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"
 
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add every nullable model column the database lacks; returns 'table.column's."""
-    insp = inspect(engine)
+
+class MigrationError(Exception):
+    """The store cannot be brought to this release's schema; nothing changed."""
+
+
+class UnknownRevision(MigrationError):
+    def __init__(self, revision: str, head: str) -> None:
+        super().__init__(
+            f"the store is at schema revision {revision}, which this release (head {head}) "
+            "does not know: a newer Homeguard migrated it; run that release")
+        self.revision, self.head = revision, head
+
+
+class UnrecognisedStore(MigrationError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "the store has no schema revision and is not the schema of release "
+            f"{baseline.RELEASE}: " + "; ".join(problems))
+        self.problems = problems
+
+
+class Stand(Enum):
+    EMPTY = "empty"
+    UNVERSIONED = "unversioned"
+    BEHIND = "behind"
+    CURRENT = "current"
+
+
+@dataclass(frozen=True)
+class Status:
+    stand: Stand
+    revision: str | None  # None while EMPTY or UNVERSIONED
+    head: str
+
+    @property
+    def needs_migrating(self) -> bool:
+        """True when it holds data this release's schema does not fit yet."""
+        return self.stand in (Stand.UNVERSIONED, Stand.BEHIND)
+
+    def __str__(self) -> str:
+        if self.stand is Stand.EMPTY:
+            return "empty"
+        if self.stand is Stand.UNVERSIONED:
+            return f"from before migrations (release {baseline.RELEASE}'s schema, {BASELINE})"
+        return f"at schema revision {self.revision}"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What `upgrade` did: the store's status before, and for a store made
+    before migrations what adopting it added."""
+
+    before: Status
+    adopted: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        b, head = self.before, self.before.head
+        if b.stand is Stand.CURRENT:
+            return f"The store is at schema revision {head}, this release's: nothing to do."
+        if b.stand is Stand.EMPTY:
+            return f"Created the store's tables at schema revision {head}."
+        if b.stand is Stand.BEHIND:
+            return f"Migrated the store from schema revision {b.revision} to {head}."
+        added = f" (added {', '.join(self.adopted)})" if self.adopted else ""
+        return (f"Recognised a store made before migrations as revision {BASELINE}{added}; "
+                f"migrated it to {head}.")
+
+
+def metadata() -> MetaData:
+    """Every table the models declare (two modules declare theirs beside their logic)."""
+    import dashboard.hazards  # noqa: F401
+    import dashboard.notify.models  # noqa: F401
+
+    return Base.metadata
+
+
+def config(connection: Connection) -> Config:
+    """Alembic's configuration, built here rather than read from an alembic.ini;
+    env.py runs everything on `connection`."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def context_options() -> dict[str, Any]:
+    """env.py's and the comparisons' options (render_as_batch: SQLite can
+    ALTER little, so autogenerated changes copy the table)."""
+    return {"target_metadata": metadata(), "render_as_batch": True, "compare_type": True,
+            "include_object": _ours}
+
+
+def _ours(obj: SchemaItem, name: str | None, type_: str, reflected: bool,
+          compare_to: SchemaItem | None) -> bool:
+    # a shared database's other tables are not the store's business
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
+def status(engine: Engine) -> Status:
+    with engine.connect() as conn:
+        return _status(conn)
+
+
+def _status(conn: Connection) -> Status:
+    script = ScriptDirectory.from_config(config(conn))
+    head = script.get_current_head()
+    assert head is not None, "no revisions in dashboard/migrations/versions"
+    current = MigrationContext.configure(conn).get_current_heads()
+    if not current:
+        ours = set(inspect(conn).get_table_names()) & set(baseline.METADATA.tables)
+        return Status(Stand.UNVERSIONED if ours else Stand.EMPTY, None, head)
+    try:
+        revisions = [script.get_revision(rev) for rev in current]
+    except CommandError:
+        raise UnknownRevision(", ".join(current), head) from None
+    if len(revisions) != 1:
+        raise UnknownRevision(", ".join(current), head)
+    return Status(Stand.CURRENT if current[0] == head else Stand.BEHIND, current[0], head)
+
+
+def upgrade(engine: Engine) -> Upgrade:
+    """Bring the store to head in one transaction (SQLite and PostgreSQL both
+    change schema transactionally): all of it, or nothing on any error."""
+    with engine.connect() as conn:
+        if _status(conn).stand is Stand.CURRENT:  # without taking the lock
+            return Upgrade(_status(conn))
+    with schema_change(engine) as conn:
+        before = _status(conn)  # again, now under the lock
+        if before.stand is Stand.CURRENT:
+            return Upgrade(before)
+        cfg = config(conn)
+        adopted = adopt(conn) if before.stand is Stand.UNVERSIONED else []
+        if before.stand is Stand.UNVERSIONED:
+            command.stamp(cfg, BASELINE)
+        command.upgrade(cfg, "head")
+        broken = foreign_key_violations(conn)
+        if broken:
+            raise MigrationError("foreign keys broken by the migration: " + "; ".join(broken))
+    done = Upgrade(before, adopted)
+    log.info("%s", done)
+    return done
+
+
+def adopt(conn: Connection) -> list[str]:
+    """Make a store from before migrations into release c5f2424's schema the
+    way releases up to it did at every start: create missing tables, add
+    missing nullable columns, create missing indexes (never touching a row).
+    Then its tables must have exactly that release's columns.  Returns what
+    it added."""
+    insp = inspect(conn)
+    present = set(insp.get_table_names())
     added: list[str] = []
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            if not insp.has_table(table.name):
+    for table in baseline.METADATA.sorted_tables:
+        if table.name not in present:
+            table.create(conn)
+            added.append(table.name)
+            continue
+        columns = {c["name"] for c in insp.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in columns:
                 continue
-            present = {c["name"] for c in insp.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(
-                        f"store lacks {table.name}.{column.name}, which is NOT NULL: "
-                        "this store needs a manual migration"
-                    )
-                ddl = CreateColumn(column).compile(dialect=engine.dialect)
-                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
-                added.append(f"{table.name}.{column.name}")
-    for name in added:
-        log.info("migrated the store: added column %s", name)
-    return added
-
-
-def add_missing_indexes(engine: Engine) -> list[str]:
-    """Create every model index an existing table lacks; returns their names."""
-    insp = inspect(engine)
-    added: list[str] = []
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            if not insp.has_table(table.name):
-                continue
-            present = {ix["name"] for ix in insp.get_indexes(table.name)}
-            for index in table.indexes:
-                if index.name in present:
-                    continue
+            if not column.nullable:
+                raise UnrecognisedStore([f"{table.name} lacks {column.name}, which is NOT NULL"])
+            ddl = CreateColumn(column).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+            added.append(f"{table.name}.{column.name}")
+        indexes = {ix["name"] for ix in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
                 added.append(str(index.name))
-    for name in added:
-        log.info("migrated the store: added index %s", name)
+    extra = [f"{t.name}.{c['name']} is not that release's" for t in baseline.METADATA.sorted_tables
+             for c in inspect(conn).get_columns(t.name) if c["name"] not in t.columns]
+    if extra:
+        raise UnrecognisedStore(extra)
     return added
+
+
+def differences(engine: Engine, against: MetaData | None = None) -> list[str]:
+    """How the store's schema differs from the models' (or `against`), by
+    Alembic's autogenerate comparison; empty when they agree."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts=context_options())
+        return [repr(d) for d in compare_metadata(context, against or metadata())]
+
+
+def new_revision(message: str) -> Path | None:
+    """Write the next revision, versions/<NNNN>_<message>.py, with what takes
+    head to the models (Alembic's autogenerate against a scratch SQLite store
+    at head: read it through before committing).  None when they agree."""
+    import tempfile
+
+    from dashboard.db import make_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/head.db")
+        try:
+            head = upgrade(engine).before.head
+            if not differences(engine):
+                return None
+            with engine.begin() as conn:
+                script = command.revision(config(conn), message, autogenerate=True,
+                                          rev_id=f"{int(head) + 1:04d}")
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)
