@@ -27,6 +27,7 @@ class GatewaySection(_Section):
     data_dir: Path = Path("var/gateway")
     retention_days: float = Field(30.0, ge=0)  # 0 = keep every row
     retention_check_s: float = Field(3600.0, gt=0)
+    min_free_mb: int = Field(64, ge=0)  # below this free space /health is degraded
 
 
 class MQTTSection(_Section):

@@ -4,7 +4,9 @@ releases their PUBACKs (each message's Deferred).
 Two lanes run side by side so telemetry never delays an alarm:
 
 - the event lane (alarms, restores, heartbeats, status: everything kept in
-  the centre's outbox) has no bound and sheds nothing. Under load a batch
+  the centre's outbox) sheds nothing; at most EVENT_QUEUE_MAX events wait
+  in memory, past that the source waits for room (back-pressure to the
+  broker, which keeps the messages it has not had a PUBACK for). Under load a batch
   of events shares one fsync ("group commit"); an alarm arriving at an idle
   gateway is committed on its own at once.
 - the telemetry lane commits points in batches and holds at most
@@ -12,7 +14,8 @@ Two lanes run side by side so telemetry never delays an alarm:
   `wait_s` (backpressure: the broker keeps what the gateway has not taken,
   as after an outage when a backlog arrives faster than one commit). A lane
   still full after that is overloaded: new points are shed until it has
-  drained to half, each counted in hg_gateway_shed_total{lane="telemetry",
+  drained to half (never while the store is failing: then the source
+  waits, as for the event lane), each counted in hg_gateway_shed_total{lane="telemetry",
   reason="queue_full"}, logged at most once a minute, and PUBACKed so the
   broker does not send it again (shedding telemetry keeps the broker's own
   queue, which holds alarms too, from filling up).
@@ -45,6 +48,8 @@ LOG_EVERY_S = 60.0
 QUEUE_FULL = "queue_full"
 IDLE_WAIT_S = 0.2  # a sleeping lane re-checks its queue at least this often
 ROOM_POLL_S = 0.002
+FAILING_POLL_S = 0.05  # while the store cannot write, look for room this often
+EVENT_QUEUE_MAX = 5000  # events waiting in memory for a commit, at most
 
 T = TypeVar("T")
 
@@ -57,6 +62,7 @@ class Lane(Generic[T]):
 
     def __init__(self) -> None:
         self.items: deque[tuple[T, Deferred]] = deque()
+        self.failing = False  # the last commit failed (the store cannot write)
         self.stopping = threading.Event()
         self.after_batch: Callable[[], object] = lambda: None
         self._wake = threading.Event()
@@ -79,6 +85,12 @@ class Lane(Generic[T]):
     def commit(self, items: list[T]) -> list[str]:
         """Commit the items in one transaction; one outcome per item."""
         raise NotImplementedError
+
+    def _wait_room(self, limit: int) -> None:
+        """Block the caller (the source: the broker keeps what it has not
+        delivered) until fewer than `limit` items are queued."""
+        while len(self.items) >= limit and not self.stopping.is_set():
+            time.sleep(ROOM_POLL_S if not self.failing else FAILING_POLL_S)
 
     def _queue(self, item: T, deferred: Deferred) -> Deferred:
         self.items.append((item, deferred))
@@ -131,8 +143,13 @@ class Lane(Generic[T]):
         delay = 0.1
         while True:
             try:
-                return self.commit([item for item, _ in batch])
+                outcomes = self.commit([item for item, _ in batch])
+                if self.failing:
+                    self.failing = False
+                    log.warning("%s commits again", self.name)
+                return outcomes
             except Exception:  # noqa: BLE001 - keep the batch; the broker still has it
+                self.failing = True
                 log.exception("%s commit failed items=%d; retrying in %.1fs",
                               self.name, len(batch), delay)
                 if self.stopping.wait(delay):
@@ -141,15 +158,23 @@ class Lane(Generic[T]):
 
 
 class EventLane(Lane[T]):
-    """Events in arrival order, committed by `commit_fn` (the pipeline's)."""
+    """Events in arrival order, committed by `commit_fn` (the pipeline's).
+
+    At most `queue_max` wait in memory: past that the source waits for room
+    (while the store cannot write, that is until it can), so a failing store
+    costs bounded memory and the broker keeps the rest, unacknowledged."""
 
     name = "event-lane"
 
-    def __init__(self, commit_fn: Callable[[list[T]], list[str]]) -> None:
+    def __init__(self, commit_fn: Callable[[list[T]], list[str]],
+                 queue_max: int = EVENT_QUEUE_MAX) -> None:
         super().__init__()
         self.commit_fn = commit_fn
+        self.queue_max = queue_max
 
     def put(self, item: T) -> Deferred:
+        if len(self.items) >= self.queue_max:
+            self._wait_room(self.queue_max)
         return self._queue(item, Deferred("queued"))
 
     def commit(self, items: list[T]) -> list[str]:
@@ -178,6 +203,10 @@ class TelemetryLane(Lane[Point]):
     def put(self, point: Point, outcome: str) -> Deferred:
         """Queue a point; the returned Deferred is done once it is committed (or shed)."""
         deferred = Deferred(outcome)
+        if len(self.items) >= self.queue_max and self.failing:
+            # the store cannot write: not an overload to shed, but a wait (the
+            # broker keeps the points until the store can take them)
+            self._wait_room(self.queue_max)
         if len(self.items) >= self.queue_max and not self._room():
             self._shed(point)
             deferred.done()

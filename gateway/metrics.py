@@ -24,6 +24,7 @@ LATENCY = Histogram(
 )
 SHED = Counter("hg_gateway_shed_total", "Messages dropped on purpose, by lane and reason",
                ["lane", "reason"])
+DISK_FREE = Gauge("hg_gateway_disk_free_bytes", "Free space on the store's file system")
 LANE_DEPTH = Gauge("hg_gateway_lane_depth", "Telemetry messages waiting to be committed")
 SUPERVISION = Counter("hg_gateway_supervision_total", "Supervision events raised", ["type"])
 

@@ -5,6 +5,7 @@ commit the queued telemetry, one last delivery round, close the store)."""
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway import health, statelock
+from gateway import health, metrics, statelock
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.feedback import FeedbackRelay
@@ -78,6 +79,7 @@ class Gateway:
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
             event_lane=True, on_conflict=self._conflict, away=self.away)
         self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
+        self._disk_low = False  # last disk() verdict, to log each change once
         self.lane.after_batch = self.source.flush_acks
         if self.pipeline.events is not None:
             self.pipeline.events.after_batch = self.source.flush_acks
@@ -125,10 +127,24 @@ class Gateway:
             sinks["timeseries"] = health.backlog(*self.store.points_backlog("timeseries"),
                                                  self.timeseries.failing)
         broker = self.source.connected.is_set()
-        return {"status": "ok" if broker and store == "ok" else "degraded",
-                "broker": broker, "store": store, "sinks": sinks,
+        disk = self.disk()
+        ok = broker and store == "ok" and not disk["low"]
+        return {"status": "ok" if ok else "degraded",
+                "broker": broker, "store": store, "disk": disk, "sinks": sinks,
                 "telemetry_queue": self.lane.depth(),
                 "event_queue": self.pipeline.events.depth() if self.pipeline.events else 0}
+
+    def disk(self) -> dict:
+        """Free space where the store lives, against [gateway] min_free_mb."""
+        free = shutil.disk_usage(self.store.path.parent).free
+        metrics.DISK_FREE.set(free)
+        low = free < self.cfg.gateway.min_free_mb << 20
+        if low != self._disk_low:
+            self._disk_low = low
+            (log.warning if low else log.info)(
+                "disk %s: %d MB free in %s (min_free_mb %d)", "low" if low else "ok",
+                free >> 20, self.store.path.parent, self.cfg.gateway.min_free_mb)
+        return {"free_mb": free >> 20, "min_free_mb": self.cfg.gateway.min_free_mb, "low": low}
 
     def start(self) -> None:
         if self.http is not None:

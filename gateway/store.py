@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS telemetry (
 );
 CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (device, event_time_ms);
 """
+WAL_LIMIT = 8 << 20  # bytes the WAL is truncated to after a checkpoint
 SHED_COUNTER = "shed:telemetry"  # telemetry points the lane shed, ever
 SUPERVISION = "supervision"  # events the gateway raises itself (supervision.py)
 # version 1 kept one cursor per sink (last event id delivered) and a
@@ -203,6 +204,9 @@ class Store:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            # the WAL is checkpointed every ~4 MB (SQLite's default) and cut back
+            # to this size after, so recovering from a full disk needs only that
+            db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self._local.db = db
         return db
 
@@ -222,6 +226,9 @@ class Store:
         db.execute("COMMIT")
 
     def _open_schema(self) -> None:
+        db = self._db()
+        if db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+            return  # up to date: start without a write (the disk may be full)
         with self._tx() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             old = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'cursors'").fetchone()
