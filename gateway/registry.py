@@ -39,8 +39,9 @@ def parse(text: str, source: str) -> dict[str, dict]:
             key = bytes.fromhex(d["key"])
         except (KeyError, ValueError, TypeError):
             raise RegistryError(f"{source}: device {dev} has no hex key") from None
-        if len(key) < 16:
-            raise RegistryError(f"{source}: device {dev} key is shorter than 16 bytes")
+        if not 16 <= len(key) <= 64:  # docs/protocol.md: 16..64 bytes, 32 made
+            raise RegistryError(f"{source}: device {dev} key must be 16..64 bytes, "
+                                f"not {len(key)}")
         out[dev] = {**d, "key": key}
     return out
 
