@@ -155,11 +155,11 @@ def _status(conn: Connection) -> Status:
         ours = set(inspect(conn).get_table_names()) & set(baseline.METADATA.tables)
         return Status(Stand.UNVERSIONED if ours else Stand.EMPTY, None, head)
     try:
-        revisions = [script.get_revision(rev) for rev in current]
+        if len(current) != 1:  # branches: never made here
+            raise CommandError("more than one head")
+        script.get_revision(current[0])
     except CommandError:
         raise UnknownRevision(", ".join(current), head) from None
-    if len(revisions) != 1:
-        raise UnknownRevision(", ".join(current), head)
     return Status(Stand.CURRENT if current[0] == head else Stand.BEHIND, current[0], head)
 
 
@@ -167,8 +167,9 @@ def upgrade(engine: Engine) -> Upgrade:
     """Bring the store to head in one transaction (SQLite and PostgreSQL both
     change schema transactionally): all of it, or nothing on any error."""
     with engine.connect() as conn:
-        if _status(conn).stand is Stand.CURRENT:  # without taking the lock
-            return Upgrade(_status(conn))
+        before = _status(conn)
+    if before.stand is Stand.CURRENT:  # no need for the lock
+        return Upgrade(before)
     with schema_change(engine) as conn:
         before = _status(conn)  # again, now under the lock
         if before.stand is Stand.CURRENT:

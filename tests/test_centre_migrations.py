@@ -184,6 +184,23 @@ def test_a_store_migrated_by_a_newer_release_is_refused(engine: Engine) -> None:
         migrate.status(engine)
 
 
+
+def test_sqlite_foreign_keys_are_checked_before_the_commit(tmp_path: Path) -> None:
+    """Foreign keys are off while SQLite migrates (a table copy must not
+    cascade): a migration that leaves a row pointing nowhere is rolled back."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'centre.db'}")
+    try:
+        make_old_store(engine, rows=False)
+        with schema_change(engine) as conn:  # as a broken batch copy would leave it
+            conn.exec_driver_sql("INSERT INTO alarms (event_id, device_id, type, priority, "
+                                 "state, created_ms) VALUES (42, 'hg-b-0001', 'fire', 1, "
+                                 "'received', 1)")
+        with pytest.raises(migrate.MigrationError, match=r"alarms row 1 -> events"):
+            migrate.upgrade(engine)
+        assert migrate.status(engine).stand is migrate.Stand.UNVERSIONED
+    finally:
+        engine.dispose()
+
 def run(*argv: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(HOMEGUARD), *map(str, argv)], capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL,
