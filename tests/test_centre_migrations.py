@@ -272,3 +272,12 @@ def test_centre_migrate_new_writes_nothing_while_the_models_match_head() -> None
     assert r.stderr.splitlines() == [
         "homeguard centre migrate: the models match the head revision: nothing to write"]
 
+
+def test_an_unreachable_store_is_one_line() -> None:
+    url = f"postgresql+psycopg://hg@{LOOPBACK}:{free_port()}/nowhere"
+    for argv in (("centre", "--port", free_port(), "--db", url),
+                 ("centre", "migrate", "--db", url)):
+        r = run(*argv)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        [line] = r.stderr.splitlines()
+        assert line.endswith("Connection refused") and f"cannot open the store {url}" in line
