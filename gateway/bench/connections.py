@@ -2,9 +2,11 @@
 `homeguard simulate` process holds, and what they cost.
 
 For each fleet size: that many device accounts (one shared password, hashed
-once) and registry entries, then `homeguard simulate` runs with slow
-heartbeats and telemetry (one message per device per `period_s`) against
-the project's Mosquitto. Every second the simulator's established TCP
+once) and registry entries (buttons), then `homeguard simulate` runs them
+as the real firmware (hg.device + apps.button on hg.simhal, gateway/fleet.py)
+with a heartbeat every `period_s` and no presses, against the project's
+Mosquitto; a quiet board's loop turns once a second (TICK_MS; data on its
+socket turns it at once). Every second the simulator's established TCP
 connections to the broker are counted (psutil), with its RSS and CPU time
 and the broker's RSS. Reported: connections held at the end of the run
 (the figure), the time until all were up, simulator RSS per connection and
@@ -24,6 +26,7 @@ from gateway.bench import fleet, report
 from gateway.bench.rig import BIN, BenchError, Rig, add_accounts, write_registry
 
 BASELINE = 10
+TICK_MS = 1000  # a board with nothing to do: its loop's period (the simulator's default: 100)
 
 
 def _established(proc: psutil.Process, port: int) -> int:
@@ -46,8 +49,10 @@ def one_size(rig: Rig, size: int, duration: float, period_s: float) -> dict:
     (state / "passwords.json").write_text(json.dumps({d: password for d in ids}))
     argv = [str(BIN / "homeguard"), "simulate", "--count", str(size), "--prefix", prefix,
             "--registry", str(registry), "--state-dir", str(state), "--port",
-            str(rig.broker.port), "--duration", str(duration), "--telemetry-s", str(period_s),
-            "--heartbeat-s", str(period_s), "--alarm-every-s", "0"]
+            str(rig.broker.port), "--duration", str(duration),
+            "--telemetry-s", str(int(period_s)), "--heartbeat-s", str(int(period_s)),
+            "--alarm-every-s", "0",
+            "--tick-ms", str(TICK_MS)]
     sim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     proc = psutil.Process(sim.pid)
     broker = psutil.Process(rig.broker.process.pid)
@@ -96,6 +101,7 @@ def table(results: dict) -> None:
              r.get("sim_rss_kb_per_connection", "-"), r.get("sim_cpu_ms_per_connection_s", "-"),
              r["broker_rss_mb"]]
             for r in [results["baseline"], *results["sizes"]]]
-    report.show("simulator connections held (one process, one MQTT connection per device)",
+    report.show("simulator connections held (one process, one MQTT connection per device, "
+                "the real firmware)",
                 ["devices", "held at end", "max held", "all up after s", "sim RSS MB",
                  "RSS KB/conn", "CPU ms per conn-s", "broker RSS MB"], rows)
