@@ -22,17 +22,31 @@ from hmac import compare_digest
 
 from hg import protocol
 
+
+def _digits(limit: int) -> int:
+    """Digits after the first of the longest number up to `limit`."""
+    return len(str(limit)) - 1
+
+
+# Every bound below comes from hg.protocol's own constants, so a change of
+# the protocol's rules changes this pattern with it (a pattern stricter than
+# the protocol only sends messages to the slow path; the numbers are still
+# compared with the limits in accept()).
 # the canonical envelope: member order fixed, no spaces, integers without
 # leading zeros, ids and kinds as hg.protocol.body writes them; the data
 # object's members are checked by _MEMBERS below
 _ENVELOPE = re.compile(
-    rb'\{"v":1,"dev":"([a-z0-9][a-z0-9-]{2,31})","seq":([1-9][0-9]{0,9}),'
-    rb'"kind":"([a-z]{1,16})","type":"([a-z_]{1,24})"(?:,"ts":(0|[1-9][0-9]{0,15}))?,'
-    rb'"age":(0|[1-9][0-9]{0,10}),"data":\{(.*)\},"sig":"([0-9a-f]{64})"\}', re.DOTALL)
-# one data member: key, then an integer of at most 15 digits (so within
-# protocol.MAX_INT; longer ones take the slow path), a boolean or a short
+    rb'\{"v":%d,"dev":"([a-z0-9][a-z0-9-]{%d,%d})","seq":([1-9][0-9]{0,%d}),'
+    rb'"kind":"([a-z]{1,16})","type":"([a-z_]{1,24})"(?:,"ts":(0|[1-9][0-9]{0,%d}))?,'
+    rb'"age":(0|[1-9][0-9]{0,%d}),"data":\{(.*)\},"sig":"([0-9a-f]{%d})"\}' % (
+        protocol.VERSION, protocol.ID_LEN[0] - 1, protocol.ID_LEN[1] - 1,
+        _digits(protocol.MAX_SEQ), _digits(protocol.MAX_INT), _digits(protocol.MAX_AGE),
+        protocol.SIG_LEN), re.DOTALL)
+# one data member: key, then an integer with one digit fewer than MAX_INT
+# (so within it; longer ones take the slow path), a boolean or a short
 # printable string without quote or backslash (so no escapes)
-_MEMBER = rb'"[a-z][a-z0-9_]{0,15}":(?:0|-?[1-9][0-9]{0,14}|true|false|"[ !#-\[\]-~]{0,64}")'
+_MEMBER = rb'"[a-z][a-z0-9_]{0,%d}":(?:0|-?[1-9][0-9]{0,%d}|true|false|"[ !#-\[\]-~]{0,%d}")' % (
+    protocol.KEY_LEN - 1, _digits(protocol.MAX_INT) - 1, protocol.MAX_STR)
 _MEMBERS = re.compile(rb"%s(?:,%s)*" % (_MEMBER, _MEMBER))
 _decode = json.JSONDecoder().decode  # json.loads without its type and encoding checks
 _SUFFIX = len(b',"sig":"') + protocol.SIG_LEN + len(b'"}')

@@ -140,3 +140,24 @@ def test_a_good_message_takes_the_fast_path() -> None:
     topic = protocol.topic("hg-b-0001", "telemetry")
     fast = fastverify.accept(topic, wire, key_of, NOW, *WINDOW)
     assert fast is not None and fast == protocol.verify(topic, wire, key_of, NOW, *WINDOW)
+
+
+def test_the_pattern_follows_the_protocols_constants(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule change in hg.protocol changes the fast path with it: with device
+    ids limited to 10 characters, a 12-character id no longer takes the fast
+    path (so hg.protocol gives its verdict), and strings follow MAX_STR."""
+    import importlib
+
+    wire = protocol.encode(KEY, "hg-b-0001", 7, "alarm", "fire", 0, {"s": "x" * 30}, NOW)
+    topic = protocol.topic("hg-b-0001", "event")
+    assert fastverify.accept(topic, wire, key_of, NOW, *WINDOW) is not None
+    try:
+        monkeypatch.setattr(protocol, "ID_LEN", (3, 8))
+        monkeypatch.setattr(protocol, "MAX_STR", 16)
+        importlib.reload(fastverify)
+        assert b"{2,7}" in fastverify._ENVELOPE.pattern
+        assert fastverify.accept(topic, wire, key_of, NOW, *WINDOW) is None
+    finally:
+        monkeypatch.undo()
+        importlib.reload(fastverify)
+    assert fastverify.accept(topic, wire, key_of, NOW, *WINDOW) is not None

@@ -28,6 +28,8 @@ MAX_STR = 64
 MAX_INT = 9007199254740991  # 2**53 - 1: exact in every JSON reader
 MAX_SEQ = 2147483647  # 2**31 - 1
 MAX_AGE = 31536000000  # one year in ms
+ID_LEN = (3, 32)  # device ids: 3-32 of a-z 0-9 -
+KEY_LEN = 16  # data keys: 1-16 of a-z 0-9 _, starting with a letter
 SIG_LEN = 64
 # the signed bytes are the wire bytes without this trailing member
 _SIG_HEAD = b',"sig":"'
@@ -137,13 +139,13 @@ def parse_topic(t):
 
 def valid_id(s):
     """Device ids: 3-32 of [a-z0-9-], starting with a letter or digit."""
-    if not isinstance(s, str) or not 3 <= len(s) <= 32 or s[0] == "-":
+    if not isinstance(s, str) or not ID_LEN[0] <= len(s) <= ID_LEN[1] or s[0] == "-":
         return False
     return not s.strip(_ID_CHARS)
 
 
 def _valid_key(k):
-    if not 1 <= len(k) <= 16 or not "a" <= k[0] <= "z":
+    if not 1 <= len(k) <= KEY_LEN or not "a" <= k[0] <= "z":
         return False
     return not k.strip(_KEY_CHARS)
 
