@@ -236,10 +236,10 @@ class Supervisor:
         if report is None:
             return
         if self.link_lost:
-            log.info("%d more last wills around a link loss join the open link_lost",
-                     report["wills"])
+            log.info("last wills of %d more devices around a link loss join the open "
+                     "link_lost", report["devices"])
         elif not self._raise(self.gateway_id, LINK_LOST, {"reason": "last_wills", **report}):
-            self.wills.unreport(report["wills"])
+            self.wills.unreport()
 
     def _link(self, now: float) -> bool:
         if not self.connected():

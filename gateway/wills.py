@@ -29,7 +29,10 @@ class Wills:
         self.grace_s = grace_s
         self.held: dict[str, Will] = {}
         self.up_at: float | None = None  # when the link last came back; None while down
-        self.unreported = 0  # wills around a link loss not yet in a link_report()
+        # devices whose will came with a link loss: not yet in a link_report(), and
+        # in the last one (kept to make it again when it could not be stored)
+        self.unreported: set[str] = set()
+        self.reported: set[str] = set()
 
     def add(self, device: str, now: float) -> bool:
         """Hold a device's last will; False without a grace (act on it at once)."""
@@ -38,7 +41,8 @@ class Wills:
         if device not in self.held:
             link = self.up_at is not None and now - self.up_at <= self.grace_s
             self.held[device] = Will(now, link)
-            self.unreported += link
+            if link:
+                self.unreported.add(device)
         return True
 
     def heard(self, device: str) -> bool:
@@ -49,10 +53,10 @@ class Wills:
     def link_down(self, now: float) -> None:
         """The gateway lost the broker: the wills just before are part of it."""
         self.up_at = None
-        for will in self.held.values():
+        for device, will in self.held.items():
             if not will.link and now - will.at <= self.grace_s:
                 will.link = True
-                self.unreported += 1
+                self.unreported.add(device)
 
     def link_up(self, now: float) -> None:
         self.up_at = now
@@ -78,14 +82,14 @@ class Wills:
 
     def link_report(self, now: float) -> dict[str, int] | None:
         """Once the link has been back for the grace (every will of the loss
-        is in): the wills around it and how many of those devices are still
-        away, then nothing until the next loss."""
+        is in): how many devices' wills came with it and how many of those
+        devices are still away, then nothing until the next loss."""
         if not self.unreported or self.up_at is None or now - self.up_at < self.grace_s:
             return None
-        report = {"wills": self.unreported, "waiting": self.link_waiting()}
-        self.unreported = 0
+        report = {"devices": len(self.unreported), "waiting": self.link_waiting()}
+        self.reported, self.unreported = self.unreported, set()
         return report
 
-    def unreport(self, wills: int) -> None:
-        """The report could not be stored: make it again next time."""
-        self.unreported += wills
+    def unreport(self) -> None:
+        """The last report could not be stored: make it again next time."""
+        self.unreported |= self.reported

@@ -148,7 +148,7 @@ def test_a_restore_that_arrives_first_closes_the_alarm_when_it_comes(
 
 def test_a_link_lost_and_its_restore_in_one_batch_leave_nothing_open(
         app: FastAPI, desk: TestClient) -> None:
-    ingest(app, sup(-300, "link_lost", device=GW, at=10, reason="last_wills", wills=200,
+    ingest(app, sup(-300, "link_lost", device=GW, at=10, reason="last_wills", devices=200,
                     waiting=0),
            sup(-301, "online", device=GW, at=11, reason="devices_settled"))
     assert open_alarms(desk) == []

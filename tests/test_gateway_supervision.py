@@ -131,7 +131,7 @@ def test_wills_after_a_reconnect_are_one_link_lost_not_a_flood(tmp_path: Path) -
     rig.at(9)
     assert rig.events() == []
     rig.at(2)  # the grace after the reconnect has passed: every will of it is in
-    assert rig.events() == [(GW, "link_lost", {"reason": "last_wills", "wills": 2,
+    assert rig.events() == [(GW, "link_lost", {"reason": "last_wills", "devices": 2,
                                                "waiting": 2})]
     rig.heard(SENSOR, "status", "online")  # back within its window: nothing of its own
     rig.at(40)
@@ -158,7 +158,7 @@ def test_wills_just_before_the_gateway_loses_the_broker_count_with_it(tmp_path: 
     rig.heard(SENSOR, "status", "online")
     rig.at(11)  # both came back: one link_lost and its restore at once
     assert rig.types() == [(GW, "link_lost"), (GW, "online")]
-    assert rig.events()[0][2] == {"reason": "last_wills", "wills": 2, "waiting": 0}
+    assert rig.events()[0][2] == {"reason": "last_wills", "devices": 2, "waiting": 0}
 
 
 def test_a_message_right_after_the_reconnect_counts_before_the_thread_notices(

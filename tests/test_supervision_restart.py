@@ -95,7 +95,7 @@ def test_broker_restart_under_200_devices_is_one_link_lost_not_200_alarms(
             "the gateway to act on the last wills")
         wait_until(lambda: _centre_has_all_of_the_gateway(stack), DEADLINE,
                    "the centre to have everything the gateway stored")
-        raised = gateway_rows(stack, "SELECT device, type, json_extract(data, '$.wills') FROM"
+        raised = gateway_rows(stack, "SELECT device, type, json_extract(data, '$.devices') FROM"
                               " events WHERE kind = 'supervision' AND id > ?", mark)
         shown = open_alarms(stack)
         assert [a for a in shown if a[0] != GW] == [], f"device alarms after a restart: {shown}"
