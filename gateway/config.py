@@ -37,6 +37,9 @@ class MQTTSection(_Section):
     password: str = ""
     client_id: str = "homeguard-gateway"
     keepalive: int = Field(30, ge=5, le=3600)
+    # "paho": stock paho-mqtt through its public API (any 2.x); "tuned": the
+    # read-ahead reader in gateway/mqttclient.py (hooks paho 2.2's internals)
+    reader: Literal["paho", "tuned"] = "paho"
     tls_ca: Path | None = None
     share_group: str = Field("", pattern=r"^[A-Za-z0-9_-]*$")
 

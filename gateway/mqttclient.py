@@ -13,8 +13,10 @@ messages a second (the gateway's source).
   topic that is not UTF-8, a malformed packet) takes paho's own path.
 
 These hook into paho's internals (its socket factory and its callback
-table), so pyproject.toml pins paho-mqtt 2.2 and tests/test_gateway_flow.py
-checks that the hooks are in effect.
+table), so this reader is optional ([mqtt] reader = "tuned"; the default is
+stock paho through its public API), refused on any paho but TESTED_PAHO,
+and tests/test_gateway_flow.py runs the source's contract on both readers
+and checks that the hooks are in effect.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
+TESTED_PAHO = "2.2."  # the paho-mqtt release these hooks were written for
 READ_AHEAD = 65536
 READ_BURST = 500  # packets handled from the read-ahead buffer per turn of paho's loop
 

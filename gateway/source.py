@@ -18,11 +18,11 @@ from collections import deque
 from collections.abc import Callable
 from functools import partial
 
+import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import MQTTSection
 from gateway.freshness import Away
-from gateway.mqttclient import Client
 
 log = logging.getLogger("homeguard.gateway.mqtt")
 
@@ -41,6 +41,19 @@ def topics(share_group: str = "") -> list[tuple[str, int]]:
         return TOPICS
     return [(t if t.rsplit("/", 1)[1] in UNSHARED else f"$share/{share_group}/{t}", qos)
             for t, qos in TOPICS]
+
+
+def tuned_client() -> type[mqtt.Client]:
+    """The tuned reader's client class; refused on a paho it was not built for."""
+    from paho.mqtt import __version__ as paho_version
+
+    from gateway.config import ConfigError
+    from gateway.mqttclient import TESTED_PAHO, Client
+
+    if not paho_version.startswith(TESTED_PAHO):
+        raise ConfigError(f"[mqtt] reader = \"tuned\" hooks paho-mqtt {TESTED_PAHO}x's "
+                          f"internals; this is paho-mqtt {paho_version}: use reader = \"paho\"")
+    return Client
 
 
 PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
@@ -90,8 +103,9 @@ class MQTTSource:
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker granted every subscription
         self.stopping = threading.Event()
-        self.client = Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                              clean_session=False, manual_ack=True)
+        make = tuned_client() if cfg.reader == "tuned" else mqtt.Client
+        self.client = make(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                           clean_session=False, manual_ack=True)
         self.client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls_ca:
             self.client.tls_set(ca_certs=str(cfg.tls_ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
@@ -103,10 +117,10 @@ class MQTTSource:
         self.client.on_subscribe = self._on_subscribe
         # PUBACKs released by the lanes wait here until flush_acks() sends them
         self._acks: deque[int] = deque()
-        # paho sends each client.ack() as its own write and wakes its loop once
-        # per ack; its packet queue takes a run of PUBACKs as one write instead
-        # (falls back to client.ack() should a paho release not have it)
-        self._queue_packet = getattr(self.client, "_packet_queue", None)
+        # stock paho sends each client.ack() as its own write; the tuned reader
+        # queues a run of PUBACKs as one write through paho 2.2's packet queue
+        self._queue_packet = (getattr(self.client, "_packet_queue", None)
+                              if cfg.reader == "tuned" else None)
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
