@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from dashboard.api.auth import LoginRequired, login_required
 from dashboard.api.errors import validation_error
@@ -19,6 +20,7 @@ from dashboard.api.routes import desk, devices, docs, hazards, health, login, ov
 from dashboard.centre import Centre
 from dashboard.notify.channels import build_notifiers
 from dashboard.notify.worker import NotifyWorker
+from dashboard.security_headers import SecurityHeaders, trusted_hosts
 from dashboard.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -49,6 +51,11 @@ def create_app(settings: Settings) -> FastAPI:
         SessionMiddleware, secret_key=centre.session_secret, session_cookie=SESSION_COOKIE,
         max_age=int(settings.session_hours * 3600), same_site="lax",
         https_only=settings.secure_cookie)
+    # added last = runs first: a foreign Host is refused before anything
+    # reads it, and that refusal carries the security headers too
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(settings),
+                       www_redirect=False)
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(LoginRequired, login_required)
     app.include_router(api_router, prefix=API_PREFIX)

@@ -6,6 +6,8 @@ a bad value stops start-up with a message naming the option.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "HG_CENTRE_"
+# a host name (letters, digits, -, _ in dot-separated labels) or IPv4 address,
+# optionally "*." before it for every subdomain, or "*" alone
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+HOST_PATTERN = re.compile(rf"\*|(\*\.)?{_LABEL}(\.{_LABEL})*")
 
 
 class Settings(BaseSettings):
@@ -87,6 +93,38 @@ class Settings(BaseSettings):
     rating_window_days: float = Field(default=30.0, gt=0, le=3660)
     rating_yellow: int = Field(default=1, ge=1)
     rating_red: int = Field(default=3, ge=1)
+    # --- logins (dashboard/loginguard.py, docs/centre.md "Login throttling") ---
+    # Failed logins one address may make (an IPv6 address counts by its /64),
+    # and failed logins one username may take from anywhere, as `limits` rates
+    # ("20/minute", "100 per hour"); past them the login is refused with 429
+    # and Retry-After before its password is checked.
+    login_limit_per_address: str = "20/minute"
+    login_limit_per_account: str = "5/minute"
+    # This many failed logins of one username in a row (each within
+    # login_lockout_s of the one before, no successful login between) lock it
+    # for login_lockout_s, or until an admin unlocks it; 0 never locks.
+    login_lockout_failures: int = Field(default=10, ge=0, le=1000)
+    login_lockout_s: float = Field(default=900.0, gt=0, le=7 * 86400)
+    # Password checks (argon2, CPU-bound) one centre process runs at once; a
+    # login that finds them all busy for 2 s is refused with 429.
+    login_concurrency: int = Field(default=4, ge=1, le=64)
+    # Where the rate counters live: "database" (the store itself, shared by
+    # every centre on it) or a `limits` storage URI, e.g. redis://host:6379
+    # (needs the redis client) or memory:// (one centre process only).
+    login_limits_storage: str = "database"
+    # --- web security (dashboard/security_headers.py, docs/centre.md) ---
+    # Host names the centre answers to besides localhost, 127.0.0.1, [::1] and
+    # the address in `host`: the names browsers and gateways reach it by (the
+    # TLS proxy's public name, a container's service name).  A request with
+    # any other Host header is refused with 400.  "*.example.org" covers its
+    # subdomains, "*" turns the check off.  Comma-separated in the environment.
+    # The default, testserver, is the name Starlette's test client sends.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["testserver"])
+    # Send Strict-Transport-Security on every response: set it when a TLS
+    # proxy always stands in front.  A request that came over HTTPS (also as
+    # X-Forwarded-Proto from a proxy uvicorn trusts) gets it anyway.
+    hsts: bool = False
 
     @field_validator("gateway_tokens", "telemetry_urls", mode="before")
     @classmethod
@@ -107,6 +145,24 @@ class Settings(BaseSettings):
             if len(token) < 8 or token != token.strip():
                 raise ValueError("a gateway token needs at least 8 characters and no spaces")
         return v
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [h.strip() for h in v.split(",") if h.strip()]
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        hosts = [host_header_form(h) for h in v]
+        for given, host in zip(v, hosts, strict=True):
+            if not (HOST_PATTERN.fullmatch(host) or _is_ipv6(host)):
+                raise ValueError(
+                    f"{given!r} is not a host name or address (no scheme, port or path; "
+                    "e.g. centre.example.org, *.example.org or 192.0.2.10)")
+        return list(dict.fromkeys(hosts))
 
     @field_validator("notify_channels", mode="before")
     @classmethod
@@ -140,6 +196,26 @@ class Settings(BaseSettings):
                 f"HG_CENTRE_RATING_RED ({self.rating_red})")
         return self
 
+    @field_validator("login_limit_per_address", "login_limit_per_account")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        from limits import parse
+
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(
+                f"{v!r} is not a rate such as 20/minute or 100 per hour") from None
+        return v
+
+    @field_validator("login_limits_storage")
+    @classmethod
+    def _limits_storage(cls, v: str) -> str:
+        if v != "database" and "://" not in v:
+            raise ValueError(
+                f"{v!r}: give database, or a storage URI such as redis://host:6379")
+        return v
+
     @field_validator("bootstrap_admin")
     @classmethod
     def _user_colon_password(cls, v: str | None) -> str | None:
@@ -172,6 +248,20 @@ class Settings(BaseSettings):
             if not folder.is_dir():
                 raise ValueError(f"folder {folder} for the SQLite database does not exist")
         return v
+
+
+def host_header_form(host: str) -> str:
+    """A host as a Host header spells it: lower case, an IPv6 address in brackets."""
+    host = host.strip().lower()
+    bare = host.removeprefix("[").removesuffix("]")
+    return f"[{bare}]" if _is_ipv6(bare) else host
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).version == 6
+    except ValueError:
+        return False
 
 
 def describe_errors(exc: Exception) -> list[str]:

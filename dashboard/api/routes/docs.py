@@ -7,6 +7,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from dashboard.api.auth import UserDep
+from dashboard.security_headers import docs_policy
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,4 +19,6 @@ def openapi(request: Request, _user: UserDep) -> JSONResponse:
 
 @router.get("/docs")
 def docs(_user: UserDep) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Homeguard centre API")
+    page = get_swagger_ui_html(openapi_url="/openapi.json", title="Homeguard centre API")
+    page.headers["Content-Security-Policy"] = docs_policy(bytes(page.body).decode())
+    return page
