@@ -194,6 +194,7 @@ class SimBoard:
         """Power off and on: RAM is gone, the flash and the hardware stay."""
         self._reboot = False
         self.report.reboots += 1
+        self.report.in_flash_at_reboot += self.unacked
         self.dev.link.client.close()  # no DISCONNECT: the broker sends the will
         self.connected.clear()
         self.boot(cause)

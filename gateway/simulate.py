@@ -151,8 +151,13 @@ def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
         schedules.append(board.on_step)
     started = time.time()
     fleet.start()
+    log.info("%d boards running the firmware; Ctrl-C ends the run early", len(devices))
     try:
-        time.sleep(cfg.duration_s)
+        try:
+            time.sleep(cfg.duration_s)
+        except KeyboardInterrupt:
+            log.info("interrupted after %.0f s: draining", time.time() - started)
+        streamed = time.time() - started
         for s in schedules:
             s.active = False
         deadline = time.monotonic() + cfg.drain_s
@@ -161,7 +166,7 @@ def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
     finally:
         fleet.stop()
     reports = {b.id: b.report.as_dict() for b in fleet.boards}
-    return {"started": started, "duration_s": cfg.duration_s, "devices": reports,
+    return {"started": started, "duration_s": streamed, "devices": reports,
             "totals": totals(reports, sum(b.unacked for b in fleet.boards))}
 
 
@@ -169,7 +174,8 @@ def totals(reports: dict[str, dict[str, Any]], unacked: int) -> dict[str, int]:
     def total(key: str) -> int:
         return sum(len(r[key]) if isinstance(r[key], list) else r[key] for r in reports.values())
     out = {k: total(k) for k in ("alarms", "stored", "telemetry", "heartbeats", "outages",
-                                 "reboots", "telemetry_lost_on_device", "resends", "app_errors")}
+                                 "reboots", "in_flash_at_reboot", "telemetry_lost_on_device",
+                                 "resends", "app_errors")}
     for kind in ("cancel", "restore"):
         out[kind + "s"] = sum(len(r["events"].get(kind, ())) for r in reports.values())
     out["unacked"] = unacked

@@ -29,6 +29,7 @@ class BoardReport:
     heartbeats: int = 0  # acknowledged by the broker
     outages: int = 0
     reboots: int = 0
+    in_flash_at_reboot: int = 0  # events not yet acked when the power went
     resends: int = 0  # events published again (same seq), DUP resends included
     app_errors: int = 0
 
