@@ -29,12 +29,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hg import protocol
+from gateway.outcome import Outcome
 
 NEW = "new"
-DUPLICATE = "duplicate"
-REPLAY = protocol.R_REPLAY
-CONFLICT = protocol.R_CONFLICT
+DUPLICATE = Outcome.DUPLICATE.value
+REPLAY = Outcome.REPLAY.value
+CONFLICT = Outcome.SEQ_CONFLICT.value
 
 
 def digest(kind: str, typ: str, ts: int | None, data: dict) -> str:

@@ -35,10 +35,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from gateway import metrics
+from gateway.outcome import Outcome
 from gateway.source import Deferred
 from gateway.store import Point, Store
 
@@ -82,7 +83,7 @@ class Lane(Generic[T]):
     def depth(self) -> int:
         return len(self.items)
 
-    def commit(self, items: list[T]) -> list[str]:
+    def commit(self, items: list[T]) -> Sequence[str]:
         """Commit the items in one transaction; one outcome per item."""
         raise NotImplementedError
 
@@ -139,7 +140,7 @@ class Lane(Generic[T]):
         except Exception:  # noqa: BLE001 - committed; the broker may send them again
             log.exception("PUBACKs after the %s commit failed", self.name)
 
-    def _commit(self, batch: list[tuple[T, Deferred]]) -> list[str] | None:
+    def _commit(self, batch: list[tuple[T, Deferred]]) -> Sequence[str] | None:
         delay = 0.1
         while True:
             try:
@@ -166,7 +167,7 @@ class EventLane(Lane[T]):
 
     name = "event-lane"
 
-    def __init__(self, commit_fn: Callable[[list[T]], list[str]],
+    def __init__(self, commit_fn: Callable[[list[T]], Sequence[str]],
                  queue_max: int = EVENT_QUEUE_MAX) -> None:
         super().__init__()
         self.commit_fn = commit_fn
@@ -175,9 +176,9 @@ class EventLane(Lane[T]):
     def put(self, item: T) -> Deferred:
         if len(self.items) >= self.queue_max:
             self._wait_room(self.queue_max)
-        return self._queue(item, Deferred("queued"))
+        return self._queue(item, Deferred(Outcome.QUEUED))
 
-    def commit(self, items: list[T]) -> list[str]:
+    def commit(self, items: list[T]) -> Sequence[str]:
         return self.commit_fn(items)
 
 

@@ -1,12 +1,25 @@
-r"""The gateway pipeline for one received message:
+r"""The gateway pipeline for one received message, stage by stage:
 
-    verify -> timestamp -> event lane: dedup -> store (group commit) -> ack `stored`
-                       \-> telemetry lane: dedup -> batched commit (lane.py)
+    FRONT (on the source's thread, one message at a time)
+      retained   a broker's stale retained copy is dropped     -> `retained`
+      verify     hg.protocol's checks 1-11 (fast path first);  -> a reason
+                 a message past the clock window that waited in
+                 the broker's queue is let through as late (freshness.py)
+      timestamp  receive time, event time, skew                -> the Event
+    then by kind to a lane (lane.py), which commits in batches:
+      dedup      identity (device, seq): new, duplicate, replay, or a
+                 seq_conflict (same identity, other content)
+      store      one transaction (one fsync) per batch
+      ack        `stored` to the device (or a signed `nak`), then the
+                 sinks are woken; telemetry's PUBACKs follow its commit
 
-handle() never raises for a bad message: it returns the outcome, counts it,
-and the caller acknowledges the broker's delivery afterwards. A store
-failure propagates (the source retries the message, unacknowledged); an
-unexpected error before the store returns HOLD (not acknowledged, the broker
+Each front stage takes the message as far as it has come and either passes
+it on or drops it with an Outcome (raise Drop / protocol.Reject); every
+drop is counted and logged with its reason. handle() never raises for a bad
+message: it returns the Outcome (or a Deferred that a lane completes), and
+the source acknowledges the broker's delivery afterwards. A store failure
+propagates (the source retries the message, unacknowledged); an unexpected
+error before the store returns HELD (not acknowledged, the broker
 redelivers it on the next connect) so one message cannot stall the rest.
 """
 
@@ -15,14 +28,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.freshness import Away
 from gateway.lane import EventLane, TelemetryLane
+from gateway.outcome import Outcome
 from gateway.registry import Registry
-from gateway.source import HOLD, Deferred
+from gateway.source import Deferred
 from gateway.store import Event, Point, Store
 from gateway.timestamp import stamp
 from gateway.verify import Rejections, verify
@@ -30,15 +45,38 @@ from hg import protocol
 
 log = logging.getLogger("homeguard.gateway")
 
-STORED = "stored"
-DUPLICATE = dedup.DUPLICATE
-CONFLICT = dedup.CONFLICT
-TELEMETRY = "telemetry"
-# a copy the broker keeps and hands over again at every (re)subscription:
-# a stale snapshot, not a message from the device (docs/protocol.md)
-RETAINED = "retained"
+# the outcomes by their old names (callers and tests compare with these)
+STORED = Outcome.STORED
+DUPLICATE = Outcome.DUPLICATE
+CONFLICT = Outcome.SEQ_CONFLICT
+TELEMETRY = Outcome.TELEMETRY
+RETAINED = Outcome.RETAINED
 # kinds whose arrival the device waits for (flash outbox entries)
 ACKED_KINDS = frozenset({"alarm", "restore", "cancel", "test", "fault"})
+
+
+class Drop(protocol.Reject):
+    """A front stage's verdict that the message goes no further."""
+
+
+class Received:
+    """One message on its way through the front stages."""
+
+    __slots__ = ("topic", "leaf", "payload", "received_ms", "retained", "msg", "event")
+
+    def __init__(self, topic: str, payload: bytes, received_ms: int, retained: bool) -> None:
+        self.topic = topic
+        self.leaf = topic.rsplit("/", 1)[-1]
+        self.payload = payload
+        self.received_ms = received_ms
+        self.retained = retained
+        self.msg: dict | None = None
+        self.event: Event | None = None
+
+
+class Stage(NamedTuple):
+    name: str
+    run: Callable[[Pipeline, Received], None]
 
 
 class Pipeline:
@@ -67,29 +105,17 @@ class Pipeline:
             EventLane(self.commit_events) if event_lane else None)
 
     def handle(self, topic: str, payload: bytes, received_ms: int,
-               retained: bool = False) -> str | Deferred:
-        leaf = topic.rsplit("/", 1)[-1]
-        metrics.RECEIVED_BY_LEAF[leaf if leaf in protocol.UPLINK else "other"].inc()
-        if retained:
-            # the live copy came when it was published (an established
-            # subscription gets it with the flag clear): this one is the
-            # broker's snapshot, sent again at every subscribe. Ignored and
-            # counted; never NAKed, whatever its age
-            self.rejections.record(RETAINED, topic, "retained copy ignored")
-            return RETAINED
+               retained: bool = False) -> Outcome | Deferred:
+        m = Received(topic, payload, received_ms, retained)
+        metrics.RECEIVED_BY_LEAF[m.leaf if m.leaf in protocol.UPLINK else "other"].inc()
         try:
-            try:
-                event = self._check(topic, leaf, payload, received_ms)
-            except protocol.Reject as exc:
-                late = self._late(exc, topic, leaf, payload, received_ms)
-                if late is None:
-                    raise
-                event = late
-        except protocol.Reject as exc:
-            self.rejections.record(exc.reason, topic, exc.detail)
-            if exc.reason == protocol.R_SKEW:
+            event = self.front(m)
+        except protocol.Reject as exc:  # Drop included
+            reason = Outcome(exc.reason)
+            self.rejections.record(reason, topic, exc.detail)
+            if reason is Outcome.CLOCK_SKEW:
                 self._nak_skew(payload)
-            return exc.reason
+            return reason
         except Exception:  # noqa: BLE001 - a gateway bug must not stall every message
             # not a verdict on the message: neither drop it nor retry it here
             # (it would fail again and hold up the ones behind it); the broker
@@ -97,39 +123,66 @@ class Pipeline:
             metrics.HELD.inc()
             log.exception("held topic=%s: unexpected error before the store; not "
                           "acknowledged, redelivered on reconnect", topic)
-            return HOLD
+            return Outcome.HELD
         if event.kind == "telemetry":
             return self._telemetry(event, topic)
         return self._store(event, topic)
 
-    def _check(self, topic: str, leaf: str, payload: bytes, received_ms: int,
-               behind: int | None = None) -> Event:
-        """verify -> timestamp: the Event, or Reject."""
-        msg = verify(topic, payload, self.registry.key_of, received_ms,
-                     self.cfg.verify.behind_ms if behind is None else behind,
-                     self.cfg.verify.ahead_ms)
-        if leaf not in protocol.UPLINK:  # after verify: its order decides the reason
-            raise protocol.Reject(protocol.R_TOPIC, "not an uplink topic: " + topic)
-        return stamp(msg, received_ms)
+    # --- the front stages -----------------------------------------------------
 
-    def _late(self, exc: protocol.Reject, topic: str, leaf: str, payload: bytes,
-              received_ms: int) -> Event | None:
-        """The Event of a message refused as clock_skew that was sent while the
-        gateway was away (it waited in the broker's queue: freshness.py); None
-        when it is really off the clock."""
+    def front(self, m: Received) -> Event:
+        """Run the front stages: the Event, or protocol.Reject (Drop)."""
+        for stage in FRONT:
+            stage.run(self, m)
+        assert m.event is not None
+        return m.event
+
+    def drop_retained(self, m: Received) -> None:
+        """The live copy came when it was published (an established
+        subscription gets it with the flag clear): a copy with the retain
+        flag is the broker's snapshot, sent again at every subscribe. Dropped
+        and counted; never NAKed, whatever its age (docs/protocol.md)."""
+        if m.retained:
+            raise Drop(Outcome.RETAINED, "retained copy ignored")
+
+    def verify(self, m: Received) -> None:
+        """hg.protocol's stateless checks, with the clock window widened for a
+        message that waited in the broker's queue while the gateway was away."""
+        try:
+            m.msg = self._verify(m, self.cfg.verify.behind_ms)
+        except protocol.Reject as exc:
+            late = self._late(exc, m)
+            if late is None:
+                raise
+            m.msg = self._verify(m, late)  # every other check again
+            metrics.LATE.labels(m.leaf).inc()
+        if m.leaf not in protocol.UPLINK:  # after verify: its order decides the reason
+            raise Drop(Outcome.TOPIC_MISMATCH, "not an uplink topic: " + m.topic)
+
+    def timestamp(self, m: Received) -> None:
+        assert m.msg is not None
+        m.event = stamp(m.msg, m.received_ms)
+
+    def _verify(self, m: Received, behind_ms: int) -> dict:
+        return verify(m.topic, m.payload, self.registry.key_of, m.received_ms, behind_ms,
+                      self.cfg.verify.ahead_ms)
+
+    def _late(self, exc: protocol.Reject, m: Received) -> int | None:
+        """For a message refused as clock_skew that was sent while the gateway
+        was away (it waited in the broker's queue: freshness.py), the window
+        that admits it; None when it is really off the clock."""
         if exc.reason != protocol.R_SKEW or self.away is None:
             return None
-        msg = protocol.parse(payload)[0]
+        msg = protocol.parse(m.payload)[0]
         sent = msg["ts"] + msg["age"]
-        behind = self.cfg.verify.behind_ms
-        if sent > received_ms or not self.away.explains(sent, received_ms, behind):
+        if sent > m.received_ms or not self.away.explains(sent, m.received_ms,
+                                                          self.cfg.verify.behind_ms):
             return None
-        # every other check again, with the window widened to this message's wait
-        event = self._check(topic, leaf, payload, received_ms, behind=received_ms - sent)
-        metrics.LATE.labels(leaf).inc()
-        return event
+        return m.received_ms - sent
 
-    def _telemetry(self, event: Event, topic: str) -> str | Deferred:
+    # --- to the lanes ----------------------------------------------------------
+
+    def _telemetry(self, event: Event, topic: str) -> Outcome | Deferred:
         """dedup -> the telemetry lane; the PUBACK waits for its commit."""
         point = to_point(event)
         with self._lock:
@@ -149,29 +202,30 @@ class Pipeline:
                 metrics.PERSISTED_TELEMETRY.inc()
                 self.dedup.remember(event.device, event.seq)
         if verdict != dedup.NEW:
-            self._refuse(event, topic, verdict)
-            return verdict
+            refused = Outcome(verdict)
+            self._refuse(event, topic, refused)
+            return refused
         metrics.TELEMETRY.inc()
         self.on_seen(event)
         return TELEMETRY if self.lane is None else self.lane.put(point, TELEMETRY)
 
-    def _store(self, event: Event, topic: str) -> str | Deferred:
+    def _store(self, event: Event, topic: str) -> Outcome | Deferred:
         """dedup -> store (commit) -> ack; on the event lane when there is one."""
         if self.events is not None:
             return self.events.put((event, topic))
         return self.commit_events([(event, topic)])[0]
 
-    def commit_events(self, items: list[tuple[Event, str]]) -> list[str]:
+    def commit_events(self, items: list[tuple[Event, str]]) -> list[Outcome]:
         """Commit a batch of events in one transaction, then count, log and
         ack each; the outcome per event (stored, duplicate, seq_conflict or
         replay)."""
         fresh: list[tuple[Event, Point | None]] = []
-        outcomes: list[str] = []
+        outcomes: list[Outcome] = []
         with self._lock:  # short: the telemetry path on the source's thread takes it too
             verdicts = [self.dedup.check(e.device, e.seq) for e, _ in items]
         for (event, _), verdict in zip(items, verdicts, strict=True):
             # the store's UNIQUE(device, seq) has the last word on NEW
-            outcomes.append(STORED if verdict == dedup.NEW else verdict)
+            outcomes.append(STORED if verdict == dedup.NEW else Outcome(verdict))
             if verdict == dedup.NEW:
                 fresh.append((event, to_point(event) if event.kind == "heartbeat" else None))
         # the commit (an fsync) runs without the lock, so telemetry keeps flowing;
@@ -188,7 +242,7 @@ class Pipeline:
                     self.dedup.remember(event.device, event.seq, self._content(event))
         for (event, topic), outcome in zip(items, outcomes, strict=True):
             try:
-                if outcome in (dedup.REPLAY, CONFLICT):
+                if outcome.refused:
                     self._refuse(event, topic, outcome)
                 else:
                     self._after_commit(event, outcome == STORED)
@@ -203,7 +257,7 @@ class Pipeline:
             return None
         return dedup.digest(event.kind, event.type, event.device_time_ms, event.data)
 
-    def _same_or_conflict(self, event: Event) -> str:
+    def _same_or_conflict(self, event: Event) -> Outcome:
         """DUPLICATE when what holds the identity is this very message, CONFLICT
         when it is other content under a reused seq."""
         stored = self.store.content_of(event.device, event.seq)
@@ -225,7 +279,7 @@ class Pipeline:
             return CONFLICT if event.kind in ACKED_KINDS else DUPLICATE
         return DUPLICATE if content == self._content(event) else CONFLICT
 
-    def _refuse(self, event: Event, topic: str, reason: str) -> None:
+    def _refuse(self, event: Event, topic: str, reason: Outcome) -> None:
         """Count and log a refused identity, and tell the device (signed `nak`
         with the gateway's highest seq for it, so it can move past it)."""
         hi = self.dedup.highest(event.device)
@@ -285,3 +339,11 @@ def dedup_backend(cfg: Config, store: Store) -> dedup.Backend:
         return RedisDedup(cfg.dedup.redis_url, cfg.dedup.window,
                           ((d, s, contents.get((d, s))) for d, s in stored))
     return dedup.LocalDedup(cfg.dedup.window, stored)
+
+
+# the front stages, in order (the lanes' stages follow in commit_events)
+FRONT: tuple[Stage, ...] = (
+    Stage("retained", Pipeline.drop_retained),
+    Stage("verify", Pipeline.verify),
+    Stage("timestamp", Pipeline.timestamp),
+)

@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import MQTTSection
 from gateway.freshness import Away
+from gateway.outcome import Outcome
 
 log = logging.getLogger("homeguard.gateway.mqtt")
 
@@ -61,7 +62,7 @@ PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
 
 # a handler returning HOLD has neither stored nor rejected the message (an
 # unexpected error): no PUBACK, so the broker redelivers it on the next connect
-HOLD = "hold"
+HOLD = Outcome.HELD
 
 
 class Deferred:

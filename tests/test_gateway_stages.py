@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from gateway import dedup
 from gateway.ack import Acker
 from gateway.config import Config, ConfigError, load
-from gateway.pipeline import DUPLICATE, STORED, TELEMETRY, Pipeline
+from gateway.pipeline import DUPLICATE, STORED, TELEMETRY, Pipeline, Received
 from gateway.registry import Registry, RegistryError
 from gateway.source import HOLD
 from gateway.store import Event, Store, StoreError
@@ -286,9 +286,9 @@ def test_an_alarm_under_a_seq_a_point_took_is_a_conflict(tmp_path: Path) -> None
 
 def test_two_contents_for_one_seq_in_one_batch(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    fire = rig.pipeline._check(EVENT, "event", alarm(4), NOW)
-    medical = rig.pipeline._check(EVENT, "event", protocol.encode(
-        KEYS[BUTTON], BUTTON, 4, "alarm", "medical", 0, {}, NOW - 100), NOW)
+    fire = rig.pipeline.front(Received(EVENT, alarm(4), NOW, False))
+    medical = rig.pipeline.front(Received(EVENT, protocol.encode(
+        KEYS[BUTTON], BUTTON, 4, "alarm", "medical", 0, {}, NOW - 100), NOW, False))
     assert rig.pipeline.commit_events([(fire, EVENT), (medical, EVENT), (fire, EVENT)]) == [
         STORED, dedup.CONFLICT, DUPLICATE]
 
@@ -595,7 +595,7 @@ def test_sample_config_comments_every_option() -> None:
 def test_registry_rejects_a_bad_file_at_start(tmp_path: Path) -> None:
     path = tmp_path / "devices.json"
     path.write_text('{"devices": [{"id": "hg-b-0001", "key": "00"}]}')
-    with pytest.raises(RegistryError, match="shorter than 16 bytes"):
+    with pytest.raises(RegistryError, match="must be 16..64 bytes, not 1"):
         Registry(path)
     with pytest.raises(RegistryError, match="not found"):
         Registry(tmp_path / "missing.json")
