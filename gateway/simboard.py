@@ -145,7 +145,7 @@ class SimBoard:
         self.last_error: str | None = None
         self._down_until = 0
         self._stream: Stream | None = None
-        self._reboot = False
+        self.reset_pending = False  # the firmware asked the hal to reboot
         provision(spec)
         self.boot("power_on")
 
@@ -166,7 +166,7 @@ class SimBoard:
 
     def step(self) -> None:
         """One turn of the board loop (inputs first, then the network)."""
-        if self._reboot:
+        if self.reset_pending:
             self.power_cycle("soft")
         now = self.clock()
         if self.on_step is not None:
@@ -192,7 +192,7 @@ class SimBoard:
 
     def power_cycle(self, cause: str = "power_on") -> None:
         """Power off and on: RAM is gone, the flash and the hardware stay."""
-        self._reboot = False
+        self.reset_pending = False
         self.report.reboots += 1
         self.report.in_flash_at_reboot += self.unacked
         self.dev.link.client.close()  # no DISCONNECT: the broker sends the will
@@ -304,6 +304,6 @@ class BoardHAL(SimHAL):
 
     def reboot(self) -> None:
         self.reboots += 1
-        self.board._reboot = True  # on the next turn, as a board resets
+        self.board.reset_pending = True  # on the next turn, as a board resets
 
 
