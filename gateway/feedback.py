@@ -53,7 +53,10 @@ class FeedbackRelay(Periodic):
         if not rows:
             return 0
         for row in rows:
-            if self.ack(row["device"], row["seq"], row["type"]):
+            if row["seq"] < 1:  # the gateway's own events: nothing the device sent
+                log.warning("feedback device=%s seq=%d state=%s not sent: not a seq of the "
+                            "device's", row["device"], row["seq"], row["type"])
+            elif self.ack(row["device"], row["seq"], row["type"]):
                 metrics.DELIVERED.labels("feedback").inc()
                 log.info("feedback device=%s seq=%d state=%s", row["device"], row["seq"],
                          row["type"])

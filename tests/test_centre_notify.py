@@ -180,7 +180,7 @@ def test_acknowledgement_stops_escalation(app: FastAPI, receiver: Receiver) -> N
 def test_non_household_alarms_notify_nobody(app: FastAPI, receiver: Receiver,
                                            caplog: pytest.LogCaptureFixture) -> None:
     TestClient(app).post("/api/v1/ingest", headers=AUTH, json=batch(
-        event(1, kind="alarm", typ="tamper"), event(2, kind="supervision", typ="offline"),
+        event(1, kind="alarm", typ="tamper"), event(-2, kind="supervision", typ="offline"),
         event(3, device="hg-b-0099", typ="fire"), event(4, typ="medical")))
     wait_until(lambda: len(receiver.got) >= 1, 5, "the medical alarm's webhook")
     rounds = app.state.notify.rounds
