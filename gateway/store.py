@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS telemetry (
 );
 CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (device, event_time_ms);
 """
+FAIR_SCAN = 20  # a fair batch is chosen among this many batches' worth of the oldest
 WAL_LIMIT = 8 << 20  # bytes the WAL is truncated to after a checkpoint
 SHED_COUNTER = "shed:telemetry"  # telemetry points the lane shed, ever
 SUPERVISION = "supervision"  # events the gateway raises itself (supervision.py)
@@ -321,13 +322,34 @@ class Store:
         for device, seq, kind, typ, ts, data in rows:
             yield device, seq, kind, typ, ts, json.loads(data)
 
-    def pending(self, sink: str, limit: int) -> list[Event]:
-        """The oldest events `sink` has not finished with, in store order."""
-        rows = self._db().execute(
-            f"SELECT e.id, {_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
-            "WHERE d.sink = ? AND d.delivered_at IS NULL ORDER BY d.event_id LIMIT ?",
-            (sink, limit),
-        )
+    def pending(self, sink: str, limit: int, per_device: int = 0,
+                first: Iterable[str] = ()) -> list[Event]:
+        """Events `sink` has not finished with, oldest first; each device's
+        own events always in store order.
+
+        With per_device, the batch is fair: among the oldest FAIR_SCAN x limit
+        pending events, every device's first, then every device's second, ...
+        up to per_device each (kinds in `first` ahead of the rest at each
+        step), then the batch fills up in store order. So a device flooding
+        thousands of events delays another device's alarm by one batch, not
+        by its whole backlog."""
+        if not per_device:
+            rows = self._db().execute(
+                f"SELECT e.id, {_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
+                "WHERE d.sink = ? AND d.delivered_at IS NULL ORDER BY d.event_id LIMIT ?",
+                (sink, limit))
+        else:
+            kinds = tuple(first)
+            marks = ",".join("?" * len(kinds)) or "NULL"
+            rows = self._db().execute(
+                f"WITH p AS (SELECT d.event_id FROM deliveries d WHERE d.sink = ? "
+                f"AND d.delivered_at IS NULL ORDER BY d.event_id LIMIT ?), "
+                f"r AS (SELECT e.id, {_COLUMNS}, ROW_NUMBER() OVER "
+                f"(PARTITION BY e.device ORDER BY e.id) AS rn FROM p JOIN events e "
+                f"ON e.id = p.event_id) "
+                f"SELECT id, {_COLUMNS} FROM r ORDER BY rn > ?, rn, kind NOT IN ({marks}), "
+                f"id LIMIT ?",
+                (sink, FAIR_SCAN * limit, per_device, *kinds, limit))
         return [Event(id=r[0], device=r[1], seq=r[2], kind=r[3], type=r[4],
                       event_time_ms=r[5], device_time_ms=r[6], gateway_time_ms=r[7],
                       age_ms=r[8], skew_ms=r[9], data=json.loads(r[10])) for r in rows]

@@ -704,3 +704,20 @@ def test_away_periods_open_and_close() -> None:
     away.back(7_000)
     assert list(away.periods) == [(1_000, 2_000), (5_000, 7_000)]
     assert not away.explains(3_000, 9_000, 0) and away.explains(3_000, 9_000, 2_500)
+
+
+def test_a_flooding_device_does_not_hold_back_another_devices_alarm(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    flood, other = BUTTON, "hg-s-0002"
+    for seq in range(1, 1201):  # queued for the centre before the other's alarm
+        assert rig.handle(EVENT, alarm(seq, ts=NOW - 1000 + seq % 500)) == STORED
+    other_topic = protocol.topic(other, "event")
+    assert rig.handle(other_topic, alarm(5, dev=other)) == STORED
+    plain = rig.store.pending("centre", 500)
+    assert other not in {e.device for e in plain}  # in store order: after 1200 others
+    fair = rig.store.pending("centre", 500, per_device=20,
+                             first=("alarm", "restore", "cancel", "test", "fault"))
+    assert len(fair) == 500 and fair[1].device == other
+    # each device's own events stay in store order
+    seqs = [e.seq for e in fair if e.device == flood]
+    assert seqs == sorted(seqs) == list(range(1, 500))

@@ -26,6 +26,7 @@ from gateway.store import Event, Store
 
 log = logging.getLogger("homeguard.gateway.centre")
 SINK = "centre"
+PER_DEVICE = 20  # events of one device at the head of a batch, before the rest
 
 
 class Refused(Exception):
@@ -85,7 +86,8 @@ class CentreSink(SinkWorker):
 
     def deliver_once(self) -> int:
         """Deliver the next batch; returns how many events it moved."""
-        batch = self.store.pending(SINK, self.cfg.batch_size)
+        # fair: a flooding device cannot hold back another device's alarm
+        batch = self.store.pending(SINK, self.cfg.batch_size, PER_DEVICE, ACKED_KINDS)
         self._gauges()
         if not batch:
             return 0
