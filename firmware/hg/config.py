@@ -15,17 +15,21 @@ def cold(module, name, *args):
     """Run hg.<module>.<name>(*args), then unload hg.<module>: code a board
     runs rarely (config checks, a remote config change) is not kept on the
     heap between those moments."""
-    full = "hg." + module
-    mod = __import__(full, None, None, [name])
+    mod = __import__("hg." + module, None, None, [name])
     try:
         return getattr(mod, name)(*args)
     finally:
-        sys.modules.pop(full, None)
-        try:
-            import hg
-            delattr(hg, module)
-        except (AttributeError, TypeError, ImportError):
-            pass
+        unload(module)
+
+
+def unload(module):
+    """Forget hg.<module>: its code leaves the heap once nothing refers to it."""
+    sys.modules.pop("hg." + module, None)
+    try:
+        import hg
+        delattr(hg, module)
+    except (AttributeError, TypeError, ImportError):
+        pass
 
 
 def _checks(name, *args):

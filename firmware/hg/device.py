@@ -76,7 +76,7 @@ class Device:
         self.loop_errors = self.bad_downlink = self.sent = self.renumbered = 0
         self._sent = {}  # event seq -> ms it was last handed to the link
         self._born = {}  # seq -> [ticks, ts] of messages made this boot
-        self._light = {}  # seq -> (kind, type, data) of the last statuses/heartbeats sent
+        self._light = {}  # seq -> kind ("status"/"heartbeat") of the last ones sent
         self._next_hb = self.boot_ms
         self._first_hb = True
         self._trial = None  # ms a remote config was applied, until commit
@@ -128,12 +128,12 @@ class Device:
         ts = self.time_ms() if with_ts else None
         seq = self.seqs.next()
         data = {"fw": FW, "rst": clean(self.rst)}
-        if with_ts and keep:  # an `online`, resent if refused for a transient reason
-            self._keep(seq, ("status", typ, data))
+        if with_ts and keep:  # an `online`, sent again if refused for a transient reason
+            self._keep(seq, "status")
         return self._encode(seq, "status", typ, data, 0, ts)
 
-    def _keep(self, seq, msg):
-        self._light[seq] = msg
+    def _keep(self, seq, kind):
+        self._light[seq] = kind
         if len(self._light) > 4:
             del self._light[min(self._light)]
 
@@ -172,7 +172,7 @@ class Device:
             self.link.publish(protocol.topic(self.dev, kind), wire, 1, False, now)
             self.sent += 1
             if kind == "heartbeat":
-                self._keep(seq, (kind, "periodic", data))
+                self._keep(seq, kind)
         elif self.obx.put(seq, kind, wire):
             self._born[seq] = [now, ts]
         return seq

@@ -15,8 +15,8 @@ try:
 except ImportError:  # pragma: no cover - every ESP32 build has it
     network = None  # type: ignore[assignment]
 
+from hg import config
 from hg.net import tcp
-from hg.sntp import SNTP
 
 # pattern -> list of (on, ms) steps, repeated; "off"/"on" are steady
 PATTERNS = {
@@ -92,7 +92,11 @@ class ESP32HAL:
             self.adcs[name] = (adc, spec)
         self._last_raw = time.ticks_ms()
         self._ticks = 0
-        self.clock = SNTP(ntp_host)
+        self.ntp_host = ntp_host
+        self.offset = None  # ms since 1970 minus ticks, from the last SNTP answer
+        self.sntp = None  # the hg.sntp.SNTP of a sync under way
+        self._sync_at = 0
+        self._ntp_addr = None
         self.wlan = network.WLAN(network.STA_IF) if network else None
         self.wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
 
@@ -107,7 +111,7 @@ class ESP32HAL:
         """ms since 1970 (int) from the SNTP answer and the ticks since;
         None until the first answer (time.time() is not used: whole seconds
         on some ports, a float on others, its epoch 2000 on older ones)."""
-        return self.clock.time_ms(self.ticks_ms())
+        return None if self.offset is None else self.ticks_ms() + self.offset
 
     def rssi(self):
         try:
@@ -183,8 +187,24 @@ class ESP32HAL:
         return self.wlan.isconnected()
 
     def sync_time(self):
-        """Carry the SNTP sync on (never waits); True once the clock is set."""
-        return self.clock.poll(self.ticks_ms())
+        """Carry the SNTP sync on (never waits); True once the clock is set.
+        hg.sntp is loaded only while a sync runs (hourly, or 30 s after a
+        failed one) and unloaded after: its code is not kept on the heap."""
+        t = self.ticks_ms()
+        c = self.sntp
+        if c is None:
+            if t < self._sync_at:
+                return self.offset is not None
+            from hg.sntp import SNTP
+            c = self.sntp = SNTP(self.ntp_host, addr=self._ntp_addr)
+        c.poll(t)
+        if not c.busy:  # answered, or given up
+            if c.offset is not None:
+                self.offset = c.offset
+            self._sync_at, self._ntp_addr = c.next_ms, c.addr
+            self.sntp = None
+            config.unload("sntp")
+        return self.offset is not None
 
     def rtc_memory(self, data=None):
         """RTC slow memory (kept through deep sleep): read, or write `data`."""

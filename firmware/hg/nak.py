@@ -14,7 +14,8 @@
 #                  event time (ts kept, age from its birth) -- nothing dropped
 #   anything else  noted in last_error, nothing resent
 #
-# A status or heartbeat is resent once (a fresh one comes at its next time).
+# A status or heartbeat is sent again once, made afresh (a new `online`, a
+# heartbeat with the state of now).
 # MicroPython subset.
 from hg import protocol
 
@@ -43,7 +44,7 @@ def handle(dev, ref, data, ts, now):
     else:
         light = dev._light.pop(ref, None)
         if light is not None:
-            _resend_light(dev, light)
+            _resend_light(dev, light, now)
 
 
 def _born(dev, seq, now):
@@ -77,10 +78,9 @@ def _renumber(dev, ref, reason, now):
         f(ref, seq)
 
 
-def _resend_light(dev, light):
-    kind, typ, data = light
+def _resend_light(dev, kind, now):
     if kind == "status":
-        dev.link.publish(protocol.topic(dev.dev, "status"), dev._status(typ, True, False), 1,
-                         True)
+        dev.link.publish(protocol.topic(dev.dev, "status"), dev._status("online", True, False),
+                         1, True)
     else:
-        dev._light.pop(dev.send_telemetry(data, kind), None)
+        dev._light.pop(dev.send_telemetry(dev._heartbeat(now), kind), None)

@@ -5,8 +5,9 @@
 # port and in step with the true second -- unlike time.time(), which is a
 # whole second on some ports, a float on others, and whose sub-second part
 # ntptime sets to zero.  Name lookup is the one call that can block: the
-# server's address is kept, and looked up again only after a failed sync.
-# MicroPython subset.
+# server's address is kept (`addr`, also across instances), and looked up
+# again only after a failed sync.  hg.esp32hal makes one SNTP per sync and
+# unloads this module between syncs.  MicroPython subset.
 NTP_DELTA_S = 2208988800  # 1900-01-01 (NTP era 0) to 1970-01-01
 
 
@@ -34,16 +35,16 @@ class SNTP:
     clock.time_ms(ticks) -> ms since 1970, or None before the first answer."""
 
     def __init__(self, host="pool.ntp.org", port=123, every_ms=3600000,
-                 retry_ms=30000, wait_ms=2000):
+                 retry_ms=30000, wait_ms=2000, addr=None):
         self.host, self.port = host, port
         self.every_ms, self.retry_ms, self.wait_ms = every_ms, retry_ms, wait_ms
         self.offset = None  # ms since 1970 minus ticks, once synced
         self.syncs = self.failures = 0
         self.last_error = None
-        self._addr = None
+        self.addr = addr  # the server's address once looked up
+        self.next_ms = 0  # ticks when the next sync is due
         self._sock = None
         self._sent = 0
-        self._next = 0
 
     def time_ms(self, ticks):
         return None if self.offset is None else ticks + self.offset
@@ -54,7 +55,7 @@ class SNTP:
         try:
             if self._sock is not None:
                 self._receive(ticks)
-            elif ticks >= self._next:
+            elif ticks >= self.next_ms:
                 self._send(ticks)
         except (OSError, ValueError) as e:
             self._fail(ticks, e)
@@ -62,12 +63,12 @@ class SNTP:
 
     def _send(self, ticks):
         import socket
-        if self._addr is None:
-            self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_DGRAM)[0][-1]
+        if self.addr is None:
+            self.addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_DGRAM)[0][-1]
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock = s
         s.setblocking(False)
-        s.sendto(request(), self._addr)
+        s.sendto(request(), self.addr)
         self._sent = ticks
 
     def _receive(self, ticks):
@@ -84,16 +85,21 @@ class SNTP:
             self._close()
             self.offset = t + (ticks - self._sent) // 2 - ticks
             self.syncs += 1
-            self._next = ticks + self.every_ms
+            self.next_ms = ticks + self.every_ms
         elif ticks - self._sent >= self.wait_ms:
             raise OSError(110, "no answer from " + self.host)
 
     def _fail(self, ticks, e):
         self._close()
-        self._addr = None  # look the name up again next time
+        self.addr = None  # look the name up again next time
         self.failures += 1
         self.last_error = "sntp " + " ".join(str(a) for a in e.args)
-        self._next = ticks + self.retry_ms
+        self.next_ms = ticks + self.retry_ms
+
+    @property
+    def busy(self):
+        """A request is out, its answer not in yet."""
+        return self._sock is not None
 
     def close(self):
         self._close()
