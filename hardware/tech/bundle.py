@@ -29,13 +29,18 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
 from hardware.tech.errors import TechError
+from hg import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
+# the firmware installed with this package (pyproject.toml): the library hg and
+# the package firmware.apps; from a checkout, firmware/hg and firmware/apps
+LIB = Path(protocol.__file__).parent
+APPS = Path(str(resources.files("firmware.apps")))
+FIRMWARE = APPS.parent
 DEVICE_TYPES = ("button", "sensor")
 MPY_OPT = "-O3"
 MANIFEST = "manifest.json"
@@ -89,21 +94,22 @@ def _add_file(bundle: Bundle, path: Path, rel: str, source: bool) -> None:
         bundle.files[rel] = path.read_bytes()
 
 
-def build(device_type: str, firmware: Path = FIRMWARE, source: bool = False,
+def build(device_type: str, firmware: Path | None = None, source: bool = False,
           version: str | None = None) -> Bundle:
-    """The bundle for a device type; version defaults to <package version>+<content hash>."""
+    """The bundle for a device type (from `firmware`/hg and /apps, default the
+    installed firmware); version defaults to <package version>+<content hash>."""
     if device_type not in DEVICE_TYPES:
         raise TechError(f"unknown device type {device_type!r}; "
                         f"use one of {', '.join(DEVICE_TYPES)}")
-    lib = firmware / "hg"
+    lib, apps = (firmware / "hg", firmware / "apps") if firmware else (LIB, APPS)
     if not lib.is_dir():
         raise TechError(f"{lib}: no firmware library here")
     bundle = Bundle(device_type, "")
     _add_tree(bundle, lib, "", source)
-    app = firmware / "apps" / device_type
+    app = apps / device_type
     if app.is_dir():
         _add_tree(bundle, app, f"apps/{device_type}", source)
-        init = firmware / "apps" / "__init__.py"
+        init = apps / "__init__.py"
         if init.is_file():
             _add_file(bundle, init, "apps/__init__.py", source)
     digest = hashlib.sha256()
