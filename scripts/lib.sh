@@ -25,7 +25,8 @@ ensure_apt() {
 }
 
 # ensure_venv [EXTRA]: .venv with the project installed (editable), with
-# the given extra; reinstalls only when pyproject.toml changed.
+# the given extra (pyproject.toml: demo, dev, ...); reinstalls only when
+# pyproject.toml changed. pip's output goes to .venv/pip.log, shown if it fails.
 ensure_venv() {
     local extra="${1:-}" spec="." stamp
     [ -n "$extra" ] && spec=".[$extra]"
@@ -35,9 +36,13 @@ ensure_venv() {
     fi
     stamp=".venv/.homeguard-$(sha256sum pyproject.toml | cut -c1-16)-${extra:-base}"
     if [ ! -f "$stamp" ]; then
-        log "installing Python packages into .venv ($spec)"
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e "$spec"
+        log "installing Python packages into .venv ($spec; log: .venv/pip.log)"
+        if ! { .venv/bin/python -m pip install --upgrade pip \
+               && .venv/bin/python -m pip install -e "$spec"; } >.venv/pip.log 2>&1; then
+            tail -n 40 .venv/pip.log >&2
+            echo "ensure_venv: pip install -e '$spec' failed (whole log: .venv/pip.log)" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }
