@@ -1,14 +1,23 @@
 """The `homeguard` command: one subcommand per part of the system.
 
 Each part registers its own commands from its own module, so adding a part
-is one line in PARTS.
+is one line in PARTS.  A part needs its extra of the package (pyproject.toml)
+installed; without it, its commands say so in one line instead of a
+traceback:
+
+    homeguard centre needs the [centre] extra: pip install 'homeguard[centre]'
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+import sys
+from dataclasses import dataclass
+from importlib import metadata
 
 import typer
+from rich.markup import escape
 
 app = typer.Typer(
     help="Homeguard: household alarm terminals, electrical-safety sensors and their centre.",
@@ -16,25 +25,116 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# module -> each has register(app: typer.Typer) adding its commands
+
+@dataclass(frozen=True)
+class Part:
+    module: str  # has register(app: typer.Typer) adding its commands
+    commands: tuple[str, ...]  # the commands it adds
+    extra: str  # the package's extra that installs what it needs
+
+
 PARTS = (
-    "broker.cli",
-    "gateway.service_cli",
-    "dashboard.cli",
-    "gateway.demo",
-    "gateway.simulate",
-    "gateway.bench",
-    "hardware.tech.cli",
+    Part("broker.cli", ("broker",), "broker"),
+    Part("gateway.service_cli", ("gateway",), "gateway"),
+    Part("dashboard.cli", ("centre", "centre-user"), "centre"),
+    Part("gateway.demo", ("demo",), "demo"),
+    Part("gateway.simulate", ("simulate",), "demo"),
+    Part("gateway.bench", ("bench",), "dev"),
+    Part("hardware.tech.cli", ("device",), "tech"),
 )
+OWN = frozenset({"broker", "dashboard", "firmware", "gateway", "hardware", "hg"})
+# 'name[extras] ...; extra == "x"': an extra's requirement in the package's metadata
+REQUIREMENT = re.compile(r'^([A-Za-z0-9._-]+)(?:\[([^\]]*)\])?[^;]*;.*\bextra == "([^"]+)"')
+
+
+def extras() -> dict[str, list[tuple[str, list[str]]]]:
+    """extra -> its requirements as (distribution, its extras), from the
+    installed package's metadata; {} when that cannot be read."""
+    try:
+        requires = metadata.requires("homeguard") or []
+    except metadata.PackageNotFoundError:
+        return {}
+    out: dict[str, list[tuple[str, list[str]]]] = {}
+    for req in requires:
+        m = REQUIREMENT.match(req)
+        if m:
+            named = [e.strip() for e in (m.group(2) or "").split(",") if e.strip()]
+            out.setdefault(m.group(3), []).append((m.group(1), named))
+    return out
+
+
+def not_installed(extra: str) -> list[str]:
+    """What the extra needs (with the extras it names) that is not installed."""
+    table, wanted, todo, seen = extras(), set(), [extra], set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        for dist, named in table.get(name, []):
+            if dist == "homeguard":
+                todo += [e for e in named if e not in seen]
+            else:
+                wanted.add(dist)
+    return sorted(d for d in wanted if not _installed(d))
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def missing_extra(part: Part, exc: ModuleNotFoundError) -> str | None:
+    """The extra to install when `exc` is a dependency that is not installed:
+    the part's own, or the one listing a distribution of the missing module's
+    name (an optional feature of the part); None when it is a real error."""
+    module = (exc.name or "").split(".")[0]
+    if module in OWN:
+        return None
+    if not_installed(part.extra):
+        return part.extra
+    names = {module.lower(), module.lower().replace("_", "-")}
+    return next((extra for extra, reqs in extras().items()
+                 if any(d.lower() in names for d, _ in reqs) and not_installed(extra)), None)
+
+
+def message(command: str, extra: str) -> str:
+    return f"homeguard {command} needs the [{extra}] extra: pip install 'homeguard[{extra}]'"
+
+
+def _stub(command: str, text: str) -> None:
+    """A command that says what to install, whatever its arguments."""
+    @app.command(command, help=escape(text), add_help_option=False,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def needs_extra() -> None:
+        typer.secho(text, fg="red", err=True)
+        raise typer.Exit(1)
 
 
 def _register() -> None:
-    for name in PARTS:
-        importlib.import_module(name).register(app)
+    for part in PARTS:
+        try:
+            importlib.import_module(part.module).register(app)
+        except ModuleNotFoundError as exc:
+            extra = missing_extra(part, exc)
+            if extra is None:
+                raise
+            for command in part.commands:
+                _stub(command, message(command, extra))
 
 
 _register()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:  # a command importing what an extra installs
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+        part = next((p for p in PARTS if command in p.commands), None)
+        extra = missing_extra(part, exc) if part else None
+        if extra is None:
+            raise
+        typer.secho(message(command, extra), fg="red", err=True)
+        sys.exit(1)
