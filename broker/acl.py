@@ -1,7 +1,7 @@
 """The broker's access control list, rendered for Mosquitto and checkable in Python.
 
 A device's username is its device id.  Each device may publish only its own
-uplink topics and subscribe only to its own downlink topics; the gateway
+uplink topics and subscribe only to its own downlink topics; each gateway
 account reads every device's uplink (also through shared subscriptions) and
 writes every device's downlink.  Nobody gets anything else, $SYS included.
 `allowed()` states the same rules for the embedded demo broker and the tests.
@@ -9,6 +9,7 @@ writes every device's downlink.  Nobody gets anything else, $SYS included.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 from hg import protocol
@@ -43,8 +44,8 @@ def gateway_rules() -> list[tuple[str, str]]:
     )
 
 
-def render(gateway_user: str = DEFAULT_GATEWAY_USER) -> str:
-    """The Mosquitto acl_file text."""
+def render(gateways: str | Iterable[str] = DEFAULT_GATEWAY_USER) -> str:
+    """The Mosquitto acl_file text; `gateways` is the gateway account or all of them."""
     lines = [
         "# Homeguard broker ACL, rendered by broker/acl.py: edit the code, not this file.",
         "# Mosquitto grants nothing that is not listed here (no anonymous section, no $SYS).",
@@ -53,25 +54,26 @@ def render(gateway_user: str = DEFAULT_GATEWAY_USER) -> str:
         "# A device publishes only its own uplink and reads only its own downlink.",
     ]
     lines += [f"pattern {access} {topic}" for access, topic in device_rules()]
-    lines += [
-        "",
-        "# The gateway reads every device's uplink (plain or $share/<group>/ subscriptions)",
-        "# and writes every device's downlink.  The deny line removes what the device",
-        "# patterns above would otherwise grant it on hg/v1/<gateway user>/...",
-        f"user {gateway_user}",
-        f"topic deny {protocol.PREFIX}{gateway_user}/#",
-    ]
-    lines += [f"topic {access} {topic}" for access, topic in gateway_rules()]
+    for user in _names(gateways):
+        lines += [
+            "",
+            "# A gateway reads every device's uplink (plain or $share/<group>/ subscriptions)",
+            "# and writes every device's downlink.  The deny line removes what the device",
+            "# patterns above would otherwise grant it on hg/v1/<its username>/...",
+            f"user {user}",
+            f"topic deny {protocol.PREFIX}{user}/#",
+        ]
+        lines += [f"topic {access} {topic}" for access, topic in gateway_rules()]
     return "\n".join(lines) + "\n"
 
 
 def allowed(user: str, topic: str, access: Access,
-            gateway_user: str = DEFAULT_GATEWAY_USER) -> bool:
+            gateways: str | Iterable[str] = DEFAULT_GATEWAY_USER) -> bool:
     """Whether the rendered ACL lets `user` do `access` on `topic` (a filter for SUBSCRIBE)."""
     if not user:
         return False
-    if user == gateway_user:
-        if topic.startswith(f"{protocol.PREFIX}{gateway_user}/"):
+    if user in _names(gateways):
+        if topic.startswith(f"{protocol.PREFIX}{user}/"):
             return False
         rules = gateway_rules()
     elif protocol.valid_id(user):
@@ -93,3 +95,7 @@ def _within(topic: str, rule: str, access: Access) -> bool:
         if g == "#" or (w != "+" and g != w) or (w == "+" and g == ""):
             return False
     return True
+
+
+def _names(gateways: str | Iterable[str]) -> list[str]:
+    return [gateways] if isinstance(gateways, str) else list(gateways)

@@ -68,6 +68,9 @@ def init(
     typer.echo(f"  config:   {d.config_file}")
     if result.gateway_password:
         typer.echo(f"  gateway password written to {d.gateway_password_file}")
+    for name in result.reserved_devices:
+        typer.secho(f"warning: device account {name!r} has a name reserved for a service's "
+                    f"client id; remove it (broker remove-device {name})", fg="yellow", err=True)
 
 
 @app.command("add-device")
@@ -128,13 +131,55 @@ def gateway_account(
     _reload(dir)
 
 
+@app.command("add-gateway")
+def add_gateway(
+    user: Annotated[str, typer.Argument(metavar="USER", help="Account of a further gateway.")],
+    password: Annotated[str | None, typer.Option(help="Instead of a random one.")] = None,
+    dir: DirOpt = DEFAULT_DIR,
+) -> None:
+    """Create a gateway account for one more gateway of a share group; print its password once."""
+    try:
+        secret = layout.add_gateway(dir, user, password)
+    except BrokerError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"gateway {user}: password {secret}")
+    typer.echo("(shown once: put it in that gateway's [mqtt] password)")
+    _reload(dir)
+
+
+@app.command("remove-gateway")
+def remove_gateway(
+    user: Annotated[str, typer.Argument(metavar="USER")],
+    dir: DirOpt = DEFAULT_DIR,
+) -> None:
+    """Delete a further gateway account; a reload disconnects it."""
+    try:
+        removed = layout.remove_gateway(dir, user)
+    except BrokerError as exc:
+        raise _fail(exc) from exc
+    if not removed:
+        raise _fail(BrokerError(f"no further gateway account {user!r}"))
+    typer.echo(f"gateway {user} removed")
+    _reload(dir)
+
+
+@app.command()
+def gateways(dir: DirOpt = DEFAULT_DIR) -> None:
+    """List gateway accounts, the main one first."""
+    try:
+        for user in layout.gateways(dir):
+            typer.echo(user)
+    except BrokerError as exc:
+        raise _fail(exc) from exc
+
+
 @app.command("acl")
 def show_acl(dir: DirOpt = DEFAULT_DIR) -> None:
     """Print the rendered ACL."""
-    user = acl.DEFAULT_GATEWAY_USER
+    users = [acl.DEFAULT_GATEWAY_USER]
     if layout.BrokerDir(dir).settings_file.exists():
-        user = layout.BrokerDir(dir).settings().gateway_user
-    typer.echo(acl.render(user), nl=False)
+        users = layout.BrokerDir(dir).settings().services()
+    typer.echo(acl.render(users), nl=False)
 
 
 @app.command("tls")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from broker.errors import BrokerError
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "mosquitto.conf.j2"
+# The gateway's default [mqtt] client_id (gateway/config.py): no device may be named so.
+GATEWAY_CLIENT_ID = "homeguard-gateway"
+# A service account name: safe in the passwd file, an ACL `user` line and a topic level.
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass
@@ -25,6 +30,11 @@ class BrokerSettings:
     local_port: int = 1883  # always bound to 127.0.0.1
     hostnames: list[str] = field(default_factory=list)  # extra names in the server cert
     gateway_user: str = DEFAULT_GATEWAY_USER
+    # more gateway accounts, one per further gateway of a share group: on every
+    # listener the client id is the username, so two gateways need two accounts
+    extra_gateways: list[str] = field(default_factory=list)
+    # client ids services use or used besides their usernames; no device may take one
+    reserved_ids: list[str] = field(default_factory=lambda: [GATEWAY_CLIENT_ID])
     run_user: str = "mosquitto"  # who Mosquitto runs as after starting as root
     autosave_interval: int = 30
     persistent_client_expiration: str = "30d"
@@ -45,6 +55,16 @@ class BrokerSettings:
             raise BrokerError(f"run_user {self.run_user!r} is not a user name")
         if self.max_packet_size < 2048:
             raise BrokerError("max_packet_size below 2048 would refuse valid v1 messages")
+        services = self.services()
+        for name in services:
+            if not _SERVICE_NAME.fullmatch(name):
+                raise BrokerError(f"gateway account {name!r}: use 1-64 of A-Z a-z 0-9 . _ -")
+        if len(set(services)) != len(services):
+            raise BrokerError(f"gateway accounts {services} name one account twice")
+
+    def services(self) -> list[str]:
+        """Every service (gateway) account: the main one first."""
+        return [self.gateway_user, *self.extra_gateways]
 
     @classmethod
     def load(cls, path: Path) -> BrokerSettings:

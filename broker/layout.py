@@ -6,13 +6,17 @@
     <dir>/passwd            accounts, mosquitto_passwd $7$ format (0600)
     <dir>/acl               rendered by broker/acl.py
     <dir>/tls/              ca.crt ca.key server.crt server.key
-    <dir>/gateway.password  the gateway account's password (0600), read by the gateway
+    <dir>/gateway.password  the main gateway account's password (0600), read by the gateway
     <dir>/data/             persistence (mosquitto.db)
     <dir>/log/              mosquitto.log
     <dir>/data/mosquitto.pid  pid of the running broker, for reload()
 
 init() is idempotent: it keeps the CA, the server cert (unless names changed),
 and every password.  Password and ACL changes take effect on reload (SIGHUP).
+
+Accounts share one namespace with MQTT client ids (every listener uses the
+username as the client id): a device id is never a gateway account nor one of
+the reserved client ids (broker.json `reserved_ids`), see check_device_id().
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ class InitResult:
     dir: BrokerDir
     settings: BrokerSettings
     gateway_password: str | None  # set only when init created the gateway account
+    reserved_devices: list[str]  # device accounts named like a reserved id (older dirs)
 
 
 def init(root: Path, **changes: object) -> InitResult:
@@ -108,27 +113,33 @@ def init(root: Path, **changes: object) -> InitResult:
     bdir = BrokerDir(Path(root))
     bdir.root.mkdir(parents=True, exist_ok=True)
     settings = bdir.settings() if bdir.settings_file.exists() else BrokerSettings()
+    services = settings.services()
     for name, value in changes.items():
         if not hasattr(settings, name):
             raise BrokerError(f"unknown broker setting {name!r}")
         if value is not None:
             setattr(settings, name, value)
     settings.validate()
+    accounts = passwd.read(bdir.passwd_file)
+    if settings.gateway_user not in services and settings.gateway_user in accounts:
+        raise BrokerError(f"{settings.gateway_user!r} is already a device account")
     bdir.data_dir.mkdir(exist_ok=True)
     bdir.log_file.parent.mkdir(exist_ok=True)
     tls.ensure(bdir.tls_paths.dir, settings.hostnames)
     created = None
-    if settings.gateway_user not in passwd.read(bdir.passwd_file):
+    if settings.gateway_user not in accounts:
         created = _set_gateway_password(bdir, settings.gateway_user, None)
     write_atomic(bdir.settings_file, settings.dump())
     render_files(bdir, settings)
     _hand_over(bdir, settings.run_user)
-    return InitResult(bdir, settings, created)
+    reserved = [user for user in accounts
+                if user not in settings.services() and user in settings.reserved_ids]
+    return InitResult(bdir, settings, created, reserved)
 
 
 def render_files(bdir: BrokerDir, settings: BrokerSettings) -> None:
     """(Re)write mosquitto.conf and the ACL from the settings."""
-    write_atomic(bdir.acl_file, acl.render(settings.gateway_user))
+    write_atomic(bdir.acl_file, acl.render(settings.services()))
     write_atomic(bdir.config_file, config.render(settings, bdir.template_paths()))
 
 
@@ -148,38 +159,78 @@ def render_dev_config(root: Path, lan: bool = False) -> Path:
 def add_device(root: Path, device_id: str, password: str | None = None) -> str:
     """Create the device's account (or give it a new password); returns the password."""
     bdir = BrokerDir(Path(root))
-    check_device_id(device_id, bdir.settings().gateway_user)
+    check_device_id(device_id, bdir.settings())
     password = password or new_password()
     passwd.set_password(bdir.passwd_file, device_id, password)
     return password
 
 
+def check_new_device(root: Path, device_id: str) -> None:
+    """BadDeviceId unless add_device(root, device_id) would accept the id."""
+    check_device_id(device_id, BrokerDir(Path(root)).settings())
+
+
 def remove_device(root: Path, device_id: str) -> bool:
     """Delete the device's account; False when it had none."""
     bdir = BrokerDir(Path(root))
-    check_device_id(device_id, bdir.settings().gateway_user)
+    if not protocol.valid_id(device_id):
+        raise BadDeviceId(device_id, VALID_ID)
+    if device_id in bdir.settings().services():
+        raise BadDeviceId(device_id, "that is a gateway account (broker remove-gateway)")
     return passwd.remove(bdir.passwd_file, device_id)
 
 
 def devices(root: Path) -> list[str]:
     bdir = BrokerDir(Path(root))
-    gateway = bdir.settings().gateway_user
-    return [user for user in passwd.read(bdir.passwd_file) if user != gateway]
+    services = bdir.settings().services()
+    return [user for user in passwd.read(bdir.passwd_file) if user not in services]
 
 
 def set_gateway(root: Path, username: str | None = None, password: str | None = None) -> str:
-    """Rename the gateway account and/or give it a new password; returns the password."""
+    """Rename the main gateway account and/or give it a new password; returns the password."""
     bdir = BrokerDir(Path(root))
     settings = bdir.settings()
     username = username or settings.gateway_user
     if username != settings.gateway_user:
-        if protocol.valid_id(username) and username in passwd.read(bdir.passwd_file):
-            raise BrokerError(f"{username!r} is already a device account")
-        passwd.remove(bdir.passwd_file, settings.gateway_user)
-        settings.gateway_user = username
-        write_atomic(bdir.settings_file, settings.dump())
-        render_files(bdir, settings)
+        _check_free(bdir, settings, username)
+        old, settings.gateway_user = settings.gateway_user, username
+        _save(bdir, settings)
+        passwd.remove(bdir.passwd_file, old)
     return _set_gateway_password(bdir, username, password)
+
+
+def add_gateway(root: Path, username: str, password: str | None = None) -> str:
+    """Another gateway account (a further gateway of a share group), with the
+    main one's rights; a new password for an existing one.  Returns the password."""
+    bdir = BrokerDir(Path(root))
+    settings = bdir.settings()
+    if username not in settings.extra_gateways:
+        _check_free(bdir, settings, username)
+        settings.extra_gateways.append(username)
+        _save(bdir, settings)
+    password = password or new_password()
+    passwd.set_password(bdir.passwd_file, username, password)
+    return password
+
+
+def remove_gateway(root: Path, username: str) -> bool:
+    """Delete a further gateway account; False when there is none of that name."""
+    bdir = BrokerDir(Path(root))
+    settings = bdir.settings()
+    if username == settings.gateway_user:
+        raise BrokerError(f"{username!r} is the main gateway account (rename it with "
+                          "`broker gateway --user`)")
+    if username not in settings.extra_gateways:
+        return False
+    settings.extra_gateways.remove(username)
+    _save(bdir, settings)
+    passwd.remove(bdir.passwd_file, username)
+    return True
+
+
+def gateways(root: Path) -> list[str]:
+    """Every gateway account, the main one first."""
+    return BrokerDir(Path(root)).settings().services()
 
 
 def gateway_credentials(root: Path) -> tuple[str, str]:
@@ -199,16 +250,37 @@ def reload(root: Path) -> bool:
     return True
 
 
-def check_device_id(device_id: str, gateway_user: str) -> None:
+VALID_ID = "use 3-32 of a-z, 0-9 and '-', not starting with '-'"
+
+
+def check_device_id(device_id: str, settings: BrokerSettings) -> None:
+    """A device id is a valid id that no service uses as its username or client id."""
     if not protocol.valid_id(device_id):
-        raise BadDeviceId(device_id, "use 3-32 of a-z, 0-9 and '-', not starting with '-'")
-    if device_id == gateway_user:
-        raise BadDeviceId(device_id, "that is the gateway account")
+        raise BadDeviceId(device_id, VALID_ID)
+    if device_id in settings.services():
+        raise BadDeviceId(device_id, "that is a gateway account")
+    if device_id in settings.reserved_ids:
+        raise BadDeviceId(device_id, "reserved as a service's MQTT client id "
+                                     "(broker.json reserved_ids)")
 
 
 def new_password() -> str:
     """32 URL-safe characters, 192 random bits."""
     return secrets.token_urlsafe(24)
+
+
+def _check_free(bdir: BrokerDir, settings: BrokerSettings, username: str) -> None:
+    """A new gateway account name: not a device account, not another gateway."""
+    if username in settings.services():
+        raise BrokerError(f"{username!r} is already a gateway account")
+    if username in passwd.read(bdir.passwd_file):
+        raise BrokerError(f"{username!r} is already a device account")
+
+
+def _save(bdir: BrokerDir, settings: BrokerSettings) -> None:
+    settings.validate()
+    write_atomic(bdir.settings_file, settings.dump())
+    render_files(bdir, settings)
 
 
 def _set_gateway_password(bdir: BrokerDir, user: str, password: str | None) -> str:

@@ -28,13 +28,17 @@ from typer.testing import CliRunner
 
 from broker import acl, layout, passwd, tls
 from broker.cli import register
+from broker.config import BrokerSettings
 from broker.dev import BrokerStartError, start_dev_broker
-from broker.errors import BadDeviceId
+from broker.errors import BadDeviceId, BrokerError
+from gateway.config import MQTTSection
 from tests.harness.mosquitto import MosquittoBroker, connack_code
 from tests.harness.proc import LOOPBACK, Proc, free_port, require_binary, wait_until
 
 TIMEOUT = 5.0
 UPLINK = ("event", "telemetry", "heartbeat", "status")
+GATEWAY_CLIENT_ID = MQTTSection().client_id  # the gateway's default [mqtt] client_id
+LISTENERS = ("local", "tls")
 
 
 class Endpoint(Protocol):
@@ -55,6 +59,7 @@ class Peer:
         )
         self.received: list[tuple[str, bytes]] = []
         self.connack: list[mqtt.ReasonCode] = []
+        self.disconnects = 0
         self.granted: list[int] = []
         self._lock = threading.Lock()
         if user is not None:
@@ -64,6 +69,7 @@ class Peer:
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.granted.extend(
             int(rc.value) for rc in rcs)
@@ -76,6 +82,10 @@ class Peer:
         self.connack.append(rc)
         if rc.is_failure:
             client.disconnect()  # no automatic retries of a refused login
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
+                       rc: mqtt.ReasonCode, props: object) -> None:
+        self.disconnects += 1
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -144,6 +154,32 @@ def device(broker: MosquittoBroker, peers, device_id: str, **kwargs) -> Peer:
     dev = peers(broker, device_id, password, **kwargs)
     assert dev.accepted, dev.connack
     return dev
+
+
+def on(broker: MosquittoBroker, listener: str) -> dict:
+    """Peer arguments for the local (plain, loopback) or the device (TLS) listener."""
+    if listener == "tls":
+        return {"ca": broker.ca_path, "host": "localhost", "port": broker.tls_port}
+    return {}
+
+
+def raid(broker: Endpoint, peers, accounts: list[tuple[str, str]], client_ids: list[str],
+         **where) -> None:
+    """Every account connects with every client id, clean session and persistent,
+    and leaves again: what a device needs to knock a client off and wipe its session."""
+    for user, password in accounts:
+        for client_id in client_ids:
+            for clean in (True, False):
+                peers(broker, user, password, client_id=client_id, clean=clean, **where).close()
+
+
+def legacy_account(broker: MosquittoBroker, name: str) -> tuple[str, str]:
+    """A device account written straight into passwd, as add-device did before
+    it refused ids that are service client ids; active when this returns."""
+    passwd.set_password(broker.dir.passwd_file, name, "legacy-secret")
+    broker.reload()
+    wait_until(lambda: broker.login(name, "legacy-secret") == 0, TIMEOUT, f"account {name}")
+    return name, "legacy-secret"
 
 
 # --- authentication ------------------------------------------------------------
@@ -240,10 +276,11 @@ def test_last_will_on_own_status_reaches_gateway_and_foreign_will_does_not(mosqu
     gw = gateway(mosquitto, peers)
     mosquitto.add_device("dev-b")
     password = mosquitto.add_device("dev-a")
-    honest = peers(mosquitto, "dev-a", password, will=("hg/v1/dev-a/status", b"offline-a"))
+    # one connection at a time: a second one of the account would replace the first
     liar = peers(mosquitto, "dev-a", password, will=("hg/v1/dev-b/status", b"offline-b"))
     assert liar.accepted  # Mosquitto 2.0.11 takes the will and drops it when due
     liar.drop()
+    honest = peers(mosquitto, "dev-a", password, will=("hg/v1/dev-a/status", b"offline-a"))
     honest.drop()
     gw.wait_for("hg/v1/dev-a/status", b"offline-a")
     assert b"offline-b" not in gw.payloads()
@@ -277,17 +314,129 @@ def test_gateway_shared_subscription(mosquitto, peers):
 
 
 def test_gateway_cannot_forge_uplink_or_touch_other_topics(mosquitto, peers):
-    listener = gateway(mosquitto, peers)
+    # the listener is a second gateway account, with the same rights as the first
+    listener = peers(mosquitto, "gateway-2", mosquitto.add_gateway("gateway-2"))
+    listener.subscribe(*[f"hg/v1/+/{leaf}" for leaf in UPLINK])
     listener.subscribe("other/topic", "$SYS/broker/version")
     forger = peers(mosquitto, mosquitto.gateway_user, mosquitto.gateway_password)
     mosquitto.add_device("dev-a")
     forger.publish("hg/v1/dev-a/event", b"forged-event")
     forger.publish("hg/v1/gateway/event", b"forged-own")
     forger.publish("other/topic", b"forged-other")
+    listener.publish("hg/v1/gateway-2/event", b"forged-by-second")
     a = device(mosquitto, peers, "dev-a")
     a.publish("hg/v1/dev-a/event", b"control")
     listener.wait_for("hg/v1/dev-a/event", b"control")
     assert listener.payloads() == {b"control"}
+
+
+# --- client ids: a session belongs to its account --------------------------------
+
+
+@pytest.mark.parametrize("listener", LISTENERS)
+def test_no_device_displaces_the_gateway_or_wipes_its_queue(mosquitto, peers, listener):
+    gw = gateway(mosquitto, peers, client_id=GATEWAY_CLIENT_ID, clean=False)
+    a = device(mosquitto, peers, "dev-a")
+    accounts = [("dev-evil", mosquitto.add_device("dev-evil")),
+                legacy_account(mosquitto, GATEWAY_CLIENT_ID)]
+    ids = [GATEWAY_CLIENT_ID, mosquitto.gateway_user]
+    raid(mosquitto, peers, accounts, ids, **on(mosquitto, listener))
+    a.publish("hg/v1/dev-a/event", b"live")
+    gw.wait_for("hg/v1/dev-a/event", b"live")
+    assert gw.disconnects == 0 and gw.client.is_connected()
+    gw.close()  # away: its persistent session queues what devices send
+    a.publish("hg/v1/dev-a/event", b"queued")
+    raid(mosquitto, peers, accounts, ids, **on(mosquitto, listener))
+    back = peers(mosquitto, mosquitto.gateway_user, mosquitto.gateway_password,
+                 client_id=GATEWAY_CLIENT_ID, clean=False)
+    back.wait_for("hg/v1/dev-a/event", b"queued")
+    a.publish("hg/v1/dev-a/event", b"after")  # and its subscriptions are still there
+    back.wait_for("hg/v1/dev-a/event", b"after")
+
+
+@pytest.mark.parametrize("listener", LISTENERS)
+def test_no_device_displaces_another_device(mosquitto, peers, listener):
+    gw = gateway(mosquitto, peers)
+    victim = device(mosquitto, peers, "dev-a", client_id="dev-a", clean=False)
+    victim.subscribe("hg/v1/dev-a/ack")
+    accounts = [("dev-evil", mosquitto.add_device("dev-evil"))]
+    raid(mosquitto, peers, accounts, ["dev-a"], **on(mosquitto, listener))
+    gw.publish("hg/v1/dev-a/ack", b"live")
+    victim.wait_for("hg/v1/dev-a/ack", b"live")
+    assert victim.disconnects == 0 and victim.client.is_connected()
+    victim.close()
+    gw.publish("hg/v1/dev-a/ack", b"queued")
+    raid(mosquitto, peers, accounts, ["dev-a"], **on(mosquitto, listener))
+    back = peers(mosquitto, "dev-a", mosquitto.device_password("dev-a"), client_id="dev-a",
+                 clean=False, **on(mosquitto, listener))
+    back.wait_for("hg/v1/dev-a/ack", b"queued")
+
+
+def test_share_group_gateways_keep_their_own_sessions(mosquitto, peers):
+    # as in docs/gateway.md scale-out: each gateway its own client id, and (because
+    # the broker keys sessions by account) its own account
+    second = mosquitto.add_gateway("gateway-2")
+    members = {"gw-one": (mosquitto.gateway_user, mosquitto.gateway_password),
+               "gw-two": ("gateway-2", second)}
+    share = "$share/hg/hg/v1/+/event"
+    gws = [peers(mosquitto, user, pw, client_id=cid, clean=False)
+           for cid, (user, pw) in members.items()]
+    for gw in gws:
+        gw.subscribe(share)
+    a = device(mosquitto, peers, "dev-a")
+    accounts = [("dev-evil", mosquitto.add_device("dev-evil"))]
+    ids = [*members, mosquitto.gateway_user, "gateway-2"]
+    raid(mosquitto, peers, accounts, ids)
+    raid(mosquitto, peers, accounts, ids, **on(mosquitto, "tls"))
+    assert all(gw.disconnects == 0 and gw.client.is_connected() for gw in gws)
+    for gw in gws:
+        gw.close()
+    sent = {f"queued-{i}".encode() for i in range(8)}
+    for payload in sorted(sent):
+        a.publish("hg/v1/dev-a/event", payload)
+    raid(mosquitto, peers, accounts, ids)
+    back = [peers(mosquitto, user, pw, client_id=cid, clean=False)
+            for cid, (user, pw) in members.items()]
+    wait_until(lambda: back[0].payloads() | back[1].payloads() == sent, TIMEOUT,
+               "every queued message at one of the two gateways")
+
+
+def test_add_device_refuses_gateway_accounts_and_service_client_ids(tmp_path):
+    root = layout.init(tmp_path / "b", run_user="root").dir.root
+    assert GATEWAY_CLIENT_ID in BrokerSettings().reserved_ids
+    with pytest.raises(BadDeviceId, match="reserved as a service's MQTT client id"):
+        layout.add_device(root, GATEWAY_CLIENT_ID)
+    layout.add_gateway(root, "gateway-2")
+    for name, why in (("gateway", "gateway account"), ("gateway-2", "gateway account"),
+                      (GATEWAY_CLIENT_ID, "reserved as a service's MQTT client id")):
+        with pytest.raises(BadDeviceId, match=why):
+            layout.add_device(root, name)
+        with pytest.raises(BadDeviceId, match=why):
+            layout.check_new_device(root, name)  # what provisioning can ask first
+    assert layout.devices(root) == []
+    layout.add_device(root, "dev-a")
+    with pytest.raises(BrokerError, match="already a device account"):
+        layout.add_gateway(root, "dev-a")
+    with pytest.raises(BrokerError, match="already a device account"):
+        layout.set_gateway(root, "dev-a")
+    with pytest.raises(BadDeviceId, match="gateway account"):
+        layout.remove_device(root, "gateway-2")
+    assert layout.gateways(root) == ["gateway", "gateway-2"]
+    app = typer.Typer()
+    register(app)
+    out = CliRunner().invoke(app, ["broker", "add-device", GATEWAY_CLIENT_ID, "-d", str(root)])
+    assert out.exit_code == 2
+    assert out.output.strip().splitlines() == [
+        f"error: bad device id {GATEWAY_CLIENT_ID!r}: reserved as a service's MQTT client id"
+        " (broker.json reserved_ids)"]
+
+
+def test_init_warns_about_a_device_account_with_a_reserved_name(tmp_path):
+    root = layout.init(tmp_path / "b", run_user="root").dir.root
+    passwd.set_password(root / "passwd", GATEWAY_CLIENT_ID, "from-before")
+    assert layout.init(root).reserved_devices == [GATEWAY_CLIENT_ID]
+    assert layout.remove_device(root, GATEWAY_CLIENT_ID)  # and it can be removed
+    assert layout.init(root).reserved_devices == []
 
 
 # --- TLS -----------------------------------------------------------------------
@@ -444,6 +593,21 @@ def test_acl_check_matches_the_rules():
     assert not acl.allowed(G, "hg/v1/dev-a/event", pub)
     assert not acl.allowed(G, "hg/v1/gateway/event", recv)
     assert not acl.allowed("", "hg/v1/dev-a/event", pub)
+    both = ["gateway", "gateway-2"]  # a second gateway account has the same rights
+    assert acl.allowed("gateway-2", "hg/v1/+/event", sub, both)
+    assert acl.allowed("gateway-2", "hg/v1/dev-a/cmd", pub, both)
+    assert not acl.allowed("gateway-2", "hg/v1/gateway-2/event", pub, both)
+    assert not acl.allowed("gateway-2", "hg/v1/+/event", sub)  # unless it is one
+    rendered = acl.render(both)
+    assert "user gateway-2\ntopic deny hg/v1/gateway-2/#\n" in rendered
+
+
+def test_broker_md_limits_are_the_settings():
+    doc = (Path(__file__).parents[1] / "docs" / "broker.md").read_text()
+    defaults = BrokerSettings()
+    for name in ("max_packet_size", "max_inflight_messages", "max_queued_messages"):
+        row = next(line for line in doc.splitlines() if line.startswith(f"| `{name}` |"))
+        assert row.split("|")[2].split()[0] == str(getattr(defaults, name)), row
 
 
 # --- CLI and the embedded demo broker --------------------------------------------
@@ -467,6 +631,16 @@ def test_cli_init_add_and_remove_device(tmp_path):
     assert "pattern write hg/v1/%u/event" in shown.output
     assert runner.invoke(app, ["broker", "remove-device", "dev-cli", "-d", d]).exit_code == 0
     assert runner.invoke(app, ["broker", "remove-device", "dev-cli", "-d", d]).exit_code == 2
+    more = runner.invoke(app, ["broker", "add-gateway", "gateway-2", "-d", d])
+    assert more.exit_code == 0, more.output
+    secret = more.output.split("password ", 1)[1].split()[0]
+    assert passwd.verify(secret, passwd.read(tmp_path / "b" / "passwd")["gateway-2"])
+    assert "user gateway-2\n" in runner.invoke(app, ["broker", "acl", "-d", d]).output
+    listed = runner.invoke(app, ["broker", "gateways", "-d", d]).output.split()
+    assert listed == ["gateway", "gateway-2"]
+    assert runner.invoke(app, ["broker", "remove-gateway", "gateway", "-d", d]).exit_code == 2
+    assert runner.invoke(app, ["broker", "remove-gateway", "gateway-2", "-d", d]).exit_code == 0
+    assert "gateway-2" not in passwd.read(tmp_path / "b" / "passwd")
 
 
 @dataclass
@@ -496,6 +670,34 @@ def test_embedded_demo_broker_enforces_accounts_and_acl(tmp_path, peers):
         gw.wait_for("hg/v1/dev-a/event", b"control")
         assert gw.payloads() == {b"control"}
         assert "EMBEDDED DEMO BROKER" in proc.logs()
+    finally:
+        proc.stop()
+
+
+def test_embedded_demo_broker_keys_sessions_by_account(tmp_path, peers):
+    root = layout.init(tmp_path / "b", local_port=free_port(), run_user="root").dir.root
+    user, gw_password = layout.gateway_credentials(root)
+    accounts = [("dev-evil", layout.add_device(root, "dev-evil")),
+                (user, "wrong")]  # amqtt alone drops the session before it checks a login
+    dev_password = layout.add_device(root, "dev-a")
+    port = layout.BrokerDir(root).settings().local_port
+    proc = Proc("amqtt", [sys.executable, "-m", "broker.embedded", "--dir", root], tmp_path)
+    proc.start()
+    try:
+        proc.wait_port(port, 20)
+        ep = _Embedded(LOOPBACK, port)
+        gw = peers(ep, user, gw_password, client_id=GATEWAY_CLIENT_ID, clean=False)
+        gw.subscribe("hg/v1/+/event")
+        dev = peers(ep, "dev-a", dev_password)
+        raid(ep, peers, accounts, [GATEWAY_CLIENT_ID, user])
+        dev.publish("hg/v1/dev-a/event", b"live")
+        gw.wait_for("hg/v1/dev-a/event", b"live")
+        assert gw.disconnects == 0 and gw.client.is_connected()
+        gw.close()
+        dev.publish("hg/v1/dev-a/event", b"queued")
+        raid(ep, peers, accounts, [GATEWAY_CLIENT_ID, user])
+        back = peers(ep, user, gw_password, client_id=GATEWAY_CLIENT_ID, clean=False)
+        back.wait_for("hg/v1/dev-a/event", b"queued")
     finally:
         proc.stop()
 

@@ -63,6 +63,17 @@ class MosquittoBroker(Server):
                        f"account {device_id} to become active")
         return password
 
+    def add_gateway(self, user: str, password: str | None = None) -> str:
+        """One more gateway account (e.g. the second gateway of a share group: the
+        broker uses the username as client id, so two gateways need two accounts);
+        reload, return its password once it can log in."""
+        password = layout.add_gateway(self.config_dir, user, password)
+        if self.running():
+            self.reload()
+            wait_until(lambda: self.login(user, password) == 0, RELOAD_TIMEOUT,
+                       f"gateway account {user} to become active")
+        return password
+
     def remove_device(self, device_id: str) -> None:
         """Delete the account, reload, return once it can no longer log in."""
         password = self._passwords.pop(device_id, None)
@@ -85,7 +96,9 @@ class MosquittoBroker(Server):
         self.proc.signal(signal.SIGHUP)
 
     def login(self, username: str, password: str, port: int | None = None) -> int:
-        """CONNACK return code of a plain MQTT 3.1.1 login (0 = accepted)."""
+        """CONNACK return code of a plain MQTT 3.1.1 login (0 = accepted).  The
+        broker keys the probe's session by the username: it replaces a client of
+        that account that is connected now (its session and queue are kept)."""
         return connack_code(self.host, port or self.port, username, password)
 
     # --- process (start/stop/kill/restart come from Server) ----------------
@@ -106,13 +119,15 @@ class MosquittoBroker(Server):
 
 def connack_code(host: str, port: int, username: str, password: str,
                  timeout: float = 2.0) -> int:
-    """Send one MQTT 3.1.1 CONNECT (clean session, random client id); return the
-    CONNACK code, or -1 when the broker closed the connection without one."""
+    """Send one MQTT 3.1.1 CONNECT (random client id, which the broker replaces by
+    the username; no clean session, so a session of that account is kept, queue
+    and all); return the CONNACK code, or -1 when the broker closed the
+    connection without one."""
     def field(raw: bytes) -> bytes:
         return struct.pack("!H", len(raw)) + raw
 
     client_id = b"hg-probe-" + os.urandom(6).hex().encode()
-    body = field(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 10)
+    body = field(b"MQTT") + bytes([4, 0xC0]) + struct.pack("!H", 10)
     body += field(client_id) + field(username.encode()) + field(password.encode())
     packet = bytes([0x10, len(body)]) + body if len(body) < 128 else b""
     if not packet:
