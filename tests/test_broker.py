@@ -26,7 +26,7 @@ import typer
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from broker import acl, layout, passwd, tls
+from broker import acl, connect, layout, passwd, tls
 from broker.cli import register
 from broker.config import BrokerSettings
 from broker.dev import BrokerStartError, start_dev_broker
@@ -700,6 +700,23 @@ def test_embedded_demo_broker_keys_sessions_by_account(tmp_path, peers):
         back.wait_for("hg/v1/dev-a/event", b"queued")
     finally:
         proc.stop()
+
+
+def test_connect_packet_gets_the_username_as_client_id():
+    will = b"\x00\x12hg/v1/dev-a/status" + b"\x00\x07offline"
+    body = (b"\x00\x04MQTT\x04\xe6\x00\x1e" + b"\x00\x11homeguard-gateway" + will
+            + b"\x00\x05dev-a" + b"\x00\x06s3cr3t")
+    packet = connect.parse(body)
+    assert (packet.client_id, packet.username, packet.password) == (
+        "homeguard-gateway", "dev-a", "s3cr3t")
+    want = b"\x00\x04MQTT\x04\xe6\x00\x1e" + b"\x00\x05dev-a" + will + body[-15:]
+    assert packet.with_client_id("dev-a") == bytes([0x10, len(want)]) + want
+    long = connect.parse(body[:10] + b"\x00\xc8" + b"x" * 200 + body[29:])
+    assert long.with_client_id("dev-a") == bytes([0x10, len(want)]) + want
+    assert connect.parse(body).with_client_id("x" * 200)[:3] == b"\x10\x80\x02"  # 256 bytes
+    for bad in (body[:-1], b"\x00\x04MQTT\x05" + body[7:], b"\x00\x04HTTP" + body[6:]):
+        with pytest.raises(connect.BadConnect):
+            connect.parse(bad)
 
 
 @pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto", "embedded"])
