@@ -1,5 +1,5 @@
-"""What one running centre holds: its settings, database, live hub and the
-key its session cookies are signed with."""
+"""What one running centre holds: its settings, database, live hub, the
+key its session cookies are signed with and its login guard."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.db import create_tables, make_engine, make_sessions
 from dashboard.live import Hub
+from dashboard.loginguard import LoginGuard, make_storage
 from dashboard.settings import Settings
 from dashboard.users import bootstrap_admin
 
@@ -25,6 +26,7 @@ class Centre:
     sessions: sessionmaker[Session]
     hub: Hub
     session_secret: str
+    guard: LoginGuard
 
     @classmethod
     def open(cls, settings: Settings) -> Centre:
@@ -38,7 +40,8 @@ class Centre:
         if secret is None:
             log.info("no session secret configured: logins end when the centre restarts")
             secret = secrets.token_urlsafe(32)
-        return cls(settings, engine, sessions, Hub(settings.stream_queue), secret)
+        guard = LoginGuard(settings, make_storage(settings, sessions))
+        return cls(settings, engine, sessions, Hub(settings.stream_queue), secret, guard)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -129,6 +129,10 @@ def _serve(settings: Settings, migrate: bool = False) -> None:
     from dashboard.app import create_app
     from dashboard.users import UserError
 
+    if not settings.gateway_tokens:
+        raise _fail("homeguard centre", "gateway_tokens (HG_CENTRE_GATEWAY_TOKENS): no gateway "
+                    "token configured: give --gateway-token TOKEN or set "
+                    "HG_CENTRE_GATEWAY_TOKENS, else no gateway could deliver alarms")
     _hold(settings.database_url, "homeguard centre")
     _prepare_store(settings.database_url, migrate, "homeguard centre")
     try:

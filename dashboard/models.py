@@ -6,7 +6,8 @@ unique and ingest relies on that constraint, never on a read-then-write.
 `alarm_audit` one row per transition (who, what, when, from, to, note);
 `feedback` one row per transition the device should hear about (the
 gateway fetches them to send `ack` messages).  `users` and
-`user_sessions` are the operators and their logins.
+`user_sessions` are the operators and their logins; `rate_limits`,
+`login_locks` and `auth_audit` throttle, lock and record access.
 """
 
 from __future__ import annotations
@@ -141,6 +142,50 @@ class UserSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- security: login throttling and lockouts, the auth audit (docs/security.md) ---
+
+
+class RateLimit(Base):
+    """One `limits` fixed-window counter (dashboard/ratestore.py): how many
+    hits its key took in the window that ends at expires_ms."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class LoginLock(Base):
+    """Failed logins in a row of a username as it was typed (an unknown one
+    too, so a lock tells nothing of who exists), and the lock they caused."""
+
+    __tablename__ = "login_locks"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_ms: Mapped[int] = mapped_column(BigInteger)
+    last_address: Mapped[str] = mapped_column(String(64))
+    locked_until_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AuthAudit(Base):
+    """Who did what to whose access, when and from where: logins, failures,
+    throttling, locks and unlocks (subject: the username), and gateway
+    credentials and key exports (subject: the gateway id).  Never changed."""
+
+    __tablename__ = "auth_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(24))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    # the username, admin or gateway acting; "cli" for the command line
+    actor: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 # --- registry: who and where every device protects (see docs/centre.md) ---

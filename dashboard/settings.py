@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # SQLAlchemy URL of the alarm store; SQLite runs in WAL mode.
     database_url: str = "sqlite:///./homeguard-centre.db"
     # Bearer tokens accepted on POST /api/v1/ingest; the environment takes
-    # them comma-separated: HG_CENTRE_GATEWAY_TOKENS=tok1,tok2
+    # them comma-separated: HG_CENTRE_GATEWAY_TOKENS=tok1,tok2.  `homeguard
+    # centre` refuses to start without one.
     gateway_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # IANA zone the alarm desk shows times in.
     timezone: str = "Asia/Shanghai"
@@ -93,6 +94,25 @@ class Settings(BaseSettings):
     rating_window_days: float = Field(default=30.0, gt=0, le=3660)
     rating_yellow: int = Field(default=1, ge=1)
     rating_red: int = Field(default=3, ge=1)
+    # --- logins (dashboard/loginguard.py, docs/centre.md "Login throttling") ---
+    # Failed logins one address may make (an IPv6 address counts by its /64),
+    # and failed logins one username may take from anywhere, as `limits` rates
+    # ("20/minute", "100 per hour"); past them the login is refused with 429
+    # and Retry-After before its password is checked.
+    login_limit_per_address: str = "20/minute"
+    login_limit_per_account: str = "5/minute"
+    # This many failed logins of one username in a row (each within
+    # login_lockout_s of the one before, no successful login between) lock it
+    # for login_lockout_s, or until an admin unlocks it; 0 never locks.
+    login_lockout_failures: int = Field(default=10, ge=0, le=1000)
+    login_lockout_s: float = Field(default=900.0, gt=0, le=7 * 86400)
+    # Password checks (argon2, CPU-bound) one centre process runs at once; a
+    # login that finds them all busy for 2 s is refused with 429.
+    login_concurrency: int = Field(default=4, ge=1, le=64)
+    # Where the rate counters live: "database" (the store itself, shared by
+    # every centre on it) or a `limits` storage URI, e.g. redis://host:6379
+    # (needs the redis client) or memory:// (one centre process only).
+    login_limits_storage: str = "database"
     # --- web security (dashboard/security_headers.py, docs/centre.md) ---
     # Host names the centre answers to besides localhost, 127.0.0.1, [::1] and
     # the address in `host`: the names browsers and gateways reach it by (the
@@ -116,12 +136,9 @@ class Settings(BaseSettings):
 
     @field_validator("gateway_tokens")
     @classmethod
-    def _need_token(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError(
-                "no gateway token configured: give --gateway-token TOKEN or set "
-                f"{ENV_PREFIX}GATEWAY_TOKENS, else no gateway could deliver alarms"
-            )
+    def _token_form(cls, v: list[str]) -> list[str]:
+        # none at all is refused by `homeguard centre` (cli.py), not here:
+        # the command-line tools and tests need no token
         for token in v:
             if len(token) < 8 or token != token.strip():
                 raise ValueError("a gateway token needs at least 8 characters and no spaces")
@@ -176,6 +193,26 @@ class Settings(BaseSettings):
                 f"HG_CENTRE_RATING_YELLOW ({self.rating_yellow}) must not exceed "
                 f"HG_CENTRE_RATING_RED ({self.rating_red})")
         return self
+
+    @field_validator("login_limit_per_address", "login_limit_per_account")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        from limits import parse
+
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(
+                f"{v!r} is not a rate such as 20/minute or 100 per hour") from None
+        return v
+
+    @field_validator("login_limits_storage")
+    @classmethod
+    def _limits_storage(cls, v: str) -> str:
+        if v != "database" and "://" not in v:
+            raise ValueError(
+                f"{v!r}: give database, or a storage URI such as redis://host:6379")
+        return v
 
     @field_validator("bootstrap_admin")
     @classmethod

@@ -1,22 +1,28 @@
-"""`homeguard centre-user add|list|set-password|disable`: operator accounts
-in the centre's database, from the command line (the first admin, and any
-account when the web UI is not at hand)."""
+"""`homeguard centre-user add|list|set-password|disable|locks|unlock|audit`:
+operator accounts in the centre's database, from the command line (the
+first admin, any account when the web UI is not at hand, lifting a login
+lock, reading the auth audit)."""
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import logins
+from dashboard.authaudit import recent
 from dashboard.db import create_tables, make_engine, make_sessions
+from dashboard.loginguard import LoginGuard, locks, make_storage
 from dashboard.models import User
 from dashboard.roles import ROLES
+from dashboard.settings import Settings, describe_errors
 from dashboard.users import UserError, check_password, create_user, hash_password
 
 app = typer.Typer(help="Operator accounts of the centre.", no_args_is_help=True)
@@ -37,6 +43,10 @@ def _store(db: str) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+def _sessions_of(session: Session) -> sessionmaker[Session]:
+    return make_sessions(session.get_bind().engine)
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -109,3 +119,44 @@ def disable(username: str, db: DbOpt = "sqlite:///./homeguard-centre.db") -> Non
         logins.end_all(session, user.id)
         session.commit()
     typer.echo(f"user {username} disabled")
+
+
+def _when(ms: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((ms or 0) / 1000))
+
+
+@app.command("locks")
+def list_locks(db: DbOpt = "sqlite:///./homeguard-centre.db") -> None:
+    """Usernames locked now after failed logins, and until when."""
+    with _store(db) as session:
+        for lock in locks(session):
+            typer.echo(f"{lock.username}\tlocked until {_when(lock.locked_until_ms)}"
+                       f"\t{lock.failures} failures, the last from {lock.last_address}")
+
+
+@app.command("unlock")
+def unlock(username: str, db: DbOpt = "sqlite:///./homeguard-centre.db") -> None:
+    """Lift a username's login lock and forget its failed logins (audited)."""
+    try:  # the rate limits and their storage as the centre has them
+        settings = Settings(database_url=db)
+    except ValidationError as exc:
+        raise _fail("; ".join(describe_errors(exc))) from None
+    with _store(db) as session:
+        guard = LoginGuard(settings, make_storage(settings, _sessions_of(session)))
+        was = guard.unlock(session, username, "cli")
+    typer.echo(f"{username} unlocked" if was else f"{username} was not locked; "
+               "its failed logins are forgotten")
+
+
+@app.command("audit")
+def audit(
+    subject: Annotated[str | None, typer.Argument(
+        help="Only rows about this username or gateway id.")] = None,
+    db: DbOpt = "sqlite:///./homeguard-centre.db",
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+) -> None:
+    """The auth audit, newest first: logins, failures, locks, unlocks, gateways."""
+    with _store(db) as session:
+        for row in recent(session, subject, limit):
+            typer.echo(f"{_when(row.at_ms)}\t{row.action}\t{row.subject}\tby {row.actor}"
+                       f"\t{row.address or '-'}\t{row.detail}")

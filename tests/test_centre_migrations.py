@@ -32,7 +32,9 @@ HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SCHEMAS = Path(__file__).parent / "schemas"
 TOKEN = "gw-migrate-token-1"
 OPERATOR, PASSWORD = "olga", "olga-password-1"
-HEAD = "0002"
+HEAD = "0003"
+# what the revisions after 0002 add (0003: login throttling)
+TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits")
 
 # one row in each of the previous release's tables, ids left to the database
 ROWS = [
@@ -253,9 +255,11 @@ def test_homeguard_centre_creates_an_empty_store_and_migrates_with_the_flag(
         engine: Engine, db_url: str, tmp_path: Path) -> None:
     proc = start_centre(db_url, tmp_path)
     proc.stop()
-    assert "Created the store's tables at schema revision 0002." in proc.logs()
+    assert f"Created the store's tables at schema revision {HEAD}." in proc.logs()
     with engine.begin() as conn:  # back to before 0002, as a store of the last release is
         conn.exec_driver_sql("DROP INDEX ix_alarms_desk")
+        for table in TABLES_AFTER_0002:
+            conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     refused = run("centre", "--port", free_port(), "--db", db_url)
     assert refused.returncode == 2 and "is at schema revision 0001 and needs migrating to " \

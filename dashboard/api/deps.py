@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.centre import Centre
 from dashboard.live import Hub
+from dashboard.loginguard import LoginGuard
 from dashboard.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="a token from HG_CENTRE_GATEWAY_TOKENS")
@@ -38,8 +39,13 @@ def get_db(centre: CentreDep) -> Iterator[Session]:
         yield session
 
 
+def get_guard(centre: CentreDep) -> LoginGuard:
+    return centre.guard
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+GuardDep = Annotated[LoginGuard, Depends(get_guard)]
 SessionDep = Annotated[Session, Depends(get_db)]
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from dashboard.api.routes import (
     alarms,
+    authaudit,
     desk,
     devices,
     events,
@@ -27,6 +28,7 @@ api_router.include_router(desk.api)
 api_router.include_router(events.router)
 api_router.include_router(stream.router)
 api_router.include_router(users.router)
+api_router.include_router(authaudit.router)
 api_router.include_router(registry.router)
 api_router.include_router(devices.router)
 api_router.include_router(notify.router)

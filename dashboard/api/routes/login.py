@@ -2,6 +2,8 @@
 
 Both forms carry the session's CSRF token; a successful login starts a new
 browser session (fresh CSRF token) so nothing from before it carries over.
+The login guard (dashboard/loginguard.py) may refuse an attempt with 429
+and Retry-After before its password is checked.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboard import labels, logins
 from dashboard.api.auth import csrf_ok, csrf_token
-from dashboard.api.deps import SessionDep, SettingsDep
+from dashboard.api.deps import GuardDep, SessionDep, SettingsDep
 from dashboard.api.routes.pages import TEMPLATES, lang_of
+from dashboard.loginguard import Throttled, address_key
 from dashboard.users import authenticate
 
 log = logging.getLogger("homeguard.centre.login")
 
 router = APIRouter(tags=["login"], include_in_schema=False)
+
+# until dashboard/labels.py has "login_throttled" and "login_locked" ({s}: seconds)
+_REFUSED = {
+    "login_throttled": ("登录失败次数过多，请 {s} 秒后再试",
+                        "Too many failed logins; try again in {s} s"),
+    "login_locked": ("该账号因连续登录失败已锁定，请 {s} 秒后再试或请管理员解锁",
+                     "This account is locked after failed logins; try again in {s} s "
+                     "or ask an admin to unlock it"),
+}
 
 
 def _safe_next(target: str | None) -> str:
@@ -43,7 +55,7 @@ def login_form(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(
-    request: Request, session: SessionDep, settings: SettingsDep,
+    request: Request, session: SessionDep, settings: SettingsDep, guard: GuardDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     csrf_token_: Annotated[str, Form(alias="csrf_token")] = "",
@@ -53,17 +65,36 @@ def login(
     text = labels.for_lang(lang_of(request))["text"]
     if not csrf_ok(request, csrf_token_):
         return _login_page(request, target, text["csrf_failed"], status.HTTP_403_FORBIDDEN)
-    user = authenticate(session, username, password)
+    address = address_key(request.client.host if request.client else None)
+    try:
+        guard.admit(session, username, address)
+        with guard.checking():
+            user = authenticate(session, username, password)
+    except Throttled as exc:
+        return _refused(request, target, exc)
     if user is None:
-        log.warning("failed login for %r", username)
+        log.warning("failed login for %r from %s", username, address)
+        guard.failed(session, username, address)
         return _login_page(request, target, text["login_failed"],
                            status.HTTP_401_UNAUTHORIZED)
+    guard.succeeded(session, username, address)
     login_id = logins.start(session, user, settings.session_hours)
     request.session.clear()
     request.session["sid"] = login_id
     csrf_token(request)
     log.info("%s (%s) logged in", user.username, user.role)
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _refused(request: Request, target: str, exc: Throttled) -> Response:
+    lang = lang_of(request)
+    key = "login_locked" if exc.reason == "locked" else "login_throttled"
+    text = labels.for_lang(lang)["text"]
+    message = text.get(key) or _REFUSED[key][0 if lang == "zh-CN" else 1]
+    page = _login_page(request, target, message.format(s=exc.retry_after),
+                       status.HTTP_429_TOO_MANY_REQUESTS)
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 @router.post("/logout")

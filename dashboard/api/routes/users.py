@@ -1,20 +1,30 @@
-"""GET /api/v1/me (anyone logged in) and user management (admin only)."""
+"""GET /api/v1/me (anyone logged in) and user management (admin only):
+users, their login locks, unlocking."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard import logins
 from dashboard.api.auth import AdminDep, UserDep, csrf_token
-from dashboard.api.deps import SessionDep
+from dashboard.api.deps import GuardDep, SessionDep
+from dashboard.loginguard import LockPublic, address_key, locks
 from dashboard.models import User
 from dashboard.roles import ROLES, permissions_of
 from dashboard.schemas import Me, UserCreate, UserPublic, UserUpdate
 from dashboard.users import UserError, check_password, create_user, hash_password
 
 router = APIRouter(tags=["users"])
+
+
+class Unlocked(BaseModel):
+    username: str
+    was_locked: bool
 
 
 def _public(user: User) -> UserPublic:
@@ -78,3 +88,18 @@ def change_user(username: str, body: UserUpdate, session: SessionDep,
         logins.end_all(session, user.id)
     session.commit()
     return _public(user)
+
+
+@router.get("/users/locks", response_model=list[LockPublic])
+def list_locks(session: SessionDep, _admin: AdminDep) -> list[LockPublic]:
+    """Usernames locked now after failed logins (unknown names too)."""
+    return locks(session)
+
+
+@router.post("/users/{username}/unlock", response_model=Unlocked)
+def unlock(username: Annotated[str, Path(max_length=64)], request: Request,
+           session: SessionDep, guard: GuardDep, admin: AdminDep) -> Unlocked:
+    """Lift the username's login lock and forget its failed logins (audited)."""
+    host = request.client.host if request.client else None
+    was = guard.unlock(session, username, admin.username, address_key(host))
+    return Unlocked(username=username, was_locked=was)

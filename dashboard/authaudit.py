@@ -1,0 +1,61 @@
+"""The auth audit: one row per thing that changed or used someone's access
+(a login, a failed or refused one, a lock, an unlock, a gateway credential
+issued or revoked, a key export), with who, when and from where.  Rows are
+added in the caller's transaction and never changed."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.models import AuthAudit
+
+
+class Action(StrEnum):
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    THROTTLED = "login_throttled"  # at most one row per key and minute
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+    GATEWAY_ISSUED = "gateway_issued"
+    GATEWAY_REVOKED = "gateway_revoked"
+    GATEWAY_REFUSED = "gateway_refused"  # a credential used for another gateway
+    KEYS_EXPORTED = "keys_exported"
+
+
+class AuditPublic(BaseModel):
+    id: int
+    at_ms: int
+    action: str
+    subject: str
+    actor: str
+    address: str
+    detail: str
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def record(session: Session, action: Action, subject: str, actor: str,
+           address: str = "", detail: str = "") -> None:
+    """Add a row to the session (the caller commits)."""
+    session.add(AuthAudit(at_ms=now_ms(), action=str(action), subject=subject[:64],
+                          actor=actor[:64], address=address[:64], detail=detail))
+
+
+def recent(session: Session, subject: str | None = None, limit: int = 100,
+           before: int | None = None) -> list[AuditPublic]:
+    """Rows newest first, optionally about one subject, with ids below `before`."""
+    stmt = select(AuthAudit).order_by(AuthAudit.id.desc()).limit(limit)
+    if subject is not None:
+        stmt = stmt.where(AuthAudit.subject == subject)
+    if before is not None:
+        stmt = stmt.where(AuthAudit.id < before)
+    return [AuditPublic(id=r.id, at_ms=r.at_ms, action=r.action, subject=r.subject,
+                        actor=r.actor, address=r.address, detail=r.detail)
+            for r in session.scalars(stmt)]
