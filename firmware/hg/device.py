@@ -75,6 +75,7 @@ class Device:
         self.boot_ms = hal.ticks_ms()
         self.loop_errors = self.bad_downlink = self.sent = self.renumbered = 0
         self._sent = {}  # event seq -> ms it was last handed to the link
+        self._connects = 0  # link.connects last seen: a new connection resends at once
         self._born = {}  # seq -> [ticks, ts] of messages made this boot
         self._light = {}  # seq -> kind ("status"/"heartbeat") of the last ones sent
         self._next_hb = self.boot_ms
@@ -206,6 +207,11 @@ class Device:
             finally:
                 self._in_poll = False
             if self.link.connected:
+                if self.link.connects != self._connects:
+                    # a new connection: what is still unacked goes again now,
+                    # not when its resend timer runs out
+                    self._connects = self.link.connects
+                    self._sent.clear()
                 while self.faults:
                     typ, reason = self.faults.pop(0)
                     self.send_event(typ, {"reason": clean(reason)}, "fault")
