@@ -20,6 +20,7 @@ import httpx
 from gateway.bench import report
 from gateway.bench.latency import BUTTON, Browser
 from gateway.bench.rig import TOKEN, BenchError, Rig
+from gateway.bench.servers import CHROMIUM_ARGS
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BATCHES = (1, 100, 500)
@@ -61,8 +62,6 @@ def ingest_to_browser(client: httpx.Client, browser: Browser, count: int) -> lis
 def desk_load(url: str, username: str, password: str, rounds: int = 3) -> list[float]:
     """ms from navigation to rows rendered and the stream live, in Chromium."""
     from playwright.sync_api import sync_playwright
-
-    from tests.harness.browser import CHROMIUM_ARGS
 
     out = []
     with sync_playwright() as pw:

@@ -13,12 +13,17 @@ import time
 from pathlib import Path
 
 from gateway.bench import report
-from gateway.bench.rig import ROOT, BenchError
+from gateway.bench.micropython import PACKAGE, MicroPython, firmware_files
+from gateway.bench.rig import BenchError
 from hardware.tech.bundle import compile_file
 from hardware.tech.errors import TechError
-from tests.harness.micropython import PACKAGE, RUNNER_DIR, MicroPython, firmware_files
 
+# This benchmark runs from a source checkout: the firmware's sources, the
+# device bench scripts in tests/firmware/ and the npm MicroPython project
+# tests/harness/mp (npm ci --prefix tests/harness/mp).
+ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
+RUNNER_DIR = ROOT / "tests/harness/mp"
 
 # runs unchanged under both runtimes; prints one JSON line
 TIMING = """
@@ -139,7 +144,7 @@ def installed_files() -> dict[str, str | bytes]:
     """The firmware tree with every module as the .mpy a board gets."""
     out: dict[str, str | bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for path, content in firmware_files().items():
+        for path, content in firmware_files(FIRMWARE).items():
             if not path.endswith(".py") or path.endswith("/main.py"):
                 out[path] = content
                 continue
@@ -163,11 +168,12 @@ def mpy_sizes() -> dict[str, dict[str, int]]:
 
 
 def _micropython() -> MicroPython:
-
+    if not (FIRMWARE / "hg").is_dir() or not DEVICE_BENCH.is_file():
+        raise BenchError(f"bench firmware runs from a source checkout ({ROOT} is not one)")
     node = shutil.which("node")
     if node is None or not (RUNNER_DIR / "node_modules" / PACKAGE).is_dir():
         raise BenchError(f"needs node and {PACKAGE}: npm ci --prefix {RUNNER_DIR}")
-    return MicroPython(node)
+    return MicroPython(node, RUNNER_DIR / "run.mjs", FIRMWARE)
 
 
 def timing(n: int) -> dict[str, dict[str, float]]:
@@ -189,6 +195,7 @@ def heap() -> dict[str, int]:
 
 
 def run(n: int) -> dict:
+    _micropython()  # from a checkout with the npm MicroPython, or say why not first
     sizes = mpy_sizes()
     return {"mpy": sizes, "mpy_per_app": app_sizes(sizes), "heap_bytes_on_import": heap(),
             "protocol": timing(n), "device": device_figures()}

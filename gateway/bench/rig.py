@@ -1,9 +1,7 @@
 """The stack a benchmark runs against, as the tests start it: Mosquitto with
 the project's broker config (broker.dev), the centre and the gateway as real
-`homeguard` subprocesses, device accounts and a device registry.
-
-Process helpers come from tests/harness/proc.py (the benchmarks run from a
-checkout, like the tests)."""
+`homeguard` subprocesses (gateway/bench/servers.py), device accounts and a
+device registry."""
 
 from __future__ import annotations
 
@@ -20,11 +18,7 @@ import psutil
 
 from broker import layout, passwd
 from broker.dev import DevBroker, start_dev_broker
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from tests.harness.proc import Proc, free_port, wait_until  # noqa: E402
+from gateway.bench.servers import Proc, free_port, http_ok, wait_until
 
 BIN = Path(sys.executable).parent
 TOKEN = "bench-token"
@@ -77,7 +71,7 @@ class Rig:
             str(BIN / "homeguard"), "centre", "--host", "127.0.0.1", "--port", str(port),
             "--db", f"sqlite:///{self.tmp / 'centre.db'}", "--gateway-token", TOKEN], self.tmp)
         self.procs.append(proc.start())
-        proc.wait_ready(lambda: _http_ok(f"{self.centre_url}/healthz"), 60)
+        proc.wait_ready(lambda: http_ok(f"{self.centre_url}/healthz"), 60)
         return self.centre_url
 
     def operator(self) -> httpx.Client:
@@ -167,9 +161,3 @@ class Gateway:
     def rss_mb(self) -> float:
         return psutil.Process(self.proc.pid).memory_info().rss / (1 << 20)
 
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

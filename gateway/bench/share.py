@@ -24,17 +24,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.bench import fleet, report, throughput
 from gateway.bench.rig import BenchError, Rig, add_accounts, write_registry
+from gateway.bench.servers import RedisServer
 
 GROUP = "bench"
 
 
-def _redis(tmp: Path):  # noqa: ANN202 - tests.harness type, imported lazily
-    from tests.harness.servers import RedisServer
-
+def _redis(tmp: Path) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
         raise BenchError("redis-server is not installed (Debian: redis-server)")
-    return RedisServer(binary, tmp / "redis").start()
+    server = RedisServer(binary, tmp / "redis")
+    server.start()
+    return server
 
 
 def _drain(gws: list, count: int, timeout: float) -> tuple[float, float, list[int]]:

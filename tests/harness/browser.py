@@ -28,16 +28,11 @@ from typing import Any
 
 import pytest
 
+from gateway.bench.servers import CHROMIUM_ARGS
 from tests.harness.proc import require_binary, servers_required
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    # without these Chromium reaches out to the network, which this machine refuses
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 VIEWPORT = {"width": 1366, "height": 800}
 LOCALE = "zh-CN"
 BROWSER_FIXTURES = frozenset({"browser", "page"})

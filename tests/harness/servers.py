@@ -26,66 +26,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import redis
 
-from tests.harness.proc import LOOPBACK, Proc, free_port, require_binary, wait_until
+from gateway.bench.servers import LOOPBACK, RedisServer, Server, free_port, http_ok, wait_until
+from tests.harness.proc import require_binary
 
-START_TIMEOUT = 30.0
 HTTP_TIMEOUT = 10.0
-
-
-class Server:
-    """One server process on a fixed loopback port with a data dir that outlives restarts."""
-
-    name = "server"
-
-    def __init__(self, binary: str, root: Path) -> None:
-        self.binary = binary
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.host = LOOPBACK
-        self.port = free_port()
-        self.proc: Proc | None = None
-
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
-    def ready(self) -> bool:
-        raise NotImplementedError
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.alive()
-
-    def start(self) -> Server:
-        """Start (no-op when running) and return once it answers requests."""
-        if not self.running():
-            self.proc = Proc(self.name, self.argv(), self.root).start()
-            self.proc.wait_ready(self.ready, START_TIMEOUT)
-        return self
-
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM): the server flushes what it holds."""
-        if self.proc is not None:
-            self.proc.stop()
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush, like a power cut."""
-        if self.proc is not None:
-            self.proc.kill()
-
-    def restart(self) -> Server:
-        self.stop()
-        return self.start()
-
-    def logs(self, tail: int = 4000) -> str:
-        return self.proc.logs(tail) if self.proc is not None else ""
-
-
-def _http_ok(url: str, status: int = 200) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == status
-    except httpx.HTTPError:
-        return False
 
 
 class VictoriaMetrics(Server):
@@ -121,7 +66,7 @@ class VictoriaMetrics(Server):
         return argv
 
     def ready(self) -> bool:
-        return _http_ok(self.url + "/health")
+        return http_ok(self.url + "/health")
 
     def flush(self) -> None:
         """Make every write acknowledged so far searchable now (it is buffered ~1 s)."""
@@ -235,7 +180,7 @@ class InfluxDB1(Server):
         return [self.binary, "run", "-config", str(self.config_path)]
 
     def ready(self) -> bool:
-        return _http_ok(self.url + "/ping", 204)
+        return http_ok(self.url + "/ping", 204)
 
     def query(self, db: str, influxql: str, epoch: str = "ns") -> dict[str, Any]:
         """POST /query; the JSON answer. Errors in the answer raise AssertionError."""
@@ -256,32 +201,6 @@ class InfluxDB1(Server):
                        content=lines.encode(), timeout=HTTP_TIMEOUT)
         if r.status_code != 204:
             raise AssertionError(f"write to {db} failed: {r.status_code} {r.text}")
-
-
-class RedisServer(Server):
-    """redis-server.  By default without persistence: a restart empties it.
-    persistent=True keeps an append-only file in its dir, fsynced on every
-    write, so even kill() loses nothing acknowledged."""
-
-    name = "redis-server"
-
-    def __init__(self, binary: str, root: Path, persistent: bool = False) -> None:
-        super().__init__(binary, root)
-        self.persistent = persistent
-        self.url = f"redis://{LOOPBACK}:{self.port}/0"
-
-    def argv(self) -> list[str]:
-        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else [
-            "--appendonly", "no"]
-        return [self.binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
-                *aof, "--dir", str(self.root), "--daemonize", "no", "--loglevel", "warning"]
-
-    def ready(self) -> bool:
-        try:
-            with redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=1.0) as r:
-                return bool(r.ping())
-        except redis.RedisError:
-            return False
 
 
 S = TypeVar("S", bound=Server)
