@@ -3,13 +3,15 @@
 Each part registers its own commands from its own module, so adding a part
 is one line in PARTS.  A part needs its extra of the package (pyproject.toml)
 installed; without it, its commands say so in one line instead of a
-traceback:
+traceback (and a command importing an optional module names the extra
+that has it):
 
     homeguard centre needs the [centre] extra: pip install 'homeguard[centre]'
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import sys
@@ -47,6 +49,7 @@ OWN = frozenset({"broker", "dashboard", "firmware", "gateway", "hardware", "hg"}
 REQUIREMENT = re.compile(r'^([A-Za-z0-9._-]+)(?:\[([^\]]*)\])?[^;]*;.*\bextra == "([^"]+)"')
 
 
+@functools.cache
 def extras() -> dict[str, list[tuple[str, list[str]]]]:
     """extra -> its requirements as (distribution, its extras), from the
     installed package's metadata; {} when that cannot be read."""
@@ -59,8 +62,17 @@ def extras() -> dict[str, list[tuple[str, list[str]]]]:
         m = REQUIREMENT.match(req)
         if m:
             named = [e.strip() for e in (m.group(2) or "").split(",") if e.strip()]
-            out.setdefault(m.group(3), []).append((m.group(1), named))
+            out.setdefault(m.group(3), []).append((_canonical(m.group(1)), named))
     return out
+
+
+def _canonical(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+@functools.cache
+def installed() -> frozenset[str]:
+    return frozenset(_canonical(d.metadata["Name"] or "") for d in metadata.distributions())
 
 
 def not_installed(extra: str) -> list[str]:
@@ -74,29 +86,21 @@ def not_installed(extra: str) -> list[str]:
                 todo += [e for e in named if e not in seen]
             else:
                 wanted.add(dist)
-    return sorted(d for d in wanted if not _installed(d))
-
-
-def _installed(dist: str) -> bool:
-    try:
-        metadata.distribution(dist)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+    return sorted(wanted - installed())
 
 
 def missing_extra(part: Part, exc: ModuleNotFoundError) -> str | None:
-    """The extra to install when `exc` is a dependency that is not installed:
-    the part's own, or the one listing a distribution of the missing module's
-    name (an optional feature of the part); None when it is a real error."""
+    """The extra that installs the module `exc` misses: the part's own, or
+    the one listing a distribution of the module's name (an optional feature
+    of the part); None when it is something else (a real error)."""
     module = (exc.name or "").split(".")[0]
     if module in OWN:
         return None
     if not_installed(part.extra):
         return part.extra
-    names = {module.lower(), module.lower().replace("_", "-")}
     return next((extra for extra, reqs in extras().items()
-                 if any(d.lower() in names for d, _ in reqs) and not_installed(extra)), None)
+                 if any(d == _canonical(module) for d, _ in reqs) and not_installed(extra)),
+                None)
 
 
 def message(command: str, extra: str) -> str:
@@ -113,15 +117,20 @@ def _stub(command: str, text: str) -> None:
 
 
 def _register() -> None:
+    """Each part's commands, or when its extra is not installed (or a module
+    it imports is missing) commands that say what to install."""
     for part in PARTS:
-        try:
-            importlib.import_module(part.module).register(app)
-        except ModuleNotFoundError as exc:
-            extra = missing_extra(part, exc)
-            if extra is None:
-                raise
-            for command in part.commands:
-                _stub(command, message(command, extra))
+        extra = part.extra if not_installed(part.extra) else None
+        if extra is None:
+            try:
+                importlib.import_module(part.module).register(app)
+                continue
+            except ModuleNotFoundError as exc:
+                extra = missing_extra(part, exc)
+                if extra is None:
+                    raise
+        for command in part.commands:
+            _stub(command, message(command, extra))
 
 
 _register()
