@@ -2,8 +2,8 @@
 public seams (gateway/simboard.py): the device handle the app is given
 (`app.attach`) notes every event and telemetry point the app sent; the MQTT
 client's publishes in flight (`client.inflight`) and `on_puback` tell which
-telemetry and heartbeats the broker acknowledged and which events went out
-again; `on_message` wrapped around the device's own handler gives every ack
+publishes the broker acknowledged (telemetry and heartbeats are counted) and
+which events went out again; `on_message` wrapped around the device's own handler gives every ack
 the device accepted.  The record outlives the board's reboots."""
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ class Watch:
         self.wires: dict[int, bytes] = {}  # event seq -> the bytes first published
         self.on_event = on_event  # (seq, kind, type) of each event the app sent
         self.on_ack: Callable[[int, str], None] | None = None  # (ref, type) of each ack
+        # (topic leaf, seq) of each publish the broker acknowledged
+        self.on_puback: Callable[[str, int], None] | None = None
         self._alarms: set[int] = set()
         self._seen: dict[int, list] = {}  # pid -> the client's inflight entry
         self.dev: Device | None = None
@@ -117,11 +119,14 @@ class Watch:
         entry = self._seen.pop(pid, None)
         if entry is None:
             return
-        if entry[0].endswith("/telemetry"):
+        leaf = entry[0].rsplit("/", 1)[1]
+        if leaf == "telemetry":
             self.report.telemetry += 1
             self.report.telemetry_seqs.append(_seq(entry[1]))
-        elif entry[0].endswith("/heartbeat"):
+        elif leaf == "heartbeat":
             self.report.heartbeats += 1
+        if self.on_puback is not None:
+            self.on_puback(leaf, _seq(entry[1]))
 
     def _downlink(self, topic: str, payload: bytes, handler: Callable[[str, bytes], None]) -> None:
         assert self.dev is not None

@@ -3,10 +3,13 @@
 The device sends a `test` event (kind test, type manual).  We watch it:
   broker   - the event on hg/v1/<id>/event (read with the gateway account)
   gateway  - the gateway's `stored` ack on hg/v1/<id>/ack (read with the
-             device's own account: only it may read its downlink; with
-             --sim, as the simulated device itself receives it)
+             device's own account: only it may read its downlink)
   centre   - the event listed by GET /api/v1/events?device=<id>
-and report each hop with the milliseconds since the trigger.
+and report each hop with the milliseconds since the trigger.  A device we
+run ourselves (--sim) reports the first two itself (mark()): the broker's
+PUBACK and the gateway's ack as it receives them, with no MQTT session of
+ours (the broker keys a session by its account: a second session with the
+gateway's or the device's account would take theirs).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class HopWatch:
         self.seq: int | None = None
         self.seen: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._early: list[tuple[str, int]] = []  # (hop, seq) seen before seq was known
+        self._early: list[tuple[str, int, float]] = []  # (hop, seq, when) before seq was known
         self._clients: list[mqtt.Client] = []
 
     def _client(self, user: str, password: str, topic: str, hop: str) -> mqtt.Client:
@@ -83,29 +86,26 @@ class HopWatch:
                 return
         except (ValueError, KeyError, TypeError):
             return
-        self._mark(hop, seq)
+        self.mark(hop, seq)
 
-    def _mark(self, hop: str, seq: int) -> None:
+    def mark(self, hop: str, seq: int) -> None:
+        """`hop` has seen the event `seq` (now)."""
+        now = time.monotonic()
         with self._lock:
             if self.seq is None:
-                self._early.append((hop, seq))
+                self._early.append((hop, seq, now))
             elif seq == self.seq:
-                self.seen.setdefault(hop, time.monotonic())
+                self.seen.setdefault(hop, now)
 
-    def start(self, device_account: bool = True) -> HopWatch:
-        """Watch the broker hop, and the gateway hop with the device's account
-        unless the caller reports the device's acks itself (ack())."""
-        self._client(self.a.gateway_user, self.a.gateway_password,
-                     protocol.topic(self.id, "event"), "broker")
-        if device_account:
+    def start(self, mqtt_watch: bool = True) -> HopWatch:
+        """Watch the broker and gateway hops over MQTT, unless the device is
+        ours and reports them (mark())."""
+        if mqtt_watch:
+            self._client(self.a.gateway_user, self.a.gateway_password,
+                         protocol.topic(self.id, "event"), "broker")
             self._client(self.id, self.a.device_password, protocol.topic(self.id, "ack"),
                          "gateway")
         return self
-
-    def ack(self, seq: int, typ: str) -> None:
-        """The device got an ack (a device we run ourselves tells us)."""
-        if typ == "stored":
-            self._mark("gateway", seq)
 
     def stop(self) -> None:
         for c in self._clients:
@@ -127,9 +127,9 @@ class HopWatch:
         seq = trigger()
         with self._lock:
             self.seq = seq
-            for hop, s in self._early:
+            for hop, s, when in self._early:
                 if s == seq:
-                    self.seen.setdefault(hop, time.monotonic())
+                    self.seen.setdefault(hop, when)
         deadline = self.t0 + timeout
         while time.monotonic() < deadline and "centre" not in self.seen:
             if self._centre_has(seq):

@@ -30,16 +30,24 @@ def register(app: typer.Typer) -> None:
 def _sim_trigger(cfg: dict, host: str, port: int, ca: str | None, state: Path,
                  watch: HopWatch) -> tuple:
     """The board's firmware with its identity on simulated hardware (its flash
-    in <state>/<id>/): the trigger sends the test event as hg.app does, and
-    the acks it gets are the gateway hop (a second session with the device's
-    account would take the broker's one session per device from it)."""
+    in <state>/<id>/): the trigger sends the test event as hg.app does; the
+    broker's PUBACK and the gateway's `stored` ack it receives are the
+    broker and gateway hops."""
     dev = cfg["device_id"]
     fleet = Fleet()
     board = fleet.add(BoardSpec(
         dev, cfg["key_hex"], cfg["broker"]["password"], host, port, state / dev,
         type=cfg.get("type") or "button", tls_ca=ca, household=cfg.get("household", ""),
         grid=cfg.get("grid", ""), resend_ms=2000, seq_floor=stand_in_floor(state, dev)))
-    board.watch.on_ack = watch.ack
+
+    def puback(leaf: str, seq: int) -> None:
+        if leaf == "event":
+            watch.mark("broker", seq)
+
+    def ack(ref: int, typ: str) -> None:
+        if typ == "stored":
+            watch.mark("gateway", ref)
+    board.watch.on_puback, board.watch.on_ack = puback, ack
     fleet.start()
     if not board.wait_connected(10):
         fleet.stop()
@@ -102,7 +110,7 @@ def _run(board: Board, cfg: dict, broker_dir: Path, host: str | None, port: int 
                                               cfg["broker"]["password"], centre_url, token, ca))
     device = None
     try:
-        watch.start(device_account=not sim)
+        watch.start(mqtt_watch=not sim)
         if sim:
             device, trigger = _sim_trigger(cfg, host, port, ca, state_dir, watch)
         else:
