@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,10 +39,12 @@ from hg.outbox import LIGHT
 from hg.seqres import SeqRes
 from hg.simhal import SimHAL, open_stream
 
-ROOT = Path(__file__).resolve().parents[1]
-BOARDS = ROOT / "hardware" / "boards"
-if str(ROOT / "firmware") not in sys.path:
-    sys.path.append(str(ROOT / "firmware"))  # the apps import as on a board: apps.<type>
+# the apps installed with this package (firmware.apps; from a checkout,
+# firmware/apps) import as on a board: apps.<type>
+FIRMWARE = str(Path(str(resources.files("firmware.apps"))).parent)
+if FIRMWARE not in sys.path:
+    sys.path.append(FIRMWARE)
+BOARDS = Path(str(resources.files("hardware"))) / "boards"  # hardware/boards/<board>.json
 PROFILE = {"button": "button-c3", "sensor": "sensor-esp32"}
 APP = {"button": "ButtonApp", "sensor": "SensorApp"}
 # a sensor's channels on a healthy circuit (mA, mV, mA, 0.1 degC)
