@@ -76,6 +76,18 @@ class Claim(Protocol):
     def undo(self, device: str, previous: str | None) -> None:
         """Put back the state take() replaced (the event could not be stored)."""
 
+    def seq(self, device: str, at_least: int) -> int:
+        """A magnitude for the id's next gateway event, at least `at_least` and
+        above every one any gateway of the group took before (unique)."""
+
+
+# the next magnitude: above the stored one and the caller's floor, atomically
+_NEXT_SEQ = """
+local n = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], n)
+return n
+"""
+
 
 class RedisClaims:
     """Each device's supervision state in Redis, shared by a share group."""
@@ -86,6 +98,13 @@ class RedisClaims:
         import redis
 
         self.redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._next_seq = self.redis.register_script(_NEXT_SEQ)
+
+    def seq(self, device: str, at_least: int) -> int:
+        # two gateways raising for one device in the same second must not
+        # share an identity: the centre would take the second as a duplicate
+        return int(self._next_seq(keys=[f"hg:supervision-seq:{{{device}}}"],
+                                  args=[at_least]))
 
     def take(self, device: str, typ: str) -> str | None:
         old = self.redis.set(self.PREFIX + device, typ, get=True)
@@ -299,6 +318,8 @@ class Supervisor:
     def _store(self, device: str, typ: str, data: dict) -> int | None:
         now_ms = int(time.time() * 1000)
         seq = next_seq(self.seqs.get(device, 0), now_ms / 1000)
+        if self.claim is not None:  # unique across the share group too
+            seq = -self.claim.seq(device, -seq)
         event = Event(device=device, seq=seq, kind=SUPERVISION, type=typ,
                       event_time_ms=now_ms, device_time_ms=None, gateway_time_ms=now_ms,
                       age_ms=0, skew_ms=None, data=data)

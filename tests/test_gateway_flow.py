@@ -135,6 +135,7 @@ class Device:
         self.id = device_id
         self.key = key
         self.acks: list[tuple[int, str]] = []
+        self.born: dict[tuple[str, int, str], int] = {}  # (device, seq, type) -> its ts
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{device_id}",
                                   clean_session=True)
@@ -154,7 +155,8 @@ class Device:
 
     def wire(self, seq: int, typ: str = "fire", key: bytes | None = None,
              dev: str | None = None, ts: int | None = -1) -> bytes:
-        ts = int(time.time() * 1000) if ts == -1 else ts
+        if ts == -1:  # the event's time, kept for its resends as a device does
+            ts = self.born.setdefault((dev or self.id, seq, typ), int(time.time() * 1000))
         return protocol.encode(key or self.key, dev or self.id, seq, "alarm", typ, 0,
                                {"btn": typ[0]}, ts)
 
@@ -667,7 +669,8 @@ def test_the_lean_publish_path_gives_what_paho_gives(mosquitto) -> None:  # noqa
     clients = []
     for name, cls in (("lean", Client), ("paho", mqtt.Client)):
         c = cls(CallbackAPIVersion.VERSION2, client_id=f"lean-{name}", clean_session=True)
-        c.username_pw_set(mosquitto.gateway_user, mosquitto.gateway_password)
+        # one connection per account (the broker keys sessions by username)
+        c.username_pw_set(f"gw-lean-{name}", mosquitto.add_gateway(f"gw-lean-{name}"))
         got = threading.Event()
         c.on_subscribe = lambda *a, ev=got: ev.set()
         c.on_connect = lambda cl, *a: cl.subscribe("hg/v1/#", 1)

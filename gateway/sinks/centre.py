@@ -26,6 +26,7 @@ from gateway.store import Event, Store
 
 log = logging.getLogger("homeguard.gateway.centre")
 SINK = "centre"
+CONFLICT = "conflict"  # the centre's answer for an identity it holds with other content
 PER_DEVICE = 20  # events of one device at the head of a batch, before the rest
 
 
@@ -47,7 +48,7 @@ def _results(r: httpx.Response, batch: list[Event]) -> list[dict]:
         raise BadAnswer(f"{len(batch)} events sent, the answer's results are {results!r:.200}")
     for e, res in zip(batch, results, strict=True):
         if not isinstance(res, dict) or (res.get("device"), res.get("seq")) != (e.device, e.seq) \
-                or res.get("status") not in ("accepted", "duplicate"):
+                or res.get("status") not in ("accepted", "duplicate", CONFLICT):
             raise BadAnswer(f"result {res!r} does not confirm {e.device} seq {e.seq}")
     return results
 
@@ -118,9 +119,17 @@ class CentreSink(SinkWorker):
                                         request=r.request, response=r)
         results = _results(r, batch)
         now = time.time() * 1000
-        self.store.mark_done(SINK, [(e.id, res["status"]) for e, res in zip(
+        # a conflict: the centre holds other content under this identity; it is
+        # set aside (never "delivered"), counted and logged, never retried as is
+        self.store.mark_done(SINK, [(e.id, "refused" if res["status"] == CONFLICT
+                                     else res["status"]) for e, res in zip(
             batch, results, strict=True) if e.id is not None])
         for e, res in zip(batch, results, strict=True):
+            if res["status"] == CONFLICT:
+                metrics.DEAD.labels(SINK).inc()
+                log.error("centre refused device=%s seq=%d reason=%s: it holds other content "
+                          "under this identity", e.device, e.seq, CONFLICT)
+                continue
             metrics.DELIVERED.labels(SINK).inc()
             metrics.LATENCY.labels(SINK).observe(max(0.0, (now - e.gateway_time_ms) / 1000))
             if e.kind in ACKED_KINDS:
