@@ -96,6 +96,16 @@ class Rig:
             raise BenchError(f"operator login failed: HTTP {resp.status_code}")
         return client, password
 
+    def account(self, name: str, share_group: str) -> tuple[str, str]:
+        """The broker account a gateway logs in with: in a share group each
+        member has its own (the broker keys sessions by username)."""
+        if not share_group:
+            return self.gateway_user, self.gateway_password
+        password = layout.add_gateway(self.broker.dir.root, name)
+        self.broker.reload()
+        time.sleep(0.3)  # SIGHUP is asynchronous (as in add_accounts)
+        return name, password
+
     def gateway(self, name: str, registry: Path, client_id: str | None = None,
                 extra: str = "", share_group: str = "") -> Gateway:
         """A gateway subprocess (not started); `extra` is appended to its TOML."""
@@ -116,11 +126,13 @@ class Gateway:
                  extra: str = "", share_group: str = "") -> None:
         self.metrics_port = free_port()
         self.data_dir = rig.tmp / name
+        self.user, self.password = rig.account(name, share_group)
+        self.broker_port = rig.broker.port
         cfg = rig.tmp / f"{name}.toml"
         cfg.write_text(
             f'[gateway]\nid = "{name}"\ndata_dir = "{self.data_dir}"\n\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {rig.broker.port}\n'
-            f'username = "{rig.gateway_user}"\npassword = "{rig.gateway_password}"\n'
+            f'username = "{self.user}"\npassword = "{self.password}"\n'
             f'client_id = "{client_id}"\nshare_group = "{share_group}"\n\n'
             f'[registry]\npath = "{registry}"\n\n'
             f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{TOKEN}"\n\n'

@@ -23,7 +23,7 @@ import redis
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.bench import fleet, report, throughput
-from gateway.bench.rig import BenchError, Rig, add_accounts, write_registry
+from gateway.bench.rig import BenchError, Gateway, Rig, add_accounts, write_registry
 from gateway.bench.servers import RedisServer
 
 GROUP = "bench"
@@ -53,13 +53,14 @@ def _drain(gws: list, count: int, timeout: float) -> tuple[float, float, list[in
                      f"in {timeout:.0f}s")
 
 
-def forget_session(rig: Rig, client_id: str) -> None:
-    """End a gateway's persistent session (a clean-session connect with its id):
-    Mosquitto keeps handing a share group's messages to the stored session of a
-    member that left, where they would wait for it to come back."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    c.username_pw_set(rig.gateway_user, rig.gateway_password)
-    c.connect(rig.broker.host, rig.broker.port)
+def forget_session(gw: Gateway) -> None:
+    """End a gateway's persistent session (a clean-session connect with its
+    account, which the broker keys sessions by): Mosquitto keeps handing a share
+    group's messages to the stored session of a member that left, where they
+    would wait for it to come back."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw.user, clean_session=True)
+    c.username_pw_set(gw.user, gw.password)
+    c.connect("127.0.0.1", gw.broker_port)
     c.loop_start()
     c.disconnect()
     c.loop_stop()
@@ -80,9 +81,9 @@ def one_round(rig: Rig, registry: Path, size: int, stream: list, messages: int,
         first, last, split = _drain(gws, messages, timeout)
         pub.join(timeout)
     finally:
-        for i, g in enumerate(gws):
+        for g in gws:
             g.proc.stop()
-            forget_session(rig, f"gw-{tag}-{size}-{i}")
+            forget_session(g)
     return {"msg_per_s": (messages - 1) / max(last - first, 1e-6),
             "publisher_msg_per_s": messages / published[0] if published else 0.0,
             "split": split}
