@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard.db import begin_write
 from dashboard.models import AuthAudit
 
 
@@ -46,6 +47,15 @@ def record(session: Session, action: Action, subject: str, actor: str,
     """Add a row to the session (the caller commits)."""
     session.add(AuthAudit(at_ms=now_ms(), action=str(action), subject=subject[:64],
                           actor=actor[:64], address=address[:64], detail=detail))
+
+
+def write(session: Session, action: Action, subject: str, actor: str,
+          address: str = "", detail: str = "") -> None:
+    """Record a row in a transaction of its own (ending the session's read)."""
+    session.commit()
+    begin_write(session)
+    record(session, action, subject, actor, address, detail)
+    session.commit()
 
 
 def recent(session: Session, subject: str | None = None, limit: int = 100,

@@ -1,5 +1,6 @@
 """`homeguard centre`: run the monitoring centre (ingest API + alarm desk);
-`homeguard centre migrate`: bring its store to this release's schema."""
+`homeguard centre migrate`: bring its store to this release's schema;
+`homeguard centre gateway`: gateway credentials (dashboard/gatewaycli.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def centre(
     ] = None,
     gateway_token: Annotated[
         list[str] | None,
-        typer.Option("--gateway-token", help="Bearer token a gateway may ingest with; repeatable."),
+        typer.Option("--gateway-token", metavar="ID:TOKEN", help="Deprecated: a bearer token "
+                     "bound to gateway ID (a bare TOKEN is bound to HG_CENTRE_GATEWAY_ID, "
+                     "gw-1); repeatable. Issue credentials with `homeguard centre gateway "
+                     "issue ID` instead."),
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone for shown times.")] = None,
     bootstrap_admin: Annotated[str | None, typer.Option(
@@ -123,16 +127,41 @@ def _prepare_store(url: str, migrate: bool, prog: str, quiet: bool = True) -> No
         engine.dispose()
 
 
+def _need_gateways(settings: Settings) -> None:
+    """Refuse to start when no gateway could deliver: no credential in the
+    store (looked at without creating it) and no bootstrap token."""
+    from sqlalchemy.engine import make_url
+
+    from dashboard.db import make_engine
+    from dashboard.gateways import any_active
+
+    if settings.gateway_tokens:
+        return
+    url = make_url(settings.database_url)
+    found = False
+    if url.get_backend_name() != "sqlite" or Path(url.database or "").is_file():
+        engine = make_engine(settings.database_url)
+        try:
+            found = any_active(engine)
+        except Exception:  # an unreachable store is _prepare_store's to report
+            found = True
+        finally:
+            engine.dispose()
+    if not found:
+        raise _fail("homeguard centre", "gateway_tokens (HG_CENTRE_GATEWAY_TOKENS): no gateway "
+                    "token configured and no gateway credential in the store: issue one with "
+                    "`homeguard centre gateway issue GATEWAY_ID --db URL` (or give "
+                    "--gateway-token GATEWAY_ID:TOKEN), else no gateway could deliver alarms")
+
+
 def _serve(settings: Settings, migrate: bool = False) -> None:
     import uvicorn
 
     from dashboard.app import create_app
+    from dashboard.gateways import bootstrap_tokens
     from dashboard.users import UserError
 
-    if not settings.gateway_tokens:
-        raise _fail("homeguard centre", "gateway_tokens (HG_CENTRE_GATEWAY_TOKENS): no gateway "
-                    "token configured: give --gateway-token TOKEN or set "
-                    "HG_CENTRE_GATEWAY_TOKENS, else no gateway could deliver alarms")
+    _need_gateways(settings)
     _hold(settings.database_url, "homeguard centre")
     _prepare_store(settings.database_url, migrate, "homeguard centre")
     try:
@@ -143,6 +172,9 @@ def _serve(settings: Settings, migrate: bool = False) -> None:
         raise typer.Exit(2) from None
     typer.echo(f"Homeguard centre: alarm desk at http://{settings.host}:{settings.port}/")
     typer.echo(f"  ingest API: POST http://{settings.host}:{settings.port}/api/v1/ingest")
+    for gateway, _ in bootstrap_tokens(settings):
+        typer.echo(f"  a --gateway-token is bound to gateway {gateway} (deprecated: issue its "
+                   f"credential with `homeguard centre gateway issue {gateway}`)")
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
@@ -150,10 +182,12 @@ def _serve(settings: Settings, migrate: bool = False) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from dashboard.gatewaycli import app as gateways
     from dashboard.usercli import app as users
 
     group = typer.Typer(add_completion=False)
     group.callback(invoke_without_command=True)(centre)
     group.command("migrate")(migrate_store)
+    group.add_typer(gateways, name="gateway")
     app.add_typer(group, name="centre")
     app.add_typer(users, name="centre-user")

@@ -7,7 +7,8 @@ unique and ingest relies on that constraint, never on a read-then-write.
 `feedback` one row per transition the device should hear about (the
 gateway fetches them to send `ack` messages).  `users` and
 `user_sessions` are the operators and their logins; `rate_limits`,
-`login_locks` and `auth_audit` throttle, lock and record access.
+`login_locks` and `auth_audit` throttle, lock and record access;
+`gateway_credentials` are the gateways' bearer tokens (hashed).
 """
 
 from __future__ import annotations
@@ -186,6 +187,21 @@ class AuthAudit(Base):
     actor: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class GatewayCredential(Base):
+    """A gateway's bearer token, bound to its gateway id (dashboard/gateways.py):
+    only the token's SHA-256 is kept.  Revoked rows stay, for the audit."""
+
+    __tablename__ = "gateway_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gateway_id: Mapped[str] = mapped_column(String(32), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 # --- registry: who and where every device protects (see docs/centre.md) ---

@@ -29,10 +29,15 @@ class Settings(BaseSettings):
 
     # SQLAlchemy URL of the alarm store; SQLite runs in WAL mode.
     database_url: str = "sqlite:///./homeguard-centre.db"
-    # Bearer tokens accepted on POST /api/v1/ingest; the environment takes
-    # them comma-separated: HG_CENTRE_GATEWAY_TOKENS=tok1,tok2.  `homeguard
-    # centre` refuses to start without one.
+    # Deprecated bootstrap tokens, each bound to one gateway: "gw-1:TOKEN", or
+    # a bare "TOKEN" bound to gateway_id.  Issue credentials instead
+    # (`homeguard centre gateway issue ID`, dashboard/gateways.py).  The
+    # environment takes them comma-separated: HG_CENTRE_GATEWAY_TOKENS=
+    # gw-1:tok1,gw-2:tok2.  `homeguard centre` refuses to start with neither.
     gateway_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The gateway a bare gateway_tokens entry (no "ID:") is bound to; the
+    # default is the gateway's own default [gateway] id.
+    gateway_id: str = Field(default="gw-1", pattern=r"^[a-z0-9-]{3,32}$")
     # IANA zone the alarm desk shows times in.
     timezone: str = "Asia/Shanghai"
     host: str = "127.0.0.1"
@@ -139,9 +144,13 @@ class Settings(BaseSettings):
     def _token_form(cls, v: list[str]) -> list[str]:
         # none at all is refused by `homeguard centre` (cli.py), not here:
         # the command-line tools and tests need no token
-        for token in v:
-            if len(token) < 8 or token != token.strip():
-                raise ValueError("a gateway token needs at least 8 characters and no spaces")
+        tokens = [bound_token(entry)[1] for entry in v]
+        for token in tokens:
+            if len(token) < 8 or any(c.isspace() or c == "," for c in token):
+                raise ValueError("a gateway token needs at least 8 characters, no spaces "
+                                 "and no commas")
+        if len(set(tokens)) < len(tokens):
+            raise ValueError("one token is given twice: a token belongs to one gateway")
         return v
 
     @field_validator("allowed_hosts", mode="before")
@@ -246,6 +255,14 @@ class Settings(BaseSettings):
             if not folder.is_dir():
                 raise ValueError(f"folder {folder} for the SQLite database does not exist")
         return v
+
+
+def bound_token(entry: str) -> tuple[str | None, str]:
+    """A gateway_tokens entry as (gateway id or None for a bare token, token)."""
+    gateway, sep, token = entry.partition(":")
+    if sep and re.fullmatch(r"[a-z0-9-]{3,32}", gateway):
+        return gateway, token
+    return None, entry
 
 
 def host_header_form(host: str) -> str:

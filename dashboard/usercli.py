@@ -35,7 +35,8 @@ PasswordOpt = Annotated[str | None, typer.Option(
 
 
 @contextmanager
-def _store(db: str) -> Iterator[Session]:
+def open_store(db: str) -> Iterator[Session]:
+    """A session on the store, created or migrated as the centre would."""
     engine = make_engine(db)
     try:
         create_tables(engine)
@@ -49,15 +50,15 @@ def _sessions_of(session: Session) -> sessionmaker[Session]:
     return make_sessions(session.get_bind().engine)
 
 
-def _fail(msg: str) -> typer.Exit:
-    typer.echo(f"homeguard centre-user: {msg}", err=True)
+def fail(msg: str, prog: str = "homeguard centre-user") -> typer.Exit:
+    typer.echo(f"{prog}: {msg}", err=True)
     return typer.Exit(2)
 
 
 def _find(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise _fail(f"no user {username!r}")
+        raise fail(f"no user {username!r}")
     return user
 
 
@@ -72,11 +73,11 @@ def add(
     """Create a user."""
     generated = password is None
     password = password or secrets.token_urlsafe(12)
-    with _store(db) as session:
+    with open_store(db) as session:
         try:
             create_user(session, username, password, role, name)
         except UserError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         session.commit()
     typer.echo(f"user {username} ({role}) created")
     if generated:
@@ -86,7 +87,7 @@ def add(
 @app.command("list")
 def list_users(db: DbOpt = "sqlite:///./homeguard-centre.db") -> None:
     """Users, their roles and whether they may log in."""
-    with _store(db) as session:
+    with open_store(db) as session:
         for u in session.scalars(select(User).order_by(User.username)):
             typer.echo(f"{u.username}\t{u.role}\t{'active' if u.active else 'disabled'}"
                        f"\t{u.display_name}")
@@ -101,8 +102,8 @@ def set_password(username: str, db: DbOpt = "sqlite:///./homeguard-centre.db",
     try:
         check_password(password)
     except UserError as exc:
-        raise _fail(str(exc)) from None
-    with _store(db) as session:
+        raise fail(str(exc)) from None
+    with open_store(db) as session:
         user = _find(session, username)
         user.password_hash = hash_password(password)
         logins.end_all(session, user.id)
@@ -113,7 +114,7 @@ def set_password(username: str, db: DbOpt = "sqlite:///./homeguard-centre.db",
 @app.command("disable")
 def disable(username: str, db: DbOpt = "sqlite:///./homeguard-centre.db") -> None:
     """Stop a user logging in (ends their logins at once)."""
-    with _store(db) as session:
+    with open_store(db) as session:
         user = _find(session, username)
         user.active = False
         logins.end_all(session, user.id)
@@ -128,7 +129,7 @@ def _when(ms: int | None) -> str:
 @app.command("locks")
 def list_locks(db: DbOpt = "sqlite:///./homeguard-centre.db") -> None:
     """Usernames locked now after failed logins, and until when."""
-    with _store(db) as session:
+    with open_store(db) as session:
         for lock in locks(session):
             typer.echo(f"{lock.username}\tlocked until {_when(lock.locked_until_ms)}"
                        f"\t{lock.failures} failures, the last from {lock.last_address}")
@@ -140,8 +141,8 @@ def unlock(username: str, db: DbOpt = "sqlite:///./homeguard-centre.db") -> None
     try:  # the rate limits and their storage as the centre has them
         settings = Settings(database_url=db)
     except ValidationError as exc:
-        raise _fail("; ".join(describe_errors(exc))) from None
-    with _store(db) as session:
+        raise fail("; ".join(describe_errors(exc))) from None
+    with open_store(db) as session:
         guard = LoginGuard(settings, make_storage(settings, _sessions_of(session)))
         was = guard.unlock(session, username, "cli")
     typer.echo(f"{username} unlocked" if was else f"{username} was not locked; "
@@ -156,7 +157,7 @@ def audit(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
 ) -> None:
     """The auth audit, newest first: logins, failures, locks, unlocks, gateways."""
-    with _store(db) as session:
+    with open_store(db) as session:
         for row in recent(session, subject, limit):
             typer.echo(f"{_when(row.at_ms)}\t{row.action}\t{row.subject}\tby {row.actor}"
                        f"\t{row.address or '-'}\t{row.detail}")

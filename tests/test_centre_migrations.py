@@ -32,9 +32,9 @@ HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SCHEMAS = Path(__file__).parent / "schemas"
 TOKEN = "gw-migrate-token-1"
 OPERATOR, PASSWORD = "olga", "olga-password-1"
-HEAD = "0003"
-# what the revisions after 0002 add (0003: login throttling)
-TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits")
+HEAD = "0004"
+# what the revisions after 0002 add (0003: login throttling, 0004: gateway credentials)
+TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits", "gateway_credentials")
 
 # one row in each of the previous release's tables, ids left to the database
 ROWS = [

@@ -152,7 +152,8 @@ def test_transitions_queue_feedback_for_the_gateway(olga: Operator, app: FastAPI
     after = rows[0]["id"]
     assert [r["type"] for r in gw.get("/api/v1/feedback", params={"after": after},
                                       headers=AUTH).json()] == ["dispatched", "resolved"]
-    assert gw.get("/api/v1/feedback", params={"gateway": "gw-2"}, headers=AUTH).json() == []
+    # gw-1's credential reads gw-1's rows only
+    assert gw.get("/api/v1/feedback", params={"gateway": "gw-2"}, headers=AUTH).status_code == 403
     r = gw.post("/api/v1/feedback/delivered", json={"ids": [rows[0]["id"], 999]}, headers=AUTH)
     assert r.json() == {"marked": 1}
     pending = gw.get("/api/v1/feedback", params={"pending": True}, headers=AUTH).json()

@@ -4,7 +4,7 @@ Browser requests carry the signed session cookie (Starlette's
 SessionMiddleware) holding a login id and a CSRF token.  Every request
 that changes state must echo that token: JSON calls in the X-CSRF-Token
 header, HTML forms in a `csrf_token` field.  Gateway routes use bearer
-tokens (deps.require_gateway) and never look at the cookie.
+credentials (deps.require_gateway) and never look at the cookie.
 
 Without a login, /api/... answers 401 JSON and pages redirect to /login;
 a role without the permission gets 403 JSON naming the roles that have it.
@@ -89,10 +89,9 @@ def reader(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """Read access: a logged-in user who may view alarms, or a gateway
-    token (gateways and reconciliation tools compare what the centre holds)."""
+    credential (gateways and reconciliation tools compare what the centre holds)."""
     if creds is not None:
-        require_gateway(settings, creds)
-        return "gateway"
+        return f"gateway {require_gateway(session, settings, creds).gateway_id}"
     user = current_user(request, session)
     if not allowed(user.role, "alarm.view"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not view alarms")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,12 +9,15 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from dashboard import authaudit, gateways
 from dashboard.centre import Centre
+from dashboard.gateways import GatewayIdentity
 from dashboard.live import Hub
 from dashboard.loginguard import LoginGuard
 from dashboard.settings import Settings
 
-bearer = HTTPBearer(auto_error=False, description="a token from HG_CENTRE_GATEWAY_TOKENS")
+bearer = HTTPBearer(auto_error=False,
+                    description="a gateway's credential (homeguard centre gateway issue)")
 
 
 def get_centre(request: Request) -> Centre:
@@ -55,17 +57,36 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def require_gateway(
-    settings: SettingsDep,
+    session: SessionDep, settings: SettingsDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str:
-    """The caller's bearer token, when it is one of the gateway tokens."""
+) -> GatewayIdentity:
+    """The gateway whose credential the bearer token is (issued and not
+    revoked, or a bootstrap token of the settings)."""
     if creds is None:
         raise _unauthorized("missing 'Authorization: Bearer <gateway token>' header")
-    given = creds.credentials.encode()
-    if not any(secrets.compare_digest(given, t.encode()) for t in settings.gateway_tokens):
+    who = gateways.identify(session, settings, creds.credentials)
+    # end this read: a route that writes must begin its transaction with the
+    # write lock (db.begin_write), not upgrade a stale SQLite read snapshot
+    session.commit()
+    if who is None:
         raise _unauthorized("gateway token not accepted")
-    return creds.credentials
+    return who
 
 
-GatewayTokenDep = Annotated[str, Depends(require_gateway)]
+GatewayDep = Annotated[GatewayIdentity, Depends(require_gateway)]
+
+
+def acting_as(session: Session, request: Request, who: GatewayIdentity, claimed: str) -> None:
+    """403 (audited) unless the body's gateway is the credential's own."""
+    if claimed == who.gateway_id:
+        return
+    message = (f"this credential is gateway {who.gateway_id}'s: it cannot act as "
+               f"gateway {claimed}")
+    authaudit.write(session, authaudit.Action.GATEWAY_REFUSED, who.gateway_id, who.gateway_id,
+                    client_address(request), f"{request.url.path}: {message}")
+    raise HTTPException(status.HTTP_403_FORBIDDEN, message)

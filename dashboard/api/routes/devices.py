@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from dashboard import devstatus, labels
-from dashboard.api.deps import GatewayTokenDep, SessionDep, SettingsDep
+from dashboard.api.deps import GatewayDep, SessionDep, SettingsDep, acting_as
 from dashboard.api.routes.pages import TEMPLATES, lang_of
 from dashboard.api.routes.registry import Viewer, page_boot
 from dashboard.db import begin_write
@@ -25,17 +25,20 @@ BOARD_REFRESH_S = 5
 
 
 @router.post("/devices/status", response_model=StatusResult)
-def post_status(batch: StatusBatch, session: SessionDep,
-                _token: GatewayTokenDep) -> StatusResult:
+def post_status(batch: StatusBatch, request: Request, session: SessionDep,
+                who: GatewayDep) -> StatusResult:
     """A gateway's batch of device status: online/offline and heartbeat
     fields (battery_mv, rssi, outbox, fw) as of `at_ms`.  An item older
     than what the centre holds for its device is `stale` (ignored); an
     unregistered device is `unknown` (reported, never created).  A
-    heartbeat without `online` marks the device online."""
+    heartbeat without `online` marks the device online.  A `gateway`
+    given must be the credential's own (else 403); left out, it is."""
+    if "gateway" in batch.model_fields_set:
+        acting_as(session, request, who, batch.gateway)
     begin_write(session)
-    result = devstatus.apply_status(session, batch.items, batch.gateway)
+    result = devstatus.apply_status(session, batch.items, who.gateway_id)
     session.commit()
-    log.info("status from %s: %d items, %d devices updated", batch.gateway,
+    log.info("status from %s: %d items, %d devices updated", who.gateway_id,
              len(batch.items), len(result.updated))
     return result
 

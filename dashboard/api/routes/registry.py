@@ -5,7 +5,7 @@ Everyone logged in may read (`registry.view`); changes need
 `registry.manage` and, from a browser, the X-CSRF-Token header.  A
 duplicate code or id is 409, an unknown one 404, a bad one 422.  Device
 keys are written here (PUT .../key) but read back only through
-GET /registry/keys, by a gateway's bearer token or an admin.
+GET /registry/keys, by a gateway's credential or an admin (audited).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dashboard import labels, registry
+from dashboard import authaudit, labels, registry
 from dashboard.api.auth import csrf_token, current_user, require
-from dashboard.api.deps import SessionDep, SettingsDep, bearer, require_gateway
+from dashboard.api.deps import SessionDep, SettingsDep, bearer, client_address, require_gateway
 from dashboard.api.routes.pages import TEMPLATES, lang_of
 from dashboard.db import begin_write
 from dashboard.models import User
@@ -194,24 +194,32 @@ def key_reader(
     request: Request, session: SessionDep, settings: SettingsDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
-    """A gateway's bearer token, or a logged-in admin (registry.keys)."""
+    """A gateway's credential (its id), or a logged-in admin (registry.keys)."""
     if creds is not None:
-        require_gateway(settings, creds)
-        return "gateway"
+        return require_gateway(session, settings, creds).gateway_id
     user = current_user(request, session)
     if not allowed(user.role, "registry.keys"):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"role {user.role} may not read device keys (admin or a gateway "
-                            "token only)")
+                            "credential only)")
     return user.username
 
 
 @router.get("/keys", response_model=KeyExport)
-def export_keys(session: SessionDep, _who: Annotated[str, Depends(key_reader)],
+def export_keys(request: Request, session: SessionDep,
+                who: Annotated[str, Depends(key_reader)],
                 after_ms: Annotated[int, Query(ge=0, le=protocol.MAX_INT)] = 0) -> KeyExport:
     """{device_id: key_hex} of keys set after `after_ms` (0: all), and the
-    `updated_ms` to pass next time.  Gateways sync their registry from it."""
-    return registry.export_keys(session, after_ms)
+    `updated_ms` to pass next time.  Gateways sync their registry from it.
+    The registry does not say which gateway serves a device, so every
+    gateway reads every key; each answer that carries keys is audited."""
+    export = registry.export_keys(session, after_ms)
+    if export.keys:
+        authaudit.write(session, authaudit.Action.KEYS_EXPORTED, who, who,
+                        client_address(request),
+                        f"{len(export.keys)} keys set after {after_ms}: "
+                        + ", ".join(sorted(export.keys))[:1500])
+    return export
 
 
 # --- the page ---
