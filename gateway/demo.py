@@ -276,7 +276,7 @@ def demo(
         # the admin is created on the first run only (the store has no user yet)
         c = Child("centre", [*_homeguard(), "centre", "--host", "127.0.0.1", "--port",
                              str(centre_port), "--db", f"sqlite:///{data / 'centre.db'}",
-                             "--gateway-token", token,
+                             "--gateway-token", f"gw-demo:{token}",
                              "--bootstrap-admin", f"admin:{admin_password}"], logs)
         stack.callback(c.stop)
         _wait_http(f"{centre}/healthz", c)

@@ -39,7 +39,7 @@ class Stack:
         self.centre_url = f"http://127.0.0.1:{self.centre_port}"
         self.centre = Proc("centre", [
             BIN / "homeguard", "centre", "--host", "127.0.0.1", "--port", self.centre_port,
-            "--db", f"sqlite:///{tmp / 'centre.db'}", "--gateway-token", TOKEN,
+            "--db", f"sqlite:///{tmp / 'centre.db'}", "--gateway-token", f"gw-test:{TOKEN}",
             "--bootstrap-admin", f"{ADMIN}:{ADMIN_PASSWORD}"], tmp)
         cfg = tmp / "gateway.toml"
         cfg.write_text(
