@@ -69,7 +69,8 @@ class Rig:
         self.centre_url = f"http://127.0.0.1:{port}"
         proc = Proc("centre", [
             str(BIN / "homeguard"), "centre", "--host", "127.0.0.1", "--port", str(port),
-            "--db", f"sqlite:///{self.tmp / 'centre.db'}", "--gateway-token", TOKEN], self.tmp)
+            "--db", f"sqlite:///{self.tmp / 'centre.db'}", "--gateway-token", f"gw-bench:{TOKEN}"],
+            self.tmp)
         self.procs.append(proc.start())
         proc.wait_ready(lambda: http_ok(f"{self.centre_url}/healthz"), 60)
         return self.centre_url
@@ -106,6 +107,13 @@ class Rig:
         time.sleep(0.3)  # SIGHUP is asynchronous (as in add_accounts)
         return name, password
 
+    def credential(self, gateway_id: str) -> str:
+        """The gateway's own centre credential (homeguard centre gateway issue)."""
+        return subprocess.run(
+            [str(BIN / "homeguard"), "centre", "gateway", "issue", gateway_id, "--replace",
+             "--db", f"sqlite:///{self.tmp / 'centre.db'}"],
+            capture_output=True, text=True, check=True).stdout.strip()
+
     def gateway(self, name: str, registry: Path, client_id: str | None = None,
                 extra: str = "", share_group: str = "") -> Gateway:
         """A gateway subprocess (not started); `extra` is appended to its TOML."""
@@ -135,7 +143,7 @@ class Gateway:
             f'username = "{self.user}"\npassword = "{self.password}"\n'
             f'client_id = "{client_id}"\nshare_group = "{share_group}"\n\n'
             f'[registry]\npath = "{registry}"\n\n'
-            f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{TOKEN}"\n\n'
+            f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{rig.credential(name)}"\n\n'
             f'[metrics]\nport = {self.metrics_port}\n' + extra)
         self.proc = Proc(name, [str(BIN / "homeguard"), "gateway", "--config", str(cfg)], rig.tmp)
 
