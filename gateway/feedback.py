@@ -19,18 +19,19 @@ import httpx
 
 from gateway import metrics
 from gateway.config import CentreSection
-from gateway.periodic import Periodic
+from gateway.worker import Worker
 
 log = logging.getLogger("homeguard.gateway.feedback")
 LIMIT = 200
 
 
-class FeedbackRelay(Periodic):
+class FeedbackRelay(Worker):
     name = "feedback"
 
     def __init__(self, cfg: CentreSection, gateway_id: str,
                  ack: Callable[[str, int, str], bool]) -> None:
-        super().__init__(cfg.feedback_poll_s, cfg.backoff_min_s, cfg.backoff_max_s)
+        super().__init__(cfg.backoff_min_s, cfg.backoff_max_s)
+        self.idle_s = cfg.feedback_poll_s
         self.cfg = cfg
         self.gateway_id = gateway_id
         self.ack = ack

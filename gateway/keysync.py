@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from gateway.config import CentreSection
-from gateway.periodic import Periodic
+from gateway.worker import Worker
 
 log = logging.getLogger("homeguard.gateway.keysync")
 OVERLAP_MS = 1000
@@ -62,11 +62,12 @@ def merge(path: Path, keys: dict[str, str], keyed: list[str] | None = None) -> i
     return changed
 
 
-class KeySync(Periodic):
+class KeySync(Worker):
     name = "keysync"
 
     def __init__(self, cfg: CentreSection, path: Path, every_s: float) -> None:
-        super().__init__(every_s, cfg.backoff_min_s, cfg.backoff_max_s)
+        super().__init__(cfg.backoff_min_s, cfg.backoff_max_s)
+        self.idle_s = every_s
         self.path = Path(path)
         self.url = cfg.url.rstrip("/") + "/api/v1/registry/keys"
         self.http = httpx.Client(timeout=cfg.timeout_s,

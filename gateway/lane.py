@@ -42,12 +42,14 @@ from gateway import metrics
 from gateway.outcome import Outcome
 from gateway.source import Deferred
 from gateway.store import Point, Store
+from gateway.worker import Worker
 
 log = logging.getLogger("homeguard.gateway.lane")
 BATCH = 500
 LOG_EVERY_S = 60.0
 QUEUE_FULL = "queue_full"
 IDLE_WAIT_S = 0.2  # a sleeping lane re-checks its queue at least this often
+COMMIT_BACKOFF_S = (0.1, 10.0)  # a failed commit is retried after these, doubling
 ROOM_POLL_S = 0.002
 FAILING_POLL_S = 0.05  # while the store cannot write, look for room this often
 EVENT_QUEUE_MAX = 5000  # events waiting in memory for a commit, at most
@@ -55,30 +57,24 @@ EVENT_QUEUE_MAX = 5000  # events waiting in memory for a commit, at most
 T = TypeVar("T")
 
 
-class Lane(Generic[T]):
-    """Queue + writer thread; subclasses say how a batch is committed."""
+class Lane(Worker, Generic[T]):
+    """Queue + writer (a Worker); subclasses say how a batch is committed.
+
+    A round takes a batch (waiting gather_s for a short one to fill),
+    commits it and completes its Deferreds; a failed commit keeps the batch
+    (and its PUBACKs) and the Worker retries it with backoff until it works."""
 
     name = "lane"
-    linger_s = 0.0  # wait this long for more items before committing a short batch
+    flush_on_stop = True  # commit what is queued before stopping
+    idle_s = IDLE_WAIT_S
+    gather_s = 0.0  # wait this long for more items before committing a short batch
 
     def __init__(self) -> None:
+        super().__init__(COMMIT_BACKOFF_S[0], COMMIT_BACKOFF_S[1])
         self.items: deque[tuple[T, Deferred]] = deque()
-        self.failing = False  # the last commit failed (the store cannot write)
-        self.stopping = threading.Event()
         self.after_batch: Callable[[], object] = lambda: None
-        self._wake = threading.Event()
+        self._held: list[tuple[T, Deferred]] = []  # a batch whose commit failed
         self._asleep = False
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, flush_s: float = 5.0) -> None:
-        """Commit what is queued (up to flush_s), then stop."""
-        self.stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(flush_s)
 
     def depth(self) -> int:
         return len(self.items)
@@ -95,16 +91,15 @@ class Lane(Generic[T]):
 
     def _queue(self, item: T, deferred: Deferred) -> Deferred:
         self.items.append((item, deferred))
-        if self._asleep:  # read after the append: see _sleep
-            self._wake.set()
+        if self._asleep:  # read after the append: see idle
+            self.wakeup.set()
         return deferred
 
-    def _sleep(self) -> None:
+    def idle(self) -> None:
         self._asleep = True
-        if not self.items:  # an append before this line is seen here, one after sets _wake
-            self._wake.wait(IDLE_WAIT_S)
+        if not self.items:  # an append before this line is seen here, one after wakes us
+            self.wakeup.wait(self.idle_s)
         self._asleep = False
-        self._wake.clear()
 
     def _take(self, batch: list[tuple[T, Deferred]]) -> list[tuple[T, Deferred]]:
         pop = self.items.popleft
@@ -115,47 +110,33 @@ class Lane(Generic[T]):
             pass
         return batch
 
-    def _run(self) -> None:
-        while True:
+    def once(self) -> bool:
+        batch = self._held
+        if not batch:
             batch = self._take([])
             if not batch:
-                if self.stopping.is_set():
-                    return
-                self._sleep()
-                continue
-            if len(batch) < BATCH and self.linger_s and not self.stopping.is_set():
-                time.sleep(self.linger_s)  # let a batch gather: one commit for many
+                return False
+            if len(batch) < BATCH and self.gather_s and not self.stopping.is_set():
+                time.sleep(self.gather_s)  # let a batch gather: one commit for many
                 self._take(batch)
-            outcomes = self._commit(batch)
-            if outcomes is None:
-                return
-            for (_, deferred), outcome in zip(batch, outcomes, strict=True):
-                deferred.outcome = outcome
-                deferred.done()  # queues the PUBACK
-            self._after_batch()
-
-    def _after_batch(self) -> None:
+        self._held = batch  # kept until committed: the broker still has these
+        outcomes = self.commit([item for item, _ in batch])
+        self._held = []
+        for (_, deferred), outcome in zip(batch, outcomes, strict=True):
+            deferred.outcome = outcome
+            deferred.done()  # queues the PUBACK
         try:
             self.after_batch()  # sends the PUBACKs
         except Exception:  # noqa: BLE001 - committed; the broker may send them again
             log.exception("PUBACKs after the %s commit failed", self.name)
+        return bool(self.items)
 
-    def _commit(self, batch: list[tuple[T, Deferred]]) -> Sequence[str] | None:
-        delay = 0.1
-        while True:
-            try:
-                outcomes = self.commit([item for item, _ in batch])
-                if self.failing:
-                    self.failing = False
-                    log.warning("%s commits again", self.name)
-                return outcomes
-            except Exception:  # noqa: BLE001 - keep the batch; the broker still has it
-                self.failing = True
-                log.exception("%s commit failed items=%d; retrying in %.1fs",
-                              self.name, len(batch), delay)
-                if self.stopping.wait(delay):
-                    return None  # no PUBACK: redelivered on the next start
-                delay = min(delay * 2, 10.0)
+    def failed(self, exc: Exception, backoff: float) -> None:
+        log.error("%s commit failed items=%d error=%r; retrying in %.1fs", self.name,
+                  len(self._held), f"{type(exc).__name__}: {exc}", backoff)
+
+    def recovered(self) -> None:
+        log.warning("%s commits again", self.name)
 
 
 class EventLane(Lane[T]):
@@ -186,7 +167,7 @@ class TelemetryLane(Lane[Point]):
     name = "telemetry-lane"
     # a point waits up to 10 ms more for its PUBACK; under load that makes
     # batches of hundreds instead of a commit (and an fsync) every few points
-    linger_s = 0.01
+    gather_s = 0.01
 
     def __init__(self, store: Store, queue_max: int,
                  on_written: Callable[[], None] = lambda: None, wait_s: float = 2.0) -> None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import time
 
-from gateway.periodic import Periodic
 from gateway.store import SUPERVISION, Store
+from gateway.worker import Worker
 
 log = logging.getLogger("homeguard.gateway.retention")
 BATCH = 10000
@@ -64,14 +64,15 @@ def prune(store: Store, cutoff_ms: int, window: int, point_sinks: tuple[str, ...
     return len(ids), len(points)
 
 
-class Retention(Periodic):
+class Retention(Worker):
     """The pruning thread."""
 
     name = "retention"
 
     def __init__(self, store: Store, days: float, check_s: float, window: int,
                  point_sinks: tuple[str, ...]) -> None:
-        super().__init__(check_s, backoff_min_s=check_s, backoff_max_s=check_s)
+        super().__init__(backoff_min_s=check_s, backoff_max_s=check_s)
+        self.idle_s = check_s
         self.store = store
         self.days = days
         self.window = window
