@@ -41,6 +41,9 @@ def gateway_rules() -> list[tuple[str, str]]:
         [("read", t) for t in reads]
         + [("read", SHARE_PREFIX + t) for t in reads]
         + [("write", t) for t in writes]
+        # its own downlink too: `homeguard device test` watches a device's acks
+        # with a gateway account of its own (a service reads what it may write)
+        + [("read", t) for t in writes]
     )
 
 

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.simdevice import SimDevice
+from gateway.fleet import Fleet
+from gateway.simboard import BoardSpec
 from hardware.tech import bundle, files, install
 from hardware.tech.errors import TechError
 from hardware.tech.info import board_info
 from hardware.tech.link import Board
+from hardware.tech.onsite import Access, HopWatch
+from hardware.tech.onsite_cli import watch_account
 from tests.harness.proc import wait_until
 from tests.harness.stack import ADMIN, ADMIN_PASSWORD, TOKEN
 from tests.harness.vboard import VBoard, vboard_fixture  # noqa: F401 - the `vboard` fixture
@@ -247,15 +250,28 @@ def test_provisioned_device_connects_and_its_alarm_reaches_the_centre(
         hh = client.get("/api/v1/registry/households/H-0200").json()
         assert (hh["address"], hh["grid_cell"]) == ("Building 3, Room 201", "G-02")
 
-    sim = SimDevice(dev, bytes.fromhex(cfg["key_hex"]), "127.0.0.1", stack.broker.port,
-                    cfg["broker"]["password"], tmp_path / "sim", resend_s=1.0).start()
+    fleet = Fleet()  # the board's firmware with its identity, on simulated hardware
+    board = fleet.add(BoardSpec(dev, cfg["key_hex"], cfg["broker"]["password"], "127.0.0.1",
+                                stack.broker.port, tmp_path / "sim" / dev, resend_ms=1000))
+    fleet.start()
     try:
-        assert sim.wait_connected(10), stack.broker.logs()
-        seq = sim.press("medical")
+        assert board.wait_connected(10), stack.broker.logs()
+        seq = board.press("medical")
         wait_until(lambda: any(a["device"] == dev and a["seq"] == seq
                                for a in stack.alarms()), 15, "the alarm at the centre")
+        # the board path of `device test` watches the hops on an account of its own:
+        # the running gateway keeps its session (sessions are keyed by account)
+        user, password = watch_account(stack.broker.config_dir)
+        watch = HopWatch(dev, Access("127.0.0.1", stack.broker.port, user, password, "",
+                                     stack.centre_url, TOKEN)).start()
+        try:
+            hops = watch.run(lambda: board.press("fire") or 0, 30)
+        finally:
+            watch.stop()
+        assert all(h.ms is not None for h in hops), [str(h) for h in hops]
+        assert "disconnected from broker" not in stack.gateway.logs(100_000)
     finally:
-        sim.stop()
+        fleet.stop()
 
     again = provision(vboard, stack)  # same board: same identity, nothing new
     assert again.returncode == 0, again.stderr

@@ -62,20 +62,26 @@ class HopWatch:
         self._early: list[tuple[str, int, float]] = []  # (hop, seq, when) before seq was known
         self._clients: list[mqtt.Client] = []
 
-    def _client(self, user: str, password: str, topic: str, hop: str) -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tech-{hop}-{self.id}")
+    def _client(self, user: str, password: str, topics: list[str]) -> mqtt.Client:
+        """Watch `topics`: a device's event leaf is the broker hop, its ack leaf
+        the gateway hop."""
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user)
         c.username_pw_set(user, password)
         if self.a.tls_ca:
             c.tls_set(ca_certs=self.a.tls_ca)
         subscribed = threading.Event()
-        c.on_connect = lambda cl, *_: cl.subscribe(topic, qos=1)
+        c.on_connect = lambda cl, u, f, rc, p: (
+            cl.subscribe([(t, 1) for t in topics]) if not rc.is_failure else None)
         c.on_subscribe = lambda *_: subscribed.set()
-        c.on_message = lambda _c, _u, msg: self._message(hop, bytes(msg.payload))
-        c.connect(self.a.host, self.a.port, keepalive=30)
+        c.on_message = lambda _c, _u, msg: self._message(
+            "gateway" if msg.topic.endswith("/ack") else "broker", bytes(msg.payload))
+        c.reconnect_delay_set(0.2, 1)  # a just-made account may need a moment
+        c.connect_async(self.a.host, self.a.port, keepalive=30)
         c.loop_start()
         self._clients.append(c)
-        if not subscribed.wait(10):
-            raise TechError(f"could not watch {topic} on {self.a.host}:{self.a.port} as {user}")
+        if not subscribed.wait(15):
+            raise TechError(f"could not watch {', '.join(topics)} on "
+                            f"{self.a.host}:{self.a.port} as {user}")
         return c
 
     def _message(self, hop: str, payload: bytes) -> None:
@@ -101,10 +107,11 @@ class HopWatch:
         """Watch the broker and gateway hops over MQTT, unless the device is
         ours and reports them (mark())."""
         if mqtt_watch:
+            # one connection, on a service account of its own (the broker keys
+            # sessions by account: the gateway's or the device's own would be
+            # taken over), watching the device's events and its acks
             self._client(self.a.gateway_user, self.a.gateway_password,
-                         protocol.topic(self.id, "event"), "broker")
-            self._client(self.id, self.a.device_password, protocol.topic(self.id, "ack"),
-                         "gateway")
+                         [protocol.topic(self.id, "event"), protocol.topic(self.id, "ack")])
         return self
 
     def stop(self) -> None:

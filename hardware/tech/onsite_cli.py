@@ -17,6 +17,9 @@ from hardware.tech.link import Board
 from hardware.tech.onsite import Access, HopWatch
 from hardware.tech.provision import read_config
 
+# the account `device test` watches a board's hops with (a gateway account of its own)
+WATCH_USER = "hg-tech-watch"
+
 out = Console()
 err = Console(stderr=True)
 # run on the board: the device app sends a `test` event and prints its seq
@@ -98,6 +101,15 @@ def test(
     out.print(f"{cfg['device_id']}: test event shown by the centre")
 
 
+def watch_account(broker_dir: Path) -> tuple[str, str]:
+    """The broker account the board path watches hops with: a gateway account
+    of the tool's own, so neither the running gateway's session nor the
+    board's (the broker keys sessions by account) is taken over."""
+    password = layout.add_gateway(broker_dir, WATCH_USER)
+    layout.reload(broker_dir)
+    return WATCH_USER, password
+
+
 def _run(board: Board, cfg: dict, broker_dir: Path, host: str | None, port: int | None,
          centre_url: str, token: str, sim: bool, state_dir: Path, wait: float) -> list:
     host = host or cfg["broker"]["host"]
@@ -105,7 +117,7 @@ def _run(board: Board, cfg: dict, broker_dir: Path, host: str | None, port: int 
     bdir = layout.BrokerDir(broker_dir)
     tls = bool(cfg["broker"].get("tls")) and port != bdir.settings().local_port
     ca = str(bdir.tls_paths.ca_cert) if tls else None
-    user, password = layout.gateway_credentials(broker_dir)
+    user, password = watch_account(broker_dir) if not sim else (WATCH_USER, "")
     watch = HopWatch(cfg["device_id"], Access(host, port, user, password,
                                               cfg["broker"]["password"], centre_url, token, ca))
     device = None
