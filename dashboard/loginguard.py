@@ -32,7 +32,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,8 @@ from dashboard.settings import Settings
 log = logging.getLogger("homeguard.centre.logins")
 
 BUSY_WAIT_S = 2.0
+# stale login_locks rows are deleted by a failed login at most this often (per process)
+PRUNE_EVERY_S = 60.0
 # one audit row per throttled key and minute, however many attempts
 AUDIT_THROTTLED = RateLimitItemPerMinute(1)
 
@@ -99,6 +101,7 @@ class LoginGuard:
         self.lock_ms = int(settings.login_lockout_s * 1000)
         self.limiter = FixedWindowRateLimiter(storage)
         self.checks = threading.BoundedSemaphore(settings.login_concurrency)
+        self._pruned = 0.0
 
     def admit(self, session: Session, username: str, address: str) -> None:
         """Raise Throttled when this attempt must not reach the password check."""
@@ -142,6 +145,12 @@ class LoginGuard:
 
     def _count_failure(self, session: Session, username: str, address: str) -> None:
         now = now_ms()
+        if time.monotonic() - self._pruned > PRUNE_EVERY_S:
+            # rows of names guessed long ago (unlocked, failures too old to add up)
+            self._pruned = time.monotonic()
+            session.execute(delete(LoginLock).where(
+                LoginLock.last_failure_ms < now - self.lock_ms,
+                or_(LoginLock.locked_until_ms.is_(None), LoginLock.locked_until_ms <= now)))
         row = _locked_row(session, username, now, address)
         expired = row.locked_until_ms is not None and row.locked_until_ms <= now
         if expired or now - row.last_failure_ms > self.lock_ms:

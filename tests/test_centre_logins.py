@@ -20,9 +20,12 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from sqlalchemy import create_engine, select
 
+from dashboard import loginguard
 from dashboard.app import create_app
 from dashboard.loginguard import address_key
+from dashboard.models import LoginLock
 from dashboard.settings import Settings
 from dashboard.users import UserError, create_user
 from tests.test_centre_api import (  # noqa: F401 - db_url: SQLite and PostgreSQL
@@ -191,6 +194,23 @@ def test_a_lock_ends_by_itself_after_its_time(
         time.sleep(0.2)
     assert status == 303
     assert len(verifies) == 3  # two failures and the login, none while locked
+
+
+def test_names_guessed_long_ago_are_forgotten(
+        make_app: Callable[..., FastAPI], db_url: str,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loginguard, "PRUNE_EVERY_S", 0)
+    app = make_app(login_lockout_s=1)
+    c = browser(app, "192.0.2.1")
+    assert attempt(c, "ghost", WRONG).status_code == 401
+    time.sleep(1.2)  # past the window in which failures add up
+    assert attempt(c, "olga", WRONG).status_code == 401
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert list(conn.scalars(select(LoginLock.username))) == ["olga"]
+    finally:
+        engine.dispose()
 
 
 def test_two_centres_on_one_store_count_and_lock_together(
