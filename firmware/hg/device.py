@@ -152,11 +152,16 @@ class Device:
 
     def send_event(self, typ, data=None, kind="alarm"):
         """Store the event in flash, send it when connected; returns its seq.
-        Raises outbox.Full when flash holds only unacknowledged events."""
+        Raises outbox.Full when flash holds only unacknowledged events, and
+        protocol.Reject (oversized) when it could outgrow 1024 bytes."""
         now = self.hal.ticks_ms()
-        seq = self.seqs.next()
         ts = self.time_ms()
-        self.obx.put(seq, kind, self._encode(seq, kind, typ, data or {}, 0, ts))
+        data = data or {}
+        # it must fit the 1024-byte limit on every resend too (age and a new
+        # seq after a NAK only grow): refused here, loudly, never in a loop later
+        self._encode(protocol.MAX_SEQ, kind, typ, data, protocol.MAX_AGE, ts)
+        seq = self.seqs.next()
+        self.obx.put(seq, kind, self._encode(seq, kind, typ, data, 0, ts))
         self._born[seq] = [now, ts]
         if not self._in_poll:
             self._send_pending(now)
