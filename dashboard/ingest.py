@@ -1,24 +1,26 @@
 """Storing a validated batch from a gateway: one transaction, idempotent on
 (device, seq) through the UNIQUE constraint, so two racing deliveries of
 the same event store it once and the loser reports "duplicate".  In the
-same transaction: the desk alarms it opens, the supervision alarms it
+same transaction: the desk alarms it opens (or, for a flooding device, the
+open alarm it is folded into: flood.py), the supervision alarms it
 restores (restore.py), hazards and device status."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Insert, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from dashboard import devstatus, hazards, restore
 from dashboard.db import begin_write
+from dashboard.flood import FLOODING, OFF, Flood, FloodRule
 from dashboard.live import LiveItem
 from dashboard.models import Alarm, Event
-from dashboard.queries import live_item
+from dashboard.queries import live_item, repeat_item
 from dashboard.schemas import EventCreate, IngestBatch, IngestResult
 
 log = logging.getLogger("homeguard.centre.ingest")
@@ -32,50 +34,48 @@ PRIORITY = {
     "residual_current": 3, "over_temp": 3, "over_current": 3,
     "over_voltage": 3, "under_voltage": 3,
     "tamper": 4, "low_battery": 4, "offline": 4, "gateway_offline": 4, "link_lost": 4,
-    "seq_conflict": 4,
+    "seq_conflict": 4, FLOODING: 4,
     "manual": 5, "auto": 5,
 }
 DEFAULT_PRIORITY = 4
 
 
-def _insert_ignoring_duplicates(session: Session, table: Table) -> Callable[..., Insert]:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's database."""
+def _insert_ignoring_duplicates(session: Session, table: Table) -> ReturningInsert[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id for the session's
+    database, its values given when executed (one statement, compiled once)."""
     name = session.get_bind().dialect.name
     module: Any = {"sqlite": sqlite, "postgresql": postgresql}.get(name)
     if module is None:
         raise RuntimeError(f"ingest needs INSERT ... ON CONFLICT; {name} is not supported")
-
-    def build(**values: Any) -> Insert:
-        stmt = module.insert(table).values(**values)
-        return stmt.on_conflict_do_nothing(index_elements=["device_id", "seq"])
-
-    return build
+    stmt = module.insert(table).on_conflict_do_nothing(index_elements=["device_id", "seq"])
+    return stmt.returning(table.c.id)  # type: ignore[no-any-return]
 
 
 def store_batch(
-    session: Session, batch: IngestBatch, received_ms: int
+    session: Session, batch: IngestBatch, received_ms: int, rule: FloodRule = OFF,
 ) -> tuple[list[IngestResult], list[LiveItem]]:
     """Insert every event not stored before; returns one result per input
-    event in order and the live items to publish once the caller commits."""
+    event in order and the live items to publish once the caller commits.
+    `rule`: flood control's (FloodRule.of(settings)); off by default."""
     begin_write(session)
     insert_event = _insert_ignoring_duplicates(session, Event.__table__)  # type: ignore[arg-type]
     restores = restore.Restores(session, {ev.device for ev in batch.events})
+    flood = Flood(session, rule)
     results: list[IngestResult] = []
     fresh: list[LiveItem] = []
     stored: list[EventCreate] = []
     for ev in batch.events:
         values = _event_values(ev, batch.gateway, received_ms)
-        stmt = insert_event(**values).returning(Event.__table__.c.id)
-        event_id = session.execute(stmt).scalar_one_or_none()
+        event_id = session.execute(insert_event, values).scalar_one_or_none()
         if event_id is None:
             log.info("duplicate %s seq %d from %s ignored", ev.device, ev.seq, batch.gateway)
             results.append(IngestResult(device=ev.device, seq=ev.seq, status="duplicate"))
             continue
         results.append(IngestResult(device=ev.device, seq=ev.seq, status="accepted"))
         values["id"] = event_id
-        alarm = _store_alarm(session, values) if is_alarm(ev.kind, ev.type) else None
+        alarm, item = _desk(session, flood, values)
         hazards.on_event(session, values, alarm)  # opens or attaches to a hazard
-        fresh.append(live_item(values, alarm))
+        fresh.append(item)
         restores.heard(values)
         if alarm is not None:
             restores.opened(alarm, values)
@@ -100,6 +100,25 @@ def _event_values(ev: EventCreate, gateway: str, received_ms: int) -> dict[str, 
     values = ev.model_dump(exclude={"device"})
     values.update(device_id=ev.device, gateway=gateway, received_ms=received_ms)
     return values
+
+
+def _desk(session: Session, flood: Flood, values: dict[str, Any]
+          ) -> tuple[Alarm | None, LiveItem]:
+    """The stored event's desk alarm (None: it opens none, or it was folded
+    into an open one) and its live item."""
+    if not is_alarm(values["kind"], values["type"]):
+        return None, live_item(values, None)
+    into = flood.fold_into(values)
+    if into is not None:
+        count, fault = flood.fold(into, values, PRIORITY[FLOODING])
+        if fault is not None:
+            log.warning("device %s is flooding: alarms over %d per %.0f s are folded into "
+                        "its open alarms (flooding alarm %d)", values["device_id"],
+                        flood.rule.alarms, flood.rule.window_ms / 1000, fault.id)
+        return None, repeat_item(values, into, count, fault)
+    alarm = _store_alarm(session, values)
+    flood.opened(alarm)
+    return alarm, live_item(values, alarm)
 
 
 def _store_alarm(session: Session, values: dict[str, Any]) -> Alarm:

@@ -32,6 +32,8 @@ ALARM_TYPES = {
     "link_lost": ("链路中断（设备批量掉线）", "Broker/link lost (devices dropped together)"),
     # a device fault the gateway reports: one seq sent twice with different content
     "seq_conflict": ("设备序号冲突", "Device fault: sequence number reused"),
+    # a device fault the centre raises: alarms over the rate, folded (flood.py)
+    "flooding": ("设备报警泛滥", "Device flooding alarms"),
 }
 
 STATES = {
@@ -116,6 +118,11 @@ TEXT = {
     "csrf_failed": ("页面已过期，请重试", "The page expired; please try again"),
     "language": ("English", "中文"),
     "data": ("数据", "Data"),
+    "count": ("报警次数", "Alarms"),
+    "count_folded": ("×{count}（其中 {folded} 次为合并的重复报警）",
+                     "×{count} ({folded} repeats folded into this alarm)"),
+    "folded": ("合并的重复报警", "Folded repeats"),
+    "folded_shown": ("已显示 {shown} 次，共 {total} 次", "Showing {shown} of {total}"),
 }
 
 # the registry and device board pages, and the site in an alarm's detail

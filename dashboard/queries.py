@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from dashboard import hazards
+from dashboard import flood, hazards
 from dashboard.live import LiveItem
 from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Event
 from dashboard.registry import site_of
@@ -21,6 +21,8 @@ from dashboard.schemas import (
     AuditPublic,
     DeskCounts,
     EventPublic,
+    FoldedPage,
+    Repeat,
     Transition,
 )
 from dashboard.workflow import next_actions
@@ -38,10 +40,11 @@ def event_public(values: dict[str, Any]) -> EventPublic:
     return EventPublic(device=values["device_id"], **fields)
 
 
-def alarm_public(alarm: Alarm, values: dict[str, Any]) -> AlarmPublic:
+def alarm_public(alarm: Alarm, values: dict[str, Any], count: int = 1) -> AlarmPublic:
+    """The alarm with its event's `values` and its count (flood.count_folded)."""
     return AlarmPublic(
         id=alarm.id, event_id=values["id"], device=values["device_id"], seq=values["seq"],
-        type=alarm.type, priority=alarm.priority, state=alarm.state,
+        type=alarm.type, priority=alarm.priority, state=alarm.state, count=count,
         created_ms=alarm.created_ms, event_time_ms=values["event_time_ms"],
         device_time_ms=values["device_time_ms"], gateway_time_ms=values["gateway_time_ms"],
         received_ms=values["received_ms"], age_ms=values["age_ms"],
@@ -56,16 +59,29 @@ def audit_public(row: AlarmAudit) -> AuditPublic:
     return AuditPublic(**{name: getattr(row, name) for name in _AUDIT_FIELDS})
 
 
-def live_item(values: dict[str, Any], alarm: Alarm | None) -> LiveItem:
+def live_item(values: dict[str, Any], alarm: Alarm | None, count: int = 1) -> LiveItem:
     """The stream message for one stored event: "alarm" when it raised one."""
     if alarm is not None:
-        return LiveItem(values["id"], "alarm", alarm_public(alarm, values).model_dump())
+        return LiveItem(values["id"], "alarm", alarm_public(alarm, values, count).model_dump())
     return LiveItem(values["id"], "event", event_public(values).model_dump())
 
 
-def transition_item(alarm: Alarm, ev: Event, audit: AlarmAudit) -> LiveItem:
-    """The stream message for one workflow transition."""
-    msg = Transition(alarm=alarm_public(alarm, event_values(ev)), audit=audit_public(audit))
+def repeat_item(values: dict[str, Any], alarm: Alarm, count: int,
+                fault: Alarm | None) -> LiveItem:
+    """The stream message for an alarm event folded into `alarm` (flood.py),
+    with the flooding fault it raised, if any."""
+    ev = alarm.event
+    msg = Repeat(alarm=alarm_public(alarm, event_values(ev), count),
+                 event=event_public(values),
+                 flooding=None if fault is None else alarm_public(fault, values))
+    return LiveItem(values["id"], "repeat", msg.model_dump())
+
+
+def transition_item(alarm: Alarm, ev: Event, audit: AlarmAudit, count: int = 1) -> LiveItem:
+    """The stream message for one workflow transition (`count`: the alarm's,
+    flood.count_folded)."""
+    msg = Transition(alarm=alarm_public(alarm, event_values(ev), count),
+                     audit=audit_public(audit))
     return LiveItem(audit.id, "transition", msg.model_dump(), cursor="audit")
 
 
@@ -102,7 +118,9 @@ def desk_page(session: Session, after: DeskKey | None,
             break
     more = len(rows) > limit
     del rows[limit:]
-    page = [alarm_public(alarm, event_values(ev)) for alarm, ev in rows]
+    counts = flood.counts_of(session, (alarm for alarm, _ in rows))
+    page = [alarm_public(alarm, event_values(ev), counts.get(alarm.id, 1))
+            for alarm, ev in rows]
     return page, desk_key(rows[-1][0]) if more and rows else None
 
 
@@ -138,7 +156,8 @@ def alarm_detail(session: Session, alarm_id: int) -> AlarmDetail | None:
         return None
     audit = session.scalars(
         select(AlarmAudit).where(AlarmAudit.alarm_id == alarm_id).order_by(AlarmAudit.id))
-    return AlarmDetail(alarm=alarm_public(row[0], event_values(row[1])),
+    return AlarmDetail(alarm=alarm_public(row[0], event_values(row[1]),
+                                          flood.count_folded(session, row[0])),
                        audit=[audit_public(a) for a in audit],
                        site=site_of(session, row[0].device_id),
                        hazard=hazards.state_of(session, alarm_id))
@@ -151,8 +170,20 @@ def recent_events(session: Session, device: str | None, limit: int) -> list[Even
     return [event_public(event_values(ev)) for ev in session.scalars(stmt)]
 
 
+def folded_page(session: Session, alarm: Alarm, before: int | None,
+                limit: int) -> FoldedPage:
+    """The alarm events folded into the alarm, newest first, a page at a time."""
+    events = flood.folded_events(session, alarm, before, limit + 1)
+    more = len(events) > limit
+    del events[limit:]
+    return FoldedPage(count=flood.count_folded(session, alarm),
+                      events=[event_public(event_values(ev)) for ev in events],
+                      next=events[-1].id if more else None)
+
+
 def items_after(session: Session, after_id: int, limit: int) -> list[LiveItem]:
-    """Stored events with id > after_id in id order, as stream items."""
+    """Stored events with id > after_id in id order, as stream items (an
+    alarm folded into another as a `repeat` of it as it is now)."""
     rows = session.execute(
         select(Event, Alarm)
         .outerjoin(Alarm, Alarm.event_id == Event.id)
@@ -160,7 +191,20 @@ def items_after(session: Session, after_id: int, limit: int) -> list[LiveItem]:
         .order_by(Event.id)
         .limit(limit)
     ).all()
-    return [live_item(event_values(ev), alarm) for ev, alarm in rows]
+    folded = [ev for ev, own in rows
+              if ev.kind == "alarm" and (own is None or own.type == flood.FLOODING)]
+    into = flood.folded_into(session, folded) if folded else {}
+    counts = flood.counts_of(session, [own for _, own in rows if own is not None])
+    counts.update((a.id, flood.count_folded(session, a))
+                  for a in set(into.values()) if a.id not in counts)
+    items = []
+    for ev, own in rows:
+        target = into.get(ev.id)
+        if target is None:
+            items.append(live_item(event_values(ev), own, counts.get(own.id, 1) if own else 1))
+        else:
+            items.append(repeat_item(event_values(ev), target, counts[target.id], own))
+    return items
 
 
 def transitions_after(session: Session, after_id: int, limit: int) -> list[LiveItem]:
@@ -174,7 +218,9 @@ def transitions_after(session: Session, after_id: int, limit: int) -> list[LiveI
         .order_by(AlarmAudit.id)
         .limit(limit)
     ).all()
-    return [transition_item(alarm, ev, audit) for audit, alarm, ev in rows]
+    counts = flood.counts_of(session, {alarm for _, alarm, _ in rows})
+    return [transition_item(alarm, ev, audit, counts.get(alarm.id, 1))
+            for audit, alarm, ev in rows]
 
 
 def last_event_id(session: Session) -> int:

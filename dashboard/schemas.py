@@ -112,6 +112,9 @@ class AlarmPublic(BaseModel):
     type: str
     priority: int
     state: str
+    # alarm events the row stands for: its own and those folded into it by
+    # flood control (dashboard/flood.py); 1 for most
+    count: int = 1
     created_ms: int
     event_time_ms: int
     device_time_ms: int | None
@@ -165,6 +168,24 @@ class Transition(BaseModel):
 
     alarm: AlarmPublic
     audit: AuditPublic
+
+
+class Repeat(BaseModel):
+    """A live `repeat` message: an alarm event folded into an open alarm by
+    flood control, that alarm with its count now, and the flooding fault the
+    fold raised (null when the device has one open)."""
+
+    alarm: AlarmPublic
+    event: EventPublic
+    flooding: AlarmPublic | None = None
+
+
+class FoldedPage(BaseModel):
+    """The alarm events folded into an alarm, newest first, a page at a time."""
+
+    count: int = Field(description="alarm events the alarm stands for, its own included")
+    events: list[EventPublic]
+    next: int | None = Field(description="`before` for the following page; null at the end")
 
 
 class DeskCounts(BaseModel):

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     ack_sla_s: int = Field(default=30, ge=1)
     # Seconds from receipt to verification before its timer turns red.
     verify_sla_s: int = Field(default=90, ge=1)
+    # Flood control (dashboard/flood.py): an alarm whose device's previous
+    # flood_alarms alarms all happened within flood_window_s of it is over
+    # the rate; it is stored and acked, but folded into the device's open
+    # alarm of its type (a count on that row) instead of making a row, and
+    # the device gets one `flooding` fault.  0 turns flood control off.
+    flood_alarms: int = Field(default=10, ge=0, le=10_000)
+    flood_window_s: float = Field(default=60.0, gt=0, le=86_400)
     # Where the alarm detail's telemetry chart reads a device's recent points:
     # gateways' metrics addresses (GET <url>/telemetry, their embedded store),
     # comma-separated in the environment. Empty: no chart.

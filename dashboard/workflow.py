@@ -116,7 +116,9 @@ def apply(session: Session, alarm_id: int, action: str, user: User, *,
     if rule.feedback is not None:
         ev = session.get(Event, alarm.event_id)
         assert ev is not None  # alarms.event_id is a foreign key
-        if device_waits(ev):
+        # a flooding fault (flood.py) is the centre's, raised on one of the
+        # device's folded alarms: the device waits for nothing on it
+        if device_waits(ev) and alarm.type == ev.type:
             session.add(_feedback(alarm, ev, rule.feedback, now))
     session.flush()
     return alarm, audit

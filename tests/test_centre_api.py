@@ -56,6 +56,16 @@ def client(db_url: str) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture
+def unfolded(db_url: str) -> Iterator[TestClient]:
+    """A centre without flood control (tests/test_centre_flood.py): the desk
+    tests want one device's hundreds of open alarms, each its own row."""
+    app = create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN],
+                              bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}", flood_alarms=0))
+    with TestClient(app) as c:
+        yield c
+
+
 def login(client: TestClient, username: str, password: str) -> str:
     """Log in through the form as a browser does; returns the CSRF token."""
     page = client.get("/login")
@@ -261,7 +271,8 @@ def desk_pages(client: TestClient, limit: int, after: str | None = None) -> list
             return got
 
 
-def test_desk_pages_reach_every_open_alarm_and_count_them(client: TestClient) -> None:
+def test_desk_pages_reach_every_open_alarm_and_count_them(unfolded: TestClient) -> None:
+    client = unfolded
     # one device floods 250 medical alarms, then another presses fire twice
     flood = [event(s, device="hg-b-0666", typ="medical") for s in range(1, 251)]
     assert client.post("/api/v1/ingest", json=batch(*flood), headers=AUTH).status_code == 200
@@ -288,7 +299,8 @@ def test_desk_pages_reach_every_open_alarm_and_count_them(client: TestClient) ->
     assert '"next": "0.2.' in page  # the page holds the first 200 and the way on
 
 
-def test_desk_paging_skips_and_repeats_nothing_while_alarms_arrive(client: TestClient) -> None:
+def test_desk_paging_skips_and_repeats_nothing_while_alarms_arrive(unfolded: TestClient) -> None:
+    client = unfolded
     client.post("/api/v1/ingest", headers=AUTH, json=batch(
         *[event(s, device="hg-b-0666", typ="medical") for s in range(1, 31)]))
     login(client, ADMIN, ADMIN_PASSWORD)

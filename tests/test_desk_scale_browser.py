@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard.schemas import MAX_BATCH
@@ -24,6 +25,13 @@ FLOOD, FLOODER = 5000, "hg-b-0666"
 FIRE = "hg-b-0001"
 PAGE = 200  # dashboard.api.routes.desk.DESK_PAGE
 SHOWN_WITHIN_MS = 2000
+
+
+@pytest.fixture(autouse=True)
+def _flood_control_off(_no_centre_env: None, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """One device's 5,000 open alarms, each its own row, as before flood
+    control (which folds them: tests/test_centre_flood.py, test_flood_e2e.py)."""
+    monkeypatch.setenv("HG_CENTRE_FLOOD_ALARMS", "0")
 
 
 def _seed_flood(proc: CentreProc) -> None:

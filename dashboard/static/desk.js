@@ -10,7 +10,9 @@
 // falls within that range and otherwise waits for its page.
 //
 // The stream is followed from the first page's snapshot (boot.after =
-// "E:A"), so nothing stored between page load and connect is missed.  The
+// "E:A"), so nothing stored between page load and connect is missed.  An
+// alarm flood control folds into an open one arrives as `repeat`: that
+// row's count (×N) changes in place, no row is added.  The
 // counters are COUNTs from /api/v1/desk/counts, re-read after every live
 // message (coalesced) and every COUNT_EVERY_MS: never the number of rows.
 "use strict";
@@ -91,8 +93,17 @@
     tr.dataset.type = a.type;
     tr.dataset.priority = String(a.priority);
     tr.dataset.state = a.state;
+    tr.dataset.count = String(a.count);
     tr.tabIndex = 0;
-    tr.appendChild(cell(L.types[a.type] || a.type, "type"));
+    const type = cell(L.types[a.type] || a.type, "type");
+    if (a.count > 1) {
+      // alarms flood control folded into this one (flood.py)
+      const n = document.createElement("span");
+      n.className = "repeats";
+      n.textContent = " ×" + a.count;
+      type.appendChild(n);
+    }
+    tr.appendChild(type);
     tr.appendChild(cell(a.device, "device", "gateway " + a.gateway));
     tr.appendChild(timeCell(a.device_time_ms));
     tr.appendChild(timeCell(a.gateway_time_ms));
@@ -299,6 +310,14 @@
       const msg = JSON.parse(e.data);
       live(e, 1, msg.alarm, false);
       if (window.HGPanel) window.HGPanel.changed(msg.alarm.id);
+    });
+    // an alarm folded into an open one (flood control): that row's count
+    // grows in place; the first fold of a flood brings a flooding fault
+    source.addEventListener("repeat", function (e) {
+      const msg = JSON.parse(e.data);
+      live(e, 0, msg.alarm, false);
+      if (msg.flooding) live(e, 0, msg.flooding, true);
+      if (window.HGPanel) window.HGPanel.changed(msg.alarm.id, true);
     });
     source.addEventListener("event", follow);
   }

@@ -1,7 +1,8 @@
 // The alarm desk's detail panel: one alarm's fields, the workflow actions
-// the user's role allows in its state, and its audit trail.  Actions POST
-// to /api/v1/alarms/{id}/{action} with the session's CSRF token; the
-// resulting transition reaches every desk over the stream.
+// the user's role allows in its state, its audit trail and the alarms flood
+// control folded into it.  Actions POST to /api/v1/alarms/{id}/{action}
+// with the session's CSRF token; the resulting transition reaches every
+// desk over the stream.
 "use strict";
 
 (function () {
@@ -12,7 +13,12 @@
   const PERM = { ack: "alarm.ack", verify: "alarm.verify",
                  dispatch: "alarm.dispatch", resolve: "alarm.resolve" };
   const el = function (id) { return document.getElementById(id); };
+  const FOLDED_PAGE = 50;
+  const RELOAD_DELAY_MS = 500;
   let current = null;
+  let shownAlarm = null;
+  let foldedNext = null;
+  let reloadTimer = null;
   let loads = 0;
 
   function text(tag, value, cls) {
@@ -45,6 +51,10 @@
       [L.text.data, Object.keys(a.data).map(function (k) { return k + "=" + a.data[k]; })
         .join(", ") || "—"],
     ];
+    if (a.count > 1) {
+      list.splice(1, 0, [L.text.count, L.text.count_folded
+        .replace("{count}", String(a.count)).replace("{folded}", String(a.count - 1))]);
+    }
     if (shown !== undefined) list.push([L.text.shown_after, shown + " ms"]);
     const dl = el("detail-fields");
     dl.replaceChildren();
@@ -151,6 +161,32 @@
     });
   }
 
+  // the alarms flood control folded into this one, newest first, a page at
+  // a time (each stored and acked; none has a row of its own)
+  async function folded(a, more) {
+    const box = el("folded-box");
+    box.hidden = a.count < 2;
+    if (box.hidden) return;
+    let url = boot.api + "/alarms/" + a.id + "/folded?limit=" + FOLDED_PAGE;
+    if (more && foldedNext !== null) url += "&before=" + foldedNext;
+    const r = await fetch(url, { credentials: "same-origin" });
+    if (!r.ok || current !== a.id) return;
+    const page = await r.json();
+    const ol = el("folded");
+    if (!more) ol.replaceChildren();
+    page.events.forEach(function (ev) {
+      const li = text("li", "seq " + ev.seq + " · " +
+        (desk.formatTime(ev.event_time_ms) || L.text.not_synced) + " · " +
+        L.text.received_time + " " + desk.formatTime(ev.received_ms));
+      li.dataset.seq = String(ev.seq);
+      ol.appendChild(li);
+    });
+    foldedNext = page.next;
+    el("folded-more").hidden = page.next === null;
+    el("folded-shown").textContent = L.text.folded_shown
+      .replace("{shown}", String(ol.children.length)).replace("{total}", String(page.count - 1));
+  }
+
   // the sensor's recent readings (the gateway's telemetry) around the alarm:
   // the field that matches the alarm type, with the set point as a line
   const FIELD = { residual_current: "r_max", over_temp: "t_max", over_current: "i_max",
@@ -219,6 +255,8 @@
     siteFields(detail.site);
     actions(a);
     audit(detail.audit);
+    shownAlarm = a;
+    folded(a, false);
     notified(a.id);
     chart(a);
   }
@@ -252,9 +290,21 @@
     if (current === id) show(got);
   }
 
+  el("folded-more").addEventListener("click", function () {
+    if (shownAlarm !== null && shownAlarm.id === current) folded(shownAlarm, true);
+  });
+
   window.HGPanel = {
     selected: function () { return current; },
     select: function (id) { current = id; el("action-error").hidden = true; load(); },
-    changed: function (id) { if (id === current) load(); },
+    // the alarm changed; `repeat`: by a fold, of which a flood brings many,
+    // so the panel reloads at most every RELOAD_DELAY_MS
+    changed: function (id, repeat) {
+      if (id !== current) return;
+      if (!repeat) { load(); return; }
+      if (reloadTimer === null) {
+        reloadTimer = setTimeout(function () { reloadTimer = null; load(); }, RELOAD_DELAY_MS);
+      }
+    },
   };
 })();

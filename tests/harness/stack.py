@@ -27,7 +27,11 @@ ADMIN, ADMIN_PASSWORD = "admin", "stack-admin-password"
 
 
 class Stack:
-    def __init__(self, mosquitto, tmp: Path) -> None:  # noqa: ANN001
+    """`flood_control`: the centre's at its defaults (dashboard/flood.py).
+    Off otherwise: end-to-end tests use one button to send hundreds of
+    alarms and count the rows, which flood control would fold."""
+
+    def __init__(self, mosquitto, tmp: Path, flood_control: bool = False) -> None:  # noqa: ANN001
         self.broker = mosquitto
         self.tmp = tmp
         self.key = secrets.token_bytes(32)
@@ -40,7 +44,8 @@ class Stack:
         self.centre = Proc("centre", [
             BIN / "homeguard", "centre", "--host", "127.0.0.1", "--port", self.centre_port,
             "--db", f"sqlite:///{tmp / 'centre.db'}", "--gateway-token", f"gw-test:{TOKEN}",
-            "--bootstrap-admin", f"{ADMIN}:{ADMIN_PASSWORD}"], tmp)
+            "--bootstrap-admin", f"{ADMIN}:{ADMIN_PASSWORD}"], tmp,
+            env=None if flood_control else {"HG_CENTRE_FLOOD_ALARMS": "0"})
         cfg = tmp / "gateway.toml"
         cfg.write_text(
             f'[gateway]\nid = "gw-test"\ndata_dir = "{tmp / "gw"}"\n\n'

@@ -1,5 +1,6 @@
-"""Alarms: the open list, one alarm with its audit trail, and the workflow
-actions (ack, verify, dispatch, resolve), each pushed to every desk."""
+"""Alarms: the open list, one alarm with its audit trail and the alarm
+events flood control folded into it, and the workflow actions (ack,
+verify, dispatch, resolve), each pushed to every desk."""
 
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from dashboard import telemetry, workflow
+from dashboard import flood, telemetry, workflow
 from dashboard.api.auth import ReaderDep, ViewerDep, require
 from dashboard.api.deps import HubDep, SessionDep, SettingsDep
 from dashboard.live import Hub
 from dashboard.models import Alarm, Event, User
-from dashboard.queries import alarm_detail, open_alarms, transition_item
+from dashboard.queries import alarm_detail, folded_page, open_alarms, transition_item
 from dashboard.schemas import (
     ROW_ID_MAX,
     AckBody,
     AlarmDetail,
     AlarmPublic,
     DispatchBody,
+    FoldedPage,
     ResolveBody,
     VerifyBody,
 )
@@ -59,6 +61,22 @@ def get_alarm(alarm_id: AlarmId, session: SessionDep, _user: ViewerDep) -> Alarm
     return detail
 
 
+@router.get("/alarms/{alarm_id}/folded", response_model=FoldedPage,
+            responses={404: CONFLICT[404]})
+def folded(
+    alarm_id: AlarmId, session: SessionDep, _user: ViewerDep,
+    before: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX,
+                                        description="the `next` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> FoldedPage:
+    """The alarm events flood control folded into this alarm (each stored
+    and acked, none with a row of its own), newest first, and its count."""
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+    return folded_page(session, alarm, before, limit)
+
+
 @router.get("/alarms/{alarm_id}/telemetry")
 def alarm_telemetry(
     alarm_id: AlarmId, session: SessionDep, settings: SettingsDep, _user: ViewerDep,
@@ -88,7 +106,7 @@ def _act(session: Session, hub: Hub, user: User, alarm_id: int, action: str,
             status_code=status.HTTP_409_CONFLICT)
     ev = session.get(Event, alarm.event_id)
     assert ev is not None
-    item = transition_item(alarm, ev, audit)
+    item = transition_item(alarm, ev, audit, flood.count_folded(session, alarm))
     with hub.ordered():  # commit order = audit id order on every stream
         session.commit()
         hub.publish([item])

@@ -23,6 +23,7 @@ from dashboard.api.deps import (
     acting_as,
     client_address,
 )
+from dashboard.flood import FloodRule
 from dashboard.gateways import known_gateways, refusals
 from dashboard.ingest import store_batch
 from dashboard.schemas import IngestBatch, IngestResponse
@@ -60,7 +61,7 @@ def ingest(
                                f"stored: {lines}", "errors": problems})
     session.commit()  # end the reads above: store_batch begins holding the write lock
     received_ms = time.time_ns() // 1_000_000
-    results, fresh = store_batch(session, batch, received_ms)
+    results, fresh = store_batch(session, batch, received_ms, FloodRule.of(settings))
     # commit and publish under one lock: live clients see commit (= id) order
     with hub.ordered():
         session.commit()
