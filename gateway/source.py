@@ -127,9 +127,15 @@ class MQTTSource:
         self.client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
         self.client.loop_start()
 
-    def stop(self) -> None:
+    def stop(self, flush_s: float = 5.0) -> None:
+        """Disconnect once what is queued (the last PUBACKs, then DISCONNECT)
+        is written: paho's loop thread would otherwise stop before writing
+        them, and the broker would hand those messages over again."""
         self.stopping.set()
         self.client.disconnect()
+        deadline = time.monotonic() + flush_s
+        while self.client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.005)
         self.client.loop_stop()
 
     def publish(self, topic: str, payload: bytes) -> None:
