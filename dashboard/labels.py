@@ -115,6 +115,11 @@ TEXT = {
     "username": ("用户名", "Username"),
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误", "Wrong username or password"),
+    "login_throttled": ("登录失败次数过多，请 {s} 秒后再试",
+                        "Too many failed logins; try again in {s} s"),
+    "login_locked": ("该账号因连续登录失败已锁定，请 {s} 秒后再试或请管理员解锁",
+                     "This account is locked after failed logins; try again in {s} s "
+                     "or ask an admin to unlock it"),
     "csrf_failed": ("页面已过期，请重试", "The page expired; please try again"),
     "language": ("English", "中文"),
     "data": ("数据", "Data"),

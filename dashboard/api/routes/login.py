@@ -26,15 +26,6 @@ log = logging.getLogger("homeguard.centre.login")
 router = APIRouter(tags=["login"], include_in_schema=False)
 
 # until dashboard/labels.py has "login_throttled" and "login_locked" ({s}: seconds)
-_REFUSED = {
-    "login_throttled": ("登录失败次数过多，请 {s} 秒后再试",
-                        "Too many failed logins; try again in {s} s"),
-    "login_locked": ("该账号因连续登录失败已锁定，请 {s} 秒后再试或请管理员解锁",
-                     "This account is locked after failed logins; try again in {s} s "
-                     "or ask an admin to unlock it"),
-}
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never //host or a scheme."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -90,7 +81,7 @@ def _refused(request: Request, target: str, exc: Throttled) -> Response:
     lang = lang_of(request)
     key = "login_locked" if exc.reason == "locked" else "login_throttled"
     text = labels.for_lang(lang)["text"]
-    message = text.get(key) or _REFUSED[key][0 if lang == "zh-CN" else 1]
+    message = text[key]
     page = _login_page(request, target, message.format(s=exc.retry_after),
                        status.HTTP_429_TOO_MANY_REQUESTS)
     page.headers["Retry-After"] = str(exc.retry_after)
