@@ -79,8 +79,11 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def bootstrap_admin(session: Session, spec: str) -> User | None:
-    """With no user at all, create admin from 'USER:PASSWORD'; else nothing."""
-    if session.scalar(select(func.count()).select_from(User)):
+    """With no user at all, create admin from 'USER:PASSWORD'; else nothing.
+    The centre's own (system) account, which restores alarms and cannot log
+    in, is not a user here: a restore before the first start must not stop
+    the admin from being made."""
+    if session.scalar(select(func.count()).select_from(User).where(User.role != "system")):
         return None
     username, sep, password = spec.partition(":")
     if not sep:

@@ -193,3 +193,24 @@ def test_the_desk_stream_carries_the_restore(centre: CentreProc) -> None:  # noq
     audit = second["data"]["audit"]
     assert (audit["username"], audit["action"]) == (SYSTEM_USER, "restore")
     assert second["id"].endswith(f":{audit['id']}")
+
+
+def test_the_system_account_does_not_stop_the_bootstrap_admin(tmp_path) -> None:  # noqa: ANN001
+    """A restore that made the (system) account before anyone logged in must
+    not make the centre think it already has users."""
+    from sqlalchemy import select
+
+    from dashboard.db import create_tables, make_engine, make_sessions
+    from dashboard.models import User
+    from dashboard.restore import system_user
+    from dashboard.users import bootstrap_admin
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    create_tables(engine)
+    with make_sessions(engine)() as session:
+        system_user(session)
+        session.commit()
+        assert bootstrap_admin(session, "admin:a-long-enough-password") is not None
+        roles = sorted(u.role for u in session.scalars(select(User)))
+        assert roles == ["admin", "system"]
+        assert bootstrap_admin(session, "other:a-long-enough-password") is None
