@@ -277,7 +277,9 @@ def demo(
         c = Child("centre", [*_homeguard(), "centre", "--host", "127.0.0.1", "--port",
                              str(centre_port), "--db", f"sqlite:///{data / 'centre.db'}",
                              "--gateway-token", f"gw-demo:{token}",
-                             "--bootstrap-admin", f"admin:{admin_password}"], logs)
+                             "--bootstrap-admin", f"admin:{admin_password}",
+                             # a demo-data/ from an older checkout is brought up to date
+                             "--migrate"], logs)
         stack.callback(c.stop)
         _wait_http(f"{centre}/healthz", c)
         cfg = _gateway_config(data, mqtt_port, gw_password, centre, token)
