@@ -25,7 +25,7 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu"]
-    for consumer in ("mosquitto_sub", "paho", "gateway"):
+    for consumer in ("mosquitto_sub", "paho", "gateway", "gateway_tuned"):
         assert doc["results"][consumer]["messages"] == 600
         assert len(doc["results"][consumer]["rounds"]) == 2
         assert doc["results"][consumer]["msg_per_s"] > 0
@@ -34,4 +34,4 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
                                        doc["results"]["paho"]["rounds"], strict=True)]
     assert doc["results"]["ratio_gateway_paho_rounds"] == per_round
     assert doc["results"]["ratio_gateway_paho"] == sum(per_round) / 2
-    assert "gateway / paho" in result.output
+    assert "gateway / paho" in result.output and "gateway_tuned / paho" in result.output

@@ -115,9 +115,9 @@ class Rig:
             capture_output=True, text=True, check=True).stdout.strip()
 
     def gateway(self, name: str, registry: Path, client_id: str | None = None,
-                extra: str = "", share_group: str = "") -> Gateway:
+                extra: str = "", share_group: str = "", reader: str = "paho") -> Gateway:
         """A gateway subprocess (not started); `extra` is appended to its TOML."""
-        gw = Gateway(self, name, registry, client_id or name, extra, share_group)
+        gw = Gateway(self, name, registry, client_id or name, extra, share_group, reader)
         self.procs.append(gw.proc)
         return gw
 
@@ -131,7 +131,7 @@ class Gateway:
     """A `homeguard gateway` subprocess with its /metrics endpoint."""
 
     def __init__(self, rig: Rig, name: str, registry: Path, client_id: str,
-                 extra: str = "", share_group: str = "") -> None:
+                 extra: str = "", share_group: str = "", reader: str = "paho") -> None:
         self.metrics_port = free_port()
         self.data_dir = rig.tmp / name
         self.user, self.password = rig.account(name, share_group)
@@ -141,7 +141,8 @@ class Gateway:
             f'[gateway]\nid = "{name}"\ndata_dir = "{self.data_dir}"\n\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {rig.broker.port}\n'
             f'username = "{self.user}"\npassword = "{self.password}"\n'
-            f'client_id = "{client_id}"\nshare_group = "{share_group}"\n\n'
+            f'client_id = "{client_id}"\nshare_group = "{share_group}"\n'
+            f'reader = "{reader}"\n\n'
             f'[registry]\npath = "{registry}"\n\n'
             f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{rig.credential(name)}"\n\n'
             f'[metrics]\nport = {self.metrics_port}\n' + extra)
