@@ -330,8 +330,8 @@ class Store:
         own events always in store order.
 
         With per_device, the batch is fair: among the oldest FAIR_SCAN x limit
-        (at least FAIR_SCAN_MIN) pending events, every device's first, then every device's second, ...
-        up to per_device each (kinds in `first` ahead of the rest at each
+        (at least FAIR_SCAN_MIN) pending events, every device's first, then
+        every device's second, ... up to per_device each (kinds in `first` ahead of the rest at each
         step), then the batch fills up in store order. So a device flooding
         thousands of events delays another device's alarm by one batch, not
         by its whole backlog."""
