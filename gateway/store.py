@@ -331,10 +331,10 @@ class Store:
 
         With per_device, the batch is fair: among the oldest FAIR_SCAN x limit
         (at least FAIR_SCAN_MIN) pending events, every device's first, then
-        every device's second, ... up to per_device each (kinds in `first` ahead of the rest at each
-        step), then the batch fills up in store order. So a device flooding
-        thousands of events delays another device's alarm by one batch, not
-        by its whole backlog."""
+        every device's second, ... up to per_device each (kinds in `first`
+        ahead of the rest at each step), then the batch fills up in store
+        order. So a device flooding thousands of events delays another
+        device's alarm by one batch, not by its whole backlog."""
         if not per_device:
             rows = self._db().execute(
                 f"SELECT e.id, {_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
