@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gateway import health, metrics, statelock
 from gateway.ack import Acker
@@ -23,15 +22,11 @@ from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
 from gateway.registry import Registry
 from gateway.retention import Retention
-from gateway.sinks.centre import SINK as CENTRE
-from gateway.sinks.centre import CentreSink
+from gateway.sinks import SINKS, Context, event_sinks
 from gateway.sinks.worker import SinkWorker
 from gateway.source import Deferred, MQTTSource
 from gateway.store import Store
 from gateway.supervision import RedisClaims, Supervisor
-
-if TYPE_CHECKING:
-    from gateway.sinks.timeseries import TimeseriesSink
 
 log = logging.getLogger("homeguard.gateway")
 CONFLICT_FAULT_S = 600.0  # one seq_conflict device fault per device per 10 minutes
@@ -46,36 +41,34 @@ class Gateway:
             if not Path(cfg.registry.path).exists():
                 Path(cfg.registry.path).write_text('{"devices": []}')
         self.registry = Registry(cfg.registry.path)
-        self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db", sinks=(CENTRE,))
+        self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db", sinks=event_sinks(cfg))
         # from the last thing stored until the broker grants the subscriptions,
         # the session queued what devices sent: freshness.py
         self.away = Away(self.store.last_alive_ms() or int(time.time() * 1000),
                          cfg.verify.backlog_max_s * 1000)
         self.source = MQTTSource(cfg.mqtt, self._handle, self.away)
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
-        self.sink = CentreSink(cfg.centre, cfg.gateway.id, self.store, self.acker.send)
-        self.sinks: list[SinkWorker] = [self.sink]
+        # every configured sink, from the one registry (gateway/sinks/__init__.py)
+        ctx = Context(cfg, self.store, self.registry, self.acker.send)
+        self.sinks: list[SinkWorker] = [s.build(ctx) for s in SINKS if s.on(cfg)]
+        takes = {s.name: s.takes for s in SINKS}
+        self.event_sinks = [w for w in self.sinks if takes[w.name] == "events"]
+        self.point_sinks = [w for w in self.sinks if takes[w.name] == "points"]
         self.feedback: FeedbackRelay | None = None
         if cfg.centre.feedback_poll_s > 0:
             self.feedback = FeedbackRelay(cfg.centre, cfg.gateway.id, self.acker.send)
-        self.timeseries: TimeseriesSink | None = None
-        if cfg.timeseries.url:  # else the telemetry table is the embedded store
-            from gateway.sinks.timeseries import TimeseriesSink  # influxdb-client: 0.2 s
-
-            self.timeseries = TimeseriesSink(cfg.timeseries, self.store, self.registry.get)
-            self.sinks.append(self.timeseries)
         self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written,
                                   cfg.timeseries.queue_wait_s)
         self.supervisor: Supervisor | None = None
         if cfg.supervision.enabled:
             self.supervisor = Supervisor(cfg.supervision, cfg.gateway.id, self.store,
                                          self.registry, self.source.connected.is_set,
-                                         on_raised=self.sink.wakeup.set,
+                                         on_raised=self._raised,
                                          claim=RedisClaims(cfg.dedup.redis_url)
                                          if cfg.dedup.backend == "redis" else None)
         self.pipeline = Pipeline(
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
-            sinks=(CENTRE,), lane=self.lane,
+            sinks=tuple(w.name for w in self.event_sinks), lane=self.lane,
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
             event_lane=True, on_conflict=self._conflict, away=self.away)
         self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
@@ -87,7 +80,7 @@ class Gateway:
         if cfg.gateway.retention_days > 0:
             self.retention = Retention(
                 self.store, cfg.gateway.retention_days, cfg.gateway.retention_check_s,
-                cfg.dedup.window, ("timeseries",) if self.timeseries is not None else ())
+                cfg.dedup.window, tuple(w.name for w in self.point_sinks))
         self.http: health.HealthServer | None = None
         if cfg.metrics.port:
             self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health,
@@ -107,14 +100,18 @@ class Gateway:
         self._conflicts[device] = now
         self.supervisor.report(device, "seq_conflict", {"seq": seq, "hi": hi})
 
+    def _raised(self) -> None:
+        """The gateway stored an event of its own (supervision)."""
+        for w in self.event_sinks:
+            w.wake()
+
     def _stored(self) -> None:
-        self.sink.wakeup.set()
-        if self.timeseries is not None:  # a heartbeat also has a point
-            self.timeseries.wakeup.set()
+        for w in self.sinks:  # an event, and for a heartbeat a point too
+            w.wake()
 
     def _points_written(self) -> None:
-        if self.timeseries is not None:
-            self.timeseries.wakeup.set()
+        for w in self.point_sinks:
+            w.wake()
 
     def health(self) -> dict:
         store = "ok"
@@ -122,10 +119,7 @@ class Gateway:
             self.store.touch()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             store = f"{type(exc).__name__}: {exc}"
-        sinks = {CENTRE: health.backlog(*self.store.backlog(CENTRE), self.sink.failing)}
-        if self.timeseries is not None:
-            sinks["timeseries"] = health.backlog(*self.store.points_backlog("timeseries"),
-                                                 self.timeseries.failing)
+        sinks = {w.name: health.backlog(*w.backlog(), w.failing) for w in self.sinks}
         broker = self.source.connected.is_set()
         disk = self.disk()
         ok = broker and store == "ok" and not disk["low"]

@@ -1,1 +1,57 @@
-"""Sinks read the gateway's store in order and deliver; one module each."""
+"""The gateway's sinks, registered in one place (SINKS).
+
+A sink is a SinkWorker (sinks/worker.py) in a module of its own that reads
+the gateway's store in order and delivers. It takes either the stored
+events (`takes = "events"`: a delivery row per event is written with it, and
+the sink marks it done) or the telemetry lane's points (`takes = "points"`:
+the sink keeps a cursor). Adding a sink is its module with a
+`build(ctx) -> SinkWorker`, its config section (gateway/config.py and
+gateway/sample.toml), one line below, and its test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.registry import Registry
+    from gateway.sinks.worker import SinkWorker
+    from gateway.store import Store
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a sink may be built from."""
+
+    cfg: Config
+    store: Store
+    registry: Registry
+    ack: Callable[[str, int, str], object]  # (device, seq, ack type): a signed downlink ack
+
+
+@dataclass(frozen=True)
+class Sink:
+    name: str
+    takes: Literal["events", "points"]
+    module: str  # imported only when the sink is on (influxdb-client takes 0.2 s)
+    on: Callable[[Config], bool]  # is it configured?
+
+    def build(self, ctx: Context) -> SinkWorker:
+        worker: SinkWorker = importlib.import_module(self.module).build(ctx)
+        return worker
+
+
+SINKS: tuple[Sink, ...] = (
+    Sink("centre", "events", "gateway.sinks.centre", lambda cfg: True),
+    # without a time-series server the telemetry table is the embedded store
+    Sink("timeseries", "points", "gateway.sinks.timeseries", lambda cfg: bool(cfg.timeseries.url)),
+)
+
+
+def event_sinks(cfg: Config) -> tuple[str, ...]:
+    """The names a stored event is queued for (one delivery row each)."""
+    return tuple(s.name for s in SINKS if s.takes == "events" and s.on(cfg))

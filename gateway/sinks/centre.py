@@ -21,6 +21,7 @@ import httpx
 from gateway import metrics
 from gateway.config import CentreSection
 from gateway.pipeline import ACKED_KINDS
+from gateway.sinks import Context
 from gateway.sinks.worker import SinkWorker
 from gateway.store import Event, Store
 
@@ -148,6 +149,9 @@ class CentreSink(SinkWorker):
                 metrics.DEAD.labels(SINK).inc()
                 log.error("centre refused device=%s seq=%d reason=%s", e.device, e.seq, exc)
 
+    def backlog(self) -> tuple[int, int | None]:
+        return self.store.backlog(SINK)
+
     def _gauges(self) -> int:
         """Update the outbox gauges; returns the depth."""
         depth, oldest = self.store.backlog(SINK)
@@ -155,3 +159,7 @@ class CentreSink(SinkWorker):
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
         metrics.OLDEST.labels(SINK).set(age)
         return depth
+
+
+def build(ctx: Context) -> CentreSink:
+    return CentreSink(ctx.cfg.centre, ctx.cfg.gateway.id, ctx.store, ctx.ack)

@@ -31,6 +31,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from gateway import metrics
 from gateway.config import TimeseriesSection
+from gateway.sinks import Context
 from gateway.sinks.worker import SinkWorker
 from gateway.store import Point, Store
 
@@ -121,9 +122,16 @@ class TimeseriesSink(SinkWorker):
         log.warning("timeseries write failed url=%s error=%r backlog=%d retry_in=%.1fs",
                     self.cfg.url, f"{type(exc).__name__}: {str(exc)[:300]}", depth, backoff)
 
+    def backlog(self) -> tuple[int, int | None]:
+        return self.store.points_backlog(SINK)
+
     def _gauges(self) -> int:
         depth, oldest = self.store.points_backlog(SINK)
         metrics.BACKLOG.labels(SINK).set(depth)
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
         metrics.OLDEST.labels(SINK).set(age)
         return depth
+
+
+def build(ctx: Context) -> TimeseriesSink:
+    return TimeseriesSink(ctx.cfg.timeseries, ctx.store, ctx.registry.get)

@@ -36,6 +36,10 @@ class SinkWorker(Worker):
     def log_failure(self, exc: Exception, backoff: float) -> None:
         raise NotImplementedError
 
+    def backlog(self) -> tuple[int, int | None]:
+        """(items not yet delivered, gateway time of the oldest) for /health."""
+        raise NotImplementedError
+
     def prepare(self) -> None:
         self.store.relax()  # delivery marks are idempotent to repeat: no fsync
 
