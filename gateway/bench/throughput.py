@@ -209,7 +209,7 @@ def table(results: dict) -> None:
     report.show("throughput: draining the same queued stream, msg/s",
                 ["consumer", "messages", "rounds", "median", "min", "max", "CPU us/msg"], rows)
     report.show("ratios, median of the rounds (goal: gateway/paho >= 0.5; gateway = stock "
-                "paho, the default; gateway_tuned = [mqtt] reader = \"tuned\")",
+                "paho, the default; gateway_tuned = \\[mqtt] reader = \"tuned\")",
                 ["ratio", "median", "rounds"], [
         [f"{gw} / {other}", results[f"ratio_{gw}_{other}"],
          " ".join(f"{x:.2f}" for x in results[f"ratio_{gw}_{other}_rounds"])]
