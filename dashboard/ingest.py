@@ -8,9 +8,9 @@ restores (restore.py), hazards and device status."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
@@ -68,8 +68,14 @@ def store_batch(
         values = _event_values(ev, batch.gateway, received_ms)
         event_id = session.execute(insert_event, values).scalar_one_or_none()
         if event_id is None:
-            log.info("duplicate %s seq %d from %s ignored", ev.device, ev.seq, batch.gateway)
-            results.append(IngestResult(device=ev.device, seq=ev.seq, status="duplicate"))
+            status = _duplicate_or_conflict(session, ev)
+            if status == "conflict":
+                log.error("conflict %s seq %d from %s: the store holds other content under "
+                          "this identity; not stored", ev.device, ev.seq, batch.gateway)
+            else:
+                log.info("duplicate %s seq %d from %s ignored", ev.device, ev.seq,
+                         batch.gateway)
+            results.append(IngestResult(device=ev.device, seq=ev.seq, status=status))
             continue
         results.append(IngestResult(device=ev.device, seq=ev.seq, status="accepted"))
         values["id"] = event_id
@@ -94,6 +100,19 @@ SUPERVISION_ALARMS = ("offline", "gateway_offline", "link_lost", "seq_conflict")
 def is_alarm(kind: str, typ: str) -> bool:
     """Events that open a desk alarm."""
     return kind == "alarm" or (kind == "supervision" and typ in SUPERVISION_ALARMS)
+
+
+def _duplicate_or_conflict(session: Session, ev: EventCreate) -> Literal[
+        "duplicate", "conflict"]:
+    """The identity (device, seq) is stored: the same event again is a
+    duplicate; other content (kind, type, device time, data) is a conflict,
+    never silently taken for the stored one (docs/protocol.md, Identity)."""
+    row = session.execute(
+        select(Event.kind, Event.type, Event.device_time_ms, Event.data)
+        .where(Event.device_id == ev.device, Event.seq == ev.seq)).one_or_none()
+    if row is None or tuple(row) == (ev.kind, ev.type, ev.device_time_ms, ev.data):
+        return "duplicate"
+    return "conflict"
 
 
 def _event_values(ev: EventCreate, gateway: str, received_ms: int) -> dict[str, Any]:

@@ -91,7 +91,8 @@ class IngestBatch(BaseModel):
 class IngestResult(BaseModel):
     device: str
     seq: int
-    status: Literal["accepted", "duplicate"]
+    # conflict: the identity is stored with other content; nothing was stored
+    status: Literal["accepted", "duplicate", "conflict"]
 
 
 class IngestResponse(BaseModel):

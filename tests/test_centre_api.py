@@ -114,6 +114,18 @@ def test_accepted_then_duplicate_on_resend(client: TestClient, db_url: str) -> N
     assert count(db_url, Alarm) == 2
 
 
+def test_same_identity_other_content_is_a_conflict_not_a_duplicate(
+        client: TestClient, db_url: str) -> None:
+    """Two gateways whose de-dup states missed each other (e.g. an emptied Redis)
+    must not make the centre take one event for another."""
+    r = client.post("/api/v1/ingest", json=batch(event(51, typ="fire")), headers=AUTH)
+    assert r.json()["results"][0]["status"] == "accepted"
+    r = client.post("/api/v1/ingest", json=batch(event(51, typ="medical"), event(51, typ="fire")),
+                    headers=AUTH)
+    assert [x["status"] for x in r.json()["results"]] == ["conflict", "duplicate"]
+    assert count(db_url, Event) == 1 and count(db_url, Alarm) == 1
+
+
 def test_same_event_twice_in_one_batch_is_stored_once(client: TestClient, db_url: str) -> None:
     r = client.post("/api/v1/ingest", json=batch(event(7), event(7)), headers=AUTH)
     assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]

@@ -119,3 +119,31 @@ def test_same_seq_other_content_is_refused_loudly_not_dropped(
     finally:
         dev.close()
         stack.stop()
+
+
+def test_the_centre_refuses_other_content_under_a_delivered_identity(
+        mosquitto, tmp_path) -> None:  # noqa: ANN001
+    """A gateway whose state lost the first event (its store gone) stores other
+    content under the same identity; the centre answers `conflict`, the
+    gateway sets it aside loudly, and the centre keeps the first event only
+    (it used to answer `duplicate`, and the gateway called it delivered)."""
+    import shutil
+
+    stack = Stack(mosquitto, tmp_path)
+    stack.start()
+    dev = Client(stack)
+    try:
+        dev.send(70, "fire")
+        dev.ack_for(70, "delivered")
+        stack.gateway.stop()
+        shutil.rmtree(tmp_path / "gw")  # the gateway's state is gone
+        stack.gateway.start().wait_ready(lambda: "subscribed topics=" in stack.gateway.logs())
+        dev.send(70, "medical", ts_ago_ms=40)
+        dev.ack_for(70, "stored")
+        wait_until(lambda: "centre refused device=" + BUTTON + " seq=70"
+                   in stack.gateway.logs(100_000), 30, "the conflict set aside")
+        assert [a["type"] for a in alarms_of(stack, "fire")] == ["fire"]
+        assert alarms_of(stack, "medical") == []
+    finally:
+        dev.close()
+        stack.stop()
