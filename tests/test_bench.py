@@ -25,11 +25,15 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu"]
+    assert 0 < doc["machine"]["cpu_tick_s"] <= 0.1
     for consumer in ("mosquitto_sub", "paho", "gateway", "gateway_tuned"):
         assert doc["results"][consumer]["messages"] == 600
         assert len(doc["results"][consumer]["rounds"]) == 2
         assert doc["results"][consumer]["msg_per_s"] > 0
-        assert doc["results"][consumer]["cpu_us_per_msg"] > 0
+        # CPU time counts in clock ticks (10 ms): a 600-message drain may
+        # take less than one, so only its presence and sign are checked here
+        assert len(doc["results"][consumer]["cpu_us_per_msg_rounds"]) == 2
+        assert doc["results"][consumer]["cpu_us_per_msg"] >= 0
     per_round = [g / p for g, p in zip(doc["results"]["gateway"]["rounds"],
                                        doc["results"]["paho"]["rounds"], strict=True)]
     assert doc["results"]["ratio_gateway_paho_rounds"] == per_round

@@ -49,6 +49,8 @@ def machine() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "memory_mb": psutil.virtual_memory().total // (1 << 20),
         "load_avg_1m": os.getloadavg()[0],
+        # CPU times count in clock ticks: a figure below one tick reads 0
+        "cpu_tick_s": 1 / os.sysconf("SC_CLK_TCK"),
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "mosquitto": _version(["/usr/sbin/mosquitto", "-h"]),
