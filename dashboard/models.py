@@ -3,7 +3,8 @@
 `events` holds every event a gateway delivered, once: (device_id, seq) is
 unique and ingest relies on that constraint, never on a read-then-write.
 `alarms` holds one row per alarm event with its workflow state;
-`alarm_audit` one row per transition (who, what, when, from, to, note);
+`alarm_audit` one row per transition (who, what, when, from, to, note)
+and per change of who holds the alarm (claims.py);
 `feedback` one row per transition the device should hear about (the
 gateway fetches them to send `ack` messages).  `users` and
 `user_sessions` are the operators and their logins; `rate_limits`,
@@ -82,6 +83,12 @@ class Alarm(Base):
     acked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     verified_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     resolved_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the operator working the alarm (username; claims.py): taken by the
+    # first action, released on logout, after claim_idle_s or by a supervisor
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the holder's last action on it: the idle release counts from here
+    claim_seen_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
 
     event: Mapped[Event] = relationship(back_populates="alarm")
 
@@ -102,6 +109,8 @@ class AlarmAudit(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     dispatched_to: Mapped[str | None] = mapped_column(String(16), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    # who holds the alarm after this row (None: nobody); claims.py
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Feedback(Base):
