@@ -16,7 +16,17 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from dashboard.api.auth import LoginRequired, login_required
 from dashboard.api.errors import validation_error
 from dashboard.api.main import api_router
-from dashboard.api.routes import desk, devices, docs, hazards, health, login, overview, registry
+from dashboard.api.routes import (
+    desk,
+    devices,
+    docs,
+    hazards,
+    health,
+    history,
+    login,
+    overview,
+    registry,
+)
 from dashboard.centre import Centre
 from dashboard.notify.channels import build_notifiers
 from dashboard.notify.worker import NotifyWorker
@@ -67,5 +77,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(devices.pages)
     app.include_router(hazards.pages)
     app.include_router(overview.pages)
+    app.include_router(history.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -12,6 +12,7 @@ from dashboard.api.routes import (
     events,
     feedback,
     hazards,
+    history,
     ingest,
     notify,
     overview,
@@ -34,3 +35,4 @@ api_router.include_router(devices.router)
 api_router.include_router(notify.router)
 api_router.include_router(hazards.router)
 api_router.include_router(overview.router)
+api_router.include_router(history.router)

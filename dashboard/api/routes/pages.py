@@ -7,9 +7,11 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from dashboard import labels
+from dashboard import history_labels, labels
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+# _nav.html names the history and reports links in the page's language
+TEMPLATES.env.globals["history_nav"] = history_labels.nav
 
 
 def lang_of(request: Request) -> str:
