@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from broker import acl, layout, tls
-from broker.dev import mosquitto_binary
 from broker.errors import BrokerError
 
 app = typer.Typer(help="Mosquitto broker: config, TLS material, device accounts and ACL.",
@@ -27,7 +23,8 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="broker")
 
 
-def _fail(exc: Exception) -> typer.Exit:
+def fail(exc: Exception) -> typer.Exit:
+    """The one-line error and exit code 2 of every broker command."""
     typer.secho(f"error: {exc}", fg="red", err=True)
     return typer.Exit(code=2)
 
@@ -48,10 +45,10 @@ def init(
     local_port: Annotated[int | None, typer.Option(
         help="Loopback plain port for the gateway [1883].")] = None,
     tls_bind: Annotated[str | None, typer.Option(
-        help="Address the TLS listener binds to [every interface].")] = None,
-    gateway_user: Annotated[str | None, typer.Option(help="Gateway account [gateway].")] = None,
+        help="Address the TLS listener binds to \\[every interface].")] = None,
+    gateway_user: Annotated[str | None, typer.Option(help="Gateway account \\[gateway].")] = None,
     run_user: Annotated[str | None, typer.Option(
-        help="User Mosquitto switches to when started as root [mosquitto].")] = None,
+        help="User Mosquitto switches to when started as root \\[mosquitto].")] = None,
 ) -> None:
     """Create or update a broker directory; keeps the CA and every password."""
     try:
@@ -59,7 +56,7 @@ def init(
                              local_port=local_port, tls_bind=tls_bind,
                              gateway_user=gateway_user, run_user=run_user)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     s, d = result.settings, result.dir
     typer.echo(f"broker directory {d.root}")
     where = s.tls_bind or "0.0.0.0"
@@ -75,7 +72,7 @@ def init(
 
 @app.command("add-device")
 def add_device(
-    device_id: Annotated[str, typer.Argument(metavar="ID", help="Device id ([a-z0-9-], 3-32).")],
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="Device id (\\[a-z0-9-], 3-32).")],
     password: Annotated[str | None, typer.Option(
         help="Use this password instead of a random one.")] = None,
     dir: DirOpt = DEFAULT_DIR,
@@ -84,7 +81,7 @@ def add_device(
     try:
         secret = layout.add_device(dir, device_id, password)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"device {device_id}: password {secret}")
     typer.echo("(shown once: provision it into the device now)")
     _reload(dir)
@@ -99,9 +96,9 @@ def remove_device(
     try:
         removed = layout.remove_device(dir, device_id)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if not removed:
-        raise _fail(BrokerError(f"no device account {device_id!r}"))
+        raise fail(BrokerError(f"no device account {device_id!r}"))
     typer.echo(f"device {device_id} removed")
     _reload(dir)
 
@@ -113,7 +110,7 @@ def devices(dir: DirOpt = DEFAULT_DIR) -> None:
         for device_id in layout.devices(dir):
             typer.echo(device_id)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @app.command("gateway")
@@ -126,7 +123,7 @@ def gateway_account(
     try:
         secret = layout.set_gateway(dir, user, password)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"gateway password {secret} (also in gateway.password)")
     _reload(dir)
 
@@ -141,7 +138,7 @@ def add_gateway(
     try:
         secret = layout.add_gateway(dir, user, password)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"gateway {user}: password {secret}")
     typer.echo("(shown once: put it in that gateway's [mqtt] password)")
     _reload(dir)
@@ -156,9 +153,9 @@ def remove_gateway(
     try:
         removed = layout.remove_gateway(dir, user)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if not removed:
-        raise _fail(BrokerError(f"no further gateway account {user!r}"))
+        raise fail(BrokerError(f"no further gateway account {user!r}"))
     typer.echo(f"gateway {user} removed")
     _reload(dir)
 
@@ -170,7 +167,7 @@ def gateways(dir: DirOpt = DEFAULT_DIR) -> None:
         for user in layout.gateways(dir):
             typer.echo(user)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @app.command("acl")
@@ -197,7 +194,7 @@ def tls_material(
         bdir = layout.BrokerDir(dir)
         paths = tls.ensure(bdir.tls_paths.dir, bdir.settings().hostnames, renew, new_ca)
     except BrokerError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"CA {paths.ca_cert}\nserver cert {paths.server_cert}")
 
 
@@ -205,39 +202,3 @@ def tls_material(
 def reload_broker(dir: DirOpt = DEFAULT_DIR) -> None:
     """SIGHUP the running Mosquitto: it re-reads passwd and ACL."""
     _reload(dir)
-
-
-@app.command()
-def run(
-    dir: DirOpt = DEFAULT_DIR,
-    embedded: Annotated[bool, typer.Option(
-        help="Use the embedded Python demo broker even if Mosquitto is installed.")] = False,
-    lan: Annotated[bool, typer.Option(
-        help="Bind the TLS listener as configured, not to 127.0.0.1.")] = False,
-) -> None:
-    """Run the broker in the foreground (development); Ctrl-C stops it.
-
-    Mosquitto runs as you (not run_user) with the TLS listener on 127.0.0.1
-    unless --lan, from mosquitto.dev.conf (same template and settings)."""
-    bdir = layout.BrokerDir(dir)
-    try:
-        if not bdir.settings_file.exists():
-            layout.init(dir)
-        conf = layout.render_dev_config(dir, lan)
-    except BrokerError as exc:
-        raise _fail(exc) from exc
-    binary = mosquitto_binary()
-    if binary and not embedded:
-        typer.echo(f"mosquitto -c {conf}", nl=True)
-        sys.stdout.flush()
-        # become Mosquitto: a SIGTERM to this process (the demo stopping its
-        # broker) then reaches Mosquitto itself instead of orphaning it
-        os.execv(binary, [binary, "-c", str(conf)])
-    from broker import embedded as demo_broker
-
-    if not binary:
-        typer.secho("Mosquitto is not installed.", fg="yellow", err=True)
-    typer.secho(demo_broker.BANNER, fg="red", bold=True, err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("transitions").setLevel(logging.WARNING)
-    demo_broker.run(bdir.root)

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,14 +92,28 @@ def _fail(prog: str, message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _hold(url: str, prog: str) -> None:
-    if url.startswith("sqlite:///"):  # one centre per SQLite file
-        from gateway.statelock import InUse, hold
+_HELD: list[int] = []  # lock files kept open (and so locked) until exit
 
-        try:
-            hold(Path(url.removeprefix("sqlite:///")), "centre", directory=False)
-        except InUse as exc:
-            raise _fail(prog, f"cannot start: {exc}") from None
+
+def _hold(url: str, prog: str) -> None:
+    """One centre per SQLite file: an exclusive flock on `<file>.lock`, which
+    names its holder; the kernel drops it when the holder exits (kill -9
+    too). PostgreSQL needs none: it serves many centres at once."""
+    if not url.startswith("sqlite:///"):
+        return
+    store = Path(url.removeprefix("sqlite:///")).resolve()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store.with_name(store.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 300, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise _fail(prog, f"cannot start: {store} is in use by {holder}; stop it first, "
+                          "or give this centre its own store") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} (centre: {' '.join(sys.argv)[:200]})\n".encode(), 0)
+    _HELD.append(fd)
 
 
 def _prepare_store(url: str, migrate: bool, prog: str, quiet: bool = True) -> None:
@@ -163,6 +181,7 @@ def _serve(settings: Settings, migrate: bool = False) -> None:
 
     _need_gateways(settings)
     _hold(settings.database_url, "homeguard centre")
+    listener = _listen(settings.host, settings.port, "homeguard centre")
     _prepare_store(settings.database_url, migrate, "homeguard centre")
     try:
         app = create_app(settings)
@@ -175,10 +194,21 @@ def _serve(settings: Settings, migrate: bool = False) -> None:
     for gateway, _ in bootstrap_tokens(settings):
         typer.echo(f"  a --gateway-token is bound to gateway {gateway} (deprecated: issue its "
                    f"credential with `homeguard centre gateway issue {gateway}`)")
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    config = uvicorn.Config(app, log_level="info",
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int, prog: str) -> socket.socket:
+    """The centre's listening socket, bound before anything says where the
+    desk is: a port in use is one line, not a URL followed by a failure."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise _fail(prog, f"cannot listen on {host}:{port}: {why} (another "
+                          "centre or program has it? stop it, or choose another --port)") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -27,7 +27,7 @@ def _when(ms: int | None) -> str:
 
 @app.command("issue")
 def issue(
-    gateway_id: Annotated[str, typer.Argument(help="The gateway's [gateway] id.")],
+    gateway_id: Annotated[str, typer.Argument(help="The gateway's \\[gateway] id.")],
     db: DbOpt = "sqlite:///./homeguard-centre.db",
     replace: Annotated[bool, typer.Option(
         "--replace", help="Revoke the gateway's current credential in the same step.")] = False,

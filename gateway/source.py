@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -114,6 +115,8 @@ class MQTTSource:
         self.client.reconnect_delay_set(1, 10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
+        self._unreachable = ""  # the last reason logged for not reaching the broker
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         # PUBACKs released by the lanes wait here until flush_acks() sends them
@@ -145,10 +148,25 @@ class MQTTSource:
         if reason.is_failure:
             log.error("broker refused connection reason=%s", reason)
             return
+        self._unreachable = ""
         log.info("connected broker=%s:%d session_present=%s", self.cfg.host, self.cfg.port,
                  flags.session_present)
         client.subscribe(topics(self.cfg.share_group))
         self.connected.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+        """The broker cannot be reached (paho does not say why): one line
+        with the reason a plain TCP connect gives, once per new reason, and
+        paho keeps retrying (1 s rising to 10 s)."""
+        try:
+            socket.create_connection((self.cfg.host, self.cfg.port), timeout=3).close()
+            why = "TCP connects; the MQTT connection failed (TLS settings?)"
+        except OSError as exc:
+            why = exc.strerror or str(exc) or type(exc).__name__
+        if why != self._unreachable:
+            self._unreachable = why
+            log.error("cannot reach the broker at %s:%d: %s; retrying (is Mosquitto running "
+                      "there? [mqtt] host/port in the config)", self.cfg.host, self.cfg.port, why)
 
     def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:  # noqa: ANN001
         failed = [str(r) for r in reasons if r.is_failure]

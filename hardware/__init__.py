@@ -1,2 +1,3 @@
-"""Homeguard hardware: board profiles, calibration and power scripts, and the
-technician tools (`hardware.tech`, the `homeguard device` commands)."""
+"""Homeguard hardware: board profiles, wiring, bill of materials, calibration
+and power scripts. The technician's tools that use them are homeguard.tech
+(the `homeguard device` commands)."""

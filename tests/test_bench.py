@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from gateway.bench import register
+from homeguard.bench import register
 from tests.harness.proc import require_binary
 
 

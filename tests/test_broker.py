@@ -26,12 +26,13 @@ import typer
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from broker import acl, connect, layout, passwd, tls
+from broker import acl, layout, passwd, tls
 from broker.cli import register
 from broker.config import BrokerSettings
-from broker.dev import BrokerStartError, start_dev_broker
 from broker.errors import BadDeviceId, BrokerError
 from gateway.config import MQTTSection
+from homeguard.devbroker import connect
+from homeguard.devbroker.dev import BrokerStartError, start_dev_broker
 from tests.harness.mosquitto import MosquittoBroker, connack_code
 from tests.harness.proc import LOOPBACK, Proc, free_port, require_binary, wait_until
 
@@ -654,7 +655,8 @@ def test_embedded_demo_broker_enforces_accounts_and_acl(tmp_path, peers):
     user, gw_password = layout.gateway_credentials(root)
     dev_password = layout.add_device(root, "dev-a")
     port = layout.BrokerDir(root).settings().local_port
-    proc = Proc("amqtt", [sys.executable, "-m", "broker.embedded", "--dir", root], tmp_path)
+    proc = Proc("amqtt", [sys.executable, "-m", "homeguard.devbroker.embedded", "--dir", root],
+                tmp_path)
     proc.start()
     try:
         proc.wait_port(port, 20)
@@ -681,7 +683,8 @@ def test_embedded_demo_broker_keys_sessions_by_account(tmp_path, peers):
                 (user, "wrong")]  # amqtt alone drops the session before it checks a login
     dev_password = layout.add_device(root, "dev-a")
     port = layout.BrokerDir(root).settings().local_port
-    proc = Proc("amqtt", [sys.executable, "-m", "broker.embedded", "--dir", root], tmp_path)
+    proc = Proc("amqtt", [sys.executable, "-m", "homeguard.devbroker.embedded", "--dir", root],
+                tmp_path)
     proc.start()
     try:
         proc.wait_port(port, 20)

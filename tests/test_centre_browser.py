@@ -30,7 +30,7 @@ def homeguard_argv() -> list[str]:
     script = Path(sys.executable).with_name("homeguard")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from gateway.cli import main; main()"]
+    return [sys.executable, "-c", "from homeguard.cli import main; main()"]
 
 
 @dataclass

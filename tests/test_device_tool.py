@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fleet import Fleet
-from gateway.simboard import BoardSpec
-from hardware.tech import bundle, files, install
-from hardware.tech.errors import TechError
-from hardware.tech.info import board_info
-from hardware.tech.link import Board
-from hardware.tech.onsite import Access, HopWatch
-from hardware.tech.onsite_cli import watch_account
+from homeguard.simulator.board import BoardSpec
+from homeguard.simulator.fleet import Fleet
+from homeguard.tech import bundle, files, install, provision
+from homeguard.tech.errors import TechError
+from homeguard.tech.info import board_info
+from homeguard.tech.link import Board
+from homeguard.tech.onsite import Access, HopWatch
+from homeguard.tech.onsite_cli import watch_account
 from tests.harness.proc import wait_until
 from tests.harness.stack import ADMIN, ADMIN_PASSWORD, TOKEN
 from tests.harness.vboard import VBoard, vboard_fixture  # noqa: F401 - the `vboard` fixture
@@ -141,7 +141,7 @@ def test_no_board_is_a_clear_error(tmp_path: Path) -> None:
 # --- a provisioned board boots (issue 13, defect 1) --------------------------
 
 VHW = Path(__file__).parent / "firmware" / "vhw"  # the virtual board's machine/network
-BOARDS = Path(bundle.ROOT) / "hardware" / "boards"
+BOARDS = provision.BOARDS
 # what a board does at reset: boot.py, then main.py (the simulated hardware
 # modules live in /tmp, outside the flash, where a board has them in ROM)
 RESET = """

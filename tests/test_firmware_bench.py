@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.bench import firmware
+from homeguard.bench import firmware
 
 
 @pytest.mark.timeout(300)

@@ -66,13 +66,13 @@ def test_compiled_protocol_runs_under_micropython(
 
 def test_the_installed_image_runs_the_button_device_under_micropython(
         mpy_cross: str, micropython) -> None:
-    """Every module as the .mpy a board is installed with (hardware/tech's
+    """Every module as the .mpy a board is installed with (homeguard/tech's
     compiler and its -O3), no source beside it: hg.device with the button app
     connects and 1000 alarms are each stored and acked (the device bench,
     whose heap figures `homeguard bench firmware` prints)."""
     import json
 
-    from gateway.bench.firmware import device_code, installed_files
+    from homeguard.bench.firmware import device_code, installed_files
 
     files = installed_files()
     assert not [p for p in files if p.startswith("/lib/hg/") and p.endswith(".py")]

@@ -428,6 +428,28 @@ def test_start_up_errors_exit_2_with_a_message(tmp_path: Path, case: str, expect
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_gateway_started_before_its_broker_says_so_in_one_line(tmp_path: Path) -> None:
+    """Nothing listens on the broker's port: the gateway keeps running (the
+    broker may come later) and says why it cannot reach it, once."""
+    registry = tmp_path / "devices.json"
+    registry.write_text(json.dumps({"devices": [{"id": "hg-b-0001", "key": "00" * 32}]}))
+    port = free_port()  # free: nothing listens there
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[gateway]\ndata_dir = "{tmp_path / "gw"}"\n'
+                      f'[registry]\npath = "{registry}"\n[mqtt]\nport = {port}\n'
+                      '[centre]\nurl = "http://127.0.0.1:9"\ntoken = "t"\n')
+    gw = Proc("gateway", [str(BIN / "homeguard"), "gateway", "--config", str(config)], tmp_path)
+    gw.start()
+    try:
+        line = f"cannot reach the broker at 127.0.0.1:{port}: Connection refused"
+        wait_until(lambda: line in gw.logs(), 4 * WAIT, "the broker's refusal in the log")
+        assert gw.alive()
+    finally:
+        gw.stop()
+    assert gw.logs().count(line) == 1, gw.logs()  # once, not at every retry
+    assert "Traceback" not in gw.logs()
+
+
 def test_store_it_cannot_use_exits_1_with_a_message(tmp_path: Path) -> None:
     registry = tmp_path / "devices.json"
     registry.write_text(json.dumps({"devices": [{"id": "hg-b-0001", "key": "00" * 32}]}))

@@ -35,6 +35,13 @@ def test_a_second_gateway_or_centre_on_the_same_state_refuses_to_start(
         assert centre.returncode == 2, centre.stdout + centre.stderr
         assert f"in use by pid {stack.centre.pid}" in centre.stderr, centre.stderr
         assert "alarm desk at" not in centre.stdout  # no URL printed for a centre not started
+        # its own store, but the running centre's port: one line, no URL first
+        port = stack.centre_port
+        busy = second(BIN / "homeguard", "centre", "--host", "127.0.0.1", "--port", port,
+                      "--db", f"sqlite:///{tmp_path / 'other.db'}", "--gateway-token", TOKEN)
+        assert busy.returncode == 2, busy.stdout + busy.stderr
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in busy.stderr
+        assert "alarm desk at" not in busy.stdout and "Traceback" not in busy.stderr
         # the running stack is untouched: an alarm still goes through
         dev = stack.device()
         try:

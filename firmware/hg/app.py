@@ -1,5 +1,5 @@
 # What the technician's tools call on the board over the raw REPL
-# (hardware/tech): `from hg.app import test_event; print(test_event())`
+# (homeguard/tech): `from hg.app import test_event; print(test_event())`
 # sends one on-site test event (kind test, type manual) through the device's
 # own runtime and returns its seq once the gateway has stored it (or after
 # wait_ms), so `homeguard device test` can follow it to the centre.

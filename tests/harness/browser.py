@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from gateway.bench.servers import CHROMIUM_ARGS
+from homeguard.bench.servers import CHROMIUM_ARGS
 from tests.harness.proc import require_binary, servers_required
 
 ROOT = Path(__file__).resolve().parents[2]

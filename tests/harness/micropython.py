@@ -1,6 +1,6 @@
 """Fixture: run code under a real MicroPython (the npm WebAssembly port, in Node).
 
-The runner is the benchmarks' (gateway/bench/micropython.py: what `run`
+The runner is the benchmarks' (homeguard/bench/micropython.py: what `run`
 puts on the interpreter's filesystem, errors, async code); this fixture
 gives it the npm project tests/harness/mp and this checkout's firmware/.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench.micropython import PACKAGE, MicroPython, MicroPythonError
+from homeguard.bench.micropython import PACKAGE, MicroPython, MicroPythonError
 from tests.harness.proc import servers_required
 
 __all__ = ["FIRMWARE", "RUNNER", "RUNNER_DIR", "MicroPython", "MicroPythonError", "micropython"]

@@ -1,6 +1,6 @@
 """Start and stop real server processes on free loopback ports for tests.
 
-The process helpers are the benchmarks' own (gateway/bench/servers.py);
+The process helpers are the benchmarks' own (homeguard/bench/servers.py);
 what is here is the tests' rule for a server that is not installed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from gateway.bench.servers import LOOPBACK, Proc, free_port, port_open, wait_until
+from homeguard.bench.servers import LOOPBACK, Proc, free_port, port_open, wait_until
 
 __all__ = ["LOOPBACK", "Proc", "free_port", "port_open", "wait_until",
            "servers_required", "require_binary"]

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from gateway.bench.servers import LOOPBACK, RedisServer, Server, free_port, http_ok, wait_until
+from homeguard.bench.servers import LOOPBACK, RedisServer, Server, free_port, http_ok, wait_until
 from tests.harness.proc import require_binary
 
 HTTP_TIMEOUT = 10.0

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.fleet import Fleet
-from gateway.simboard import BoardSpec
 from hg import protocol
 from hg.outbox import LIGHT
+from homeguard.simulator.board import BoardSpec
+from homeguard.simulator.fleet import Fleet
 from tests.harness.proc import Proc, free_port
 
 BIN = Path(sys.executable).parent
@@ -108,7 +108,7 @@ class Pending:
 
 class Button:
     """The stack's button, driven from the test's thread: the real firmware in
-    a fleet of one (gateway/fleet.py), pressed through its input pins."""
+    a fleet of one (homeguard/simulator/fleet.py), pressed through its input pins."""
 
     def __init__(self, spec: BoardSpec) -> None:
         self.fleet = Fleet()

@@ -1,0 +1,221 @@
+"""`homeguard bench throughput`: the gateway's full pipeline against a bare
+paho subscriber and `mosquitto_sub`, draining the same queued stream.
+
+For each consumer in turn: its persistent session is created (subscribed,
+QoS 1, then disconnected), the flood publisher puts the same pre-encoded
+messages into the broker's queue for it (every PUBACK received), and then
+the consumer connects and drains the queue. The rate is messages from the
+first to the last one handled, so start-up costs are left out and the
+publisher cannot be the bottleneck. This is repeated for `rounds`, each
+with fresh sequence numbers and a fresh gateway store."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion
+
+from homeguard.bench import fleet, report, wire
+from homeguard.bench.rig import BenchError, Rig, add_accounts, wait_until, write_registry
+
+Drained = tuple[float, float, float]  # first message, last message (wall s), CPU s
+TOPICS = [("hg/v1/+/telemetry", 1), ("hg/v1/+/event", 1)]
+
+
+def _paho(rig: Rig, client_id: str) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    c.username_pw_set(rig.gateway_user, rig.gateway_password)
+    c.max_inflight_messages_set(100)
+    return c
+
+
+def prime(rig: Rig, client_id: str) -> None:
+    """Create a persistent session subscribed to the stream, then leave."""
+    c = _paho(rig, client_id)
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.on_connect = lambda client, *a: client.subscribe(TOPICS)
+    c.connect(rig.broker.host, rig.broker.port)
+    c.loop_start()
+    if not done.wait(10):
+        raise BenchError(f"{client_id}: the broker did not grant the subscription")
+    c.disconnect()
+    c.loop_stop()
+
+
+def flood(rig: Rig, devices: list[wire.Device]) -> float:
+    t0 = time.perf_counter()
+    asyncio.run(wire.send_all(devices, rig.broker.host, rig.broker.port))
+    return time.perf_counter() - t0
+
+
+def drain_mosquitto_sub(rig: Rig, count: int, timeout: float) -> Drained:
+    binary = shutil.which("mosquitto_sub")
+    if binary is None:
+        raise BenchError("mosquitto_sub is not installed (Debian: mosquitto-clients)")
+    argv = [binary, "-h", rig.broker.host, "-p", str(rig.broker.port), "-u", rig.gateway_user,
+            "-P", rig.gateway_password, "-i", "bench-mosquitto-sub", "-c", "-q", "1",
+            "-C", str(count), "-F", "%U"]
+    for t, _ in TOPICS:
+        argv += ["-t", t]
+    before = _children_cpu()
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
+    cpu = _children_cpu() - before  # the whole process, start-up included
+    stamps = [float(x) for x in out.stdout.split()]
+    if len(stamps) != count:
+        raise BenchError(f"mosquitto_sub printed {len(stamps)} of {count} messages")
+    return stamps[0], stamps[-1], cpu
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def drain_paho(rig: Rig, count: int, timeout: float) -> Drained:
+    c = _paho(rig, "bench-paho")
+    times: list[tuple[float, float]] = []  # wall time, CPU time of paho's thread
+    c.on_message = lambda *a: times.append((time.time(), time.thread_time()))
+    c.connect(rig.broker.host, rig.broker.port)
+    c.loop_start()
+    try:
+        wait_until(lambda: len(times) >= count, timeout, f"paho to receive {count}")
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    (first, cpu0), (last, cpu1) = times[0], times[count - 1]
+    return first, last, cpu1 - cpu0
+
+
+class GatewayConsumer:
+    """The real `homeguard gateway`; handled = stored + verified telemetry."""
+
+    def __init__(self, rig: Rig, registry: Path, name: str, shed: list[int],
+                 reader: str = "paho") -> None:
+        self.gw = rig.gateway(name, registry, reader=reader)
+        self.shed = shed  # telemetry the gateway shed, per drain (0 unless overloaded)
+
+    def prime(self) -> None:
+        self.gw.start()  # the first start creates the persistent session
+        self.gw.proc.stop()
+
+    def drain(self, count: int, timeout: float) -> Drained:
+        """Polls /metrics every 20 ms at the ends of the drain (where the
+        times are read) and less often in between, so that the polling
+        itself costs the gateway little CPU."""
+        self.gw.proc.start()
+        first = last = cpu0 = cpu1 = 0.0
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline and not last:
+                m = self.gw.metrics()
+                n, now = self.gw.handled(m) + self.gw.shed(m), time.time()
+                if n and not first:
+                    first, cpu0 = now, self._cpu()
+                if n >= count:
+                    last, cpu1 = now, self._cpu()
+                    self.shed.append(self.gw.shed(m))
+                time.sleep(_poll_s(first, now, n, count))
+            if not last:
+                raise BenchError(f"the gateway handled {self.gw.handled()} of {count} "
+                                 f"in {timeout:.0f}s:\n{self.gw.proc.logs()}")
+        finally:
+            self.gw.proc.stop()
+        return first, last, cpu1 - cpu0
+
+    def _cpu(self) -> float:
+        t = psutil.Process(self.gw.proc.pid).cpu_times()
+        return t.user + t.system
+
+
+def _poll_s(first: float, now: float, n: int, count: int) -> float:
+    """20 ms before the first message and when the last is near, else up to 0.25 s."""
+    if not first or not n:
+        return 0.02
+    left_s = (count - n) / (n / max(now - first, 1e-3))
+    return min(0.25, max(0.02, left_s / 2))
+
+
+def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float,
+        rounds: int = 3) -> dict:
+    """Each round: one fresh stream (new seqs) drained by every consumer in
+    turn, a fresh gateway store; figures are medians over the rounds."""
+    rig = Rig(tmp)
+    try:
+        ids = fleet.ids("hg-t", devices)
+        password = add_accounts(rig.broker, ids)
+        registry = tmp / "devices.json"
+        write_registry(registry, ids, fleet.KEY)
+        rig.start_centre()
+        # "gateway": stock paho (the default); "gateway_tuned": [mqtt] reader = "tuned"
+        rates: dict[str, list[float]] = {"mosquitto_sub": [], "paho": [], "gateway": [],
+                                         "gateway_tuned": []}
+        cpu: dict[str, list[float]] = {k: [] for k in rates}
+        per_device = -(-messages // devices)
+        shed: list[int] = []
+        for r in range(rounds):
+            stream = fleet.mixed(ids, password, messages, alarm_every, r * per_device)
+            gateway = GatewayConsumer(rig, registry, f"gw-bench-{r + 1}", shed)
+            tuned = GatewayConsumer(rig, registry, f"gw-bench-tuned-{r + 1}", shed, "tuned")
+            consumers: dict[str, tuple[Callable[[], None], Callable[[], Drained]]] = {
+                "mosquitto_sub": (lambda: prime(rig, "bench-mosquitto-sub"),
+                                  lambda: drain_mosquitto_sub(rig, messages, timeout)),
+                "paho": (lambda: prime(rig, "bench-paho"),
+                         lambda: drain_paho(rig, messages, timeout)),
+                "gateway": (gateway.prime, partial(gateway.drain, messages, timeout)),
+                "gateway_tuned": (tuned.prime, partial(tuned.drain, messages, timeout)),
+            }
+            for name, (do_prime, drain) in consumers.items():
+                do_prime()
+                flood(rig, stream)
+                first, last, cpu_s = drain()
+                rates[name].append((messages - 1) / max(last - first, 1e-6))
+                cpu[name].append(cpu_s * 1e6 / messages)
+        return summarise(rates, cpu, messages) | {"gateway_shed_rounds": shed}
+    finally:
+        rig.stop()
+
+
+def summarise(rates: dict[str, list[float]], cpu: dict[str, list[float]],
+              messages: int) -> dict:
+    out: dict = {name: {"messages": messages, "msg_per_s": statistics.median(v),
+                        "min": min(v), "max": max(v), "rounds": v,
+                        "cpu_us_per_msg": statistics.median(cpu[name]),
+                        "cpu_us_per_msg_rounds": cpu[name]}
+                 for name, v in rates.items()}
+    for gw in ("gateway", "gateway_tuned"):
+        for other in ("paho", "mosquitto_sub"):
+            per_round = [g / o for g, o in zip(rates[gw], rates[other], strict=True)]
+            out[f"ratio_{gw}_{other}"] = statistics.median(per_round)
+            out[f"ratio_{gw}_{other}_rounds"] = per_round
+    return out
+
+
+def table(results: dict) -> None:
+    rows = [[name, r["messages"], len(r["rounds"]), r["msg_per_s"], r["min"], r["max"],
+             r["cpu_us_per_msg"]]
+            for name, r in results.items() if isinstance(r, dict)]
+    report.show("throughput: draining the same queued stream, msg/s",
+                ["consumer", "messages", "rounds", "median", "min", "max", "CPU us/msg"], rows)
+    report.show("ratios, median of the rounds (goal: gateway/paho >= 0.5; gateway = stock "
+                "paho, the default; gateway_tuned = \\[mqtt] reader = \"tuned\")",
+                ["ratio", "median", "rounds"], [
+        [f"{gw} / {other}", results[f"ratio_{gw}_{other}"],
+         " ".join(f"{x:.2f}" for x in results[f"ratio_{gw}_{other}_rounds"])]
+        for gw in ("gateway", "gateway_tuned") for other in ("paho", "mosquitto_sub")
+        if f"ratio_{gw}_{other}" in results])
+    if any(results.get("gateway_shed_rounds", [])):
+        report.note(f"[red]the gateway shed telemetry (overloaded): "
+                             f"{results['gateway_shed_rounds']} per round; its rate counts "
+                             f"them as handled[/red]")
