@@ -111,8 +111,10 @@ class Upgrade:
 
 
 def metadata() -> MetaData:
-    """Every table the models declare (two modules declare theirs beside their logic)."""
+    """Every table the models declare (two modules declare theirs beside their
+    logic, and history.py the indexes its searches read along)."""
     import dashboard.hazards  # noqa: F401
+    import dashboard.history  # noqa: F401
     import dashboard.notify.models  # noqa: F401
 
     return Base.metadata
