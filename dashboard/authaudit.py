@@ -1,6 +1,7 @@
 """The auth audit: one row per thing that changed or used someone's access
 (a login, a failed or refused one, a lock, an unlock, a gateway credential
-issued or revoked, a key export), with who, when and from where.  Rows are
+issued or revoked, a key export), and an operator's alarm sound turned off
+or on, with who, when and from where.  Rows are
 added in the caller's transaction and never changed."""
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Action(StrEnum):
     GATEWAY_REVOKED = "gateway_revoked"
     GATEWAY_REFUSED = "gateway_refused"  # a credential used for another gateway
     KEYS_EXPORTED = "keys_exported"
+    # an operator turned the desk's alarm sound off or on (routes/desk.py)
+    SOUND_OFF = "sound_off"
+    SOUND_ON = "sound_on"
 
 
 class AuditPublic(BaseModel):

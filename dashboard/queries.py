@@ -4,7 +4,7 @@ and the live stream's items (one conversion for both)."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any
 
@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from dashboard import flood, hazards
 from dashboard.live import LiveItem
-from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Event
+from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Device, Event, GridCell, Household
 from dashboard.registry import site_of
 from dashboard.schemas import (
     AlarmDetail,
     AlarmPublic,
     AuditPublic,
     DeskCounts,
+    DeskSite,
     EventPublic,
     FoldedPage,
     Repeat,
@@ -52,6 +53,7 @@ def alarm_public(alarm: Alarm, values: dict[str, Any], count: int = 1) -> AlarmP
         outcome=alarm.outcome, dispatched_to=alarm.dispatched_to, acked_ms=alarm.acked_ms,
         verified_ms=alarm.verified_ms, resolved_ms=alarm.resolved_ms,
         actions=next_actions(alarm.state, alarm.outcome),
+        claimed_by=alarm.claimed_by, claimed_ms=alarm.claimed_ms,
     )
 
 
@@ -132,6 +134,27 @@ def _state_rows(session: Session, state: str, after: tuple[int, ...] | None,
     if after is not None:
         stmt = stmt.where(tuple_(Alarm.priority, Alarm.created_ms, Alarm.id) > tuple_(*after))
     return session.execute(stmt).all()
+
+
+def desk_sites(session: Session, devices: Iterable[str]) -> dict[str, DeskSite]:
+    """Where each device is, as a desk row shows it: one query joining the
+    registry (device -> household -> grid cell) as registry.site_of does."""
+    wanted = sorted(set(devices))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Device.device_id, Household.code, Household.address, Household.compound,
+               Household.community, GridCell.code, GridCell.name)
+        .outerjoin(Household, Device.household_id == Household.id)
+        .outerjoin(GridCell, Household.grid_cell_id == GridCell.id)
+        .where(Device.device_id.in_(wanted))).all()
+    sites = {device: DeskSite(registered=False) for device in wanted}
+    for device, code, address, compound, community, cell, cell_name in rows:
+        sites[device] = DeskSite(
+            registered=True, household=code,
+            address=" ".join(p for p in (compound, address) if p) or None,
+            community=community, grid_cell=cell, grid_name=cell_name)
+    return sites
 
 
 def open_alarms(session: Session, limit: int) -> list[AlarmPublic]:

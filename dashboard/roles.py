@@ -1,7 +1,7 @@
 """Roles and what each may do: one table, checked by every route.
 
 operator    watches the desk and works alarms through to resolution
-supervisor  what an operator does (later: escalations, reports)
+supervisor  what an operator does, and reassigns alarms others hold
 technician  installs and tests devices: sees alarms, may acknowledge and
             verify (marking a test press as `test`), never dispatches or resolves
 admin       manages users, and may do everything else
@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alarm.verify": _ALL,
     "alarm.dispatch": _DESK,
     "alarm.resolve": _DESK,
+    # hand an alarm another operator holds to someone else (claims.py)
+    "alarm.reassign": frozenset({"supervisor", "admin"}),
     "user.manage": frozenset({"admin"}),
     # the registry: everyone reads it; technicians register what they install;
     # device keys are read back by gateways' tokens and admins only

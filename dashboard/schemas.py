@@ -132,6 +132,9 @@ class AlarmPublic(BaseModel):
     resolved_ms: int | None = None
     # workflow actions that apply in this state (roles aside)
     actions: list[str] = Field(default_factory=list)
+    # the operator handling it (dashboard/claims.py), since claimed_ms
+    claimed_by: str | None = None
+    claimed_ms: int | None = None
 
 
 class AuditPublic(BaseModel):
@@ -145,6 +148,8 @@ class AuditPublic(BaseModel):
     outcome: str | None
     dispatched_to: str | None
     note: str
+    # who holds the alarm after this row (None: nobody)
+    claimed_by: str | None = None
 
 
 class AlarmDetail(BaseModel):
@@ -203,10 +208,23 @@ class DeskCounts(BaseModel):
 DESK_CURSOR = r"^[0-9]\.[0-9]{1,9}\.[0-9]{1,18}\.[0-9]{1,18}$"
 
 
+class DeskSite(BaseModel):
+    """Where a desk row's device is (registry): household, address, grid cell."""
+
+    registered: bool
+    household: str | None = None
+    address: str | None = None
+    community: str | None = None
+    grid_cell: str | None = None
+    grid_name: str | None = None
+
+
 class DeskPage(BaseModel):
     """One page of the desk: open alarms in desk order after a cursor."""
 
     alarms: list[AlarmPublic]
+    sites: dict[str, DeskSite] = Field(
+        default_factory=dict, description="device id -> its site, for the page's devices")
     next: str | None = Field(description="the cursor of the following page; null at the end")
     after: str = Field(description="the stream's 'E:A' at this read: live messages with "
                                    "higher ids may be newer than the page")
@@ -233,6 +251,17 @@ class DispatchBody(BaseModel):
 
 
 class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = ""
+
+
+class ReassignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str | None = Field(description="the username to hand the alarm to; null: nobody")
+    note: Note = ""
+
+
+class ReleaseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Note = ""
 

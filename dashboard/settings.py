@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     ack_sla_s: int = Field(default=30, ge=1)
     # Seconds from receipt to verification before its timer turns red.
     verify_sla_s: int = Field(default=90, ge=1)
+    # Seconds an operator may hold an alarm (dashboard/claims.py) without
+    # acting on it before the claim is released and another may take it.
+    claim_idle_s: float = Field(default=900.0, gt=0, le=7 * 86400)
     # Flood control (dashboard/flood.py): an alarm whose device's previous
     # flood_alarms alarms all happened within flood_window_s of it is over
     # the rate; it is stored and acked, but folded into the device's open

@@ -10,6 +10,8 @@ closed by restore.py, not here.
 
 Every transition runs in one write transaction that locks the alarm row,
 so two operators pressing "acknowledge" at once get one 200 and one 409.
+The first action on an open alarm claims it for its operator (claims.py):
+while it is held, another operator's action is refused (ClaimHeld).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard import claims
 from dashboard.db import begin_write
 from dashboard.models import Alarm, AlarmAudit, Event, Feedback, User
 
@@ -94,21 +97,27 @@ def _stamp(alarm: Alarm, action: str, now: int, outcome: str | None, to: str | N
 
 def apply(session: Session, alarm_id: int, action: str, user: User, *,
           outcome: str | None = None, to: str | None = None, note: str = "",
+          idle_ms: int = 2**62, released: list[tuple[Alarm, AlarmAudit]] | None = None,
           ) -> tuple[Alarm, AlarmAudit]:
-    """Move the alarm on (the caller commits); AlarmNotFound, IllegalTransition."""
+    """Move the alarm on (the caller commits); AlarmNotFound, IllegalTransition,
+    claims.ClaimHeld.  The user claims the alarm (or touches their claim); an
+    idle claim of another (`idle_ms`) is released first, into `released`."""
     rule = ACTIONS[action]
     begin_write(session)
-    alarm = session.scalar(select(Alarm).where(Alarm.id == alarm_id).with_for_update())
+    now = _now_ms()
+    claims.take(session, alarm_id, user, idle_ms, now, [] if released is None else released)
+    alarm = session.scalar(select(Alarm).where(Alarm.id == alarm_id).with_for_update()
+                           .execution_options(populate_existing=True))
     if alarm is None:
         raise AlarmNotFound(alarm_id)
     if action not in next_actions(alarm.state, alarm.outcome):
         raise IllegalTransition(alarm_id, action, alarm.state, alarm.outcome)
-    now = _now_ms()
     audit = AlarmAudit(
         alarm_id=alarm.id, at_ms=now, user_id=user.id, username=user.username,
         action=action, from_state=alarm.state, to_state=rule.to_state,
         outcome=outcome if action == "verify" else None,
         dispatched_to=to if action == "dispatch" else None, note=note[:MAX_NOTE],
+        claimed_by=alarm.claimed_by,
     )
     _stamp(alarm, action, now, outcome, to)
     alarm.state = rule.to_state

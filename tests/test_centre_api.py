@@ -335,7 +335,8 @@ def test_desk_api_needs_a_login_and_a_valid_cursor(client: TestClient) -> None:
     assert client.get("/api/v1/desk/counts").status_code == 401
     assert client.get("/api/v1/desk", headers=AUTH).status_code == 401  # gateways: no desk
     login(client, ADMIN, ADMIN_PASSWORD)
-    assert client.get("/api/v1/desk").json() == {"alarms": [], "next": None, "after": "0:0"}
+    assert client.get("/api/v1/desk").json() == {"alarms": [], "next": None, "after": "0:0",
+                                                 "sites": {}}
     for bad in ({"after": "1.2.3"}, {"after": "x"}, {"after": "0.1.2.3; drop"},
                 {"limit": 0}, {"limit": 501}):
         assert client.get("/api/v1/desk", params=bad).status_code == 422, bad
@@ -344,13 +345,20 @@ def test_desk_api_needs_a_login_and_a_valid_cursor(client: TestClient) -> None:
 def test_a_store_made_before_the_desk_index_gains_it_at_start(db_url: str) -> None:
     from sqlalchemy import inspect
 
+    from dashboard.db import schema_change
     from dashboard.models import Base
+    from tests.test_centre_migrations import COLUMNS_AFTER_0004
 
     engine = create_engine(db_url)
     try:
         Base.metadata.create_all(engine)
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP INDEX ix_alarms_desk")
+        with schema_change(engine) as conn:  # nor had it revision 0005's columns
+            conn.exec_driver_sql("DROP INDEX ix_alarms_claim_seen_ms")
+            for table, columns in COLUMNS_AFTER_0004.items():
+                for column in columns:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         assert "ix_alarms_desk" not in {ix["name"] for ix in inspect(engine).get_indexes("alarms")}
         app = create_app(Settings(database_url=db_url, gateway_tokens=[TOKEN]))
         with TestClient(app):

@@ -135,6 +135,14 @@ def test_roles_decide_who_acts(app: FastAPI) -> None:
     assert tech.get("/api/v1/users").status_code == 403
     sup = TestClient(app)
     h = {"X-CSRF-Token": login(sup, "sam", PASSWORD)}
+    # the technician holds the alarm (claims.py): the supervisor takes it over first
+    r = sup.post("/api/v1/alarms/1/resolve", json={}, headers=h)
+    assert (r.status_code, r.json()["claimed_by"]) == (409, "tom")
+    assert tech.post("/api/v1/alarms/1/reassign", json={"to": "tom"},
+                     headers={"X-CSRF-Token": tech.get("/api/v1/me").json()["csrf_token"]}
+                     ).status_code == 403
+    assert sup.post("/api/v1/alarms/1/reassign", json={"to": "sam"},
+                    headers=h).status_code == 200
     assert sup.post("/api/v1/alarms/1/resolve", json={}, headers=h).status_code == 200
     assert sup.post("/api/v1/users", json={"username": "x1", "password": PASSWORD,
                                            "role": "admin"}, headers=h).status_code == 403

@@ -1,6 +1,8 @@
 """Alarms: the open list, one alarm with its audit trail and the alarm
-events flood control folded into it, and the workflow actions (ack,
-verify, dispatch, resolve), each pushed to every desk."""
+events flood control folded into it, the workflow actions (ack, verify,
+dispatch, resolve) and who holds an alarm (claims.py: the first action
+claims it; its holder releases it, a supervisor reassigns it), each
+pushed to every desk."""
 
 from __future__ import annotations
 
@@ -9,14 +11,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard import flood, telemetry, workflow
+from dashboard import claims, telemetry, workflow
 from dashboard.api.auth import ReaderDep, ViewerDep, require
 from dashboard.api.deps import HubDep, SessionDep, SettingsDep
+from dashboard.db import begin_write
 from dashboard.live import Hub
-from dashboard.models import Alarm, Event, User
-from dashboard.queries import alarm_detail, folded_page, open_alarms, transition_item
+from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, User
+from dashboard.queries import alarm_detail, folded_page, open_alarms
 from dashboard.schemas import (
     ROW_ID_MAX,
     AckBody,
@@ -24,9 +28,12 @@ from dashboard.schemas import (
     AlarmPublic,
     DispatchBody,
     FoldedPage,
+    ReassignBody,
+    ReleaseBody,
     ResolveBody,
     VerifyBody,
 )
+from dashboard.settings import Settings
 
 log = logging.getLogger("homeguard.centre.workflow")
 
@@ -37,10 +44,12 @@ AckUser = Annotated[User, Depends(require("alarm.ack"))]
 VerifyUser = Annotated[User, Depends(require("alarm.verify"))]
 DispatchUser = Annotated[User, Depends(require("alarm.dispatch"))]
 ResolveUser = Annotated[User, Depends(require("alarm.resolve"))]
+ReassignUser = Annotated[User, Depends(require("alarm.reassign"))]
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "the action does not apply in the alarm's current state; "
-                         "`state` and `allowed` say what does"},
+    409: {"description": "the action does not apply in the alarm's current state "
+                         "(`state` and `allowed` say what does), or another operator "
+                         "holds the alarm (`claimed_by` names them)"},
     404: {"description": "no such alarm"},
 }
 
@@ -91,11 +100,18 @@ def alarm_telemetry(
     return telemetry.recent(settings.telemetry_urls, alarm.device_id, since)
 
 
-def _act(session: Session, hub: Hub, user: User, alarm_id: int, action: str,
-         **kw: Any) -> AlarmDetail | JSONResponse:
+def held(exc: claims.ClaimHeld) -> JSONResponse:
+    return JSONResponse({"detail": str(exc), "claimed_by": exc.holder},
+                        status_code=status.HTTP_409_CONFLICT)
+
+
+def _act(session: Session, hub: Hub, settings: Settings, user: User, alarm_id: int,
+         action: str, **kw: Any) -> AlarmDetail | JSONResponse:
     session.commit()  # end the login check's read: the write begins holding the lock
+    released: list[tuple[Alarm, AlarmAudit]] = []
     try:
-        alarm, audit = workflow.apply(session, alarm_id, action, user, **kw)
+        alarm, audit = workflow.apply(session, alarm_id, action, user, released=released,
+                                      idle_ms=int(settings.claim_idle_s * 1000), **kw)
     except workflow.AlarmNotFound as exc:
         session.rollback()
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
@@ -104,42 +120,102 @@ def _act(session: Session, hub: Hub, user: User, alarm_id: int, action: str,
         return JSONResponse(
             {"detail": str(exc), "state": exc.state, "allowed": exc.allowed},
             status_code=status.HTTP_409_CONFLICT)
-    ev = session.get(Event, alarm.event_id)
-    assert ev is not None
-    item = transition_item(alarm, ev, audit, flood.count_folded(session, alarm))
-    with hub.ordered():  # commit order = audit id order on every stream
-        session.commit()
-        hub.publish([item])
+    except claims.ClaimHeld as exc:
+        session.rollback()
+        return held(exc)
+    # commit order = audit id order on every stream: an idle claim's release first
+    claims.commit_and_publish(session, hub, [*released, (alarm, audit)])
     log.info("%s: alarm %d %s -> %s by %s", action, alarm_id, audit.from_state,
              audit.to_state, user.username)
+    return _detail(session, alarm_id)
+
+
+def _detail(session: Session, alarm_id: int) -> AlarmDetail:
     detail = alarm_detail(session, alarm_id)
     assert detail is not None
     return detail
 
 
+def _open_alarm(session: Session, alarm_id: int) -> Alarm:
+    """The alarm, locked for the change; 404 when there is none, 409 when closed."""
+    session.commit()
+    begin_write(session)
+    alarm = session.scalar(select(Alarm).where(Alarm.id == alarm_id).with_for_update()
+                           .execution_options(populate_existing=True))
+    if alarm is None:
+        session.rollback()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+    if alarm.state not in OPEN_STATES:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"alarm {alarm_id} is {alarm.state}: nobody holds a closed alarm")
+    return alarm
+
+
+@router.post("/alarms/{alarm_id}/reassign", response_model=AlarmDetail, responses=CONFLICT)
+def reassign(alarm_id: AlarmId, body: ReassignBody, session: SessionDep, hub: HubDep,
+             user: ReassignUser) -> AlarmDetail:
+    """A supervisor hands the open alarm to another operator (or to nobody,
+    `to`: null), whoever holds it; audited, and every desk sees the new holder."""
+    target = None
+    if body.to is not None:
+        target = session.scalar(select(User).where(User.username == body.to))
+        if target is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no user {body.to!r}")
+    alarm = _open_alarm(session, alarm_id)
+    try:
+        audit = claims.reassign(session, alarm, user, target, body.note)
+    except claims.NotAssignable as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    claims.commit_and_publish(session, hub, [(alarm, audit)])
+    log.info("reassign: alarm %d to %s by %s", alarm_id, body.to, user.username)
+    return _detail(session, alarm_id)
+
+
+@router.post("/alarms/{alarm_id}/release", response_model=AlarmDetail, responses=CONFLICT)
+def release(alarm_id: AlarmId, session: SessionDep, hub: HubDep, user: AckUser,
+            body: ReleaseBody | None = None) -> AlarmDetail | JSONResponse:
+    """The holder lets the alarm go (another operator may take it); audited."""
+    alarm = _open_alarm(session, alarm_id)
+    if alarm.claimed_by != user.username:
+        session.rollback()
+        if alarm.claimed_by is not None:
+            return held(claims.ClaimHeld(alarm_id, alarm.claimed_by))
+        raise HTTPException(status.HTTP_409_CONFLICT, f"nobody holds alarm {alarm_id}")
+    audit = claims.release(session, alarm, user, body.note if body else "")
+    claims.commit_and_publish(session, hub, [(alarm, audit)])
+    return _detail(session, alarm_id)
+
+
 @router.post("/alarms/{alarm_id}/ack", response_model=AlarmDetail, responses=CONFLICT)
-def ack(alarm_id: AlarmId, session: SessionDep, hub: HubDep, user: AckUser,
-        body: AckBody | None = None) -> AlarmDetail | JSONResponse:
-    """received -> acknowledged; the device is told (`acknowledged`)."""
-    return _act(session, hub, user, alarm_id, "ack", note=body.note if body else "")
+def ack(alarm_id: AlarmId, session: SessionDep, hub: HubDep, settings: SettingsDep,
+        user: AckUser, body: AckBody | None = None) -> AlarmDetail | JSONResponse:
+    """received -> acknowledged, taking the alarm (claims it for the user; 409
+    with `claimed_by` when another holds it); the device is told."""
+    return _act(session, hub, settings, user, alarm_id, "ack",
+                note=body.note if body else "")
 
 
 @router.post("/alarms/{alarm_id}/verify", response_model=AlarmDetail, responses=CONFLICT)
 def verify(alarm_id: AlarmId, body: VerifyBody, session: SessionDep, hub: HubDep,
-           user: VerifyUser) -> AlarmDetail | JSONResponse:
+           settings: SettingsDep, user: VerifyUser) -> AlarmDetail | JSONResponse:
     """acknowledged -> verified, with the outcome genuine, false or test."""
-    return _act(session, hub, user, alarm_id, "verify", outcome=body.outcome, note=body.note)
+    return _act(session, hub, settings, user, alarm_id, "verify", outcome=body.outcome,
+                note=body.note)
 
 
 @router.post("/alarms/{alarm_id}/dispatch", response_model=AlarmDetail, responses=CONFLICT)
 def dispatch(alarm_id: AlarmId, body: DispatchBody, session: SessionDep, hub: HubDep,
-             user: DispatchUser) -> AlarmDetail | JSONResponse:
+             settings: SettingsDep, user: DispatchUser) -> AlarmDetail | JSONResponse:
     """verified genuine (or dispatched) -> dispatched to the grid worker or a patrol."""
-    return _act(session, hub, user, alarm_id, "dispatch", to=body.to, note=body.note)
+    return _act(session, hub, settings, user, alarm_id, "dispatch", to=body.to,
+                note=body.note)
 
 
 @router.post("/alarms/{alarm_id}/resolve", response_model=AlarmDetail, responses=CONFLICT)
-def resolve(alarm_id: AlarmId, session: SessionDep, hub: HubDep, user: ResolveUser,
-            body: ResolveBody | None = None) -> AlarmDetail | JSONResponse:
+def resolve(alarm_id: AlarmId, session: SessionDep, hub: HubDep, settings: SettingsDep,
+            user: ResolveUser, body: ResolveBody | None = None) -> AlarmDetail | JSONResponse:
     """verified or dispatched -> resolved (closed); the device is told."""
-    return _act(session, hub, user, alarm_id, "resolve", note=body.note if body else "")
+    return _act(session, hub, settings, user, alarm_id, "resolve",
+                note=body.note if body else "")

@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dashboard import labels, logins
+from dashboard import claims, labels, logins
 from dashboard.api.auth import csrf_ok, csrf_token
-from dashboard.api.deps import GuardDep, SessionDep, SettingsDep
+from dashboard.api.deps import GuardDep, HubDep, SessionDep, SettingsDep
 from dashboard.api.routes.pages import TEMPLATES, lang_of
 from dashboard.loginguard import Throttled, address_key
 from dashboard.users import authenticate
@@ -90,7 +90,7 @@ def _refused(request: Request, target: str, exc: Throttled) -> Response:
 
 @router.post("/logout")
 def logout(
-    request: Request, session: SessionDep,
+    request: Request, session: SessionDep, hub: HubDep,
     csrf_token_: Annotated[str, Form(alias="csrf_token")] = "",
 ) -> Response:
     if not csrf_ok(request, csrf_token_):
@@ -98,6 +98,9 @@ def logout(
                         status_code=status.HTTP_403_FORBIDDEN)
     login_id = request.session.get("sid")
     if isinstance(login_id, str):
+        user = logins.user_of(session, login_id)
+        if user is not None:  # the alarms they held are free for others (claims.py)
+            claims.release_on_logout(session, hub, user)
         logins.end(session, login_id)
     request.session.clear()
     return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)

@@ -9,6 +9,10 @@ A client resumes with `Last-Event-ID` (browsers send it on reconnect) or
 transitions after A, then goes live.  A bare `E` replays events only, and
 transitions from now.  It subscribes before replaying and skips live items
 it already sent, so nothing committed in between is lost or repeated.
+
+While they run, the streams also record the release of claims whose holder
+went idle (claims.IdleSweep: one sweep per interval for all of them), so
+every desk sees an idle claim end.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.api.auth import ViewerDep
 from dashboard.api.deps import CentreDep
 from dashboard.centre import Centre
+from dashboard.claims import IdleSweep
 from dashboard.live import LiveItem, Overflow
 from dashboard.queries import items_after, last_audit_id, last_event_id, transitions_after
 
@@ -59,6 +65,7 @@ def parse_cursor(text: str | None, what: str) -> Cursor:
 
 @router.get("/stream")
 async def stream(
+    request: Request,
     centre: CentreDep,
     _user: ViewerDep,
     after: Annotated[str | None, Query(description="replay after this 'E:A' (or 'E')")] = None,
@@ -67,8 +74,11 @@ async def stream(
     start = parse_cursor(last_event_id, "Last-Event-ID")
     if start == (None, None):
         start = parse_cursor(after, "after")
+    sweep = getattr(request.app.state, "claim_sweep", None)
+    if sweep is None:
+        sweep = request.app.state.claim_sweep = IdleSweep(centre.settings.claim_idle_s)
     return StreamingResponse(
-        _events(centre, start),
+        _events(centre, start, sweep),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -96,7 +106,14 @@ async def _replay(centre: Centre, last: dict[str, int], cursor: str) -> AsyncIte
             return
 
 
-async def _events(centre: Centre, start: Cursor) -> AsyncIterator[str]:
+def _sweep(centre: Centre, sweep: IdleSweep) -> None:
+    with centre.sessions() as session:
+        released = sweep.run(session, centre.hub)
+    if released:
+        log.info("released %d idle claim(s)", released)
+
+
+async def _events(centre: Centre, start: Cursor, sweep: IdleSweep) -> AsyncIterator[str]:
     async with centre.hub.subscribe() as sub:
         # the resume point is fixed after subscribing and before the client
         # hears "connected": anything committed later reaches it live
@@ -107,14 +124,21 @@ async def _events(centre: Centre, start: Cursor) -> AsyncIterator[str]:
         for cursor in ("event", "audit"):  # an alarm before its transitions
             async for msg in _replay(centre, last, cursor):
                 yield msg
+        keepalive = centre.settings.keepalive_s
+        quiet_since = time.monotonic()
         while True:
             try:
-                got = await sub.get(centre.settings.keepalive_s)
+                got = await sub.get(min(keepalive, sweep.every_s))
             except Overflow:
                 log.warning("stream client fell behind at %s; closing so it replays", last)
                 return
+            if sweep.due():
+                await run_in_threadpool(_sweep, centre, sweep)
             if got is None:
-                yield ": keepalive\n\n"
+                if time.monotonic() - quiet_since >= keepalive:
+                    quiet_since = time.monotonic()
+                    yield ": keepalive\n\n"
             elif got.id > last[got.cursor]:
+                quiet_since = time.monotonic()
                 last[got.cursor] = got.id
                 yield sse_message(got, last)
