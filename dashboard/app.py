@@ -26,6 +26,7 @@ from dashboard.api.routes import (
     login,
     overview,
     registry,
+    reports,
 )
 from dashboard.centre import Centre
 from dashboard.notify.channels import build_notifiers
@@ -78,5 +79,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(hazards.pages)
     app.include_router(overview.pages)
     app.include_router(history.pages)
+    app.include_router(reports.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -98,3 +98,38 @@ def test_history_pages_filters_and_shows_the_full_record(
     page.locator("select[name=outcome]").select_option("")
     page.locator("#search").click()
     expect(total).to_have_attribute("data-total", "10", timeout=UI_TIMEOUT_MS)
+
+
+def test_reports_page_shows_the_figures_and_draws_the_charts(
+    centre: CentreProc, page: Page, artifacts_dir: Path  # noqa: F811
+) -> None:
+    _seed(centre)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    log_in(page, centre.url)
+    page.goto(centre.url + "/reports?by=community")
+    assert page.locator("#nav-reports").get_attribute("aria-current") == "page"
+    expect(page.locator("#total-alarms")).to_have_text("60", timeout=UI_TIMEOUT_MS)
+    # one verified alarm, false: the rate is 1 / (0 + 1)
+    expect(page.locator("#false-rate")).to_have_text("100.0%")
+    expect(page.locator('#outcomes tr[data-outcome="false"] td.num')).to_have_text("1")
+    expect(page.locator('#places tr[data-place="东风社区"] td.alarms')).to_have_text("6")
+    expect(page.locator('#places tr[data-place=""] td.alarms')).to_have_text("54")
+    expect(page.locator('#operators tr[data-operator="admin"]')).to_have_count(1)
+    expect(page.locator('#timings tr[data-step="ack"] td.num').first).to_have_text("1")
+    # Chart.js (served from /static/vendor, under the CSP) drew both charts
+    for canvas in ("#chart-counts", "#chart-false"):
+        page.wait_for_function(
+            "id => window.Chart && window.Chart.getChart(document.querySelector(id))",
+            arg=canvas, timeout=UI_TIMEOUT_MS)
+    href = page.locator("#export").get_attribute("href")
+    assert href is not None and "by=community" in href
+    got = page.request.get(centre.url + href)
+    assert got.ok and sum(int(r["alarms"]) for r in csv.DictReader(
+        io.StringIO(got.body().decode("utf-8-sig")))) == 60
+    page.emulate_media(media="print")
+    expect(page.locator("#report-form")).to_be_hidden()
+    page.screenshot(path=str(artifacts_dir / "centre-reports.png"), full_page=True)
+    assert errors == []

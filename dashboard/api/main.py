@@ -17,6 +17,7 @@ from dashboard.api.routes import (
     notify,
     overview,
     registry,
+    reports,
     stream,
     users,
 )
@@ -36,3 +37,4 @@ api_router.include_router(notify.router)
 api_router.include_router(hazards.router)
 api_router.include_router(overview.router)
 api_router.include_router(history.router)
+api_router.include_router(reports.router)

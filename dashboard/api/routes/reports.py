@@ -1,0 +1,100 @@
+"""Reports: GET /api/v1/reports (JSON), GET /api/v1/reports.csv (the
+period × place table) and the printable /reports page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+
+from dashboard import history_labels, reports
+from dashboard.api.auth import ViewerDep
+from dashboard.api.deps import SessionDep, SettingsDep
+from dashboard.api.routes.history import csv_cell, day_start_ms
+from dashboard.api.routes.pages import TEMPLATES, lang_of
+from dashboard.api.routes.registry import page_boot
+from dashboard.labels import ALARM_TYPES
+from dashboard.settings import Settings
+
+router = APIRouter(tags=["reports"])
+pages = APIRouter(include_in_schema=False)
+
+MAX_DAYS = 3700
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def query(
+    settings: SettingsDep,
+    from_: Annotated[date | None, Query(alias="from", description="first day (centre's "
+                                        "timezone); default: the first of this month")] = None,
+    to: Annotated[date | None, Query(description="last day, inclusive; default: today")] = None,
+    bucket: Annotated[Literal["day", "week", "month"], Query()] = "day",
+    by: Annotated[Literal["none", "community", "grid_cell"], Query()] = "none",
+) -> reports.Query:
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    first = from_ or today.replace(day=1)
+    last = to or today
+    if last < first or (last - first).days > MAX_DAYS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"the range must run forwards and span at most {MAX_DAYS} days")
+    return reports.Query(
+        since_ms=day_start_ms(first, settings.timezone),
+        until_ms=day_start_ms(last + timedelta(days=1), settings.timezone),
+        bucket=bucket, by=by, timezone=settings.timezone, ack_sla_s=settings.ack_sla_s,
+        verify_sla_s=settings.verify_sla_s)
+
+
+QueryDep = Annotated[reports.Query, Depends(query)]
+
+
+@router.get("/reports")
+def get_report(session: SessionDep, _user: ViewerDep, q: QueryDep) -> dict[str, Any]:
+    """Counts per period and place, outcomes, false-alarm rate, response
+    times (p50/p90, overall and per operator), SLA breaches, hazards and
+    device availability for the alarms received in the range."""
+    return reports.report(session, q, _now_ms())
+
+
+def report_csv(rep: dict[str, Any]) -> str:
+    types = list(ALARM_TYPES)
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["bucket", "place", "alarms", *reports.OUTCOMES, "false_rate", "ack_late",
+                  "verify_late", *types])
+    for r in rep["rows"]:
+        rate = "" if r["false_rate"] is None else f"{r['false_rate']:.4f}"
+        out.writerow([r["bucket"], csv_cell(r["place"]), r["alarms"],
+                      *(r["by_outcome"][o] for o in reports.OUTCOMES), rate, r["ack_late"],
+                      r["verify_late"], *(r["by_type"].get(t, 0) for t in types)])
+    return buf.getvalue()
+
+
+@router.get("/reports.csv", response_class=Response)
+def get_report_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Response:
+    """The report's period × place table as CSV (UTF-8 with BOM)."""
+    body = "\ufeff" + report_csv(reports.report(session, q, _now_ms()))
+    return Response(body.encode(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="homeguard-report.csv"'})
+
+
+def _boot(request: Request, settings: Settings, user: Any, ctx: dict[str, Any]) -> dict[str, Any]:
+    boot = page_boot(request, settings, user, ctx)
+    boot["sla"] = {"ack_s": settings.ack_sla_s, "verify_s": settings.verify_sla_s}
+    return boot
+
+
+@pages.get("/reports", response_class=HTMLResponse)
+def reports_page(request: Request, settings: SettingsDep, user: ViewerDep) -> HTMLResponse:
+    ctx = history_labels.page_context(lang_of(request))
+    boot = _boot(request, settings, user, ctx)
+    ctx.update(boot=boot, user=user, csrf=boot["csrf"])
+    return TEMPLATES.TemplateResponse(request, "reports.html", ctx)

@@ -1,0 +1,190 @@
+"""Reports: the alarms received in a range counted per period (day, week
+from Monday, month; in the centre's timezone) and per place (community or
+grid cell, through the registry as it is now), with outcomes, the
+false-alarm rate, response times, SLA breaches, electrical hazards and
+device availability.
+
+Definitions (docs/history-reports.md):
+- false-alarm rate = false / (genuine + false); tests and unverified
+  alarms are left out; None when there is neither.
+- response times are from receipt (created_ms) to the step: acknowledge,
+  verify, first dispatch, resolve; an operator's are the steps they took.
+  Alarms the system closed (restore) count in no resolve time.
+- p50 and p90 are nearest-rank percentiles: the smallest value with at
+  least 50 % (90 %) of the values at or below it.
+- an SLA breach: acknowledged later than ack_sla_s, or still not
+  acknowledged at the range's end (or now) past it and not closed; the
+  same for verification with verify_sla_s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard import history
+from dashboard.hazards import Hazard
+from dashboard.models import Alarm, AlarmAudit
+from dashboard.restore import SYSTEM_USER
+
+BUCKETS = ("day", "week", "month")
+GROUPS = ("none", "community", "grid_cell")
+STEPS = ("ack", "verify", "dispatch", "resolve")
+OUTCOMES = ("genuine", "false", "test", "none")
+
+
+@dataclass(frozen=True)
+class Query:
+    since_ms: int
+    until_ms: int
+    bucket: str = "day"
+    by: str = "none"
+    timezone: str = "Asia/Shanghai"
+    ack_sla_s: int = 30
+    verify_sla_s: int = 90
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest rank: the smallest value with at least p % at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90)}
+
+
+def false_rate(outcomes: Counter[str]) -> float | None:
+    judged = outcomes["genuine"] + outcomes["false"]
+    return outcomes["false"] / judged if judged else None
+
+
+def bucket_of(ms: int, bucket: str, zone: ZoneInfo) -> str:
+    day = datetime.fromtimestamp(ms / 1000, zone).date()
+    if bucket == "week":
+        day -= timedelta(days=day.weekday())
+    elif bucket == "month":
+        day = date(day.year, day.month, 1)
+    return day.isoformat()
+
+
+class _Tally:
+    """Counts of one period, place or the whole range."""
+
+    def __init__(self) -> None:
+        self.alarms = 0
+        self.types: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.ack_late = 0
+        self.verify_late = 0
+
+    def add(self, a: Alarm, ack_late: bool, verify_late: bool) -> None:
+        self.alarms += 1
+        self.types[a.type] += 1
+        self.outcomes[a.outcome or "none"] += 1
+        self.ack_late += ack_late
+        self.verify_late += verify_late
+
+    def out(self) -> dict[str, Any]:
+        return {"alarms": self.alarms, "by_type": dict(sorted(self.types.items())),
+                "by_outcome": {o: self.outcomes[o] for o in OUTCOMES},
+                "false_rate": false_rate(self.outcomes), "ack_late": self.ack_late,
+                "verify_late": self.verify_late}
+
+
+def _late(done_ms: int | None, a: Alarm, sla_s: int, end_ms: int) -> bool:
+    if done_ms is not None:
+        return done_ms - a.created_ms > sla_s * 1000
+    return a.state != "resolved" and end_ms - a.created_ms > sla_s * 1000
+
+
+def _steps(session: Session, q: Query) -> dict[int, dict[str, tuple[int, str]]]:
+    """Per alarm in the range: the first audit row of each step (at, who)."""
+    in_range = select(Alarm.id).where(Alarm.created_ms >= q.since_ms,
+                                      Alarm.created_ms < q.until_ms)
+    rows = session.execute(
+        select(AlarmAudit.alarm_id, AlarmAudit.action, AlarmAudit.at_ms, AlarmAudit.username)
+        .where(AlarmAudit.alarm_id.in_(in_range)).order_by(AlarmAudit.id)).all()
+    out: dict[int, dict[str, tuple[int, str]]] = {}
+    for alarm_id, action, at, who in rows:
+        step = "resolve" if action == "restore" else action
+        out.setdefault(alarm_id, {}).setdefault(step, (at, who))
+    return out
+
+
+def report(session: Session, q: Query, now_ms: int) -> dict[str, Any]:
+    zone = ZoneInfo(q.timezone)
+    alarms = list(session.scalars(
+        select(Alarm).where(Alarm.created_ms >= q.since_ms, Alarm.created_ms < q.until_ms)
+        .order_by(Alarm.created_ms, Alarm.id)))
+    places = history.places_of(session, {a.device_id for a in alarms})
+    steps = _steps(session, q)
+    end = min(now_ms, q.until_ms)
+    whole = _Tally()
+    series: dict[str, _Tally] = {}
+    rows: dict[tuple[str, str], _Tally] = {}
+    per_place: dict[str, _Tally] = {}
+    times: dict[str, list[float]] = {s: [] for s in STEPS}
+    by_operator: dict[str, dict[str, list[float]]] = {}
+    for a in alarms:
+        mine = steps.get(a.id, {})
+        ack_late = _late(a.acked_ms, a, q.ack_sla_s, end)
+        verify_late = _late(a.verified_ms, a, q.verify_sla_s, end)
+        period = bucket_of(a.created_ms, q.bucket, zone)
+        place = "" if q.by == "none" else places.get(a.device_id, {}).get(q.by, "")
+        for tally in (whole, series.setdefault(period, _Tally()),
+                      rows.setdefault((period, place), _Tally()),
+                      per_place.setdefault(place, _Tally())):
+            tally.add(a, ack_late, verify_late)
+        for step, (at, who) in mine.items():
+            if step not in times or who == SYSTEM_USER:
+                continue
+            seconds = (at - a.created_ms) / 1000
+            times[step].append(seconds)
+            by_operator.setdefault(who, {s: [] for s in STEPS})[step].append(seconds)
+    return {
+        "since_ms": q.since_ms, "until_ms": q.until_ms, "bucket": q.bucket, "by": q.by,
+        "timezone": q.timezone, "generated_ms": now_ms,
+        "sla": {"ack_s": q.ack_sla_s, "verify_s": q.verify_sla_s},
+        "totals": whole.out(),
+        "series": [{"bucket": b, **t.out()} for b, t in sorted(series.items())],
+        "rows": [{"bucket": b, "place": p, **t.out()} for (b, p), t in sorted(rows.items())],
+        "places": [{"place": p, **t.out()} for p, t in sorted(per_place.items())],
+        "timings": {s: spread(v) for s, v in times.items()},
+        "operators": [{"operator": who, **{s: spread(v) for s, v in t.items()}}
+                      for who, t in sorted(by_operator.items())],
+        "hazards": _hazards(session, q),
+        "devices": _devices(alarms, end),
+    }
+
+
+def _hazards(session: Session, q: Query) -> dict[str, Any]:
+    opened = list(session.scalars(select(Hazard).where(
+        Hazard.opened_ms >= q.since_ms, Hazard.opened_ms < q.until_ms)))
+    hours = [(h.rectified_ms - h.opened_ms) / 3_600_000 for h in opened
+             if h.rectified_ms is not None]
+    open_now = len(list(session.scalars(select(Hazard.id).where(Hazard.state == "open"))))
+    return {"opened": len(opened), "rectified": len(hours), "open_now": open_now,
+            "rectify_hours": spread(hours)}
+
+
+def _devices(alarms: list[Alarm], end_ms: int) -> dict[str, Any]:
+    """Offline time from the `offline` supervision alarms (receipt to the
+    restore that closed it, or to the range's end), low battery from the
+    devices' low_battery alarms: what the store records of availability."""
+    offline = [a for a in alarms if a.type == "offline"]
+    low = [a for a in alarms if a.type == "low_battery"]
+    hours = sum(((a.resolved_ms or end_ms) - a.created_ms) / 3_600_000 for a in offline)
+    return {"offline_alarms": len(offline),
+            "offline_devices": len({a.device_id for a in offline}),
+            "offline_hours": round(hours, 3), "low_battery_alarms": len(low),
+            "low_battery_devices": len({a.device_id for a in low})}
