@@ -3,7 +3,11 @@
 A device's username is its device id.  Each device may publish only its own
 uplink topics and subscribe only to its own downlink topics; each gateway
 account reads every device's uplink (also through shared subscriptions) and
-writes every device's downlink.  Nobody gets anything else, $SYS included.
+writes every device's downlink.  Each gateway account has a telemetry
+companion (`<name>.tm`, telemetry_user()) with the same password, for the
+gateway's second session: it reads only the telemetry uplink, so telemetry
+queues in the broker apart from alarms.  Nobody gets anything else, $SYS
+included.
 `allowed()` states the same rules for the embedded demo broker and the tests.
 """
 
@@ -18,6 +22,15 @@ DEFAULT_GATEWAY_USER = "gateway"
 DEVICE_WRITE = protocol.UPLINK  # event, telemetry, heartbeat, status
 DEVICE_READ = protocol.DOWNLINK  # ack, config, cmd
 SHARE_PREFIX = "$share/+/"
+# the telemetry companion of a gateway account: a '.' no device id can hold
+# (hg.protocol.valid_id), so no device can ever be named like one
+TM = ".tm"
+TELEMETRY_LEAVES = ("telemetry",)
+
+
+def telemetry_user(gateway_user: str) -> str:
+    """The account of a gateway's telemetry session."""
+    return gateway_user + TM
 
 
 class Access(Enum):
@@ -47,6 +60,12 @@ def gateway_rules() -> list[tuple[str, str]]:
     )
 
 
+def telemetry_rules() -> list[tuple[str, str]]:
+    """(read, topic filter) for a gateway's telemetry account: nothing else."""
+    reads = [f"{protocol.PREFIX}+/{leaf}" for leaf in TELEMETRY_LEAVES]
+    return [("read", t) for t in reads] + [("read", SHARE_PREFIX + t) for t in reads]
+
+
 def render(gateways: str | Iterable[str] = DEFAULT_GATEWAY_USER) -> str:
     """The Mosquitto acl_file text; `gateways` is the gateway account or all of them."""
     lines = [
@@ -67,6 +86,15 @@ def render(gateways: str | Iterable[str] = DEFAULT_GATEWAY_USER) -> str:
             f"topic deny {protocol.PREFIX}{user}/#",
         ]
         lines += [f"topic {access} {topic}" for access, topic in gateway_rules()]
+        companion = telemetry_user(user)
+        lines += [
+            "",
+            f"# {user}'s telemetry session: reads the telemetry uplink only, so telemetry",
+            "# queues for the gateway apart from alarms (docs/broker.md, Accounts).",
+            f"user {companion}",
+            f"topic deny {protocol.PREFIX}{companion}/#",
+        ]
+        lines += [f"topic {access} {topic}" for access, topic in telemetry_rules()]
     return "\n".join(lines) + "\n"
 
 
@@ -75,10 +103,11 @@ def allowed(user: str, topic: str, access: Access,
     """Whether the rendered ACL lets `user` do `access` on `topic` (a filter for SUBSCRIBE)."""
     if not user:
         return False
-    if user in _names(gateways):
+    names = _names(gateways)
+    if user in names or user in map(telemetry_user, names):
         if topic.startswith(f"{protocol.PREFIX}{user}/"):
             return False
-        rules = gateway_rules()
+        rules = gateway_rules() if user in names else telemetry_rules()
     elif protocol.valid_id(user):
         rules = [(a, t.replace("%u", user)) for a, t in device_rules()]
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from broker.acl import DEFAULT_GATEWAY_USER
+from broker.acl import DEFAULT_GATEWAY_USER, TM, telemetry_user
 from broker.errors import BrokerError
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -57,14 +57,22 @@ class BrokerSettings:
             raise BrokerError("max_packet_size below 2048 would refuse valid v1 messages")
         services = self.services()
         for name in services:
-            if not _SERVICE_NAME.fullmatch(name):
-                raise BrokerError(f"gateway account {name!r}: use 1-64 of A-Z a-z 0-9 . _ -")
-        if len(set(services)) != len(services):
-            raise BrokerError(f"gateway accounts {services} name one account twice")
+            if not _SERVICE_NAME.fullmatch(telemetry_user(name)):
+                raise BrokerError(f"gateway account {name!r}: use 1-{64 - len(TM)} of "
+                                  "A-Z a-z 0-9 . _ - (its telemetry account adds "
+                                  f"{TM!r})")
+        accounts = self.accounts()
+        if len(set(accounts)) != len(accounts):
+            raise BrokerError(f"gateway accounts {accounts} name one account twice")
 
     def services(self) -> list[str]:
         """Every service (gateway) account: the main one first."""
         return [self.gateway_user, *self.extra_gateways]
+
+    def accounts(self) -> list[str]:
+        """Every account that is not a device: each gateway account and its
+        telemetry companion (acl.telemetry_user)."""
+        return [name for user in self.services() for name in (user, telemetry_user(user))]
 
     @classmethod
     def load(cls, path: Path) -> BrokerSettings:

@@ -17,6 +17,9 @@ and every password.  Password and ACL changes take effect on reload (SIGHUP).
 Accounts share one namespace with MQTT client ids (every listener uses the
 username as the client id): a device id is never a gateway account nor one of
 the reserved client ids (broker.json `reserved_ids`), see check_device_id().
+Every gateway account has a telemetry companion (`<name>.tm`, the gateway's
+second session) with the same password: created, renamed and removed with it,
+and added by init() to a directory made before companions existed.
 """
 
 from __future__ import annotations
@@ -121,19 +124,22 @@ def init(root: Path, **changes: object) -> InitResult:
             setattr(settings, name, value)
     settings.validate()
     accounts = passwd.read(bdir.passwd_file)
-    if settings.gateway_user not in services and settings.gateway_user in accounts:
-        raise BrokerError(f"{settings.gateway_user!r} is already a device account")
+    for user in settings.services():
+        for name in (user, acl.telemetry_user(user)):
+            if user not in services and name in accounts:
+                raise BrokerError(f"{name!r} is already a device account")
     bdir.data_dir.mkdir(exist_ok=True)
     bdir.log_file.parent.mkdir(exist_ok=True)
     tls.ensure(bdir.tls_paths.dir, settings.hostnames)
     created = None
     if settings.gateway_user not in accounts:
         created = _set_gateway_password(bdir, settings.gateway_user, None)
+    _pair_companions(bdir, settings)
     write_atomic(bdir.settings_file, settings.dump())
     render_files(bdir, settings)
     _hand_over(bdir, settings.run_user)
     reserved = [user for user in accounts
-                if user not in settings.services() and user in settings.reserved_ids]
+                if user not in settings.accounts() and user in settings.reserved_ids]
     return InitResult(bdir, settings, created, reserved)
 
 
@@ -175,14 +181,14 @@ def remove_device(root: Path, device_id: str) -> bool:
     bdir = BrokerDir(Path(root))
     if not protocol.valid_id(device_id):
         raise BadDeviceId(device_id, VALID_ID)
-    if device_id in bdir.settings().services():
+    if device_id in bdir.settings().accounts():
         raise BadDeviceId(device_id, "that is a gateway account (broker remove-gateway)")
     return passwd.remove(bdir.passwd_file, device_id)
 
 
 def devices(root: Path) -> list[str]:
     bdir = BrokerDir(Path(root))
-    services = bdir.settings().services()
+    services = bdir.settings().accounts()
     return [user for user in passwd.read(bdir.passwd_file) if user not in services]
 
 
@@ -196,7 +202,10 @@ def set_gateway(root: Path, username: str | None = None, password: str | None = 
         old, settings.gateway_user = settings.gateway_user, username
         _save(bdir, settings)
         passwd.remove(bdir.passwd_file, old)
-    return _set_gateway_password(bdir, username, password)
+        passwd.remove(bdir.passwd_file, acl.telemetry_user(old))
+    password = _set_gateway_password(bdir, username, password)
+    _pair_companions(bdir, settings)
+    return password
 
 
 def add_gateway(root: Path, username: str, password: str | None = None) -> str:
@@ -210,6 +219,7 @@ def add_gateway(root: Path, username: str, password: str | None = None) -> str:
         _save(bdir, settings)
     password = password or new_password()
     passwd.set_password(bdir.passwd_file, username, password)
+    _pair_companions(bdir, settings)
     return password
 
 
@@ -225,16 +235,19 @@ def remove_gateway(root: Path, username: str) -> bool:
     settings.extra_gateways.remove(username)
     _save(bdir, settings)
     passwd.remove(bdir.passwd_file, username)
+    passwd.remove(bdir.passwd_file, acl.telemetry_user(username))
     return True
 
 
 def gateways(root: Path) -> list[str]:
-    """Every gateway account, the main one first."""
+    """Every gateway account, the main one first (each also has its
+    telemetry companion, acl.telemetry_user)."""
     return BrokerDir(Path(root)).settings().services()
 
 
 def gateway_credentials(root: Path) -> tuple[str, str]:
-    """(username, password) of the gateway account, for the gateway on this host."""
+    """(username, password) of the gateway account, for the gateway on this host;
+    its telemetry session logs in as acl.telemetry_user(username), same password."""
     bdir = BrokerDir(Path(root))
     return bdir.settings().gateway_user, bdir.gateway_password_file.read_text().strip()
 
@@ -257,7 +270,7 @@ def check_device_id(device_id: str, settings: BrokerSettings) -> None:
     """A device id is a valid id that no service uses as its username or client id."""
     if not protocol.valid_id(device_id):
         raise BadDeviceId(device_id, VALID_ID)
-    if device_id in settings.services():
+    if device_id in settings.accounts():
         raise BadDeviceId(device_id, "that is a gateway account")
     if device_id in settings.reserved_ids:
         raise BadDeviceId(device_id, "reserved as a service's MQTT client id "
@@ -271,10 +284,12 @@ def new_password() -> str:
 
 def _check_free(bdir: BrokerDir, settings: BrokerSettings, username: str) -> None:
     """A new gateway account name: not a device account, not another gateway."""
-    if username in settings.services():
+    if username in settings.accounts():
         raise BrokerError(f"{username!r} is already a gateway account")
-    if username in passwd.read(bdir.passwd_file):
-        raise BrokerError(f"{username!r} is already a device account")
+    taken = passwd.read(bdir.passwd_file)
+    for name in (username, acl.telemetry_user(username)):
+        if name in taken:
+            raise BrokerError(f"{name!r} is already a device account")
 
 
 def _save(bdir: BrokerDir, settings: BrokerSettings) -> None:
@@ -288,6 +303,16 @@ def _set_gateway_password(bdir: BrokerDir, user: str, password: str | None) -> s
     passwd.set_password(bdir.passwd_file, user, password)
     write_atomic(bdir.gateway_password_file, password + "\n", mode=0o600)
     return password
+
+
+def _pair_companions(bdir: BrokerDir, settings: BrokerSettings) -> None:
+    """Give every gateway account's telemetry companion the gateway's own
+    password line (the same hash: one secret per gateway); idempotent."""
+    entries = passwd.read(bdir.passwd_file)
+    paired = {acl.telemetry_user(user): entries[user]
+              for user in settings.services() if user in entries}
+    if any(entries.get(name) != line for name, line in paired.items()):
+        passwd.write(bdir.passwd_file, {**entries, **paired})
 
 
 def _hand_over(bdir: BrokerDir, run_user: str) -> None:

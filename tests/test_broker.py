@@ -331,6 +331,88 @@ def test_gateway_cannot_forge_uplink_or_touch_other_topics(mosquitto, peers):
     assert listener.payloads() == {b"control"}
 
 
+def test_telemetry_companion_reads_telemetry_only(mosquitto, peers):
+    # the gateway's second session: its account's companion, with its password
+    tm_user = acl.telemetry_user(mosquitto.gateway_user)
+    tm = peers(mosquitto, tm_user, mosquitto.gateway_password)
+    assert tm.accepted, tm.connack
+    tm.subscribe(*[f"hg/v1/+/{leaf}" for leaf in UPLINK], "$share/g/hg/v1/+/telemetry",
+                 "hg/v1/+/ack", "other/topic")
+    listener = gateway(mosquitto, peers)
+    listener.subscribe("hg/v1/+/ack")
+    a = device(mosquitto, peers, "dev-a")
+    a.subscribe("hg/v1/dev-a/ack")
+    for leaf in UPLINK:
+        a.publish(f"hg/v1/dev-a/{leaf}", f"a-{leaf}".encode())
+    tm.publish("hg/v1/dev-a/ack", b"forged-ack")  # it writes nothing
+    tm.publish(f"hg/v1/{tm_user}/event", b"forged-own")
+    tm.publish("other/topic", b"forged-other")
+    listener.publish("hg/v1/dev-a/ack", b"control-ack")
+    for leaf in UPLINK:
+        listener.wait_for(f"hg/v1/dev-a/{leaf}", f"a-{leaf}".encode())
+    a.wait_for("hg/v1/dev-a/ack", b"control-ack")
+    tm.wait_for("hg/v1/dev-a/telemetry", b"a-telemetry")
+    assert tm.payloads() == {b"a-telemetry"}  # once per filter it matched, nothing else
+    assert a.payloads() == {b"control-ack"}
+    assert not listener.got("hg/v1/dev-a/ack", b"forged-ack")
+    # every gateway account has one, removed with it
+    second = mosquitto.add_gateway("gateway-2")
+    wait_until(lambda: mosquitto.login("gateway-2.tm", second) == 0, TIMEOUT, "gateway-2.tm")
+    layout.remove_gateway(mosquitto.config_dir, "gateway-2")
+    mosquitto.reload()
+    wait_until(lambda: mosquitto.login("gateway-2.tm", second) == 5, TIMEOUT,
+               "gateway-2.tm refused")
+
+
+def test_companions_follow_their_gateway_accounts_and_no_device_takes_one(tmp_path):
+    root = layout.init(tmp_path / "b", run_user="root").dir.root
+    pw = layout.add_gateway(root, "gateway-2")
+    entries = passwd.read(root / "passwd")
+    assert passwd.verify(pw, entries["gateway-2.tm"])
+    main = (root / "gateway.password").read_text().strip()
+    assert passwd.verify(main, entries["gateway.tm"])
+    assert layout.devices(root) == [] and layout.gateways(root) == ["gateway", "gateway-2"]
+    for bad in ("gateway.tm", "gateway-2.tm"):  # not a device id, and a gateway account
+        with pytest.raises(BadDeviceId):
+            layout.add_device(root, bad)
+    with pytest.raises(BrokerError):
+        layout.add_gateway(root, "gateway.tm")  # the main account's companion
+    layout.set_gateway(root, "gw-main", "new-secret")
+    entries = passwd.read(root / "passwd")
+    assert "gateway" not in entries and "gateway.tm" not in entries
+    assert passwd.verify("new-secret", entries["gw-main.tm"])
+    layout.add_gateway(root, "gateway-2", "other-secret")  # a new password: both
+    assert passwd.verify("other-secret", passwd.read(root / "passwd")["gateway-2.tm"])
+    assert layout.remove_gateway(root, "gateway-2")
+    assert set(passwd.read(root / "passwd")) == {"gw-main", "gw-main.tm"}
+    with pytest.raises(BrokerError, match="1-61"):
+        layout.add_gateway(root, "x" * 62)  # its companion would not be a valid name
+
+
+def test_init_gives_an_older_directory_its_companions(mosquitto):
+    # a running broker on a directory of the release before companions
+    root = mosquitto.config_dir
+    second = mosquitto.add_gateway("gateway-2")
+    device_pw = mosquitto.add_device("dev-a")
+    old = {u: h for u, h in passwd.read(root / "passwd").items() if not u.endswith(".tm")}
+    passwd.write(root / "passwd", old)
+    (root / "acl").write_text((root / "acl").read_text().split("\n# gateway's telemetry")[0])
+    mosquitto.reload()
+    wait_until(lambda: mosquitto.login("gateway.tm", mosquitto.gateway_password) == 5,
+               TIMEOUT, "the old directory without companions")
+    again = layout.init(root)  # the upgrade: init, then reload
+    mosquitto.reload()
+    for user, password in (("gateway.tm", mosquitto.gateway_password),
+                           ("gateway-2.tm", second)):
+        wait_until(lambda u=user, p=password: mosquitto.login(u, p) == 0, TIMEOUT, user)
+    entries = passwd.read(root / "passwd")
+    assert {u: entries[u] for u in old} == old  # every other line as it was
+    assert passwd.verify(device_pw, entries["dev-a"]) and again.gateway_password is None
+    assert "user gateway-2.tm\n" in (root / "acl").read_text()
+    layout.init(root)  # again: nothing changes
+    assert passwd.read(root / "passwd") == entries
+
+
 # --- client ids: a session belongs to its account --------------------------------
 
 
@@ -601,6 +683,15 @@ def test_acl_check_matches_the_rules():
     assert not acl.allowed("gateway-2", "hg/v1/+/event", sub)  # unless it is one
     rendered = acl.render(both)
     assert "user gateway-2\ntopic deny hg/v1/gateway-2/#\n" in rendered
+    for tm in ("gateway.tm", "gateway-2.tm"):  # the telemetry companions: telemetry only
+        assert acl.allowed(tm, "hg/v1/+/telemetry", sub, both)
+        assert acl.allowed(tm, "$share/g1/hg/v1/+/telemetry", sub, both)
+        assert acl.allowed(tm, "hg/v1/dev-a/telemetry", recv, both)
+        for leaf in ("event", "heartbeat", "status", "ack"):
+            assert not acl.allowed(tm, f"hg/v1/dev-a/{leaf}", recv, both)
+        assert not acl.allowed(tm, "hg/v1/dev-a/cmd", pub, both)
+        assert not acl.allowed(tm, f"hg/v1/{tm}/telemetry", pub, both)
+        assert f"user {tm}\ntopic deny hg/v1/{tm}/#\n" in rendered
 
 
 def test_broker_md_limits_are_the_settings():
