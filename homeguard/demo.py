@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -27,14 +28,26 @@ import httpx
 import typer
 
 from gateway import statelock
+from hg.device import FW
 from homeguard.simulator.board import BoardSpec, SimBoard, stand_in_floor
 from homeguard.simulator.fleet import Fleet
+from homeguard.tech.centre import CentreRegistry, DeviceRecord
+from homeguard.tech.errors import TechError
 
 log = logging.getLogger("homeguard.demo")
 
 BUTTON = "hg-b-0001"
 SENSOR = "hg-s-0001"
 KEYS = {"f": "fire", "m": "medical", "s": "security"}
+# the household both devices are in, its grid cell and community: the desk
+# shows them with every alarm (registered at the centre on every start,
+# idempotently, as a technician's `homeguard device provision` would)
+SITE = {"household": "H-0001", "grid": "G-01", "grid_name": "和平社区第一网格",
+        "community": "和平社区",
+        "compound": "和平花园", "address": "和平花园 3 栋 2 单元 501 室",
+        "worker_name": "王建国", "worker_phone": "13700137003"}
+CONTACTS = ({"name": "张秀兰", "phone": "13800138001", "relation": "本人"},
+            {"name": "李强", "phone": "13900139002", "relation": "儿子"})
 # the button's LED as its app (apps/button/indicator.py) drives it
 LED = {"blink": "sending", "slow": "stored at the gateway",
        "on": "the centre has it (received, operator on it)", "off": "off"}
@@ -54,12 +67,14 @@ def _free_port(preferred: int) -> int:
 class Child:
     """A part of the system running as its own process, logging to a file."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+    def __init__(self, name: str, argv: list[str], log_dir: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "ab") as out:
             self.start = out.tell()  # the log goes on across runs: this run's part starts here
-            self.popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+            self.popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                          env={**os.environ, **(env or {})})
 
     def log(self) -> str:
         """What this run of the process has logged."""
@@ -162,7 +177,7 @@ def _start_broker(data: Path, logs: Path, embedded: bool) -> tuple[Child, int, s
 
 
 def _gateway_config(data: Path, mqtt_port: int, mqtt_password: str, centre: str,
-                    token: str) -> Path:
+                    token: str, metrics_port: int) -> Path:
     path = data / "gateway.toml"
     path.write_text(
         "[gateway]\n"
@@ -178,9 +193,20 @@ def _gateway_config(data: Path, mqtt_port: int, mqtt_password: str, centre: str,
         f'path = "{data / "devices.json"}"\n\n'
         "[centre]\n"
         f'url = "{centre}"\n'
-        f'token = "{token}"\n'
+        f'token = "{token}"\n\n'
+        "[metrics]\n"  # /telemetry here feeds the alarm detail's chart at the centre
+        'host = "127.0.0.1"\n'
+        f"port = {metrics_port}\n"
     )
     return path
+
+
+def _register(centre: str, admin_password: str, keys: dict[str, bytes]) -> None:
+    """The household, its grid cell and both devices in the centre's registry."""
+    for dev, typ, board in ((BUTTON, "button", "button-c3"), (SENSOR, "sensor", "sensor-esp32")):
+        rec = DeviceRecord(device_id=dev, type=typ, board=board, firmware=FW,
+                           key_hex=keys[dev].hex(), contacts=CONTACTS, **SITE)
+        CentreRegistry(centre, "admin", admin_password).register(rec)
 
 
 def _boards(data: Path, keys: dict[str, bytes], port: int) -> tuple[Fleet, SimBoard, SimBoard]:
@@ -269,6 +295,7 @@ def demo(
         stack.callback(broker.stop)
         centre_port = _free_port(port)
         centre = f"http://127.0.0.1:{centre_port}"
+        gateway_metrics = _free_port(0)
         admin_file = data / "centre-admin.password"
         if not admin_file.exists():
             admin_file.write_text(secrets.token_urlsafe(12))
@@ -279,10 +306,16 @@ def demo(
                              "--gateway-token", f"gw-demo:{token}",
                              "--bootstrap-admin", f"admin:{admin_password}",
                              # a demo-data/ from an older checkout is brought up to date
-                             "--migrate"], logs)
+                             "--migrate"], logs,
+                  env={"HG_CENTRE_TELEMETRY_URLS": f"http://127.0.0.1:{gateway_metrics}"})
         stack.callback(c.stop)
         _wait_http(f"{centre}/healthz", c)
-        cfg = _gateway_config(data, mqtt_port, gw_password, centre, token)
+        try:
+            _register(centre, admin_password, keys)
+        except TechError as exc:
+            raise typer.Exit(_fail(f"could not register the devices at the centre: {exc}")) \
+                from None
+        cfg = _gateway_config(data, mqtt_port, gw_password, centre, token, gateway_metrics)
         g = Child("gateway", [*_homeguard(), "gateway", "--config", str(cfg)], logs)
         stack.callback(g.stop)
         # the devices speak once the gateway has subscribed: a broker without a

@@ -43,6 +43,11 @@ class DeviceRecord:
     key_hex: str
     address: str = ""
     community: str = ""
+    compound: str = ""
+    contacts: tuple[dict[str, str], ...] = ()  # a new household's, as the registry takes them
+    grid_name: str = ""  # a new grid cell's name (else its code)
+    worker_name: str = ""  # a new grid cell's grid worker
+    worker_phone: str = ""
 
 
 class CentreRegistry:
@@ -99,15 +104,18 @@ class CentreRegistry:
             raise TechError(f"centre refused {what}: HTTP {r.status_code} {r.text[:300]}")
         return r.json() if r.content else {}
 
-    def _ensure_grid(self, code: str, community: str) -> None:
+    def _ensure_grid(self, rec: DeviceRecord) -> None:
+        code = rec.grid
         cells = self._check(self._call("GET", "/grid-cells"), "the grid cells")
         if any(c["code"] == code for c in cells):
             return
-        if not community:
+        if not rec.community:
             raise TechError(f"grid cell {code} is not registered at the centre: register it "
                             "on the centre's /registry page, or give --community")
         self._check(self._call("POST", "/grid-cells", {
-            "code": code, "name": code, "community": community}), f"grid cell {code}")
+            "code": code, "name": rec.grid_name or code, "community": rec.community,
+            "worker_name": rec.worker_name, "worker_phone": rec.worker_phone}),
+            f"grid cell {code}")
 
     def _ensure_household(self, rec: DeviceRecord) -> None:
         r = self._call("GET", f"/households/{rec.household}")
@@ -121,14 +129,15 @@ class CentreRegistry:
                             "and --community")
         self._check(self._call("POST", "/households", {
             "code": rec.household, "address": rec.address, "community": rec.community,
-            "grid_cell": rec.grid or None}), f"household {rec.household}")
+            "compound": rec.compound, "grid_cell": rec.grid or None,
+            "contacts": list(rec.contacts)}), f"household {rec.household}")
 
     def register(self, rec: DeviceRecord) -> str:
         """Register (or update) the device, its household and grid cell, and
         set its key; returns what was done, for the technician."""
         try:
             if rec.grid:
-                self._ensure_grid(rec.grid, rec.community)
+                self._ensure_grid(rec)
             if rec.household:
                 self._ensure_household(rec)
             fields = {"type": rec.type, "board": rec.board, "firmware": rec.firmware[:32],
