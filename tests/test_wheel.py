@@ -94,14 +94,15 @@ def shipped(src: Path) -> set[str]:
     """What the wheel must hold: every module of the parts, hg from
     firmware/hg, the apps as firmware/apps, and the data files read at run time."""
     out = set()
-    for part in ("broker", "dashboard", "gateway", "hardware", "firmware/apps", "firmware/hg"):
+    for part in ("broker", "dashboard", "gateway", "hardware", "homeguard", "firmware/apps",
+                 "firmware/hg"):
         for path in (src / part).rglob("*.py"):
             rel = path.relative_to(src).as_posix()
             out.add(rel.removeprefix("firmware/") if part == "firmware/hg" else rel)
-    for pattern in ("broker/templates/*", "dashboard/templates/*", "dashboard/static/*",
+    for pattern in ("broker/templates/*", "dashboard/templates/*", "dashboard/static/**/*",
                     "dashboard/migrations/script.py.mako", "hardware/boards/*.json",
                     "gateway/sample.toml"):
-        out |= {p.relative_to(src).as_posix() for p in src.glob(pattern)}
+        out |= {p.relative_to(src).as_posix() for p in src.glob(pattern) if p.is_file()}
     return out
 
 
