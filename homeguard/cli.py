@@ -43,6 +43,7 @@ PARTS = (
     Part("homeguard.demo", ("demo",), "demo"),
     Part("homeguard.simulator.cli", ("simulate",), "demo"),
     Part("homeguard.bench", ("bench",), "dev"),
+    Part("homeguard.chaos.cli", ("chaos",), "dev"),
     Part("homeguard.tech.cli", ("device",), "tech"),
 )
 OWN = frozenset({"broker", "dashboard", "firmware", "gateway", "hardware", "hg", "homeguard"})

@@ -1,4 +1,5 @@
-"""A TCP proxy the tests control, to cut device links the way Wi-Fi does.
+"""A TCP proxy between the devices and the broker, to cut their links the way
+Wi-Fi does (`homeguard chaos` and the fault test).
 
     proxy = TcpProxy(("127.0.0.1", broker.port)).start()
     ... devices connect to proxy.port ...
@@ -19,7 +20,7 @@ import struct
 import threading
 import time
 
-from tests.harness.proc import free_port
+from homeguard.bench.servers import free_port
 
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
