@@ -1,0 +1,91 @@
+"""`homeguard chaos` without servers: the reconciliation's counting and the
+fault driver against a fake stack. (The whole run: tests/test_faults.py.)"""
+
+from __future__ import annotations
+
+import time
+
+from homeguard.chaos import reconcile
+from homeguard.chaos.faults import CENTRE_DOWN, KILL_GATEWAY, KINDS, Driver, Fault, FaultConfig
+from homeguard.chaos.reconcile import Stored
+
+
+def stored(device: str, seq: int, at: int = 1000, received: int = 1100) -> Stored:
+    return Stored(device, seq, at, received)
+
+
+def test_alarms_lost_duplicated_and_unexpected_are_counted_apart() -> None:
+    sent = {("d-1", 1), ("d-1", 2), ("d-2", 1), ("d-2", 2)}
+    at_centre = [stored("d-1", 1), stored("d-1", 1), stored("d-2", 1), stored("d-3", 9)]
+    out = reconcile.alarms(sent, at_centre, acked={("d-1", 2)})
+    assert (out["pressed"], out["at_centre"], out["lost"]) == (4, 2, 2)
+    assert out["lost_after_stored_ack"] == 1  # the gateway acked d-1/2 and it is not there
+    assert out["duplicates"] == 1 and out["unexpected"] == 1
+    assert out["lost_sample"] == [("d-1", 2), ("d-2", 2)]
+    assert out["unexpected_sample"] == [("d-3", 9)]
+
+
+def test_telemetry_missing_within_the_shed_count_is_not_lost() -> None:
+    acked = {("d", s) for s in range(10)}
+    kept = {("d", s) for s in range(7)} | {("d", 99)}
+    assert reconcile.telemetry(acked, kept, shed=2) == {
+        "acked_by_broker": 10, "stored": 7, "missing": 3, "shed": 2, "lost": 1}
+    assert reconcile.telemetry(acked, kept, shed=5)["lost"] == 0
+
+
+def test_latency_is_split_by_whether_the_press_fell_in_a_fault() -> None:
+    faults = [Fault(KILL_GATEWAY, 1000, 2000), Fault(CENTRE_DOWN, 5000, 6000)]
+    at_centre = [stored("d", 1, 1500, 4000), stored("d", 2, 3000, 3010),
+                 stored("d", 3, 5500, 6500), stored("d", 4, 7000, 7020),
+                 stored("x", 1, 1500, 1600)]  # not sent by the fleet: left out
+    out = reconcile.latency({("d", s) for s in range(1, 5)}, at_centre, faults)
+    assert out["inside_outages"]["count"] == 2 and out["inside_outages"]["max"] == 2500
+    assert out["outside_outages"]["count"] == 2 and out["outside_outages"]["max"] == 20
+    assert out["all"]["count"] == 4
+
+
+class FakeStack:
+    """Notes what the driver did; a part is 'down' between its stop and start."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.down: set[str] = set()
+
+    def kill_gateway(self) -> None:
+        assert "gateway" not in self.down, "killed while down"
+        self.down.add("gateway")
+        self.calls.append("kill_gateway")
+
+    def start_gateway(self) -> None:
+        self.down.discard("gateway")
+        self.calls.append("start_gateway")
+
+    def restart_broker(self) -> None:
+        self.calls.append("restart_broker")
+
+    def kill_centre(self) -> None:
+        self.down.add("centre")
+        self.calls.append("kill_centre")
+
+    def start_centre(self) -> str:
+        self.down.discard("centre")
+        self.calls.append("start_centre")
+        return ""
+
+    def cut_links(self, seconds: float) -> None:
+        self.calls.append("cut_links")
+
+
+def test_the_driver_does_every_kind_and_leaves_every_part_up() -> None:
+    fake = FakeStack()
+    cfg = FaultConfig(every_s=0.05, gateway_down_s=(0.05, 0.1), cut_s=(0.01, 0.02),
+                      centre_outage_s=30.0, centre_at_s=0.2, seed=3)
+    driver = Driver(fake, cfg)
+    until = time.monotonic() + 1.5
+    faults = driver.run(lambda: time.monotonic() >= until)
+    assert {f.kind for f in faults} == set(KINDS)
+    assert [f.kind for f in faults].count(CENTRE_DOWN) == 1
+    # the run ended inside the 30 s centre outage: the centre is started anyway
+    assert fake.down == set() and fake.calls.count("start_centre") == 1
+    assert fake.calls.count("kill_gateway") == fake.calls.count("start_gateway")
+    assert all(f.end_ms is not None and f.end_ms >= f.start_ms for f in faults)
