@@ -1,0 +1,94 @@
+"""The real `homeguard centre` for the alarm desk's tests (issue 18), on
+SQLite and on a real PostgreSQL, with a few operators, and a registered
+household so desk rows have an address and a grid cell.
+
+    def test_x(desk: DeskCentre): ...                 # both databases
+
+    @pytest.mark.parametrize("centre_env", [{"HG_CENTRE_CLAIM_IDLE_S": "2"}])
+    def test_y(desk: DeskCentre): ...                 # with these settings
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness.proc import Proc, free_port
+from tests.test_centre_browser import ADMIN, PASSWORD, CentreProc, homeguard_argv
+
+OPERATORS = {"olga": "operator", "oscar": "operator", "sam": "supervisor", "tom": "technician"}
+USER_PASSWORD = "desk-operator-pw1"
+HOUSEHOLD = {"code": "H-0101", "address": "3号楼 2单元 201", "compound": "和平花园",
+             "community": "和平社区", "grid_cell": "G-07",
+             "contacts": [{"name": "王芳", "phone": "13800000001", "relation": "女儿"}]}
+CELL = {"code": "G-07", "name": "和平第七网格", "community": "和平社区",
+        "worker_name": "张三", "worker_phone": "13900000007"}
+REGISTERED = "hg-b-0101"
+
+
+class DeskCentre(CentreProc):
+    db: str = "sqlite"
+
+    def operator(self, name: str) -> httpx.Client:
+        return self.client(name, USER_PASSWORD)
+
+
+def _start(tmp_path: Path, db_url: str, env: dict[str, str]) -> Iterator[DeskCentre]:
+    port = free_port()
+    argv = [*homeguard_argv(), "centre", "--host", "127.0.0.1", "--port", str(port),
+            "--db", db_url, "--gateway-token", "gw-browser-token",
+            "--bootstrap-admin", f"{ADMIN}:{PASSWORD}"]
+    proc = Proc("centre", argv, tmp_path, env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    proc.start()
+    running = DeskCentre(proc, url)
+    try:
+        proc.wait_ready(healthy, timeout=60)
+        admin = running.client()
+        for name, role in OPERATORS.items():
+            r = admin.post("/api/v1/users", json={"username": name, "password": USER_PASSWORD,
+                                                  "role": role, "display_name": name.title()})
+            assert r.status_code == 201, r.text
+        assert admin.post("/api/v1/registry/grid-cells", json=CELL).status_code == 201
+        assert admin.post("/api/v1/registry/households", json=HOUSEHOLD).status_code == 201
+        r = admin.post("/api/v1/registry/devices", json={
+            "device_id": REGISTERED, "type": "button", "household": HOUSEHOLD["code"]})
+        assert r.status_code == 201, r.text
+        yield running
+    finally:
+        for c in running.clients:
+            c.close()
+        proc.stop()
+
+
+@pytest.fixture
+def centre_env() -> dict[str, str]:
+    """HG_CENTRE_* settings of the `desk` centre (parametrize to change)."""
+    return {}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def desk(request: pytest.FixtureRequest, tmp_path: Path, centre_env: dict[str, str],
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskCentre]:
+    """A running centre with operators and one registered household, on each database."""
+    for name in list(os.environ):
+        if name.startswith("HG_CENTRE_"):  # the test's settings alone configure it
+            monkeypatch.delenv(name)
+    if request.param == "postgresql":
+        db_url = str(request.getfixturevalue("postgres").fresh_database())
+    else:
+        db_url = f"sqlite:///{tmp_path / 'centre.db'}"
+    for running in _start(tmp_path, db_url, centre_env):
+        running.db = request.param
+        yield running
