@@ -26,6 +26,10 @@ SHED = Counter("hg_gateway_shed_total", "Messages dropped on purpose, by lane an
                ["lane", "reason"])
 DISK_FREE = Gauge("hg_gateway_disk_free_bytes", "Free space on the store's file system")
 LANE_DEPTH = Gauge("hg_gateway_lane_depth", "Telemetry messages waiting to be committed")
+SEQ_MISSING = Counter("hg_gateway_seq_missing_total", "Device seqs never received within the "
+                      "grace: messages lost on the way (broker drops, device shedding, "
+                      "links); gateway/gaps.py")
+SEQ_PENDING = Gauge("hg_gateway_seq_pending", "Device seqs not received yet, within the grace")
 SUPERVISION = Counter("hg_gateway_supervision_total", "Supervision events raised", ["type"])
 
 # label children the per-message path uses, looked up once (labels() costs

@@ -34,6 +34,7 @@ from gateway import dedup, metrics
 from gateway.ack import Acker
 from gateway.config import Config
 from gateway.freshness import Away
+from gateway.gaps import Gaps, Missing
 from gateway.lane import EventLane, TelemetryLane
 from gateway.outcome import Outcome
 from gateway.registry import Registry
@@ -86,7 +87,8 @@ class Pipeline:
                  on_seen: Callable[[Event], None] = lambda e: None,
                  event_lane: bool = False,
                  on_conflict: Callable[[str, int, int], None] = lambda d, s, hi: None,
-                 away: Away | None = None) -> None:
+                 away: Away | None = None,
+                 on_missing: Callable[[list[Missing]], None] = lambda found: None) -> None:
         self.cfg = cfg
         self.store = store
         self.registry = registry
@@ -100,6 +102,13 @@ class Pipeline:
         self.rejections = Rejections()
         self.dedup = dedup_backend(cfg, store)
         self._lock = threading.Lock()
+        # seqs that never arrive (gaps.py); not in a share group, where each
+        # gateway sees only part of a device's messages
+        self.gaps: Gaps | None = None if self.dedup.shared else Gaps(self.dedup.highest)
+        self.on_missing = on_missing  # runs counted missing: (the service reports them)
+        self.missing: dict[str, int] = {}  # device -> seqs counted missing since start
+        self._gaps_lock = threading.Lock()  # handle() runs on each session's thread
+        self._gaps_checked_ms = 0
         # events committed in batches on their own thread (None: on the caller's)
         self.events: EventLane[tuple[Event, str]] | None = (
             EventLane(self.commit_events) if event_lane else None)
@@ -124,9 +133,31 @@ class Pipeline:
             log.exception("held topic=%s: unexpected error before the store; not "
                           "acknowledged, redelivered on reconnect", topic)
             return Outcome.HELD
+        if self.gaps is not None:
+            self._gaps(event, received_ms)
         if event.kind == "telemetry":
             return self._telemetry(event, topic)
         return self._store(event, topic)
+
+    def _gaps(self, event: Event, now_ms: int) -> None:
+        """Note the seq; once a second, count the runs past their grace."""
+        assert self.gaps is not None
+        online = event.kind == "status" and event.type == "online"
+        with self._gaps_lock:
+            self.gaps.seen(event.device, event.seq, now_ms, online)
+            if now_ms - self._gaps_checked_ms < 1000:
+                return
+            self._gaps_checked_ms = now_ms
+            found = self.gaps.expire(now_ms)
+            metrics.SEQ_PENDING.set(self.gaps.pending())
+        for m in found:
+            metrics.SEQ_MISSING.inc(m.count)
+            self.missing[m.device] = self.missing.get(m.device, 0) + m.count
+            log.warning("device %s: %d seq(s) never arrived verified (%d-%d): lost on the "
+                        "way (broker queue full, device shedding, a link) or refused "
+                        "(hg_gateway_rejected_total)", m.device, m.count, m.lo, m.hi)
+        if found:
+            self.on_missing(found)
 
     # --- the front stages -----------------------------------------------------
 
