@@ -32,8 +32,9 @@ from dashboard.settings import Settings, bound_token
 GATEWAY_ID = re.compile(r"^[a-z0-9-]{3,32}$")
 TOKEN_PREFIX = "hggw_"  # recognisable in a leaked config or a secret scanner
 # supervision events a gateway raises about itself (docs/gateway.md)
-OWN_TYPES = frozenset({"gateway_offline", "link_lost", "online"})
-SELF_ONLY = frozenset({"gateway_offline", "link_lost"})
+WARNINGS = frozenset({"data_lost", "disk_low", "shedding"})  # about the gateway itself
+OWN_TYPES = frozenset({"gateway_offline", "link_lost", "online"}) | WARNINGS
+SELF_ONLY = frozenset({"gateway_offline", "link_lost"}) | WARNINGS
 
 
 class GatewayError(ValueError):
@@ -93,7 +94,8 @@ def refusals(who: GatewayIdentity, batch: IngestBatch,
 
     A gateway speaks for itself and for devices, never for another gateway:
     events about its own id are its own supervision (gateway_offline,
-    link_lost, online); gateway_offline and link_lost are about no one else;
+    link_lost, online, its warnings); gateway_offline, link_lost and the
+    warnings are about no one else;
     an id that belongs to another gateway is no device of anyone's."""
     out: list[dict[str, object]] = []
     for index, ev in enumerate(batch.events):

@@ -34,7 +34,7 @@ PRIORITY = {
     "residual_current": 3, "over_temp": 3, "over_current": 3,
     "over_voltage": 3, "under_voltage": 3,
     "tamper": 4, "low_battery": 4, "offline": 4, "gateway_offline": 4, "link_lost": 4,
-    "seq_conflict": 4, FLOODING: 4,
+    "seq_conflict": 4, FLOODING: 4, "data_lost": 4, "disk_low": 4, "shedding": 4,
     "manual": 5, "auto": 5,
 }
 DEFAULT_PRIORITY = 4
@@ -94,7 +94,8 @@ def store_batch(
 # (or its last will), a gateway that lost its broker or its devices' link
 # (these three restore themselves, restore.py), and a device fault: a seq
 # reused for other content (closed by an operator)
-SUPERVISION_ALARMS = ("offline", "gateway_offline", "link_lost", "seq_conflict")
+SUPERVISION_ALARMS = ("offline", "gateway_offline", "link_lost", "seq_conflict",
+                      "data_lost", "disk_low", "shedding")
 
 
 def is_alarm(kind: str, typ: str) -> bool:

@@ -32,6 +32,11 @@ ALARM_TYPES = {
     "link_lost": ("链路中断（设备批量掉线）", "Broker/link lost (devices dropped together)"),
     # a device fault the gateway reports: one seq sent twice with different content
     "seq_conflict": ("设备序号冲突", "Device fault: sequence number reused"),
+    # a gateway's warnings about itself: messages lost on the way, its disk,
+    # telemetry it shed when overloaded
+    "data_lost": ("网关告警：数据丢失", "Gateway warning: messages lost"),
+    "disk_low": ("网关告警：磁盘空间不足", "Gateway warning: disk space low"),
+    "shedding": ("网关告警：过载丢弃遥测", "Gateway warning: overloaded, telemetry shed"),
     # a device fault the centre raises: alarms over the rate, folded (flood.py)
     "flooding": ("设备报警泛滥", "Device flooding alarms"),
 }
@@ -51,6 +56,9 @@ ACTIONS = {
     "resolve": ("办结", "Resolve"),
     # not an operator's: the centre closed a supervision alarm when the device came back
     "restore": ("自动恢复", "Restored (system)"),
+    # who holds the alarm (dashboard/claims.py)
+    "reassign": ("改派", "Reassign"),
+    "release": ("释放", "Release"),
 }
 
 OUTCOMES = {
@@ -128,6 +136,75 @@ TEXT = {
                      "×{count} ({folded} repeats folded into this alarm)"),
     "folded": ("合并的重复报警", "Folded repeats"),
     "folded_shown": ("已显示 {shown} 次，共 {total} 次", "Showing {shown} of {total}"),
+}
+
+# the alarm desk: its columns, who holds an alarm, sound and notifications,
+# keys; "{x}" are filled in by desk.js
+DESK = {
+    "title_count": ("({n}) 报警台", "({n}) Alarm desk"),
+    "site": ("住户 / 地址", "Household / address"),
+    "area": ("社区 / 网格", "Community / grid cell"),
+    "waiting": ("等待时长", "Waiting"),
+    "operator": ("处理人", "Operator"),
+    "nobody": ("待领取", "Not taken"),
+    "you": ("{user}（本人）", "{user} (you)"),
+    "held_by": ("{user} 正在处理此报警；如需接手，请值班长改派",
+                "{user} is handling this alarm; ask a supervisor to reassign it"),
+    "reassign_to": ("改派给", "Reassign to"),
+    "reassign_nobody": ("（无人，释放）", "(nobody: release)"),
+    "released_logout": ("退出登录后释放", "released at logout"),
+    "released_idle": ("超时未操作，自动释放", "released after idling"),
+    "released_released": ("主动释放", "released"),
+    "sound_blocked": ("浏览器阻止了报警声音 —— 点击此处开启声音",
+                      "The browser is blocking the alarm sound — click here to turn it on"),
+    "sound_off": ("报警声音已关闭", "Alarm sound off"),
+    "sound_on": ("报警声音已开启", "Alarm sound on"),
+    "mute": ("关闭声音", "Mute"),
+    "unmute": ("开启声音", "Unmute"),
+    "notify_title": ("新报警：{type}", "New alarm: {type}"),
+    "notify_body": ("{site}，等待受理", "{site}, waiting to be taken"),
+    "notify_allow": ("开启桌面通知", "Enable desktop notifications"),
+    "keys": ("快捷键", "Keyboard shortcuts"),
+    "keys_hint": ("按 ? 查看快捷键", "Press ? for keys"),
+    "key_move": ("上一条 / 下一条报警", "Previous / next alarm"),
+    "key_open": ("打开所选报警的详情", "Open the selected alarm's details"),
+    "key_ack": ("受理（领取）", "Acknowledge (take it)"),
+    "key_verify": ("核实（再选结果）", "Verify (then pick the outcome)"),
+    "key_dispatch": ("派遣", "Dispatch"),
+    "key_resolve": ("办结（需确认）", "Resolve (asks to confirm)"),
+    "key_help": ("显示 / 隐藏本说明", "Show / hide these keys"),
+    "key_close": ("关闭对话框，回到报警列表", "Close a dialog, back to the list"),
+    "key_mute": ("关闭 / 开启声音", "Mute / unmute"),
+    "confirm": ("确定", "Confirm"),
+    "cancel": ("取消", "Cancel"),
+    "confirm_resolve": ("确认办结报警 #{id}（{type}）？办结后不能撤销。",
+                        "Resolve alarm #{id} ({type})? This cannot be undone."),
+    "pick_outcome": ("核实结果：1 真实警情，2 误报，3 测试",
+                     "Outcome: 1 genuine, 2 false alarm, 3 test"),
+    "pick_dispatch": ("派遣对象：1 网格员，2 巡逻队", "Dispatch to: 1 grid worker, 2 patrol"),
+    "seconds": ("{n} 秒", "{n} s"),
+    "sep": ("；", "; "),
+    "minutes": ("{m} 分 {s} 秒", "{m} min {s} s"),
+    "hours": ("{h} 小时 {m} 分", "{h} h {m} min"),
+}
+
+# what a device sent, in words (dashboard/static/readable.js picks one by the
+# keys present; "{v}" the reading, "{set}" the set point, in display units)
+DATA = {
+    "btn": ("按键：{v}", "Button: {v}"),
+    "residual_current": ("剩余电流 {v} mA（设定 {set} mA）",
+                         "Residual current {v} mA (set {set} mA)"),
+    "over_temp": ("线缆温度 {v} °C（设定 {set} °C）", "Cable temperature {v} °C (set {set} °C)"),
+    "over_current": ("电流 {v} A（设定 {set} A）", "Current {v} A (set {set} A)"),
+    "over_voltage": ("电压 {v} V（设定上限 {set} V）", "Voltage {v} V (upper limit {set} V)"),
+    "under_voltage": ("电压 {v} V（设定下限 {set} V）", "Voltage {v} V (lower limit {set} V)"),
+    "battery": ("电池电压 {v} V（低电阈值 {set} V）", "Battery {v} V (low below {set} V)"),
+    "zone": ("防区 {v}", "Zone {v}"),
+    "channel": ("通道 {v}", "Channel {v}"),
+    "latched": ("已锁定", "latched"),
+    "reason": ("原因：{v}", "Reason: {v}"),
+    "ref": ("撤销第 {v} 号报警", "Cancels alarm no. {v}"),
+    "count": ("共 {v} 次", "{v} times"),
 }
 
 # the registry and device board pages, and the site in an alarm's detail
@@ -222,7 +299,7 @@ CENTRE = {
 
 _TABLES = {"types": ALARM_TYPES, "states": STATES, "actions": ACTIONS,
            "outcomes": OUTCOMES, "dispatch_to": DISPATCH_TO, "roles": ROLES, "text": TEXT,
-           "registry": REGISTRY, "centre": CENTRE}
+           "registry": REGISTRY, "centre": CENTRE, "desk": DESK, "data": DATA}
 
 
 def pick(lang: str | None) -> str:

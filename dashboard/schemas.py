@@ -19,7 +19,9 @@ from dashboard.registry_schemas import Site
 from hg import protocol
 
 # types a gateway raises itself: device and gateway liveness, and device faults
-SUPERVISION_TYPES = ("offline", "online", "gateway_offline", "link_lost", "seq_conflict")
+SUPERVISION_TYPES = ("offline", "online", "gateway_offline", "link_lost", "seq_conflict",
+                     # a gateway's own warnings (docs/gateway.md "Warnings")
+                     "data_lost", "disk_low", "shedding")
 # kind -> allowed types: the protocol's uplink kinds plus supervision
 KIND_TYPES: dict[str, tuple[str, ...]] = {
     kind: protocol.TYPES[kind]

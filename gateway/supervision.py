@@ -59,6 +59,10 @@ OFFLINE, ONLINE, GATEWAY_OFFLINE = "offline", "online", "gateway_offline"
 LINK_LOST = "link_lost"
 # device faults the gateway reports without changing the device's state (report())
 FAULTS = ("seq_conflict",)
+# the gateway's warnings about itself (service.py raises them, at most one per
+# type per WARN_EVERY_S): messages lost on the way (gaps.py), the store's disk
+# below min_free_mb, telemetry shed when overloaded
+WARNINGS = ("data_lost", "disk_low", "shedding")
 # how often the supervision thread looks at the broker connection between checks
 LINK_POLL_S = 0.25
 
@@ -186,8 +190,9 @@ class Supervisor:
         """Store one supervision event of a fault type (FAULTS) about a device,
         leaving its online/offline state alone; its seq, or None when it
         could not be stored (logged)."""
-        if typ not in FAULTS:
-            raise ValueError(f"supervision type {typ!r} is not a fault; one of {FAULTS}")
+        if typ not in FAULTS + WARNINGS:
+            raise ValueError(f"supervision type {typ!r} is not a fault or warning; one of "
+                             f"{FAULTS + WARNINGS}")
         with self._lock:
             return self._store(device, typ, data)
 

@@ -91,6 +91,8 @@ def test_a_gateway_delivers_only_as_itself(app: FastAPI, db_url: str,  # noqa: F
         sup(-5, "gateway_offline", "gw-b"),  # another gateway's outage
         sup(-6, "online", "gw-b"),  # closing another gateway's outage
         sup(-7, "link_lost", "hg-b-0002"),  # an outage is its gateway's own
+        sup(-14, "data_lost", "hg-b-0002"),  # so are the gateway's warnings
+        sup(-15, "disk_low", "gw-b"),
         event(8, device="gw-a"),  # an alarm under its own id: no device's
     ]
     for ev in forged:
@@ -101,9 +103,11 @@ def test_a_gateway_delivers_only_as_itself(app: FastAPI, db_url: str,  # noqa: F
         assert [(e["index"], e["device"]) for e in r.json()["errors"]] == [(1, ev["device"])]
     assert count(db_url, Event) == 1  # all or nothing: the good events went in with no forgery
     own = [sup(-10, "gateway_offline", "gw-a"), sup(-11, "link_lost", "gw-a"),
-           sup(-12, "online", "gw-a"), sup(-13, "offline", "hg-b-0001")]
+           sup(-12, "online", "gw-a"), sup(-13, "offline", "hg-b-0001"),
+           sup(-16, "data_lost", "gw-a"), sup(-17, "disk_low", "gw-a"),
+           sup(-18, "shedding", "gw-a")]
     r = post(app, a, as_gateway("gw-a", *own))
-    assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 4
+    assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 7
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -114,7 +118,7 @@ def test_a_gateway_delivers_only_as_itself(app: FastAPI, db_url: str,  # noqa: F
     login(admin, ADMIN, ADMIN_PASSWORD)
     refused = audit_of(admin, "gw-a")
     assert refused[0] == ("gateway_issued", "test", "")
-    assert refused[1:] == [("gateway_refused", "gw-a", "testclient")] * 6
+    assert refused[1:] == [("gateway_refused", "gw-a", "testclient")] * 8
 
 
 def test_feedback_and_status_are_each_gateways_own(app: FastAPI,
