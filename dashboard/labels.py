@@ -184,6 +184,7 @@ DESK = {
     "pick_dispatch": ("派遣对象：1 网格员，2 巡逻队", "Dispatch to: 1 grid worker, 2 patrol"),
     "seconds": ("{n} 秒", "{n} s"),
     "sep": ("；", "; "),
+    "seq": ("序号 {seq}", "seq {seq}"),
     "minutes": ("{m} 分 {s} 秒", "{m} min {s} s"),
     "hours": ("{h} 小时 {m} 分", "{h} h {m} min"),
 }

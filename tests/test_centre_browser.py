@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -209,21 +210,23 @@ def test_alarm_desk_shows_new_alarms_live_once(
     row = _row(page, "hg-b-0001", 42)
     expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(row).to_contain_text("火警")
-    expect(row.locator("td.timer")).to_contain_text("未受理 0:0")
+    expect(row.locator("td.timer")).to_have_text(re.compile(r"^未受理 \d+ 秒$"))
+    expect(row.locator("td.type")).to_contain_text("按键：a")
     expect(page.locator("#empty")).to_be_hidden()
 
     # a resend changes nothing; the next alarm proves the stream moved past it
     assert centre.ingest(alarm(42)) == ["duplicate"]
     later = alarm(43, device="hg-s-0007", typ="residual_current", device_time_ms=None,
-                  skew_ms=None, data={"ma": 42})
+                  skew_ms=None, data={"ma": 342, "set_ma": 300})
     assert centre.ingest(later) == ["accepted"]
     expect(_row(page, "hg-s-0007", 43)).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.locator("#alarm-rows tr")).to_have_count(2)
     expect(_row(page, "hg-b-0001", 42)).to_have_count(1)
     rows = page.locator("#alarm-rows tr")
     expect(rows.first).to_have_attribute("data-seq", "42")  # fire outranks an electrical hazard
-    expect(rows.nth(1)).to_contain_text("剩余电流")
-    expect(rows.nth(1)).to_contain_text("未校时")
+    expect(rows.nth(1).locator("td.type")).to_contain_text("剩余电流 342 mA（设定 300 mA）")
+    expect(rows.nth(1)).to_have_attribute("title", re.compile("设备时间 未校时"))
+    expect(rows.nth(1).locator("td.site")).to_contain_text("未登记设备")
     expect(page.locator("#open-count")).to_have_text("2")
     assert page.evaluate("window.__err === undefined")  # the beep did not throw
     page.screenshot(path=str(artifacts_dir / "alarm-desk.png"), full_page=True,

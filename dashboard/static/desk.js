@@ -15,6 +15,14 @@
 // row's count (×N) changes in place, no row is added.  The
 // counters are COUNTs from /api/v1/desk/counts, re-read after every live
 // message (coalesced) and every COUNT_EVERY_MS: never the number of rows.
+//
+// Columns: type (with what the device sent, in words: readable.js),
+// household and address, community and grid cell (the registry, from
+// boot.sites / each page's `sites`, /api/v1/desk/sites for a device first
+// seen live), waiting time, state, and the operator holding the alarm
+// (claims.py; live from every transition).  Alarms nobody has taken flash.
+// alert.js (sound, title, notifications) and keys.js (keyboard) listen to
+// `changed` (HGDesk.listen).
 "use strict";
 
 (function () {
@@ -36,7 +44,11 @@
   let total = boot.counts.open;
   let loading = null;           // stream messages seen while a page loads
   let source = null;
-  let audio = null;
+  const sites = new Map(Object.entries(boot.sites || {}));  // device -> its site
+  const siteWanted = new Set();  // devices to ask /desk/sites about
+  let siteTimer = null;
+  const listeners = [];
+  const R = window.HGReadable;
 
   const clock = new Intl.DateTimeFormat(boot.lang, {
     timeZone: boot.timezone, year: "numeric", month: "2-digit", day: "2-digit",
@@ -45,12 +57,6 @@
 
   function formatTime(ms) {
     return ms === null || ms === undefined ? null : clock.format(new Date(ms));
-  }
-
-  function formatAge(ms) {
-    const s = Math.max(0, Math.floor(ms / 1000));
-    const m = Math.floor(s / 60);
-    return m + ":" + String(s % 60).padStart(2, "0");
   }
 
   function parseCursor(text) {
@@ -80,9 +86,42 @@
     return td;
   }
 
-  function timeCell(ms) {
-    const text = formatTime(ms);
-    return text === null ? cell(L.text.not_synced, "time muted") : cell(text, "time");
+  function twoLines(first, second, cls) {
+    const td = cell(first, cls);
+    if (second) {
+      const sub = document.createElement("div");
+      sub.className = "sub";
+      sub.textContent = second;
+      td.appendChild(sub);
+    }
+    return td;
+  }
+
+  // household / address and community / grid cell from the registry
+  function siteCells(tr, a) {
+    const s = sites.get(a.device);
+    if (!s) {
+      wantSite(a.device);
+      tr.appendChild(twoLines(a.device, "", "site"));
+      tr.appendChild(cell("", "area"));
+      return;
+    }
+    if (!s.registered || !s.household) {
+      const why = s.registered ? L.registry.no_household : L.registry.unregistered;
+      tr.appendChild(twoLines(a.device, why, "site muted"));
+      tr.appendChild(cell("—", "area muted"));
+      return;
+    }
+    tr.appendChild(twoLines(s.household + " " + (s.address || ""), a.device, "site"));
+    tr.appendChild(twoLines(s.community || "—",
+      s.grid_cell ? s.grid_cell + " " + (s.grid_name || "") : "", "area"));
+  }
+
+  function holderCell(a) {
+    if (!a.claimed_by) return cell(L.desk.nobody, "operator muted");
+    const me = a.claimed_by === boot.user.username;
+    return cell(me ? R.fill(L.desk.you, { user: a.claimed_by }) : a.claimed_by,
+                me ? "operator mine" : "operator");
   }
 
   function buildRow(a) {
@@ -94,29 +133,59 @@
     tr.dataset.priority = String(a.priority);
     tr.dataset.state = a.state;
     tr.dataset.count = String(a.count);
-    tr.tabIndex = 0;
-    const type = cell(L.types[a.type] || a.type, "type");
+    tr.dataset.claimedBy = a.claimed_by || "";
+    tr.tabIndex = -1;  // focused by keys.js; one tab stop for the whole list
+    if (a.state === "received") tr.classList.add("unhandled");
+    tr.title = [[L.text.device_time, formatTime(a.device_time_ms) || L.text.not_synced],
+                [L.text.received_time, formatTime(a.received_ms)]]
+      .map(function (p) { return p[0] + " " + p[1]; }).join("\n");
+    const type = twoLines(L.types[a.type] || a.type, R.text(a.type, a.data, L), "type");
     if (a.count > 1) {
       // alarms flood control folded into this one (flood.py)
       const n = document.createElement("span");
       n.className = "repeats";
       n.textContent = " ×" + a.count;
-      type.appendChild(n);
+      type.insertBefore(n, type.childNodes[1] || null);
     }
     tr.appendChild(type);
-    tr.appendChild(cell(a.device, "device", "gateway " + a.gateway));
-    tr.appendChild(timeCell(a.device_time_ms));
-    tr.appendChild(timeCell(a.gateway_time_ms));
-    tr.appendChild(timeCell(a.received_ms));
+    siteCells(tr, a);
+    tr.appendChild(cell("", "timer"));
     const state = cell("", "");
     const badge = document.createElement("span");
     badge.className = "state";
     badge.textContent = L.states[a.state] || a.state;
     state.appendChild(badge);
     tr.appendChild(state);
-    tr.appendChild(cell("", "timer"));
+    tr.appendChild(holderCell(a));
     if (window.HGPanel && window.HGPanel.selected() === a.id) tr.classList.add("selected");
     return tr;
+  }
+
+  // devices seen live whose site the page does not have: asked for together
+  function wantSite(device) {
+    if (siteWanted.has(device)) return;
+    siteWanted.add(device);
+    if (siteTimer === null) siteTimer = setTimeout(fetchSites, COUNT_DELAY_MS);
+  }
+
+  async function fetchSites() {
+    siteTimer = null;
+    const devices = Array.from(siteWanted).filter(function (d) { return !sites.has(d); });
+    if (!devices.length) return;
+    const q = devices.map(function (d) { return "device=" + encodeURIComponent(d); }).join("&");
+    try {
+      const r = await fetch(boot.api + "/desk/sites?" + q, { credentials: "same-origin" });
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      addSites(await r.json());
+    } catch (err) {
+      console.warn("could not read where the devices are:", err);
+      devices.forEach(function (d) { siteWanted.delete(d); });
+    }
+  }
+
+  function addSites(got) {
+    Object.keys(got).forEach(function (d) { sites.set(d, got[d]); });
+    alarms.forEach(function (a) { if (a.device in got) place(a, false); });
   }
 
   // SLA timer: age since the centre received it, until it is verified
@@ -131,7 +200,7 @@
     }
     const age = now - a.received_ms;
     const label = a.state === "received" ? L.text.unacked : L.text.verify_by;
-    td.textContent = label + " " + formatAge(age);
+    td.textContent = label + " " + R.waited(age, L);
     let cls = "timer";
     if (age > boot.verify_sla_s * 1000) cls += " late";
     else if (a.state === "received" && age > boot.ack_sla_s * 1000) cls += " warn";
@@ -156,13 +225,20 @@
     }
     const tr = buildRow(a);
     if (fresh) tr.classList.add("new");
+    const focused = old && document.activeElement === old;
     rows.insertBefore(tr, rows.children[lo] || null);
     trs.set(a.id, tr);
+    if (focused) tr.focus({ preventScroll: true });
     tickRow(tr, Date.now());
   }
 
   function drop(id) {
     const tr = trs.get(id);
+    if (tr && document.activeElement === tr) {
+      // keep the keyboard's place: the next row (or the one before) takes focus
+      const near = tr.nextElementSibling || tr.previousElementSibling;
+      if (near) near.focus({ preventScroll: true });
+    }
     if (tr) tr.remove();
     trs.delete(id);
     alarms.delete(id);
@@ -177,23 +253,7 @@
     more.disabled = loading !== null;
     el("more").hidden = alarms.size === 0 && next === null;
     el("empty").hidden = alarms.size > 0 || next !== null;
-  }
-
-  function beep() {
-    try {
-      const Ctx = window.AudioContext || window.webkitAudioContext;
-      if (!Ctx) return;
-      audio = audio || new Ctx();
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.frequency.value = 880;
-      gain.gain.value = 0.2;
-      osc.connect(gain).connect(audio.destination);
-      osc.start();
-      osc.stop(audio.currentTime + 0.25);
-    } catch (err) {
-      console.warn("no alarm sound:", err);
-    }
+    listeners.forEach(function (f) { f(); });
   }
 
   // the alarm as it is now: shown in its place when open and within the
@@ -248,7 +308,9 @@
       const url = boot.api + "/desk?limit=" + boot.page_size + "&after=" + encodeURIComponent(next);
       const r = await fetch(url, { credentials: "same-origin" });
       if (!r.ok) throw new Error("HTTP " + r.status);
-      merge(await r.json(), loading);
+      const page = await r.json();
+      Object.keys(page.sites || {}).forEach(function (d) { sites.set(d, page.sites[d]); });
+      merge(page, loading);
     } catch (err) {
       console.warn("could not load more alarms:", err);
     } finally {
@@ -286,8 +348,9 @@
       const ids = e.lastEventId.split(":").map(Number);
       loading.push({ cursor: cursor, id: ids[cursor], alarm: alarm });
     }
-    if (fresh && !alarms.has(alarm.id)) beep();
+    const arrived = fresh && !alarms.has(alarm.id);
     upsert(alarm, fresh);
+    if (arrived) listeners.forEach(function (f) { f(alarm); });
     countSoon();
   }
 
@@ -322,13 +385,16 @@
     source.addEventListener("event", follow);
   }
 
-  rows.addEventListener("click", function (e) {
-    const tr = e.target.closest("tr");
+  // open an alarm's detail (a click, or Enter in keys.js)
+  function open(tr) {
     if (!tr || !window.HGPanel) return;
     rows.querySelectorAll("tr.selected").forEach(function (s) { s.classList.remove("selected"); });
     tr.classList.add("selected");
+    tr.focus({ preventScroll: true });
     window.HGPanel.select(Number(tr.dataset.alarmId));
-  });
+  }
+
+  rows.addEventListener("click", function (e) { open(e.target.closest("tr")); });
   more.addEventListener("click", loadMore);
   if (window.IntersectionObserver) {
     // scrolling down to the button loads the next page
@@ -344,6 +410,12 @@
     formatTime: formatTime,
     upsert: function (a, fresh) { upsert(a, fresh); countSoon(); },
     loadMore: loadMore,
+    open: open,
+    rows: function () { return rows; },
+    counts: function () { return boot.counts; },
+    site: function (device) { return sites.get(device); },
+    // f() after any change of the rows or counts; f(alarm) when one arrives live
+    listen: function (f) { listeners.push(f); },
   };
   boot.alarms.forEach(function (a) { upsert(a, false); });
   footer();

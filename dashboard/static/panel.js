@@ -2,7 +2,10 @@
 // the user's role allows in its state, its audit trail and the alarms flood
 // control folded into it.  Actions POST to /api/v1/alarms/{id}/{action}
 // with the session's CSRF token; the resulting transition reaches every
-// desk over the stream.
+// desk over the stream.  The first action takes the alarm (claims.py):
+// while another operator holds it the panel says who and offers no action;
+// a supervisor may reassign it, the holder release it.  keys.js acts
+// through HGPanel.act.
 "use strict";
 
 (function () {
@@ -12,6 +15,8 @@
   const perms = new Set(boot.user.permissions);
   const PERM = { ack: "alarm.ack", verify: "alarm.verify",
                  dispatch: "alarm.dispatch", resolve: "alarm.resolve" };
+  const R = window.HGReadable;
+  const OPEN = ["received", "acknowledged", "verified", "dispatched"];
   const el = function (id) { return document.getElementById(id); };
   const FOLDED_PAGE = 50;
   const RELOAD_DELAY_MS = 500;
@@ -41,15 +46,15 @@
     const shown = desk.shownAfter(a.id);
     const list = [
       [L.text.type, L.types[a.type] || a.type],
-      [L.text.device, a.device + " · seq " + a.seq],
+      [L.text.device, a.device + " · " + R.fill(L.desk.seq, { seq: a.seq })],
       [L.text.state, L.states[a.state] || a.state],
       [L.text.outcome, a.outcome ? L.outcomes[a.outcome] : "—"],
       [L.text.dispatched_to, a.dispatched_to ? L.dispatch_to[a.dispatched_to] : "—"],
       [L.text.device_time, time(a.device_time_ms)],
       [L.text.gateway_time, time(a.gateway_time_ms)],
       [L.text.received_time, time(a.received_ms)],
-      [L.text.data, Object.keys(a.data).map(function (k) { return k + "=" + a.data[k]; })
-        .join(", ") || "—"],
+      [L.text.data, R.text(a.type, a.data, L) || "—"],
+      [L.desk.operator, a.claimed_by || L.desk.nobody],
     ];
     if (a.count > 1) {
       list.splice(1, 0, [L.text.count, L.text.count_folded
@@ -96,11 +101,36 @@
 
   function note() { return el("action-note") ? el("action-note").value : ""; }
 
+  // who holds the alarm: the holder may release it, a supervisor reassign it
+  function claimActions(a, box) {
+    if (OPEN.indexOf(a.state) < 0) return;
+    if (a.claimed_by === boot.user.username) {
+      box.appendChild(button("act-release", L.actions.release, function () {
+        act(a.id, "release", { note: note() });
+      }));
+    }
+    if (!perms.has("alarm.reassign")) return;
+    const to = document.createElement("input");
+    to.id = "reassign-to";
+    to.placeholder = L.desk.reassign_to + " " + L.desk.reassign_nobody;
+    to.value = a.claimed_by === boot.user.username ? "" : boot.user.username;
+    box.appendChild(to);
+    box.appendChild(button("act-reassign", L.actions.reassign, function () {
+      act(a.id, "reassign", { to: to.value.trim() || null, note: note() });
+    }));
+  }
+
   function actions(a) {
     const box = el("actions");
     box.replaceChildren();
-    const can = a.actions.filter(function (x) { return perms.has(PERM[x]); });
-    if (can.length === 0) { box.appendChild(text("p", L.text.no_actions, "muted")); return; }
+    const held = a.claimed_by && a.claimed_by !== boot.user.username && OPEN.indexOf(a.state) >= 0;
+    const can = held ? [] : a.actions.filter(function (x) { return perms.has(PERM[x]); });
+    if (held) box.appendChild(text("p", R.fill(L.desk.held_by, { user: a.claimed_by }), "held"));
+    if (can.length === 0) {
+      if (!held) box.appendChild(text("p", L.text.no_actions, "muted"));
+      claimActions(a, box);
+      return;
+    }
     const input = document.createElement("input");
     input.id = "action-note";
     input.placeholder = L.text.note;
@@ -127,6 +157,7 @@
     }
     if (can.includes("resolve")) box.appendChild(button("act-resolve", L.actions.resolve,
       function () { act(a.id, "resolve", { note: note() }); }));
+    claimActions(a, box);
   }
 
   function audit(rows) {
@@ -136,6 +167,9 @@
       let what = L.actions[r.action] || r.action;
       if (r.outcome) what += " · " + L.outcomes[r.outcome];
       if (r.dispatched_to) what += " · " + L.dispatch_to[r.dispatched_to];
+      if (r.action === "reassign") what += " → " + (r.claimed_by || L.desk.nobody);
+      const why = r.action === "release" ? L.desk["released_" + r.note] : undefined;
+      if (why) r = Object.assign({}, r, { note: why });
       const li = text("li", desk.formatTime(r.at_ms) + " · " + r.username + " · " + what +
         " (" + (L.states[r.from_state] || r.from_state) + " → " +
         (L.states[r.to_state] || r.to_state) + ")" + (r.note ? " — " + r.note : ""));
@@ -175,7 +209,7 @@
     const ol = el("folded");
     if (!more) ol.replaceChildren();
     page.events.forEach(function (ev) {
-      const li = text("li", "seq " + ev.seq + " · " +
+      const li = text("li", R.fill(L.desk.seq, { seq: ev.seq }) + " · " +
         (desk.formatTime(ev.event_time_ms) || L.text.not_synced) + " · " +
         L.text.received_time + " " + desk.formatTime(ev.received_ms));
       li.dataset.seq = String(ev.seq);
@@ -284,7 +318,13 @@
       body: JSON.stringify(body),
     });
     const got = await r.json();
-    if (!r.ok) { fail(got.detail); return; }
+    if (!r.ok) {
+      // held by another: say so in the page's words (the 409 names them)
+      fail(got.claimed_by ? R.fill(L.desk.held_by, { user: got.claimed_by })
+                          : (typeof got.detail === "string" ? got.detail : r.statusText));
+      if (got.claimed_by) load();
+      return;
+    }
     loads++;
     desk.upsert(got.alarm, false);
     if (current === id) show(got);
@@ -296,6 +336,17 @@
 
   window.HGPanel = {
     selected: function () { return current; },
+    // the alarm on show (null before one is loaded)
+    shown: function () { return shownAlarm !== null && shownAlarm.id === current ? shownAlarm : null; },
+    // what the user may do to it now: the workflow's actions their role allows,
+    // none while another holds it
+    can: function (a) {
+      if (a.claimed_by && a.claimed_by !== boot.user.username) return [];
+      return a.actions.filter(function (x) { return perms.has(PERM[x]); });
+    },
+    act: function (id, action, body) {
+      return act(id, action, Object.assign({ note: note() }, body || {}));
+    },
     select: function (id) { current = id; el("action-error").hidden = true; load(); },
     // the alarm changed; `repeat`: by a fold, of which a flood brings many,
     // so the panel reloads at most every RELOAD_DELAY_MS

@@ -1,0 +1,142 @@
+// The desk from the keyboard: ↑/↓ (or k/j) move through the alarms, Enter
+// opens one, a/v/d/r acknowledge, verify (then 1-3 for the outcome),
+// dispatch (then 1-2 for whom) and resolve (which cannot be undone, so it
+// asks to confirm) the alarm under the cursor, m mutes, ? shows the keys,
+// Esc closes a dialog.  Keys are ignored while typing in a field.
+"use strict";
+
+(function () {
+  const desk = window.HGDesk;
+  const panel = window.HGPanel;
+  const alert = window.HGAlert;
+  const L = desk.boot.labels;
+  const R = window.HGReadable;
+  const el = function (id) { return document.getElementById(id); };
+  const keys = el("keys");
+  const ask = el("ask");
+  let answer = null;  // resolves the open question
+
+  function rows() { return Array.from(desk.rows().children); }
+
+  function cursor() {
+    const focused = document.activeElement;
+    if (focused && focused.parentElement === desk.rows()) return focused;
+    return desk.rows().querySelector("tr.selected");
+  }
+
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const at = all.indexOf(cursor());
+    const to = at < 0 ? 0 : Math.min(all.length - 1, Math.max(0, at + step));
+    all[to].focus();
+    all[to].scrollIntoView({ block: "nearest" });
+    if (to === all.length - 1) desk.loadMore();
+  }
+
+  // a question in the dialog: choices [[key, label, value]]; null on Esc
+  function question(text, choices) {
+    el("ask-text").textContent = text;
+    const box = el("ask-choices");
+    box.replaceChildren();
+    choices.forEach(function (c) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.key = c[0];
+      b.dataset.value = c[2];
+      b.textContent = c[1];
+      b.addEventListener("click", function () { finish(c[2]); });
+      box.appendChild(b);
+    });
+    ask.showModal();
+    box.firstChild.focus();
+    return new Promise(function (resolve) { answer = resolve; });
+  }
+
+  function finish(value) {
+    const done = answer;
+    answer = null;
+    if (ask.open) ask.close();
+    if (done) done(value);
+  }
+
+  ask.addEventListener("close", function () { finish(null); });
+  ask.addEventListener("keydown", function (e) {
+    const b = el("ask-choices").querySelector('button[data-key="' + e.key + '"]');
+    if (b) { e.preventDefault(); b.click(); }
+  });
+
+  function numbered(table) {
+    return Object.keys(table).map(function (k, i) {
+      return [String(i + 1), (i + 1) + " " + table[k], k];
+    });
+  }
+
+  async function perform(action) {
+    const tr = cursor();
+    if (!tr) return;
+    const a = desk.alarm(Number(tr.dataset.alarmId));
+    if (!a) return;
+    if (panel.selected() !== a.id) desk.open(tr);
+    if (panel.can(a).indexOf(action) < 0) {
+      // not now (state, role, or another holds it): the server says why
+      await panel.act(a.id, action, action === "verify" ? { outcome: "genuine" }
+        : action === "dispatch" ? { to: "grid_worker" } : {});
+      tr.focus();
+      return;
+    }
+    let body = {};
+    if (action === "verify") {
+      const outcome = await question(L.desk.pick_outcome, numbered(L.outcomes));
+      if (outcome === null) { refocus(a.id); return; }
+      body = { outcome: outcome };
+    } else if (action === "dispatch") {
+      const to = await question(L.desk.pick_dispatch, numbered(L.dispatch_to));
+      if (to === null) { refocus(a.id); return; }
+      body = { to: to };
+    } else if (action === "resolve") {
+      const text = R.fill(L.desk.confirm_resolve, { id: a.id, type: L.types[a.type] || a.type });
+      const ok = await question(text, [["Enter", L.desk.confirm, "yes"],
+                                       ["n", L.desk.cancel, ""]]);
+      if (ok !== "yes") { refocus(a.id); return; }
+    }
+    await panel.act(a.id, action, body);
+    refocus(a.id);
+  }
+
+  // back to the alarm's row, or where it was when it left the list
+  function refocus(id) {
+    const tr = desk.rows().querySelector('tr[data-alarm-id="' + id + '"]');
+    if (tr) { tr.focus(); return; }
+    const first = desk.rows().firstElementChild;
+    if (first && !desk.rows().contains(document.activeElement)) first.focus();
+  }
+
+  const ACTIONS = { a: "ack", v: "verify", d: "dispatch", r: "resolve" };
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+    if (ask.open || e.isComposing) return;
+    if (keys.open) {
+      if (e.key === "?") { e.preventDefault(); keys.close(); }
+      return;
+    }
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) {
+      if (e.key === "Escape") t.blur();
+      return;
+    }
+    if (e.key === "ArrowDown" || e.key === "j") { e.preventDefault(); move(1); return; }
+    if (e.key === "ArrowUp" || e.key === "k") { e.preventDefault(); move(-1); return; }
+    if (e.key === "?") { e.preventDefault(); keys.showModal(); return; }
+    if (e.key === "m") { e.preventDefault(); alert.setMuted(!alert.muted()); return; }
+    const inRows = t && t.parentElement === desk.rows();
+    if (e.key === "Enter" && inRows) { e.preventDefault(); desk.open(t); return; }
+    if (ACTIONS[e.key] && (inRows || panel.selected() !== null)) {
+      e.preventDefault();
+      perform(ACTIONS[e.key]);
+    }
+  });
+
+  window.HGKeys = { question: question };
+})();
