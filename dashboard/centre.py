@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +27,9 @@ class Centre:
     hub: Hub
     session_secret: str
     guard: LoginGuard
+    # device status as gateways report it, for the live device board
+    # (routes/devices.py): items name the devices whose status changed
+    devices: Hub = field(default_factory=Hub)
 
     @classmethod
     def open(cls, settings: Settings) -> Centre:

@@ -122,7 +122,10 @@ def test_device_board_shows_a_device_online_then_offline(
     assert _status(centre, beat, {"device": "hg-s-0002", "at_ms": now, "rssi": -70,
                                   "battery_mv": 5000})["updated"] == ["hg-b-0001", "hg-s-0002"]
     log_in(page, centre.url)
+    reads: list[str] = []  # the board must not poll: the stream brings every change
+    page.on("request", lambda r: reads.append(r.url) if "/registry/devices" in r.url else None)
     page.click("#nav-devices")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     row = page.locator('#board-rows tr[data-device="hg-b-0001"]')
     expect(row).to_have_attribute("data-online", "true")
     expect(row.locator(".status")).to_have_text("在线")
@@ -137,7 +140,7 @@ def test_device_board_shows_a_device_online_then_offline(
                             "online": False})["updated"] == ["hg-b-0001"]
     # the gateway's supervision alarm for it shows on the board too
     assert centre.ingest(alarm(-7, kind="supervision", typ="offline", data={})) == ["accepted"]
-    # the board re-reads on its own: no reload
+    # live over the device stream: no reload, no polling
     expect(row).to_have_attribute("data-online", "false", timeout=UI_TIMEOUT_MS)
     expect(row.locator(".status")).to_have_text("离线")
     expect(page.locator("#offline-count")).to_have_text("1")
@@ -146,3 +149,7 @@ def test_device_board_shows_a_device_online_then_offline(
     assert row.evaluate("r => getComputedStyle(r).backgroundColor") != "rgba(0, 0, 0, 0)"
     page.screenshot(path=str(artifacts_dir / "device-board.png"), full_page=True,
                     animations="disabled")
+    # back online: a heartbeat later the row turns without a reload either
+    assert _status(centre, {**beat, "at_ms": now + 2000})["updated"] == ["hg-b-0001"]
+    expect(row).to_have_attribute("data-online", "true", timeout=UI_TIMEOUT_MS)
+    assert reads == [], reads

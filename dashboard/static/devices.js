@@ -1,9 +1,10 @@
 // The device board: every registered device's status as gateways last
 // reported it (online/offline, heartbeat age, battery, RSSI, firmware,
 // outbox depth) and its open alarms (supervision ones too), offline rows
-// highlighted.  It re-reads
-// /api/v1/registry/devices every boot.refresh_s seconds; heartbeat ages
-// tick every second in between.
+// highlighted.  Live: /api/v1/devices/stream sends every device on connect
+// (`devices`) and then the rows of devices whose status or open alarms
+// changed (`update`); a reconnect gets the whole list again.  Heartbeat
+// ages tick every second in between.
 "use strict";
 
 (function () {
@@ -17,12 +18,14 @@
   });
   let devices = [];
 
+  // "25 秒前" / "25 sec. ago": the browser's own wording for the language
+  const rel = new Intl.RelativeTimeFormat(boot.lang, { numeric: "always", style: "short" });
   function age(ms) {
     if (ms === null) return R.never;
     const s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
-    const text = s < 60 ? s + " s" : s < 3600 ? Math.floor(s / 60) + " min"
-      : Math.floor(s / 3600) + " h";
-    return boot.lang === "en" ? text + " " + R.ago : text + R.ago;
+    return s < 60 ? rel.format(-s, "second")
+      : s < 3600 ? rel.format(-Math.floor(s / 60), "minute")
+        : rel.format(-Math.floor(s / 3600), "hour");
   }
 
   function td(value, cls) {
@@ -75,22 +78,40 @@
     });
   }
 
-  async function refresh() {
-    try {
-      const r = await fetch(boot.api + "/registry/devices", { credentials: "same-origin" });
-      const got = await r.json();
-      if (!r.ok) throw new Error(got.detail);
-      devices = got;
-      render();
-      el("board-error").hidden = true;
-      el("board-updated").textContent = clock.format(new Date());
-    } catch (err) {
-      el("board-error").textContent = String(err.message || err);
-      el("board-error").hidden = false;
-    }
+  function shown() {
+    render();
+    el("board-error").hidden = true;
+    el("board-updated").textContent = clock.format(new Date());
   }
 
-  refresh();
-  setInterval(refresh, boot.refresh_s * 1000);
+  function setConn(state) {
+    const conn = el("conn");
+    conn.dataset.state = state;
+    conn.textContent = L.text[state];
+  }
+
+  function connect() {
+    const source = new EventSource(boot.api + "/devices/stream");
+    source.onopen = function () { setConn("live"); };
+    source.onerror = function () {
+      setConn("offline");
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    };
+    source.addEventListener("devices", function (e) {
+      devices = JSON.parse(e.data);
+      shown();
+    });
+    source.addEventListener("update", function (e) {
+      const rows = new Map(JSON.parse(e.data).map(function (d) { return [d.device_id, d]; }));
+      devices = devices.map(function (d) {
+        const now = rows.get(d.device_id);
+        rows.delete(d.device_id);
+        return now || d;
+      }).concat(Array.from(rows.values()));
+      shown();
+    });
+  }
+
+  connect();
   setInterval(tick, 1000);
 })();
