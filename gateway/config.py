@@ -18,6 +18,11 @@ class ConfigError(Exception):
     """The gateway cannot start with this configuration; str() says why."""
 
 
+# broker/acl.py TM: the telemetry companion of a gateway account (the gateway
+# does not import broker/, which is deployed apart from it)
+TELEMETRY_SUFFIX = ".tm"
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +47,15 @@ class MQTTSection(_Section):
     reader: Literal["paho", "tuned"] = "paho"
     tls_ca: Path | None = None
     share_group: str = Field("", pattern=r"^[A-Za-z0-9_-]*$")
+    # the telemetry session's account ("" = username + ".tm", the companion
+    # `broker init`/`add-gateway` create with the same password)
+    telemetry_username: str = ""
+
+    def telemetry(self) -> MQTTSection:
+        """This section for the telemetry session: its account and client id."""
+        user = self.telemetry_username or self.username + TELEMETRY_SUFFIX
+        return self.model_copy(update={"username": user,
+                                       "client_id": self.client_id + TELEMETRY_SUFFIX})
 
 
 class RegistrySection(_Section):

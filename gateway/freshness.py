@@ -32,24 +32,33 @@ KEEP = 64  # past away periods remembered (each is two integers)
 
 
 class Away:
-    """Periods when this gateway's broker session was not being consumed."""
+    """Periods when one of this gateway's broker sessions was not being
+    consumed. The gateway has two (events and telemetry, source.py); a period
+    lasts from the moment the first session is lost until every one has its
+    subscriptions again, so a message of either session that waited is
+    explained (a little wider than each session's own periods, never
+    narrower)."""
 
-    def __init__(self, since_ms: int | None, backlog_max_ms: int) -> None:
+    def __init__(self, since_ms: int | None, backlog_max_ms: int,
+                 sessions: tuple[str, ...] = ("",)) -> None:
         self.backlog_max_ms = backlog_max_ms
         self.periods: deque[tuple[int, int]] = deque(maxlen=KEEP)
         self.since: int | None = since_ms  # an open period: not subscribed yet
+        self._away = set(sessions) if since_ms is not None else set()
         self._lock = threading.Lock()
 
-    def left(self, now_ms: int) -> None:
-        """The broker connection is lost (the session starts queueing)."""
+    def left(self, now_ms: int, session: str = "") -> None:
+        """A broker connection is lost (its session starts queueing)."""
         with self._lock:
+            self._away.add(session)
             if self.since is None:
                 self.since = now_ms
 
-    def back(self, now_ms: int) -> None:
-        """The broker granted the subscriptions: the queue is being delivered."""
+    def back(self, now_ms: int, session: str = "") -> None:
+        """The broker granted a session's subscriptions: its queue is being delivered."""
         with self._lock:
-            if self.since is not None:
+            self._away.discard(session)
+            if self.since is not None and not self._away:
                 self.periods.append((self.since, now_ms))
                 self.since = None
 

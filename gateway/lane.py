@@ -1,7 +1,8 @@
 """Commit lanes: a thread that commits queued messages in batches, then
 releases their PUBACKs (each message's Deferred).
 
-Two lanes run side by side so telemetry never delays an alarm:
+Two lanes run side by side so telemetry never delays an alarm (each fed by
+its own broker session, source.py):
 
 - the event lane (alarms, restores, heartbeats, status: everything kept in
   the centre's outbox) sheds nothing; at most EVENT_QUEUE_MAX events wait
@@ -18,7 +19,11 @@ Two lanes run side by side so telemetry never delays an alarm:
   waits, as for the event lane), each counted in hg_gateway_shed_total{lane="telemetry",
   reason="queue_full"}, logged at most once a minute, and PUBACKed so the
   broker does not send it again (shedding telemetry keeps the broker's own
-  queue, which holds alarms too, from filling up).
+  queue from filling up). It yields to the event lane: it starts no commit
+  while events are queued or being committed (`yield_to`), so an alarm
+  waits for SQLite's write lock at most behind one telemetry commit already
+  under way, and a flood of events is met by shedding telemetry, never by
+  delaying events.
 
 A gateway killed before a commit never sent those PUBACKs, so the broker
 hands the messages over again when it reconnects. A failed commit is
@@ -119,6 +124,7 @@ class Lane(Worker, Generic[T]):
             if len(batch) < BATCH and self.gather_s and not self.stopping.is_set():
                 time.sleep(self.gather_s)  # let a batch gather: one commit for many
                 self._take(batch)
+        self.wait_turn()
         self._held = batch  # kept until committed: the broker still has these
         outcomes = self.commit([item for item, _ in batch])
         self._held = []
@@ -130,6 +136,14 @@ class Lane(Worker, Generic[T]):
         except Exception:  # noqa: BLE001 - committed; the broker may send them again
             log.exception("PUBACKs after the %s commit failed", self.name)
         return bool(self.items)
+
+    def wait_turn(self) -> None:
+        """Before a commit: wait while a lane with priority has work."""
+
+    def busy(self) -> bool:
+        """Items queued or a batch being committed; False while commits fail
+        (the store cannot write: then every lane waits on its own backoff)."""
+        return bool(self.items or self._held) and not self.failing
 
     def failed(self, exc: Exception, backoff: float) -> None:
         log.error("%s commit failed items=%d error=%r; retrying in %.1fs", self.name,
@@ -179,6 +193,7 @@ class TelemetryLane(Lane[Point]):
         self.shed = 0
         self.overloaded = False  # full for wait_s: shedding until drained to half
         self._unrecorded = 0  # shed since the last commit, not yet in the store's counter
+        self.yield_to: Callable[[], bool] = lambda: False  # the event lane's busy()
         self._shed_lock = threading.Lock()
         self._logged = -LOG_EVERY_S
 
@@ -205,6 +220,11 @@ class TelemetryLane(Lane[Point]):
                     return True
             self.overloaded = True
         return False
+
+    def wait_turn(self) -> None:
+        """Events commit first: no telemetry commit starts while they have work."""
+        while self.yield_to() and not self.stopping.is_set():
+            time.sleep(ROOM_POLL_S)
 
     def commit(self, items: list[Point]) -> list[str]:
         with self._shed_lock:

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from gateway import health, metrics, statelock
@@ -24,7 +25,7 @@ from gateway.registry import Registry
 from gateway.retention import Retention
 from gateway.sinks import SINKS, Context, event_sinks
 from gateway.sinks.worker import SinkWorker
-from gateway.source import Deferred, MQTTSource
+from gateway.source import EVENT_LEAVES, TELEMETRY_LEAVES, Deferred, MQTTSource, topics
 from gateway.store import Store
 from gateway.supervision import RedisClaims, Supervisor
 
@@ -45,8 +46,18 @@ class Gateway:
         # from the last thing stored until the broker grants the subscriptions,
         # the session queued what devices sent: freshness.py
         self.away = Away(self.store.last_alive_ms() or int(time.time() * 1000),
-                         cfg.verify.backlog_max_s * 1000)
-        self.source = MQTTSource(cfg.mqtt, self._handle, self.away)
+                         cfg.verify.backlog_max_s * 1000, ("events", "telemetry"))
+        # two sessions, so no alarm waits behind telemetry in the broker's queue:
+        # events, heartbeats and status on the gateway's account, telemetry on
+        # its companion account (source.py, docs/broker.md)
+        self.source = MQTTSource(cfg.mqtt, self._handle, self.away, EVENT_LEAVES, "events")
+        self.telemetry_source = MQTTSource(cfg.mqtt.telemetry(), self._handle, self.away,
+                                           TELEMETRY_LEAVES, "telemetry")
+        self.sources = (self.source, self.telemetry_source)
+        self._unsubscribed = {s.name for s in self.sources}  # since the last log line
+        self._subscribed_lock = threading.Lock()
+        for source in self.sources:
+            source.on_subscribed = partial(self._subscribed, source.name)
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
         # every configured sink, from the one registry (gateway/sinks/__init__.py)
         ctx = Context(cfg, self.store, self.registry, self.acker.send)
@@ -73,9 +84,12 @@ class Gateway:
             event_lane=True, on_conflict=self._conflict, away=self.away)
         self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
         self._disk_low = False  # last disk() verdict, to log each change once
-        self.lane.after_batch = self.source.flush_acks
+        # either lane may release PUBACKs of either session (a telemetry
+        # message an older gateway's session still held comes on the events one)
+        self.lane.after_batch = self._flush_acks
         if self.pipeline.events is not None:
-            self.pipeline.events.after_batch = self.source.flush_acks
+            self.pipeline.events.after_batch = self._flush_acks
+            self.lane.yield_to = self.pipeline.events.busy  # alarms commit first
         self.retention: Retention | None = None
         if cfg.gateway.retention_days > 0:
             self.retention = Retention(
@@ -89,6 +103,20 @@ class Gateway:
     def _handle(self, topic: str, payload: bytes, received_ms: int,
                 retained: bool = False) -> str | Deferred:
         return self.pipeline.handle(topic, payload, received_ms, retained)
+
+    def _flush_acks(self) -> None:
+        for source in self.sources:
+            source.flush_acks()
+
+    def _subscribed(self, name: str) -> None:
+        """One line once every session has its subscriptions (again)."""
+        with self._subscribed_lock:
+            self._unsubscribed.discard(name)
+            if self._unsubscribed:
+                return
+            self._unsubscribed = {s.name for s in self.sources}
+        log.info("subscribed topics=%s", ",".join(
+            t for s in self.sources for t, _ in topics(s.cfg.share_group, s.leaves)))
 
     def _conflict(self, device: str, seq: int, hi: int) -> None:
         """A device reused a seq for other content: raise a device fault at the
@@ -120,11 +148,13 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             store = f"{type(exc).__name__}: {exc}"
         sinks = {w.name: health.backlog(*w.backlog(), w.failing) for w in self.sinks}
-        broker = self.source.connected.is_set()
+        sessions = {s.name: s.connected.is_set() for s in self.sources}
+        broker = all(sessions.values())
         disk = self.disk()
         ok = broker and store == "ok" and not disk["low"]
         return {"status": "ok" if ok else "degraded",
-                "broker": broker, "store": store, "disk": disk, "sinks": sinks,
+                "broker": broker, "sessions": sessions, "store": store, "disk": disk,
+                "sinks": sinks,
                 "telemetry_queue": self.lane.depth(),
                 "event_queue": self.pipeline.events.depth() if self.pipeline.events else 0}
 
@@ -156,14 +186,16 @@ class Gateway:
             self.keysync.start()
         if self.retention is not None:
             self.retention.start()
-        self.source.start()
+        for source in self.sources:
+            source.start()
         log.info("gateway started id=%s broker=%s:%d centre=%s timeseries=%s",
                  self.cfg.gateway.id, self.cfg.mqtt.host, self.cfg.mqtt.port,
                  self.cfg.centre.url, self.cfg.timeseries.url or "embedded")
 
     def stop(self) -> None:
         log.info("gateway stopping")
-        self.source.stop()
+        for source in self.sources:
+            source.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
         if self.feedback is not None:

@@ -5,6 +5,12 @@ the subscriptions and queues QoS 1 messages while the gateway is away.
 manual_ack=True: the PUBACK for a message goes to the broker only after the
 pipeline has committed it (or rejected it on purpose), so a gateway killed
 in between gets the message again when it reconnects.
+
+The gateway runs two sources, each its own session (its own broker account):
+events, heartbeats and status on one, telemetry on the other. Mosquitto
+queues each session's messages in order, so with one session an alarm
+waited behind every telemetry message queued before it; with two, telemetry
+queues apart and no alarm ever waits behind it in the broker.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from gateway.outcome import Outcome
 
 log = logging.getLogger("homeguard.gateway.mqtt")
 
-TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat", "status")]
+LEAVES = ("event", "telemetry", "heartbeat", "status")
+EVENT_LEAVES = ("event", "heartbeat", "status")  # the events session
+TELEMETRY_LEAVES = ("telemetry",)  # the telemetry session
+TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in LEAVES]
 
 
 # in a share group every gateway still hears every heartbeat and last will,
@@ -36,13 +45,22 @@ TOPICS = [(f"hg/v1/+/{leaf}", 1) for leaf in ("event", "telemetry", "heartbeat",
 UNSHARED = ("heartbeat", "status")
 
 
-def topics(share_group: str = "") -> list[tuple[str, int]]:
-    """The subscriptions; in a shared group ($share/<group>/...) the broker hands
-    each event and telemetry message to one of the group's gateways."""
+def topics(share_group: str = "", leaves: tuple[str, ...] = LEAVES) -> list[tuple[str, int]]:
+    """The subscriptions for these leaves; in a shared group ($share/<group>/...)
+    the broker hands each event and telemetry message to one of the group's gateways."""
+    mine = [(t, qos) for t, qos in TOPICS if t.rsplit("/", 1)[1] in leaves]
     if not share_group:
-        return TOPICS
+        return mine
     return [(t if t.rsplit("/", 1)[1] in UNSHARED else f"$share/{share_group}/{t}", qos)
-            for t, qos in TOPICS]
+            for t, qos in mine]
+
+
+def not_mine(share_group: str, leaves: tuple[str, ...]) -> list[str]:
+    """Filters of the other leaves, plain and shared: a session from an older
+    gateway (one session for everything) still holds them, and unsubscribes."""
+    others = tuple(leaf for leaf in LEAVES if leaf not in leaves)
+    plain = [t for t, _ in topics("", others)]
+    return plain + ([f"$share/{share_group}/{t}" for t in plain] if share_group else [])
 
 
 def tuned_client() -> type[mqtt.Client]:
@@ -57,6 +75,10 @@ def tuned_client() -> type[mqtt.Client]:
                           f"internals; this is paho-mqtt {paho_version}: use reader = \"paho\"")
     return Client
 
+
+# the last reason logged for not reaching a broker (host, port), shared by a
+# gateway's sessions: one line per reason, not one per session
+_UNREACHABLE: dict[tuple[str, int], str] = {}
 
 PUBACK = 0x40  # MQTT packet type; its fixed header is 0x40 0x02, then the mid
 
@@ -96,12 +118,19 @@ class Deferred:
 
 
 class MQTTSource:
+    """One persistent session: subscribes to `leaves`, hands each message to
+    `handle` and PUBACKs it after the outcome (a Deferred: after the commit)."""
+
     def __init__(self, cfg: MQTTSection,
                  handle: Callable[[str, bytes, int, bool], str | Deferred],
-                 away: Away | None = None) -> None:
+                 away: Away | None = None, leaves: tuple[str, ...] = LEAVES,
+                 name: str = "events") -> None:
         self.cfg = cfg
         self.handle = handle
         self.away = away  # told when the session stops and starts being consumed
+        self.leaves = leaves
+        self.name = name
+        self.on_subscribed: Callable[[], object] = lambda: None
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker granted every subscription
         self.stopping = threading.Event()
@@ -116,7 +145,6 @@ class MQTTSource:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
-        self._unreachable = ""  # the last reason logged for not reaching the broker
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         # PUBACKs released by the lanes wait here until flush_acks() sends them
@@ -148,10 +176,13 @@ class MQTTSource:
         if reason.is_failure:
             log.error("broker refused connection reason=%s", reason)
             return
-        self._unreachable = ""
-        log.info("connected broker=%s:%d session_present=%s", self.cfg.host, self.cfg.port,
-                 flags.session_present)
-        client.subscribe(topics(self.cfg.share_group))
+        _UNREACHABLE.pop((self.cfg.host, self.cfg.port), None)
+        log.info("connected session=%s user=%s broker=%s:%d session_present=%s", self.name,
+                 self.cfg.username, self.cfg.host, self.cfg.port, flags.session_present)
+        client.subscribe(topics(self.cfg.share_group, self.leaves))
+        stale = not_mine(self.cfg.share_group, self.leaves)
+        if flags.session_present and stale:
+            client.unsubscribe(stale)
         self.connected.set()
 
     def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
@@ -163,28 +194,31 @@ class MQTTSource:
             why = "TCP connects; the MQTT connection failed (TLS settings?)"
         except OSError as exc:
             why = exc.strerror or str(exc) or type(exc).__name__
-        if why != self._unreachable:
-            self._unreachable = why
+        if _UNREACHABLE.get((self.cfg.host, self.cfg.port)) != why:
+            _UNREACHABLE[(self.cfg.host, self.cfg.port)] = why
             log.error("cannot reach the broker at %s:%d: %s; retrying (is Mosquitto running "
                       "there? [mqtt] host/port in the config)", self.cfg.host, self.cfg.port, why)
 
     def _on_subscribe(self, client, userdata, mid, reasons, props) -> None:  # noqa: ANN001
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
-            log.error("broker refused subscriptions reasons=%s", ",".join(failed))
+            log.error("broker refused subscriptions session=%s reasons=%s", self.name,
+                      ",".join(failed))
         else:
             if self.away is not None:
-                self.away.back(int(time.time() * 1000))
+                self.away.back(int(time.time() * 1000), self.name)
             self.subscribed.set()
-            log.info("subscribed topics=%s",
-                     ",".join(t for t, _ in topics(self.cfg.share_group)))
+            log.info("subscribed session=%s topics=%s", self.name,
+                     ",".join(t for t, _ in topics(self.cfg.share_group, self.leaves)))
+            self.on_subscribed()
 
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
         if self.away is not None:
-            self.away.left(int(time.time() * 1000))
+            self.away.left(int(time.time() * 1000), self.name)
         self.connected.clear()
         self.subscribed.clear()
-        log.warning("disconnected from broker reason=%s (reconnecting)", reason)
+        log.warning("disconnected from broker session=%s reason=%s (reconnecting)", self.name,
+                    reason)
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
         received_ms = int(time.time() * 1000)

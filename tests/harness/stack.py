@@ -56,6 +56,16 @@ class Stack:
             f'[centre]\nurl = "{self.centre_url}"\ntoken = "{TOKEN}"\n')
         self.gateway = Proc("gateway", [BIN / "homeguard", "gateway", "--config", cfg], tmp)
 
+    def add_device(self, device: str, typ: str, household: str) -> tuple[bytes, str]:
+        """Register one more device (broker account, gateway registry) before
+        start(); its (key, password)."""
+        key, password = secrets.token_bytes(32), self.broker.add_device(device)
+        registry = json.loads((self.tmp / "devices.json").read_text())
+        registry["devices"].append({"id": device, "key": key.hex(), "type": typ,
+                                    "household": household, "grid": "G-01"})
+        (self.tmp / "devices.json").write_text(json.dumps(registry))
+        return key, password
+
     def start(self) -> None:
         self.centre.start().wait_ready(self._centre_up)
         # devices publish only once the gateway's persistent session exists:
