@@ -53,15 +53,25 @@ def acked_telemetry(report: dict) -> set[Key]:
             for seq in rep["telemetry_seqs"]}
 
 
+FLEET_ALARMS = "FROM events WHERE kind = 'alarm' AND seq > 0 AND device_id LIKE :p"
+
+
 def centre_alarms(db_url: str, prefix: str) -> list[Stored]:
     """Every alarm event of the fleet's devices in the centre's store."""
+    rows = _query(db_url, "SELECT device_id, seq, event_time_ms, received_ms " + FLEET_ALARMS,
+                  prefix)
+    return [Stored(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def centre_alarm_count(db_url: str, prefix: str) -> int:
+    return int(_query(db_url, "SELECT COUNT(*) " + FLEET_ALARMS, prefix)[0][0])
+
+
+def _query(db_url: str, sql: str, prefix: str) -> list:
     engine = create_engine(db_url)
     try:
         with engine.connect() as db:
-            rows = db.execute(text(
-                "SELECT device_id, seq, event_time_ms, received_ms FROM events "
-                "WHERE kind = 'alarm' AND seq > 0 AND device_id LIKE :p"), {"p": f"{prefix}-%"})
-            return [Stored(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+            return list(db.execute(text(sql), {"p": f"{prefix}-%"}))
     finally:
         engine.dispose()
 

@@ -75,7 +75,7 @@ def _stop_when(params: Params, rig: ChaosRig, started: float) -> Callable[[], bo
         now = time.monotonic()
         if params.alarms and now - state["counted"] >= COUNT_EVERY_S:
             state["counted"] = now
-            counted[0] = len(reconcile.centre_alarms(rig.db_url, params.fleet.prefix))
+            counted[0] = reconcile.centre_alarm_count(rig.db_url, params.fleet.prefix)
         if now - state["said"] >= PROGRESS_S:
             state["said"] = now
             log.info("%.0f s: %s", time.time() - started, _progress(rig, counted[0]))
@@ -87,7 +87,7 @@ def _stop_when(params: Params, rig: ChaosRig, started: float) -> Callable[[], bo
 
 def _progress(rig: ChaosRig, counted: int) -> str:
     if not counted:
-        counted = len(reconcile.centre_alarms(rig.db_url, rig.fleet_cfg.prefix))
+        counted = reconcile.centre_alarm_count(rig.db_url, rig.fleet_cfg.prefix)
     return f"{counted} alarms at the centre, {rig.proxy.cuts} link cuts"
 
 
