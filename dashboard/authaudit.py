@@ -30,6 +30,8 @@ class Action(StrEnum):
     # an operator turned the desk's alarm sound off or on (routes/desk.py)
     SOUND_OFF = "sound_off"
     SOUND_ON = "sound_on"
+    # a registry file imported (dashboard/registry_import.py): what it changed
+    REGISTRY_IMPORTED = "registry_imported"
 
 
 class AuditPublic(BaseModel):

@@ -1,6 +1,7 @@
 """`homeguard centre`: run the monitoring centre (ingest API + alarm desk);
 `homeguard centre migrate`: bring its store to this release's schema;
-`homeguard centre gateway`: gateway credentials (dashboard/gatewaycli.py)."""
+`homeguard centre gateway`: gateway credentials (dashboard/gatewaycli.py);
+`homeguard centre registry import`: a registry file (dashboard/registrycli.py)."""
 
 from __future__ import annotations
 
@@ -213,11 +214,13 @@ def _listen(host: str, port: int, prog: str) -> socket.socket:
 
 def register(app: typer.Typer) -> None:
     from dashboard.gatewaycli import app as gateways
+    from dashboard.registrycli import app as registry
     from dashboard.usercli import app as users
 
     group = typer.Typer(add_completion=False)
     group.callback(invoke_without_command=True)(centre)
     group.command("migrate")(migrate_store)
     group.add_typer(gateways, name="gateway")
+    group.add_typer(registry, name="registry")
     app.add_typer(group, name="centre")
     app.add_typer(users, name="centre-user")

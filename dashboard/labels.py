@@ -307,10 +307,13 @@ def pick(lang: str | None) -> str:
     return lang if lang in LANGS else DEFAULT_LANG
 
 
-def for_lang(lang: str) -> dict[str, dict[str, str]]:
-    """Every label table in one language: {"types": {...}, "text": {...}, ...}."""
+def for_lang(lang: str, tables: dict[str, dict[str, tuple[str, str]]] | None = None,
+             ) -> dict[str, dict[str, str]]:
+    """Every label table (these, or `tables` of another module) in one
+    language: {"types": {...}, "text": {...}, ...}."""
     i = LANGS.index(pick(lang))
-    return {name: {k: v[i] for k, v in table.items()} for name, table in _TABLES.items()}
+    return {name: {k: v[i] for k, v in table.items()}
+            for name, table in (_TABLES if tables is None else tables).items()}
 
 
 def page_context(lang: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -227,6 +228,8 @@ class GridCell(Base):
     community: Mapped[str] = mapped_column(String(128), index=True)
     worker_name: Mapped[str] = mapped_column(String(64), default="")
     worker_phone: Mapped[str] = mapped_column(String(32), default="")
+    # its outline for the map: JSON text of [[lon, lat], ...] (WGS-84), or none
+    polygon: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Household(Base):
@@ -241,6 +244,9 @@ class Household(Base):
     grid_cell_id: Mapped[int | None] = mapped_column(
         ForeignKey("grid_cells.id", ondelete="SET NULL"), nullable=True, index=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    # where it is on the map (WGS-84 degrees), both or neither
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="household", order_by="Contact.rank", cascade="all, delete-orphan")
@@ -285,6 +291,10 @@ class Device(Base):
     battery_mv: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rssi: Mapped[int | None] = mapped_column(Integer, nullable=True)
     outbox_depth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # where it is mounted (WGS-84 degrees), both or neither; the map falls
+    # back to its household's place
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class DeviceKey(Base):

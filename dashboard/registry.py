@@ -10,6 +10,7 @@ returned as the API's Public models (registry_schemas.py).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -69,7 +70,18 @@ def now_ms() -> int:
 
 def cell_public(c: GridCell) -> GridCellPublic:
     return GridCellPublic(code=c.code, name=c.name, community=c.community,
-                          worker_name=c.worker_name, worker_phone=c.worker_phone)
+                          worker_name=c.worker_name, worker_phone=c.worker_phone,
+                          polygon=json.loads(c.polygon) if c.polygon else None)
+
+
+def polygon_text(points: list[tuple[float, float]] | None) -> str | None:
+    """A grid cell's outline as stored: compact JSON, the ring left open."""
+    if not points:
+        return None
+    ring = [[lon, lat] for lon, lat in points]
+    if len(ring) > 3 and ring[0] == ring[-1]:
+        ring.pop()
+    return json.dumps(ring, separators=(",", ":"))
 
 
 def _cell(session: Session, code: str) -> GridCell:
@@ -86,7 +98,7 @@ def list_cells(session: Session) -> list[GridCellPublic]:
 def add_cell(session: Session, body: GridCellCreate) -> GridCellPublic:
     if session.scalar(select(GridCell.id).where(GridCell.code == body.code)) is not None:
         raise Duplicate("grid cell", body.code)
-    cell = GridCell(**body.model_dump())
+    cell = GridCell(**body.model_dump(exclude={"polygon"}), polygon=polygon_text(body.polygon))
     session.add(cell)
     session.flush()
     return cell_public(cell)
@@ -98,6 +110,8 @@ def update_cell(session: Session, code: str, body: GridCellUpdate) -> GridCellPu
     if changes.get("code", code) != code and session.scalar(
             select(GridCell.id).where(GridCell.code == changes["code"])) is not None:
         raise Duplicate("grid cell", changes["code"])
+    if "polygon" in body.model_fields_set:
+        changes["polygon"] = polygon_text(body.polygon)
     _assign(cell, changes)
     session.flush()
     return cell_public(cell)
@@ -124,7 +138,8 @@ def household_public(session: Session, h: Household) -> HouseholdPublic:
     return HouseholdPublic(
         code=h.code, address=h.address, compound=h.compound, community=h.community,
         grid_cell=cell.code if cell else None, note=h.note,
-        contacts=_contacts(h.contacts), devices=list(devices))
+        contacts=_contacts(h.contacts), devices=list(devices),
+        latitude=h.latitude, longitude=h.longitude)
 
 
 def _household(session: Session, code: str) -> Household:
@@ -162,6 +177,7 @@ def add_household(session: Session, body: HouseholdCreate) -> HouseholdPublic:
 def update_household(session: Session, code: str, body: HouseholdUpdate) -> HouseholdPublic:
     h = _household(session, code)
     changes = body.model_dump(exclude_none=True, exclude={"contacts", "grid_cell"})
+    changes.update(body.place_changes())
     if changes.get("code", code) != code and session.scalar(
             select(Household.id).where(Household.code == changes["code"])) is not None:
         raise Duplicate("household", changes["code"])
@@ -202,7 +218,8 @@ def _device_public(d: Device, household: str | None, key: str | None,
         household=household, key_ref=d.key_ref, has_key=key is not None,
         created_ms=d.created_ms, online=d.online, last_seen_ms=d.last_seen_ms,
         last_heartbeat_ms=d.last_heartbeat_ms, battery_mv=d.battery_mv, rssi=d.rssi,
-        outbox_depth=d.outbox_depth, open_alarms=open_alarms)
+        outbox_depth=d.outbox_depth, open_alarms=open_alarms,
+        latitude=d.latitude, longitude=d.longitude)
 
 
 def _open_alarms(session: Session, device_id: str | None = None) -> dict[str, list[str]]:
@@ -252,7 +269,7 @@ def update_device(session: Session, device_id: str, body: DeviceUpdate) -> Devic
     d = _device(session, device_id)
     if body.household is not None:
         d.household_id = _household(session, body.household).id if body.household else None
-    _assign(d, body.model_dump(exclude_none=True, exclude={"household"}))
+    _assign(d, body.model_dump(exclude_none=True, exclude={"household"}) | body.place_changes())
     session.flush()
     return get_device(session, device_id)
 

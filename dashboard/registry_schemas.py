@@ -48,6 +48,13 @@ Phone = Annotated[str, Field(pattern=PHONE_PATTERN, examples=["13800138000"])]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Text128 = Annotated[str, Field(max_length=128)]
 Millis = Annotated[StrictInt, Field(ge=0, le=protocol.MAX_INT)]
+# WGS-84 degrees, as a phone's GPS or an online map gives them
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[31.2304])]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[121.4737])]
+# a grid cell's outline: [lon, lat] points (GeoJSON order), the ring closed or not
+Polygon = Annotated[list[tuple[Longitude, Latitude]], Field(
+    min_length=3, max_length=1000, examples=[[[121.47, 31.23], [121.48, 31.23],
+                                              [121.48, 31.24]]])]
 
 
 class _In(BaseModel):
@@ -62,6 +69,26 @@ class _In(BaseModel):
         return v
 
 
+class _Placed(_In):
+    """latitude and longitude: both or neither (on PATCH both null clears them)."""
+
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> _Placed:
+        given = {"latitude", "longitude"} & self.model_fields_set
+        if len(given) == 1 or (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude: give both or neither")
+        return self
+
+    def place_changes(self) -> dict[str, float | None]:
+        """The coordinates to write: {} when the body left them out."""
+        if "latitude" not in self.model_fields_set:
+            return {}
+        return {"latitude": self.latitude, "longitude": self.longitude}
+
+
 # --- grid cells ---
 
 
@@ -71,6 +98,7 @@ class GridCellCreate(_In):
     community: Annotated[str, Field(min_length=1, max_length=128)]
     worker_name: Annotated[str, Field(max_length=64)] = ""
     worker_phone: Phone | Literal[""] = ""
+    polygon: Polygon | None = None
 
 
 class GridCellUpdate(_In):
@@ -79,6 +107,7 @@ class GridCellUpdate(_In):
     community: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     worker_name: Annotated[str, Field(max_length=64)] | None = None
     worker_phone: Phone | Literal[""] | None = None
+    polygon: Polygon | None = Field(default=None, description="null clears it")
 
 
 class GridCellPublic(BaseModel):
@@ -87,6 +116,7 @@ class GridCellPublic(BaseModel):
     community: str
     worker_name: str
     worker_phone: str
+    polygon: list[tuple[float, float]] | None = None
 
 
 # --- households and contacts ---
@@ -120,7 +150,7 @@ def _ranked(contacts: list[ContactIn] | None) -> list[ContactIn] | None:
     return sorted(out, key=lambda c: c.rank or 0)
 
 
-class HouseholdCreate(_In):
+class HouseholdCreate(_Placed):
     code: Code
     address: Annotated[str, Field(min_length=1, max_length=255)]
     compound: Text128 = ""
@@ -135,7 +165,7 @@ class HouseholdCreate(_In):
         return self
 
 
-class HouseholdUpdate(_In):
+class HouseholdUpdate(_Placed):
     """Fields left out stay; `contacts`, when given, replaces the whole list."""
 
     code: Code | None = None
@@ -162,12 +192,14 @@ class HouseholdPublic(BaseModel):
     note: str
     contacts: list[ContactPublic]
     devices: list[str]
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 # --- devices ---
 
 
-class DeviceCreate(_In):
+class DeviceCreate(_Placed):
     device_id: DeviceId
     type: Literal["button", "sensor"]
     board: Annotated[str, Field(max_length=32)] = ""
@@ -176,7 +208,7 @@ class DeviceCreate(_In):
     key_ref: Annotated[str, Field(min_length=1, max_length=64)] = "centre"
 
 
-class DeviceUpdate(_In):
+class DeviceUpdate(_Placed):
     type: Literal["button", "sensor"] | None = None
     board: Annotated[str, Field(max_length=32)] | None = None
     firmware: Annotated[str, Field(max_length=32)] | None = None
@@ -203,6 +235,8 @@ class DevicePublic(BaseModel):
     outbox_depth: int | None
     # types of the device's alarms still open on the desk (supervision included)
     open_alarms: list[str] = Field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class KeyBody(_In):

@@ -32,13 +32,15 @@ HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SCHEMAS = Path(__file__).parent / "schemas"
 TOKEN = "gw-migrate-token-1"
 OPERATOR, PASSWORD = "olga", "olga-password-1"
-HEAD = "0006"
+HEAD = "0007"
 # what the revisions after 0002 add as tables (0003: login throttling, 0004: gateway
 # credentials; 0005 adds columns only: alarm claims)
 TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits", "gateway_credentials")
-# what 0005 adds to existing tables (alarm claims)
+# what 0005 (alarm claims) and 0007 (registry places) add to existing tables
 COLUMNS_AFTER_0004 = {"alarms": ("claimed_by", "claimed_ms", "claim_seen_ms"),
-                      "alarm_audit": ("claimed_by",)}
+                      "alarm_audit": ("claimed_by",),
+                      "households": ("latitude", "longitude"),
+                      "devices": ("latitude", "longitude"), "grid_cells": ("polygon",)}
 
 # one row in each of the previous release's tables, ids left to the database
 ROWS = [

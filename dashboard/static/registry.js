@@ -247,5 +247,7 @@
       return call("PUT", "/devices/" + saved.device_id + "/key", { key_hex: v.key_hex });
     });
   }
+  // the import section (registry_import.js) announces a written file
+  document.addEventListener("registry:changed", function () { reload().catch(fail); });
   reload().catch(fail);
 })();

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dashboard import authaudit, labels, registry
+from dashboard import authaudit, map_labels, registry, registry_csv, registry_import
 from dashboard.api.auth import csrf_token, current_user, require
 from dashboard.api.deps import SessionDep, SettingsDep, bearer, client_address, require_gateway
 from dashboard.api.routes.pages import TEMPLATES, lang_of
@@ -222,6 +222,47 @@ def export_keys(request: Request, session: SessionDep,
     return export
 
 
+# --- import of a whole file ---
+
+
+async def upload(request: Request) -> bytes:
+    """The request's body, refused (413) past registry_csv.MAX_BYTES."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > registry_csv.MAX_BYTES:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                f"the file is over {registry_csv.MAX_BYTES} bytes: split it")
+    return bytes(data)
+
+
+@router.post("/import", response_model=registry_import.Report, responses={
+    413: {"description": "the file is too large"},
+    422: {"model": registry_import.Report,
+          "description": "problems in the file (row, column, message): nothing written"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string", "format": "binary"}}}}})
+def import_file(request: Request, session: SessionDep, user: Manager,
+                data: Annotated[bytes, Depends(upload)],
+                dry_run: Annotated[bool, Query(description="check and count only")] = True,
+                ) -> Any:
+    """Import grid cells, households, contacts and devices from one CSV file
+    (the body, UTF-8 or GB18030; columns in docs/registry-import.md), all or
+    nothing.  `dry_run=true` (the default) checks every row and reports what
+    would be created or changed, writing nothing; `dry_run=false` writes the
+    file when every row is good.  Problems: 422 with the same report, its
+    `errors` naming row, column and what is wrong; nothing is written."""
+    try:
+        report = registry_import.import_file(session, data, dry_run, user.username,
+                                             client_address(request))
+    except IntegrityError as exc:  # a racing request added the same code first
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"conflicts with a registry entry: {exc.orig}") from None
+    if not report.ok:
+        return JSONResponse(report.model_dump(mode="json"), status_code=422)
+    return report
+
+
 # --- the page ---
 
 
@@ -238,7 +279,7 @@ def page_boot(request: Request, settings: Any, user: User,
 
 @pages.get("/registry", response_class=HTMLResponse)
 def registry_page(request: Request, settings: SettingsDep, user: Viewer) -> HTMLResponse:
-    ctx = labels.page_context(lang_of(request))
+    ctx = map_labels.page_context(lang_of(request))
     boot = page_boot(request, settings, user, ctx)
     boot["can_manage"] = allowed(user.role, "registry.manage")
     ctx.update(boot=boot, user=user, csrf=boot["csrf"])
