@@ -39,3 +39,23 @@ def test_throughput_smallest_run_writes_every_figure(tmp_path: Path) -> None:
     assert doc["results"]["ratio_gateway_paho_rounds"] == per_round
     assert doc["results"]["ratio_gateway_paho"] == sum(per_round) / 2
     assert "gateway / paho" in result.output and "gateway_tuned / paho" in result.output
+
+
+def test_latency_smallest_run_reports_the_rate_the_broker_took(tmp_path: Path) -> None:
+    require_binary("mosquitto", "Debian: mosquitto")
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / "latency.json"
+    result = CliRunner().invoke(app, [
+        "bench", "latency", "--loads", "0,300", "--presses", "3", "--bg-devices", "2",
+        "--out", str(out), "--dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert set(rows) == {"0", "300"}
+    for row in rows.values():
+        assert row["presses"] >= 3
+        assert row["stages_ms"]["press_to_browser"]["count"] == row["presses"]
+    assert rows["0"]["background_achieved_msg_per_s"] == 0
+    # the publisher's figure is what the broker PUBACKed; no threshold
+    assert 0 < rows["300"]["background_achieved_msg_per_s"] <= 300 * 1.1
+    assert rows["300"]["gateway_took_msg_per_s"] > 0

@@ -129,10 +129,12 @@ def centre_cmd(
 @bench.command("latency")
 def latency_cmd(
     loads: Annotated[str, typer.Option(
-        help="Background telemetry rates in msg/s, comma-separated (e.g. 0,1000,10000).")]
-        = "0,1000",
+        help="Background telemetry rates, comma-separated: msg/s, or <k>x for k times the "
+             "gateway's capacity, measured first (e.g. 0,1000,2x).")] = "0,1000",
     presses: Annotated[int, typer.Option(help="Alarm presses per background rate.")] = 50,
     gap: Annotated[float, typer.Option(help="Seconds between presses.")] = 0.1,
+    duration: Annotated[float, typer.Option(
+        help="Seconds each loaded row lasts at least (pressing all along).")] = 0.0,
     bg_devices: Annotated[int, typer.Option(help="Devices sending the background.")] = 20,
     out: OutOpt = None,
     scratch: TmpOpt = None,
@@ -140,11 +142,15 @@ def latency_cmd(
     """Alarm press -> gateway -> centre -> browser SSE, p50/p95/p99 under load."""
     from homeguard.bench import latency
 
-    rates = _ints(loads, "--loads")
-    results = _in_scratch(scratch, lambda tmp: latency.run(tmp, rates, presses, gap, bg_devices))
+    rates = [x.strip() for x in loads.split(",") if x.strip()]
+    if not all(x.isdigit() or (x.endswith("x") and x[:-1].replace(".", "", 1).isdigit())
+               for x in rates):
+        raise typer.BadParameter("use msg/s or <k>x, comma-separated", param_hint="--loads")
+    results = _in_scratch(scratch, lambda tmp: latency.run(tmp, rates, presses, gap, bg_devices,
+                                                           duration))
     latency.table(results)
     report.write(out, "latency", {"loads": rates, "presses": presses, "gap_s": gap,
-                                  "bg_devices": bg_devices}, results)
+                                  "duration_s": duration, "bg_devices": bg_devices}, results)
 
 
 @bench.command("memory")
