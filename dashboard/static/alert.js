@@ -119,10 +119,10 @@
     ring();
   }
 
-  function notify(a) {
+  async function notify(a) {
     if (!document.hidden || !("Notification" in window)) return;
     if (Notification.permission !== "granted") return;
-    const s = desk.site(a.device);
+    const s = await desk.whenSite(a.device);
     const where = s && s.household ? s.household + " " + (s.address || "") : a.device;
     try {
       const n = new Notification(R.fill(L.desk.notify_title, { type: L.types[a.type] || a.type }), {

@@ -183,8 +183,26 @@
     }
   }
 
+  // the device's site once known (at most SITE_WAIT_MS; then undefined)
+  const siteWaiters = new Map();
+  const SITE_WAIT_MS = 2000;
+  function whenSite(device) {
+    if (sites.has(device)) return Promise.resolve(sites.get(device));
+    wantSite(device);
+    return new Promise(function (resolve) {
+      const list = siteWaiters.get(device) || [];
+      list.push(resolve);
+      siteWaiters.set(device, list);
+      setTimeout(function () { resolve(sites.get(device)); }, SITE_WAIT_MS);
+    });
+  }
+
   function addSites(got) {
-    Object.keys(got).forEach(function (d) { sites.set(d, got[d]); });
+    Object.keys(got).forEach(function (d) {
+      sites.set(d, got[d]);
+      (siteWaiters.get(d) || []).forEach(function (resolve) { resolve(got[d]); });
+      siteWaiters.delete(d);
+    });
     alarms.forEach(function (a) { if (a.device in got) place(a, false); });
   }
 
@@ -414,6 +432,7 @@
     rows: function () { return rows; },
     counts: function () { return boot.counts; },
     site: function (device) { return sites.get(device); },
+    whenSite: whenSite,
     // f() after any change of the rows or counts; f(alarm) when one arrives live
     listen: function (f) { listeners.push(f); },
   };

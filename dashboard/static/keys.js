@@ -66,10 +66,12 @@
     if (b) { e.preventDefault(); b.click(); }
   });
 
-  function numbered(table) {
-    return Object.keys(table).map(function (k, i) {
-      return [String(i + 1), (i + 1) + " " + table[k], k];
-    });
+  // choices in the workflow's order (the page's label tables arrive sorted)
+  const OUTCOMES = ["genuine", "false", "test"];
+  const DISPATCH_TO = ["grid_worker", "patrol"];
+
+  function numbered(keys, table) {
+    return keys.map(function (k, i) { return [String(i + 1), (i + 1) + " " + table[k], k]; });
   }
 
   async function perform(action) {
@@ -87,11 +89,11 @@
     }
     let body = {};
     if (action === "verify") {
-      const outcome = await question(L.desk.pick_outcome, numbered(L.outcomes));
+      const outcome = await question(L.desk.pick_outcome, numbered(OUTCOMES, L.outcomes));
       if (outcome === null) { refocus(a.id); return; }
       body = { outcome: outcome };
     } else if (action === "dispatch") {
-      const to = await question(L.desk.pick_dispatch, numbered(L.dispatch_to));
+      const to = await question(L.desk.pick_dispatch, numbered(DISPATCH_TO, L.dispatch_to));
       if (to === null) { refocus(a.id); return; }
       body = { to: to };
     } else if (action === "resolve") {
