@@ -73,6 +73,8 @@ class DedupSection(_Section):
     window: int = Field(4096, ge=16, le=1 << 20)
     backend: Literal["local", "redis"] = "local"
     redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^(redis|rediss|unix)://")
+    # seconds a seq a device skipped may still arrive before it counts as lost (gaps.py)
+    missing_grace_s: float = Field(300.0, gt=0, le=86_400)
 
 
 class CentreSection(_Section):

@@ -104,7 +104,8 @@ class Pipeline:
         self._lock = threading.Lock()
         # seqs that never arrive (gaps.py); not in a share group, where each
         # gateway sees only part of a device's messages
-        self.gaps: Gaps | None = None if self.dedup.shared else Gaps(self.dedup.highest)
+        self.gaps: Gaps | None = None if self.dedup.shared else Gaps(
+            self.dedup.highest, int(cfg.dedup.missing_grace_s * 1000))
         self.on_missing = on_missing  # runs counted missing: (the service reports them)
         self.missing: dict[str, int] = {}  # device -> seqs counted missing since start
         self._gaps_lock = threading.Lock()  # handle() runs on each session's thread

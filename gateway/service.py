@@ -18,6 +18,7 @@ from gateway.ack import Acker
 from gateway.config import Config
 from gateway.feedback import FeedbackRelay
 from gateway.freshness import Away
+from gateway.gaps import Missing
 from gateway.keysync import KeySync
 from gateway.lane import TelemetryLane
 from gateway.pipeline import Pipeline
@@ -31,6 +32,8 @@ from gateway.supervision import RedisClaims, Supervisor
 
 log = logging.getLogger("homeguard.gateway")
 CONFLICT_FAULT_S = 600.0  # one seq_conflict device fault per device per 10 minutes
+WARN_EVERY_S = 600.0  # at most one warning of each type (supervision.WARNINGS) per 10 min
+WATCH_EVERY_S = 5.0  # how often the disk and the shed count are looked at while busy
 
 
 class Gateway:
@@ -81,9 +84,14 @@ class Gateway:
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
             sinks=tuple(w.name for w in self.event_sinks), lane=self.lane,
             on_seen=self.supervisor.seen if self.supervisor else lambda e: None,
-            event_lane=True, on_conflict=self._conflict, away=self.away)
+            event_lane=True, on_conflict=self._conflict, away=self.away,
+            on_missing=self._missing)
         self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
         self._disk_low = False  # last disk() verdict, to log each change once
+        self._warned: dict[str, float] = {}  # warning type -> when it was last raised
+        self._warn_lock = threading.Lock()  # both lanes' threads watch
+        self._watched = 0.0  # when _watch last looked
+        self._shed_seen = 0  # the lane's shed count at the last look
         # either lane may release PUBACKs of either session (a telemetry
         # message an older gateway's session still held comes on the events one)
         self.lane.after_batch = self._flush_acks
@@ -128,6 +136,36 @@ class Gateway:
         self._conflicts[device] = now
         self.supervisor.report(device, "seq_conflict", {"seq": seq, "hi": hi})
 
+    def _warn(self, typ: str, data: dict) -> None:
+        """A warning about the gateway itself on the desk, at most once per
+        WARN_EVERY_S per type (the metrics and the log have every one)."""
+        now = time.monotonic()
+        with self._warn_lock:
+            if self.supervisor is None or now - self._warned.get(typ, -1e9) < WARN_EVERY_S:
+                return
+            before, self._warned[typ] = self._warned.get(typ, -1e9), now
+        if self.supervisor.report(self.cfg.gateway.id, typ, data) is None:
+            self._warned[typ] = before  # not stored (a full disk): raised again next time
+
+    def _missing(self, found: list[Missing]) -> None:
+        """Seqs that never arrived (gaps.py): data lost on the way."""
+        worst = max(found, key=lambda m: m.count)
+        self._warn("data_lost", {"seqs": sum(m.count for m in found), "devices": len(
+            {m.device for m in found}), "most": worst.device, "most_seqs": worst.count})
+
+    def _watch(self) -> None:
+        """While messages are committed: the store's disk and the telemetry
+        the lane shed since the last look, as desk warnings."""
+        now = time.monotonic()
+        with self._warn_lock:
+            if now - self._watched < WATCH_EVERY_S:
+                return
+            self._watched = now
+        self.disk()  # raises disk_low while it is
+        shed, self._shed_seen = self.lane.shed - self._shed_seen, self.lane.shed
+        if shed > 0:
+            self._warn("shedding", {"shed": shed})
+
     def _raised(self) -> None:
         """The gateway stored an event of its own (supervision)."""
         for w in self.event_sinks:
@@ -136,10 +174,12 @@ class Gateway:
     def _stored(self) -> None:
         for w in self.sinks:  # an event, and for a heartbeat a point too
             w.wake()
+        self._watch()
 
     def _points_written(self) -> None:
         for w in self.point_sinks:
             w.wake()
+        self._watch()
 
     def health(self) -> dict:
         store = "ok"
@@ -168,6 +208,9 @@ class Gateway:
             (log.warning if low else log.info)(
                 "disk %s: %d MB free in %s (min_free_mb %d)", "low" if low else "ok",
                 free >> 20, self.store.path.parent, self.cfg.gateway.min_free_mb)
+        if low:
+            self._warn("disk_low", {"free_mb": free >> 20,
+                                    "min_free_mb": self.cfg.gateway.min_free_mb})
         return {"free_mb": free >> 20, "min_free_mb": self.cfg.gateway.min_free_mb, "low": low}
 
     def start(self) -> None:
