@@ -74,6 +74,9 @@ def chaos(
         alarms=alarms, db_url=db, settle_s=settle_s)
     # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so every process is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # started in the background (`nohup ... &`) SIGINT is ignored, and the fleet
+    # would inherit that and never hear the SIGINT that ends its run
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     tmp = scratch or Path(tempfile.mkdtemp(prefix="hg-chaos-"))
     tmp.mkdir(parents=True, exist_ok=True)
     result = None
