@@ -24,6 +24,7 @@ from dashboard.api.routes import (
     health,
     history,
     login,
+    map,
     overview,
     registry,
     reports,
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(desk.router)
     app.include_router(registry.pages)
+    app.include_router(map.pages)
     app.include_router(devices.pages)
     app.include_router(hazards.pages)
     app.include_router(overview.pages)

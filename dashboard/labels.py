@@ -213,6 +213,7 @@ REGISTRY = {
     "nav_desk": ("报警台", "Alarm desk"),
     "nav_registry": ("登记管理", "Registry"),
     "nav_devices": ("设备看板", "Device board"),
+    "nav_map": ("地图", "Map"),
     "households": ("住户", "Households"),
     "grid_cells": ("网格", "Grid cells"),
     "devices": ("设备", "Devices"),

@@ -49,7 +49,7 @@ MAP = {
     "alarms": ("未处理报警", "Open alarms"),
     "no_tiles": ("未配置底图（离线模式）：仅显示网格、住户和报警",
                  "No map tiles configured (offline): grid cells, households and alarms only"),
-    "open_alarm": ("打开报警", "Open the alarm"),
+    "open_alarm": ("到报警台处理", "Work it on the desk"),
     "open_in_history": ("在历史档案中查看", "Open its record"),
     "unplaced": ("{n} 条报警的设备没有坐标，未在地图上显示",
                  "{n} open alarms have no place on the map (no coordinates)"),

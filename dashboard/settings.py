@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     rating_window_days: float = Field(default=30.0, gt=0, le=3660)
     rating_yellow: int = Field(default=1, ge=1)
     rating_red: int = Field(default=3, ge=1)
+    # The map's tile layer (docs/map.md): a Leaflet URL template such as
+    # "https://tiles.example.org/{z}/{x}/{y}.png" on the centre's own tile
+    # server ({s} for subdomains); its origin is added to the map page's
+    # img-src.  Empty: no tiles, the map draws on a plain background (offline).
+    map_tile_url: str = Field(default="", pattern=r"^(https?://[^\s'\";,]+)?$")
+    # The attribution the tile server's licence asks for, shown on the map.
+    map_tile_attribution: str = Field(default="", max_length=300)
     # --- logins (dashboard/loginguard.py, docs/centre.md "Login throttling") ---
     # Failed logins one address may make (an IPv6 address counts by its /64),
     # and failed logins one username may take from anywhere, as `limits` rates

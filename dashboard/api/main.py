@@ -14,6 +14,7 @@ from dashboard.api.routes import (
     hazards,
     history,
     ingest,
+    map,
     notify,
     overview,
     registry,
@@ -32,6 +33,7 @@ api_router.include_router(stream.router)
 api_router.include_router(users.router)
 api_router.include_router(authaudit.router)
 api_router.include_router(registry.router)
+api_router.include_router(map.router)
 api_router.include_router(devices.router)
 api_router.include_router(notify.router)
 api_router.include_router(hazards.router)
