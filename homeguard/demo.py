@@ -274,6 +274,10 @@ def demo(
         help="Use the embedded Python broker even when Mosquitto is installed.")] = False,
 ) -> None:
     """Run broker, gateway, centre and two devices (the real firmware, simulated hardware)."""
+    # `kill`, a service manager or a closed terminal stops the demo as Ctrl-C
+    # does: the parts it started are stopped with it, never left running
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("paho", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -340,6 +344,10 @@ def demo(
                 raise typer.Exit(_fail("the button's LED never showed the centre has it"))
             return
         _console(button, sensor, centre)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _fail(msg: str) -> int:

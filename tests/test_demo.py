@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -89,6 +90,10 @@ def test_demo_shows_the_household_and_the_sensors_readings(tmp_path: Path, page)
             except PlaywrightTimeout:
                 assert time.monotonic() < deadline, "the sensor's readings never reached the chart"
                 row.first.click()
+        parts = psutil.Process(demo.pid).children(recursive=True)  # broker, centre, gateway
+        assert len(parts) >= 3, parts
     finally:
-        demo.terminate()
+        demo.terminate()  # SIGTERM, as `kill` or a service manager stops it
         demo.communicate(timeout=60)
+    _, alive = psutil.wait_procs(parts, timeout=60)
+    assert alive == [], f"the demo left its parts running: {alive}"
