@@ -26,6 +26,7 @@ from dashboard.api.routes import (
     login,
     map,
     overview,
+    plans,
     registry,
     reports,
 )
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(devices.pages)
     app.include_router(hazards.pages)
     app.include_router(overview.pages)
+    app.include_router(plans.pages)
     app.include_router(history.pages)
     app.include_router(reports.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -32,6 +32,9 @@ class Action(StrEnum):
     SOUND_ON = "sound_on"
     # a registry file imported (dashboard/registry_import.py): what it changed
     REGISTRY_IMPORTED = "registry_imported"
+    # an alarm type's action plan edited or set back to the shipped one (plans.py)
+    PLAN_CHANGED = "plan_changed"
+    PLAN_RESET = "plan_reset"
 
 
 class AuditPublic(BaseModel):

@@ -59,6 +59,8 @@ ACTIONS = {
     # who holds the alarm (dashboard/claims.py)
     "reassign": ("改派", "Reassign"),
     "release": ("释放", "Release"),
+    # an action-plan step recorded on the alarm (dashboard/plans.py)
+    "step": ("预案步骤", "Plan step"),
 }
 
 OUTCOMES = {
@@ -208,6 +210,43 @@ DATA = {
     "count": ("共 {v} 次", "{v} times"),
 }
 
+# action plans (dashboard/plans.py): the desk's plan section, resolving
+# with a result, the keys, and the /plans editor
+PLAN = {
+    "nav_plans": ("处置预案", "Action plans"),
+    "plan": ("处置预案", "Action plan"),
+    "done": ("已完成", "Done"),
+    "no_answer": ("无人接听", "No answer"),
+    "not_needed": ("无需执行", "Not needed"),
+    "failed": ("未能完成", "Failed"),
+    "pending": ("未执行", "Not done yet"),
+    "record": ("记录", "Record"),
+    "step_n": ("第 {n} 步", "Step {n}"),
+    "no_longer": ("（已不在预案中）", "(no longer in the plan)"),
+    "pick_step": ("第 {n} 步：{step}。结果：", "Step {n}: {step}. Outcome:"),
+    "skipped": ("以下预案步骤尚未执行：{steps}。", "Plan steps not done: {steps}."),
+    "pick_result": ("处置结果：Enter 按核实结果（{outcome}），或 1 真实警情，2 误报，3 测试",
+                    "Result: Enter keeps the verified outcome ({outcome}), or 1 genuine, "
+                    "2 false alarm, 3 test"),
+    "keep_result": ("确定（{outcome}）", "Confirm ({outcome})"),
+    "result": ("处置结果", "Result"),
+    "key_step": ("记录预案第 1–9 步的结果", "Record the outcome of plan step 1–9"),
+    "custom": ("已修改", "Edited"),
+    "default": ("默认预案", "Shipped plan"),
+    "edited_by": ("{user} 修改于 {when}", "Edited by {user} on {when}"),
+    "text_zh": ("中文", "Chinese"),
+    "text_en": ("英文", "English"),
+    "add_step": ("添加步骤", "Add step"),
+    "remove": ("删除", "Remove"),
+    "up": ("上移", "Move up"),
+    "down": ("下移", "Move down"),
+    "save": ("保存", "Save"),
+    "reset": ("恢复默认预案", "Back to the shipped plan"),
+    "saved": ("已保存", "Saved"),
+    "view_only": ("只读：值班长和管理员可以修改预案",
+                  "Read only: supervisors and admins edit the plans"),
+}
+
 # the registry and device board pages, and the site in an alarm's detail
 REGISTRY = {
     "nav_desk": ("报警台", "Alarm desk"),
@@ -301,7 +340,8 @@ CENTRE = {
 
 _TABLES = {"types": ALARM_TYPES, "states": STATES, "actions": ACTIONS,
            "outcomes": OUTCOMES, "dispatch_to": DISPATCH_TO, "roles": ROLES, "text": TEXT,
-           "registry": REGISTRY, "centre": CENTRE, "desk": DESK, "data": DATA}
+           "registry": REGISTRY, "centre": CENTRE, "desk": DESK, "data": DATA,
+           "plan": PLAN}
 
 
 def pick(lang: str | None) -> str:

@@ -306,3 +306,35 @@ class DeviceKey(Base):
         ForeignKey("devices.device_id", ondelete="CASCADE"), primary_key=True)
     key_hex: Mapped[str] = mapped_column(String(128))
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ActionPlan(Base):
+    """An alarm type's action plan as a supervisor edited it (plans.py): its
+    steps in order, each {"key", "zh-CN", "en"}.  A type without a row follows
+    the plan shipped in plan_defaults.py."""
+
+    __tablename__ = "action_plans"
+
+    alarm_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    steps: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class AlarmStep(Base):
+    """One action-plan step recorded on an alarm: its outcome, when, who;
+    `audit_id` is the alarm_audit row (action `step`) that carried it to
+    every desk.  `label` keeps the step's words as they were then
+    ({"zh-CN", "en"}): the plan may be edited later."""
+
+    __tablename__ = "alarm_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("alarm_audit.id"))
+    step: Mapped[str] = mapped_column(String(32))
+    label: Mapped[dict[str, str]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(16))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    username: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")

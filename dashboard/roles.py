@@ -8,6 +8,7 @@ admin       manages users, and may do everything else
 
 Registry: all read it (registry.view); technicians, supervisors and admins
 change it (registry.manage); only admins read device keys (registry.keys).
+Action plans: supervisors and admins edit them (plan.manage).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # electrical hazards: all see them; any role records an inspection's result
     "hazard.view": _ALL,
     "hazard.rectify": _ALL,
+    # action plans (plans.py): everyone reads them and records steps on the
+    # alarms they work (alarm.ack); supervisors and admins edit them
+    "plan.manage": frozenset({"supervisor", "admin"}),
 }
 
 

@@ -255,6 +255,8 @@ class DispatchBody(BaseModel):
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Note = ""
+    # the result the alarm closes with; omitted: verify's outcome stands
+    outcome: Literal["genuine", "false", "test"] | None = None
 
 
 class ReassignBody(BaseModel):

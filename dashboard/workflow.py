@@ -6,7 +6,8 @@ closed by restore.py, not here.
     received --ack--> acknowledged --verify(genuine|false|test)--> verified
     verified --dispatch(grid_worker|patrol)--> dispatched  (genuine only;
     dispatched --dispatch--> dispatched                     sends one more)
-    verified | dispatched --resolve--> resolved  (closed; no further action)
+    verified | dispatched --resolve--> resolved  (closed; no further action;
+                                      optionally with the result it closes with)
 
 Every transition runs in one write transaction that locks the alarm row,
 so two operators pressing "acknowledge" at once get one 200 and one 409.
@@ -93,6 +94,8 @@ def _stamp(alarm: Alarm, action: str, now: int, outcome: str | None, to: str | N
         alarm.dispatched_to = to
     elif action == "resolve":
         alarm.resolved_ms = now
+        if outcome is not None:  # the result it closes with, when the operator gave one
+            alarm.outcome = outcome
 
 
 def apply(session: Session, alarm_id: int, action: str, user: User, *,
@@ -115,7 +118,7 @@ def apply(session: Session, alarm_id: int, action: str, user: User, *,
     audit = AlarmAudit(
         alarm_id=alarm.id, at_ms=now, user_id=user.id, username=user.username,
         action=action, from_state=alarm.state, to_state=rule.to_state,
-        outcome=outcome if action == "verify" else None,
+        outcome=outcome if action in ("verify", "resolve") else None,
         dispatched_to=to if action == "dispatch" else None, note=note[:MAX_NOTE],
         claimed_by=alarm.claimed_by,
     )

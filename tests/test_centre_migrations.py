@@ -32,10 +32,12 @@ HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SCHEMAS = Path(__file__).parent / "schemas"
 TOKEN = "gw-migrate-token-1"
 OPERATOR, PASSWORD = "olga", "olga-password-1"
-HEAD = "0007"
+HEAD = "0008"
 # what the revisions after 0002 add as tables (0003: login throttling, 0004: gateway
 # credentials; 0005 adds columns only: alarm claims)
 TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits", "gateway_credentials")
+# what 0008 (action plans) adds as tables, dependents first
+TABLES_AFTER_0007 = ("alarm_steps", "action_plans")
 # what 0005 (alarm claims) and 0007 (registry places) add to existing tables
 COLUMNS_AFTER_0004 = {"alarms": ("claimed_by", "claimed_ms", "claim_seen_ms"),
                       "alarm_audit": ("claimed_by",),
@@ -272,7 +274,7 @@ def test_homeguard_centre_creates_an_empty_store_and_migrates_with_the_flag(
     assert f"Created the store's tables at schema revision {HEAD}." in proc.logs()
     with engine.begin() as conn:  # back to before 0002, as a store of the last release is
         conn.exec_driver_sql("DROP INDEX ix_alarms_desk")
-        for table in TABLES_AFTER_0002:
+        for table in (*TABLES_AFTER_0007, *TABLES_AFTER_0002):
             conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     refused = run("centre", "--port", free_port(), "--db", db_url)

@@ -17,6 +17,7 @@ from dashboard.api.routes import (
     map,
     notify,
     overview,
+    plans,
     registry,
     reports,
     stream,
@@ -37,6 +38,7 @@ api_router.include_router(map.router)
 api_router.include_router(devices.router)
 api_router.include_router(notify.router)
 api_router.include_router(hazards.router)
+api_router.include_router(plans.router)
 api_router.include_router(overview.router)
 api_router.include_router(history.router)
 api_router.include_router(reports.router)

@@ -1,8 +1,10 @@
 // The desk from the keyboard: ↑/↓ (or k/j) move through the alarms, Enter
 // opens one, a/v/d/r acknowledge, verify (then 1-3 for the outcome),
 // dispatch (then 1-2 for whom) and resolve (which cannot be undone, so it
-// asks to confirm) the alarm under the cursor, m mutes, ? shows the keys,
-// Esc closes a dialog.  Keys are ignored while typing in a field.
+// asks for the result it closes with and names plan steps not done:
+// panel.js) the alarm under the cursor, 1-9 record the outcome of that plan
+// step (then 1-4: done, no answer, not needed, failed), m mutes, ? shows
+// the keys, Esc closes a dialog.  Keys are ignored while typing in a field.
 "use strict";
 
 (function () {
@@ -10,7 +12,6 @@
   const panel = window.HGPanel;
   const alert = window.HGAlert;
   const L = desk.boot.labels;
-  const R = window.HGReadable;
   const el = function (id) { return document.getElementById(id); };
   const keys = el("keys");
   const ask = el("ask");
@@ -97,13 +98,24 @@
       if (to === null) { refocus(a.id); return; }
       body = { to: to };
     } else if (action === "resolve") {
-      const text = R.fill(L.desk.confirm_resolve, { id: a.id, type: L.types[a.type] || a.type });
-      const ok = await question(text, [["Enter", L.desk.confirm, "yes"],
-                                       ["n", L.desk.cancel, ""]]);
-      if (ok !== "yes") { refocus(a.id); return; }
+      await panel.ready();
+      await panel.resolve(a);
+      refocus(a.id);
+      return;
     }
     await panel.act(a.id, action, body);
     refocus(a.id);
+  }
+
+  // the n-th step of the alarm's plan (the alarm under the cursor, opened first)
+  async function step(n) {
+    const tr = cursor();
+    const id = tr ? Number(tr.dataset.alarmId) : panel.selected();
+    if (id === null || id === undefined) return;
+    if (tr && panel.selected() !== id) desk.open(tr);
+    await panel.ready();
+    await panel.step(n - 1);
+    refocus(id);
   }
 
   // back to the alarm's row, or where it was when it left the list
@@ -137,6 +149,11 @@
     if (ACTIONS[e.key] && (inRows || panel.selected() !== null)) {
       e.preventDefault();
       perform(ACTIONS[e.key]);
+      return;
+    }
+    if (/^[1-9]$/.test(e.key) && (inRows || panel.selected() !== null)) {
+      e.preventDefault();
+      step(Number(e.key));
     }
   });
 

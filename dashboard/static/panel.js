@@ -6,6 +6,11 @@
 // while another operator holds it the panel says who and offers no action;
 // a supervisor may reassign it, the holder release it.  keys.js acts
 // through HGPanel.act.
+//
+// The alarm's action plan (plans.py) is listed with what was recorded on
+// each step; a step's outcome is recorded with its button or, from keys.js,
+// its number (HGPanel.step).  Resolving asks for the result the alarm
+// closes with and names the plan's steps nobody recorded (HGPanel.resolve).
 "use strict";
 
 (function () {
@@ -25,6 +30,13 @@
   let foldedNext = null;
   let reloadTimer = null;
   let loads = 0;
+  let plan = null;         // the shown alarm's plan with its records (GET .../plan)
+  let planReady = Promise.resolve();
+  let loading = Promise.resolve();
+  let auditRows = [];
+  const P = L.plan;
+  const STEP_OUTCOMES = ["done", "no_answer", "not_needed", "failed"];
+  const RESULTS = ["genuine", "false", "test"];
 
   function text(tag, value, cls) {
     const node = document.createElement(tag);
@@ -156,16 +168,30 @@
       }));
     }
     if (can.includes("resolve")) box.appendChild(button("act-resolve", L.actions.resolve,
-      function () { act(a.id, "resolve", { note: note() }); }));
+      function () { resolve(a); }));
     claimActions(a, box);
   }
 
+  // a step row's step, from the plan's records (null until the plan is loaded)
+  function stepOf(auditId) {
+    if (plan === null || plan.alarm !== current) return null;
+    for (const s of plan.steps) {
+      if (s.records.some(function (x) { return x.audit_id === auditId; })) return s;
+    }
+    return null;
+  }
+
   function audit(rows) {
+    auditRows = rows;
     const ol = el("audit");
     ol.replaceChildren();
     rows.forEach(function (r) {
       let what = L.actions[r.action] || r.action;
-      if (r.outcome) what += " · " + L.outcomes[r.outcome];
+      if (r.action === "step") {
+        const s = stepOf(r.id);
+        if (s) what += " · " + s.label[boot.lang];
+        what += " · " + (P[r.outcome] || r.outcome);
+      } else if (r.outcome) what += " · " + L.outcomes[r.outcome];
       if (r.dispatched_to) what += " · " + L.dispatch_to[r.dispatched_to];
       if (r.action === "reassign") what += " → " + (r.claimed_by || L.desk.nobody);
       const why = r.action === "release" ? L.desk["released_" + r.note] : undefined;
@@ -277,6 +303,96 @@
     dl.appendChild(dd);
   }
 
+  // may the user record plan steps on the alarm now? (taken, open, not another's)
+  function mayRecord(a) {
+    return perms.has("alarm.ack") && OPEN.indexOf(a.state) > 0 &&
+      !(a.claimed_by && a.claimed_by !== boot.user.username);
+  }
+
+  function stepText(s, i) {
+    return R.fill(P.step_n, { n: i + 1 }) + " " + s.label[boot.lang] +
+      (s.in_plan ? "" : " " + P.no_longer);
+  }
+
+  function renderPlan(a) {
+    const ol = el("plan");
+    ol.replaceChildren();
+    el("plan-box").hidden = plan === null;
+    if (plan === null) return;
+    plan.steps.forEach(function (s, i) {
+      const li = text("li", "");
+      li.dataset.key = s.key;
+      li.appendChild(text("span", stepText(s, i), "step"));
+      const last = s.records[s.records.length - 1];
+      li.dataset.outcome = last ? last.outcome : "";
+      li.appendChild(text("span", last
+        ? P[last.outcome] + " · " + last.username + " · " + desk.formatTime(last.at_ms) +
+          (last.note ? " — " + last.note : "")
+        : P.pending, last ? "outcome" : "outcome muted"));
+      if (s.in_plan && mayRecord(a)) {
+        const b = button("step-" + (i + 1), P.record, function () { recordStep(a, i); });
+        b.setAttribute("aria-keyshortcuts", String(i + 1));
+        li.appendChild(b);
+      }
+      ol.appendChild(li);
+    });
+  }
+
+  async function loadPlan(a) {
+    const r = await fetch(boot.api + "/alarms/" + a.id + "/plan", { credentials: "same-origin" });
+    if (!r.ok || current !== a.id) return;
+    plan = Object.assign(await r.json(), { alarm: a.id });
+    renderPlan(a);
+    audit(auditRows);
+  }
+
+  function numbered(keys, table) {
+    return keys.map(function (k, i) { return [String(i + 1), (i + 1) + " " + table[k], k]; });
+  }
+
+  // the i-th step's outcome, asked in the dialog (keys.js's question)
+  async function recordStep(a, i) {
+    await planReady;
+    if (plan === null || plan.alarm !== a.id) return;
+    const steps = plan.steps.filter(function (s) { return s.in_plan; });
+    const s = steps[i];
+    if (!s) return;
+    const outcome = await window.HGKeys.question(
+      R.fill(P.pick_step, { n: i + 1, step: s.label[boot.lang] }), numbered(STEP_OUTCOMES, P));
+    if (!outcome) return;
+    el("action-error").hidden = true;
+    const r = await fetch(boot.api + "/alarms/" + a.id + "/steps", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": boot.csrf },
+      body: JSON.stringify({ step: s.key, outcome: outcome, note: note() }),
+    });
+    const got = await r.json();
+    if (!r.ok) { failed(r, got); return; }
+    if (current === a.id) {
+      plan = Object.assign(got, { alarm: a.id });
+      renderPlan(a);
+    }
+  }
+
+  // resolving: the result it closes with (Enter keeps verify's) and, first,
+  // the plan's steps nobody recorded; nothing happens on Esc / n
+  async function resolve(a) {
+    await planReady;
+    const skipped = plan !== null && plan.alarm === a.id ? plan.steps.filter(function (s) {
+      return plan.skipped.indexOf(s.key) >= 0;
+    }).map(function (s) { return s.label[boot.lang]; }) : [];
+    const verified = L.outcomes[a.outcome] || "—";
+    let ask = R.fill(L.desk.confirm_resolve, { id: a.id, type: L.types[a.type] || a.type });
+    if (skipped.length) ask += " " + R.fill(P.skipped, { steps: skipped.join(L.desk.sep) });
+    ask += " " + R.fill(P.pick_result, { outcome: verified });
+    const got = await window.HGKeys.question(ask,
+      [["Enter", R.fill(P.keep_result, { outcome: verified }), "keep"]]
+        .concat(numbered(RESULTS, L.outcomes), [["n", L.desk.cancel, ""]]));
+    if (!got) return false;
+    await act(a.id, "resolve", got === "keep" ? { note: note() } : { outcome: got, note: note() });
+    return true;
+  }
+
   function show(detail) {
     const a = detail.alarm;
     el("detail-empty").hidden = true;
@@ -288,8 +404,11 @@
     hazardField(detail.hazard);
     siteFields(detail.site);
     actions(a);
+    if (plan !== null && plan.alarm !== a.id) plan = null;
     audit(detail.audit);
+    renderPlan(a);
     shownAlarm = a;
+    planReady = loadPlan(a);
     folded(a, false);
     notified(a.id);
     chart(a);
@@ -308,6 +427,14 @@
     if (mine !== loads) return; // a newer load is under way
     if (!r.ok) { fail((await r.json()).detail); return; }
     show(await r.json());
+    await planReady;
+  }
+
+  function failed(r, got) {
+    // held by another: say so in the page's words (the 409 names them)
+    fail(got.claimed_by ? R.fill(L.desk.held_by, { user: got.claimed_by })
+                        : (typeof got.detail === "string" ? got.detail : r.statusText));
+    if (got.claimed_by) load();
   }
 
   async function act(id, action, body) {
@@ -318,13 +445,7 @@
       body: JSON.stringify(body),
     });
     const got = await r.json();
-    if (!r.ok) {
-      // held by another: say so in the page's words (the 409 names them)
-      fail(got.claimed_by ? R.fill(L.desk.held_by, { user: got.claimed_by })
-                          : (typeof got.detail === "string" ? got.detail : r.statusText));
-      if (got.claimed_by) load();
-      return;
-    }
+    if (!r.ok) { failed(r, got); return; }
     loads++;
     desk.upsert(got.alarm, false);
     if (current === id) show(got);
@@ -347,7 +468,19 @@
     act: function (id, action, body) {
       return act(id, action, Object.assign({ note: note() }, body || {}));
     },
-    select: function (id) { current = id; el("action-error").hidden = true; load(); },
+    select: function (id) {
+      current = id;
+      el("action-error").hidden = true;
+      loading = load();
+    },
+    // settles once the selected alarm (and its plan) is on show
+    ready: function () { return loading; },
+    resolve: resolve,
+    // record the outcome of the shown alarm's i-th plan step (0-based), asking which
+    step: function (i) {
+      const a = shownAlarm !== null && shownAlarm.id === current ? shownAlarm : null;
+      return a && mayRecord(a) ? recordStep(a, i) : Promise.resolve();
+    },
     // the alarm changed; `repeat`: by a fold, of which a flood brings many,
     // so the panel reloads at most every RELOAD_DELAY_MS
     changed: function (id, repeat) {

@@ -216,6 +216,8 @@ def dispatch(alarm_id: AlarmId, body: DispatchBody, session: SessionDep, hub: Hu
 @router.post("/alarms/{alarm_id}/resolve", response_model=AlarmDetail, responses=CONFLICT)
 def resolve(alarm_id: AlarmId, session: SessionDep, hub: HubDep, settings: SettingsDep,
             user: ResolveUser, body: ResolveBody | None = None) -> AlarmDetail | JSONResponse:
-    """verified or dispatched -> resolved (closed); the device is told."""
+    """verified or dispatched -> resolved (closed); the device is told.
+    `outcome` (genuine, false, test) is the result it closes with; without
+    it the outcome verify recorded stands."""
     return _act(session, hub, settings, user, alarm_id, "resolve",
-                note=body.note if body else "")
+                note=body.note if body else "", outcome=body.outcome if body else None)
