@@ -32,6 +32,8 @@ retried with backoff, holding the batch (and the PUBACKs) until it works.
 The hand-over is a deque (one append per message, no lock) with an Event
 set only when the lane thread is asleep; after each batch the lane calls
 `after_batch` once (the source sends the batch's PUBACKs in one write).
+The telemetry lane hands each committed batch, with the points' store ids,
+to `on_written` (the points sinks, which write it without reading it back).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from typing import Generic, TypeVar
 from gateway import metrics
 from gateway.outcome import Outcome
 from gateway.source import Deferred
-from gateway.store import Point, Store
+from gateway.store import Point, PointBatch, Store
 from gateway.worker import Worker
 
 log = logging.getLogger("homeguard.gateway.lane")
@@ -184,7 +186,8 @@ class TelemetryLane(Lane[Point]):
     gather_s = 0.01
 
     def __init__(self, store: Store, queue_max: int,
-                 on_written: Callable[[], None] = lambda: None, wait_s: float = 2.0) -> None:
+                 on_written: Callable[[PointBatch], object] = lambda batch: None,
+                 wait_s: float = 2.0) -> None:
         super().__init__()
         self.store = store
         self.queue_max = queue_max
@@ -231,7 +234,7 @@ class TelemetryLane(Lane[Point]):
             shed, self._unrecorded = self._unrecorded, 0
         try:
             # the shed count is kept durably with the points, for reconciliation
-            self.store.insert_points(items, shed=shed)
+            batch = self.store.insert_points(items, shed=shed)
         except BaseException:
             with self._shed_lock:
                 self._unrecorded += shed
@@ -243,7 +246,7 @@ class TelemetryLane(Lane[Point]):
             self.overloaded = False
             log.warning("telemetry lane drained to %d; no longer shedding (shed in all: %d)",
                         depth, self.shed)
-        self.on_written()
+        self.on_written(batch)  # the points sinks take it from here, in memory
         return ["telemetry"] * len(items)
 
     def _shed(self, point: Point) -> None:

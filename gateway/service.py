@@ -27,7 +27,7 @@ from gateway.retention import Retention
 from gateway.sinks import SINKS, Context, event_sinks
 from gateway.sinks.worker import SinkWorker
 from gateway.source import EVENT_LEAVES, TELEMETRY_LEAVES, Deferred, MQTTSource, topics
-from gateway.store import Store
+from gateway.store import PointBatch, Store
 from gateway.supervision import RedisClaims, Supervisor
 
 log = logging.getLogger("homeguard.gateway")
@@ -176,9 +176,9 @@ class Gateway:
             w.wake()
         self._watch()
 
-    def _points_written(self) -> None:
+    def _points_written(self, batch: PointBatch) -> None:
         for w in self.point_sinks:
-            w.wake()
+            w.offer(batch)  # in memory: no sink reads the lane's points back
         self._watch()
 
     def health(self) -> dict:

@@ -92,11 +92,15 @@ SELECT e.id, ?1, CASE WHEN e.id <= ?2 THEN 0 END,
        d.reason
 FROM events e LEFT JOIN dead_letters d ON d.event_id = e.id AND d.sink = ?1
 """
+# ids are given, not left to SQLite: a batch takes after+1 .. after+n in its
+# order (json_each's key is the index), so the lane knows each point's id
+# without reading it back; a (device, seq) stored already leaves its id unused
 _INSERT_POINTS = (
-    "INSERT OR IGNORE INTO telemetry (device, seq, kind, event_time_ms, gateway_time_ms, data) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "INSERT OR IGNORE INTO telemetry "
+    "(id, device, seq, kind, event_time_ms, gateway_time_ms, data) "
+    "SELECT ?2 + key + 1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
     "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
-    "json_extract(value, '$[5]') FROM json_each(?)")
+    "json_extract(value, '$[5]') FROM json_each(?1)")
 DONE = ("accepted", "duplicate")  # outcomes that mean the sink has the event
 
 
@@ -142,6 +146,19 @@ class Point:
     gateway_time_ms: int
     data: dict
     id: int | None = None
+
+
+@dataclass(slots=True)
+class PointBatch:
+    """Points one transaction committed, with their ids: it used the ids
+    after+1 .. last, and those not among `points` are unused (a (device,
+    seq) stored already). Every point with an id up to `after` was
+    committed before it, so a reader that has written everything up to
+    `after` can go on with `points` without reading the store."""
+
+    after: int
+    last: int
+    points: list[Point]
 
 
 _COLUMNS = ("device, seq, kind, type, event_time_ms, device_time_ms, gateway_time_ms, "
@@ -408,19 +425,26 @@ class Store:
     # --- the telemetry lane -----------------------------------------------------
 
     @staticmethod
-    def _insert_points(db: sqlite3.Connection, points: Iterable[Point]) -> int:
+    def _insert_points(db: sqlite3.Connection, points: list[Point]) -> PointBatch:
         # the whole batch as one JSON parameter and one statement: SQLite walks
         # it in C, where executemany() would drop and retake the GIL per row
         # (and wait for the MQTT thread each time)
         # data comes from verified messages, whose keys are sorted (canonical)
+        after = db.execute("SELECT coalesce(max(id), 0) FROM telemetry").fetchone()[0]
         rows = json.dumps([[p.device, p.seq, p.kind, p.event_time_ms, p.gateway_time_ms,
                             p.data] for p in points], separators=(",", ":"))
-        cur = db.execute(_INSERT_POINTS, (rows,))
-        return cur.rowcount
+        new = db.execute(_INSERT_POINTS, (rows, after)).rowcount
+        n = len(points)
+        for i, p in enumerate(points, after + 1):
+            p.id = i
+        if new != n:  # some were stored already: the batch is the new ones
+            ids = {r[0] for r in db.execute("SELECT id FROM telemetry WHERE id > ?", (after,))}
+            points = [p for p in points if p.id in ids]
+        return PointBatch(after, after + n, points)
 
-    def insert_points(self, points: list[Point], shed: int = 0) -> int:
+    def insert_points(self, points: list[Point], shed: int = 0) -> PointBatch:
         """Commit a batch of points in one transaction, adding `shed` to the
-        durable count of points shed on purpose; how many points were new."""
+        durable count of points shed on purpose; the new points, with their ids."""
         with self._tx() as db:
             if shed:
                 db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) "
@@ -432,11 +456,12 @@ class Store:
                                  (name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def points_after(self, after_id: int, limit: int) -> list[Point]:
-        """Points of the lane with id > after_id, in id order."""
+    def points_after(self, after_id: int, limit: int, upto: int | None = None) -> list[Point]:
+        """Points of the lane with after_id < id (<= upto, when given), in id order."""
         rows = self._db().execute(
             "SELECT id, device, seq, kind, event_time_ms, gateway_time_ms, data FROM telemetry "
-            "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+            "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+            (after_id, 2**63 - 1 if upto is None else upto, limit))
         return [Point(id=r[0], device=r[1], seq=r[2], kind=r[3], event_time_ms=r[4],
                       gateway_time_ms=r[5], data=json.loads(r[6])) for r in rows]
 
@@ -461,15 +486,16 @@ class Store:
         return int(row[0]) if row else 0
 
     def set_cursor(self, sink: str, last_id: int) -> None:
+        """Save the cursor (sink threads save without an fsync: relax())."""
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
                        ("cursor:" + sink, last_id))
 
-    def points_backlog(self, sink: str) -> tuple[int, int | None]:
-        """(points after the sink's cursor, gateway time of the oldest)."""
+    def points_backlog(self, after_id: int) -> tuple[int, int | None]:
+        """(points after after_id, e.g. a sink's cursor; gateway time of the oldest)."""
         row = self._db().execute(
             "SELECT count(*), min(gateway_time_ms) FROM telemetry WHERE id > ?",
-            (self.cursor(sink),)).fetchone()
+            (after_id,)).fetchone()
         return int(row[0]), row[1]
 
     def last_supervision(self) -> Iterator[tuple[str, str, int]]:

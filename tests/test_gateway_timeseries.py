@@ -1,7 +1,10 @@
 """The time-series sink and the telemetry lane: telemetry and heartbeat
 points through a real gateway process (real Mosquitto, real HTTP centre)
 into a real VictoriaMetrics and InfluxDB 1.x; the embedded SQLite table
-when no server is configured; the cursor across a restart; shedding.
+when no server is configured; the cursor across a restart and a kill -9;
+shedding. Without the gateway process: batches offered in memory (written
+without reading the store), the store read for what was not offered, a
+sink that falls behind, a dead server, and line protocol escaping.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import functools
 import json
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +23,10 @@ from prometheus_client import REGISTRY
 
 from gateway.config import TimeseriesSection
 from gateway.lane import TelemetryLane
-from gateway.sinks.timeseries import SINK, TimeseriesSink, to_line
-from gateway.store import SHED_COUNTER, Point, Store
+from gateway.sinks import lineproto, timeseries
+from gateway.sinks.lineproto import Encoder
+from gateway.sinks.timeseries import SINK, TimeseriesSink
+from gateway.store import SHED_COUNTER, Event, Point, Store
 from hg import protocol
 from tests.harness.proc import wait_until
 from tests.test_gateway_flow import WAIT, Centre, Device, Gateway
@@ -178,11 +184,15 @@ def test_influxdb1_v1_write_overwrites_a_replay(mosquitto, influxdb1, tmp_path: 
         point = dict(zip(cols, rows()[0], strict=True))
         assert point == {"time": ts, "device": rig.id, "device_type": "sensor",
                          "household": "H-0301", "grid": "G-03", "i_ma": 42}
-        # the sink rewriting its last batch (a crash before the cursor moved) overwrites
+        # the sink rewriting what it wrote (a kill before the cursor was saved) overwrites
+        rig.gateway.stop()
         with sqlite3.connect(rig.db) as db:
             db.execute("UPDATE counters SET value = 0 WHERE name = 'cursor:timeseries'")
+        rig.gateway.start()
         rig.telemetry(2, ts + 5, i_ma=43)
         rig.wait(lambda: len(rows()) == 2, "the second point")
+        rig.wait(lambda: rig.gateway.metric("hg_gateway_delivered_total", sink=SINK) == 2,
+                 "the first point written again after the restart, with the second")
         assert [r[cols.index("i_ma")] for r in rows()] == [42, 43]
     finally:
         rig.close()
@@ -220,13 +230,197 @@ def test_restarted_sink_resumes_after_its_cursor(victoria, tmp_path: Path) -> No
     assert found[0]["values"] == [1, 2, 3, 4]
 
 
-def test_point_without_integer_fields_is_skipped_and_counted() -> None:
-    assert to_line(point(1, fw=1), None) is not None
+def test_point_without_integer_fields_has_no_line() -> None:
+    enc = Encoder(lambda d: None)
+    assert enc.encode([point(1, fw=1)])[1:] == (1, 0)
     p = Point(SENSOR, 2, "heartbeat", 5, 5, {"fw": "1.0", "ok": True})
-    assert to_line(p, {"type": "sensor"}) is None
-    line = to_line(point(3, a=1), {"type": "sensor", "household": "H 1,x", "grid": ""})
-    assert line == (f"telemetry,device={SENSOR},device_type=sensor,household=H\\ 1\\,x "
-                    "a=1i 1700000000003")
+    assert enc.encode([p]) == (b"", 0, 1)
+
+
+def test_line_protocol_integers_only_with_escaped_names_and_tags() -> None:
+    entry = {"type": "sensor", "household": "H 1,x=y", "grid": ""}
+    assert lineproto.series("telemetry", SENSOR, entry) == (
+        f"telemetry,device={SENSOR},device_type=sensor,household=H\\ 1\\,x\\=y")
+    assert lineproto.series("tele metry,x", "d", {"type": "", "grid": "a\nb\tc"}) == (
+        "tele\\ metry\\,x,device=d,grid=a\\nb\\tc")
+    enc = Encoder({SENSOR: entry}.get)
+    # integers with `i` (negative and the protocol's largest too); booleans,
+    # strings and floats are no fields (a float would clash with an integer field)
+    data = {"a": 1, "b": -7, "big": 2**53, "c": 1.5, "ok": True, "s": "x", "odd key=,": 3}
+    body, lines, empty = enc.encode([Point(SENSOR, 1, "telemetry", 1_700_000_000_001, 0, data)])
+    assert (lines, empty) == (1, 0)
+    assert body.decode() == (f"telemetry,device={SENSOR},device_type=sensor,"
+                             f"household=H\\ 1\\,x\\=y a=1i,b=-7i,big={2**53}i,"
+                             "odd\\ key\\=\\,=3i 1700000000001")
+    body, lines, _ = enc.encode([point(1, n=1), point(2, n=2)])  # one line a point
+    assert body.split(b"\n") == [f"telemetry,device={SENSOR},device_type=sensor,"
+                                  f"household=H\\ 1\\,x\\=y n={n}i 170000000000{n}".encode()
+                                  for n in (1, 2)] and lines == 2
+
+
+def test_escaped_tags_arrive_as_they_are_in_the_registry(victoria, tmp_path: Path) -> None:  # noqa: ANN001
+    dev = f"hg-s-{secrets.token_hex(3)}"
+    entry = {"type": "sensor", "household": "H 12,东区=3", "grid": "G\\7 b"}
+    store = Store(tmp_path / "gw.db", sinks=("centre",))
+    sink = TimeseriesSink(TimeseriesSection(url=victoria.influx_url), store, {dev: entry}.get)
+    sink.offer(store.insert_points([Point(dev, 1, "telemetry", 1_700_000_000_001, 0,
+                                          {"i_ma": -5, "flag": False})]))
+    assert sink.deliver_once() == 1
+    sink.close()
+    found = victoria.wait_for_samples(f'telemetry_i_ma{{device="{dev}"}}', 1)
+    assert {k: v for k, v in found[0]["metric"].items() if k != "__name__"} == {
+        "device": dev, "device_type": "sensor", "household": "H 12,东区=3", "grid": "G\\7 b"}
+    assert (found[0]["timestamps"], found[0]["values"]) == ([1_700_000_000_001], [-5])
+    assert not victoria.export(f'telemetry_flag{{device="{dev}"}}')
+
+
+# --- points offered in memory, the store as the fallback ---------------------------
+
+class Sink:
+    """A store and a time-series sink on it (not started: rounds run by hand)."""
+
+    def __init__(self, victoria, tmp: Path) -> None:  # noqa: ANN001
+        self.dev = f"hg-s-{secrets.token_hex(3)}"
+        self.victoria = victoria
+        self.tmp = tmp
+        self.store = Store(tmp / "gw.db", sinks=("centre",))
+        self.sink = self.new()
+
+    def new(self) -> TimeseriesSink:
+        return TimeseriesSink(TimeseriesSection(url=self.victoria.influx_url), self.store,
+                              lambda d: None)
+
+    def points(self, seqs: range) -> list[Point]:
+        return [Point(self.dev, s, "telemetry", 1_700_000_000_000 + s, 0, {"n": s})
+                for s in seqs]
+
+    def commit(self, seqs: range, offer: bool = True) -> None:
+        """Commit as the lane does, and offer the batch to the sink."""
+        batch = self.store.insert_points(self.points(seqs))
+        if offer:
+            self.sink.offer(batch)
+
+    def drain(self) -> int:
+        """Rounds until one moves nothing; the points written."""
+        before = delivered()
+        while self.sink.deliver_once():
+            pass
+        return int(delivered() - before)
+
+    def samples(self, count: int) -> list[tuple[int, float]]:
+        found = self.victoria.wait_for_samples(f'telemetry_n{{device="{self.dev}"}}', count)
+        return list(zip(found[0]["timestamps"], found[0]["values"], strict=True))
+
+
+@pytest.fixture
+def rig_sink(victoria, tmp_path: Path) -> Iterator[Sink]:  # noqa: ANN001
+    s = Sink(victoria, tmp_path)
+    yield s
+    s.sink.writer.close()
+    s.sink.client.close()
+
+
+def expected(seqs: range) -> list[tuple[int, float]]:
+    return [(1_700_000_000_000 + s, s) for s in seqs]
+
+
+def test_offered_batches_are_written_without_reading_the_store(rig_sink: Sink) -> None:
+    rig_sink.commit(range(1, 301))
+    rig_sink.commit(range(301, 451))
+    with sqlite3.connect(rig_sink.store.path) as db:
+        db.execute("DELETE FROM telemetry")  # a read would find nothing now
+    assert rig_sink.drain() == 450
+    assert rig_sink.samples(450) == expected(range(1, 451))
+    assert rig_sink.sink.cursor == 450
+
+
+def test_what_was_not_offered_is_read_from_the_store_in_order(rig_sink: Sink) -> None:
+    rig_sink.commit(range(1, 11))
+    # the event lane commits a heartbeat's point (not offered), then the lane goes on
+    hb = Event(rig_sink.dev, 11, "heartbeat", "periodic", 1_700_000_000_011, None, 0, 0, None,
+               {"n": 11})
+    rig_sink.store.insert(hb, Point(rig_sink.dev, 11, "heartbeat", 1_700_000_000_011, 0,
+                                    {"n": 11}))
+    rig_sink.commit(range(12, 21))
+    rig_sink.commit(range(21, 31), offer=False)  # e.g. while the sink was behind
+    rig_sink.commit(range(31, 41))
+    assert rig_sink.drain() == 40
+    got = rig_sink.samples(39)
+    assert got == [x for x in expected(range(1, 41)) if x[1] != 11]
+    hbs = rig_sink.victoria.wait_for_samples(f'heartbeat_n{{device="{rig_sink.dev}"}}', 1)
+    assert hbs[0]["values"] == [11]
+    assert rig_sink.sink.cursor == 40 and rig_sink.drain() == 0
+
+
+def test_a_sink_behind_keeps_memory_bounded_and_reads_the_rest(
+        rig_sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timeseries, "MEMORY_MAX", 250)
+    for first in range(1, 1001, 100):
+        rig_sink.commit(range(first, first + 100))
+    assert rig_sink.sink._offered_n <= 250  # two batches kept, the rest left in the store
+    assert rig_sink.drain() == 1000  # each point once
+    assert rig_sink.samples(1000) == expected(range(1, 1001))
+
+
+def test_a_batch_larger_than_batch_size_is_split(victoria, tmp_path: Path) -> None:  # noqa: ANN001
+    s = Sink(victoria, tmp_path)
+    s.sink = TimeseriesSink(TimeseriesSection(url=victoria.influx_url, batch_size=64), s.store,
+                            lambda d: None)
+    s.commit(range(1, 201))
+    assert s.sink.deliver_once() == 64 and s.sink.cursor == 64
+    assert s.drain() == 200 - 64
+    assert s.samples(200) == expected(range(1, 201))
+    s.sink.close()
+
+
+def test_dead_server_then_back_writes_everything(rig_sink: Sink) -> None:
+    rig_sink.victoria.stop()
+    try:
+        rig_sink.commit(range(1, 51))
+        with pytest.raises(Exception):  # noqa: B017 - whatever the client raises for a refused connection
+            rig_sink.sink.deliver_once()
+        rig_sink.commit(range(51, 101))
+        with pytest.raises(Exception):  # noqa: B017
+            rig_sink.sink.deliver_once()
+        assert rig_sink.sink.cursor == 0
+        assert rig_sink.sink.backlog()[0] == 100
+    finally:
+        rig_sink.victoria.start()
+    assert rig_sink.drain() == 100
+    assert rig_sink.samples(100) == expected(range(1, 101))
+    assert rig_sink.sink.backlog()[0] == 0
+
+
+def test_a_killed_sink_replays_from_its_saved_cursor(rig_sink: Sink) -> None:
+    rig_sink.commit(range(1, 101))
+    assert rig_sink.drain() == 100
+    rig_sink.sink.close()  # stopping saves the cursor
+    assert rig_sink.store.cursor(SINK) == 100
+    rig_sink.sink = rig_sink.new()
+    rig_sink.commit(range(101, 201))
+    assert rig_sink.drain() == 100  # within CURSOR_EVERY_S: not saved yet ...
+    assert rig_sink.store.cursor(SINK) == 100
+    rig_sink.sink = rig_sink.new()  # ... and the process is killed: no close()
+    rig_sink.commit(range(201, 301))
+    assert rig_sink.drain() == 200  # 101-200 again (they overwrite), then 201-300
+    assert rig_sink.samples(300) == expected(range(1, 301))
+
+
+def test_gateway_killed_mid_stream_loses_no_point_for_the_time_series(
+        victoria_rig: Rig, victoria) -> None:  # noqa: ANN001
+    t0 = int(time.time() * 1000) - 3000  # within the verifier's clock window
+    n = 600
+    sender = threading.Thread(target=lambda: [
+        victoria_rig.telemetry(seq, t0 + seq, n=seq) for seq in range(1, n + 1)])
+    sender.start()
+    victoria_rig.wait(lambda: len(victoria_rig.rows()) >= 100, "some points stored")
+    victoria_rig.gateway.kill()  # SIGKILL mid-stream: no PUBACK, no cursor saved
+    sender.join(WAIT)
+    victoria_rig.gateway.start()
+    match = f'telemetry_n{{device="{victoria_rig.id}"}}'
+    found = victoria.wait_for_samples(match, n, timeout=WAIT)
+    assert found[0]["timestamps"] == [t0 + s for s in range(1, n + 1)]
+    assert found[0]["values"] == list(range(1, n + 1))
 
 
 def test_full_lane_sheds_telemetry_with_a_reason(tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ A sink is a SinkWorker (sinks/worker.py) in a module of its own that reads
 the gateway's store in order and delivers. It takes either the stored
 events (`takes = "events"`: a delivery row per event is written with it, and
 the sink marks it done) or the telemetry lane's points (`takes = "points"`:
-the sink keeps a cursor). Adding a sink is its module with a
-`build(ctx) -> SinkWorker`, its config section (gateway/config.py and
-gateway/sample.toml), one line below, and its test.
+the lane offers each committed batch to the sink in memory, `offer()`, and
+the sink keeps a cursor in the store to read from after a restart). Adding
+a sink is its module with a `build(ctx) -> SinkWorker`, its config section
+(gateway/config.py and gateway/sample.toml), one line below, and its test.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ it sent nothing). On stop it delivers what it can before returning.
 
 from __future__ import annotations
 
-from gateway.store import Store
+from gateway.store import PointBatch, Store
 from gateway.worker import Worker
 
 POLL_S = 1.0
@@ -35,6 +35,11 @@ class SinkWorker(Worker):
 
     def log_failure(self, exc: Exception, backoff: float) -> None:
         raise NotImplementedError
+
+    def offer(self, batch: PointBatch) -> None:
+        """Points the telemetry lane has just committed (to a `takes = "points"`
+        sink). By default a wake-up: the sink reads them from the store."""
+        self.wake()
 
     def backlog(self) -> tuple[int, int | None]:
         """(items not yet delivered, gateway time of the oldest) for /health."""

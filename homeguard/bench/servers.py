@@ -8,6 +8,7 @@ restarts (`stop()`, `kill()` a power cut, `start()`, `restart()`).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -215,3 +217,55 @@ class RedisServer(Server):
                 return bool(r.ping())
         except redis.RedisError:
             return False
+
+
+class VictoriaMetrics(Server):
+    """Single-node VictoriaMetrics.  InfluxDB line protocol names series
+    `<measurement>_<field>`, tags become labels, and the v2 write's bucket/org
+    are not stored.  Samples of one series with the same timestamp are
+    de-duplicated (the last write wins), as InfluxDB overwrites them; pass
+    dedup=False to see every stored sample."""
+
+    name = "victoria-metrics"
+    timeout_s = 10.0  # for a flush or a query
+
+    def __init__(self, binary: str, root: Path, dedup: bool = True) -> None:
+        super().__init__(binary, root)
+        self.dedup = dedup
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        # influxdb-client's WriteApi posts to <url>/api/v2/write, which VictoriaMetrics serves
+        self.influx_url = self.url
+
+    def argv(self) -> list[str]:
+        argv = [
+            self.binary,
+            f"-storageDataPath={self.root / 'data'}",
+            f"-httpListenAddr={LOOPBACK}:{self.port}",
+            # long enough that fixed historic timestamps in tests are kept, not dropped
+            "-retentionPeriod=100y",
+            # a just-written point is visible to queries at once
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=WARN",
+        ]
+        if self.dedup:
+            argv.append("-dedup.minScrapeInterval=1ms")
+        return argv
+
+    def ready(self) -> bool:
+        return http_ok(self.url + "/health")
+
+    def flush(self) -> None:
+        """Make every write acknowledged so far searchable now (it is buffered ~1 s)."""
+        httpx.get(self.url + "/internal/force_flush", timeout=self.timeout_s).raise_for_status()
+
+    def export(self, match: str) -> list[dict[str, Any]]:
+        """Raw samples (flushes first): [{"metric": {...}, "values": [...],
+        "timestamps": [ms, ...]}, ...], one dict per series."""
+        self.flush()
+        # `end` in the future: the default (now) can miss a point stamped this second
+        params = {"match[]": match, "start": "0", "end": f"{time.time() + 86400:.0f}"}
+        r = httpx.get(self.url + "/api/v1/export", params=params, timeout=self.timeout_s)
+        if r.status_code != 200:
+            raise RuntimeError(f"export {match!r} failed: {r.status_code} {r.text}")
+        return [json.loads(line) for line in r.text.splitlines() if line.strip()]

@@ -18,7 +18,6 @@ these fails, the tail of the server's log is added to the report.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,50 +26,16 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from homeguard.bench import servers
 from homeguard.bench.servers import LOOPBACK, RedisServer, Server, free_port, http_ok, wait_until
 from tests.harness.proc import require_binary
 
 HTTP_TIMEOUT = 10.0
 
 
-class VictoriaMetrics(Server):
-    """Single-node VictoriaMetrics.  InfluxDB line protocol names series
-    `<measurement>_<field>`, tags become labels, and the v2 write's bucket/org
-    are not stored.  Samples of one series with the same timestamp are
-    de-duplicated (the last write wins), as InfluxDB overwrites them; pass
-    dedup=False to see every stored sample."""
-
-    name = "victoria-metrics"
-
-    def __init__(self, binary: str, root: Path, dedup: bool = True) -> None:
-        super().__init__(binary, root)
-        self.dedup = dedup
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        # influxdb-client's WriteApi posts to <url>/api/v2/write, which VictoriaMetrics serves
-        self.influx_url = self.url
-
-    def argv(self) -> list[str]:
-        argv = [
-            self.binary,
-            f"-storageDataPath={self.root / 'data'}",
-            f"-httpListenAddr={LOOPBACK}:{self.port}",
-            # long enough that fixed historic timestamps in tests are kept, not dropped
-            "-retentionPeriod=100y",
-            # a just-written point is visible to queries at once
-            "-search.latencyOffset=0s",
-            "-search.disableCache",
-            "-loggerLevel=WARN",
-        ]
-        if self.dedup:
-            argv.append("-dedup.minScrapeInterval=1ms")
-        return argv
-
-    def ready(self) -> bool:
-        return http_ok(self.url + "/health")
-
-    def flush(self) -> None:
-        """Make every write acknowledged so far searchable now (it is buffered ~1 s)."""
-        httpx.get(self.url + "/internal/force_flush", timeout=HTTP_TIMEOUT).raise_for_status()
+class VictoriaMetrics(servers.VictoriaMetrics):
+    """The benchmarks' VictoriaMetrics (homeguard/bench/servers.py) with the
+    tests' queries."""
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         """Instant query at `at` (default: now, to the ms) after a flush; the
@@ -83,17 +48,6 @@ class VictoriaMetrics(Server):
         if r.status_code != 200:
             raise AssertionError(f"query {promql!r} failed: {r.status_code} {r.text}")
         return list(r.json()["data"]["result"])
-
-    def export(self, match: str) -> list[dict[str, Any]]:
-        """Raw samples (flushes first): [{"metric": {...}, "values": [...],
-        "timestamps": [ms, ...]}, ...], one dict per series."""
-        self.flush()
-        # `end` in the future: the default (now) can miss a point stamped this second
-        params = {"match[]": match, "start": "0", "end": f"{time.time() + 86400:.0f}"}
-        r = httpx.get(self.url + "/api/v1/export", params=params, timeout=HTTP_TIMEOUT)
-        if r.status_code != 200:
-            raise AssertionError(f"export {match!r} failed: {r.status_code} {r.text}")
-        return [json.loads(line) for line in r.text.splitlines() if line.strip()]
 
     def wait_for_samples(self, match: str, count: int = 1,
                          timeout: float = 10.0) -> list[dict[str, Any]]:
