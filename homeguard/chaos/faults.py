@@ -85,13 +85,14 @@ class Driver:
         self._down: set[str] = set()
 
     def run(self, stop: Callable[[], bool]) -> list[Fault]:
-        """Inject faults until stop() says so; then bring every part back.
-        Returns the faults, in the order they began."""
+        """Inject faults until stop() says so and every random kind happened
+        once (a slow start of a part must not leave a kind out); then bring
+        every part back.  Returns the faults, in the order they began."""
         t0 = time.monotonic()
         centre_at = self._centre_at(t0)
         next_at = t0 + self._gap()
         try:
-            while not stop():
+            while self.first or not stop():
                 now = time.monotonic()
                 while self._ends and self._ends[0][0] <= now:
                     heapq.heappop(self._ends)[2]()
