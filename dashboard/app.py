@@ -29,6 +29,7 @@ from dashboard.api.routes import (
     plans,
     registry,
     reports,
+    worker,
 )
 from dashboard.centre import Centre
 from dashboard.notify.channels import build_notifiers
@@ -84,5 +85,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(plans.pages)
     app.include_router(history.pages)
     app.include_router(reports.pages)
+    app.include_router(worker.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

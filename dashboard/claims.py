@@ -166,13 +166,15 @@ def commit_and_publish(session: Session, hub: Hub,
         hub.publish(items)
 
 
-class IdleSweep:
-    """Records idle claims' releases at most every `every_s`: the live
-    streams call `due()` as they run, and the first one due sweeps."""
+class Sweep:
+    """A sweep over the store for what a time limit of `limit_s` made due,
+    run at most every `every_s` (a tenth of the limit, 1-30 s): the live
+    streams call `due()` as they run, and the first one due sweeps.  A sweep
+    says whether anything is due (`pending`, a read) and records it (`record`,
+    in a write transaction); `run` commits that and puts it on the stream."""
 
-    def __init__(self, idle_s: float) -> None:
-        self.idle_ms = int(idle_s * 1000)
-        self.every_s = max(1.0, min(30.0, idle_s / 10))
+    def __init__(self, limit_s: float) -> None:
+        self.every_s = max(1.0, min(30.0, limit_s / 10))
         self._next = 0.0
 
     def due(self) -> bool:
@@ -182,18 +184,37 @@ class IdleSweep:
         self._next = now + self.every_s
         return True
 
+    def pending(self, session: Session, now: int) -> bool:
+        raise NotImplementedError
+
+    def record(self, session: Session, now: int) -> list[tuple[Alarm, AlarmAudit]]:
+        raise NotImplementedError
+
     def run(self, session: Session, hub: Hub) -> int:
         now = now_ms()
-        idle = select(Alarm.id).where(Alarm.state.in_(OPEN_STATES), Alarm.claimed_by.is_not(None),
-                                      _expired(self.idle_ms, now)).limit(1)
-        if session.scalar(idle) is None:  # the common case: no write lock taken
+        if not self.pending(session, now):  # the common case: no write lock taken
             return 0
         session.commit()
         begin_write(session)
-        released = release_idle(session, self.idle_ms, now)
-        if not released:
+        changed = self.record(session, now)
+        if not changed:
             session.rollback()
             return 0
-        commit_and_publish(session, hub, released)
-        return len(released)
+        commit_and_publish(session, hub, changed)
+        return len(changed)
 
+
+class IdleSweep(Sweep):
+    """Records the release of claims idle for longer than idle_s."""
+
+    def __init__(self, idle_s: float) -> None:
+        super().__init__(idle_s)
+        self.idle_ms = int(idle_s * 1000)
+
+    def pending(self, session: Session, now: int) -> bool:
+        idle = select(Alarm.id).where(Alarm.state.in_(OPEN_STATES), Alarm.claimed_by.is_not(None),
+                                      _expired(self.idle_ms, now)).limit(1)
+        return session.scalar(idle) is not None
+
+    def record(self, session: Session, now: int) -> list[tuple[Alarm, AlarmAudit]]:
+        return release_idle(session, self.idle_ms, now)

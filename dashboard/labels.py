@@ -61,6 +61,11 @@ ACTIONS = {
     "release": ("释放", "Release"),
     # an action-plan step recorded on the alarm (dashboard/plans.py)
     "step": ("预案步骤", "Plan step"),
+    # the grid worker's steps on their phone, and the centre's alert (worker.py)
+    "accept": ("网格员已接单", "Grid worker accepted"),
+    "arrive": ("网格员已到场", "Grid worker arrived"),
+    "report": ("网格员已反馈", "Grid worker reported"),
+    "overdue": ("网格员超时未接单", "Not accepted in time"),
 }
 
 OUTCOMES = {
@@ -79,6 +84,7 @@ ROLES = {
     "supervisor": ("值班长", "Supervisor"),
     "technician": ("技术员", "Technician"),
     "admin": ("管理员", "Administrator"),
+    "grid_worker": ("网格员", "Grid worker"),
 }
 
 TEXT = {
@@ -144,6 +150,8 @@ TEXT = {
 # keys; "{x}" are filled in by desk.js
 DESK = {
     "title_count": ("({n}) 报警台", "({n}) Alarm desk"),
+    # grid workers' tasks not accepted in time (worker.py): re-dispatch them
+    "title_overdue": ("({n}) 网格员未接单", "({n}) not accepted by the grid worker"),
     "site": ("住户 / 地址", "Household / address"),
     "area": ("社区 / 网格", "Community / grid cell"),
     "waiting": ("等待时长", "Waiting"),

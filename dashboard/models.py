@@ -90,6 +90,12 @@ class Alarm(Base):
     claimed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # the holder's last action on it: the idle release counts from here
     claim_seen_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # the grid worker (username) it was dispatched to, their step on it
+    # (dashboard/worker.py: assigned, overdue, accepted, arrived, reported)
+    # and when that step was taken; read with state = dispatched (its index)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    worker_step: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    worker_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     event: Mapped[Event] = relationship(back_populates="alarm")
 
@@ -112,6 +118,8 @@ class AlarmAudit(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # who holds the alarm after this row (None: nobody); claims.py
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the grid worker a dispatch named (dashboard/worker.py)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Feedback(Base):
@@ -141,6 +149,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # a grid worker's grid cell (its code): dispatching an alarm of that
+    # cell to the grid worker sends it to this user's phone (worker.py)
+    grid_cell: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class UserSession(Base):

@@ -54,6 +54,7 @@ def alarm_public(alarm: Alarm, values: dict[str, Any], count: int = 1) -> AlarmP
         verified_ms=alarm.verified_ms, resolved_ms=alarm.resolved_ms,
         actions=next_actions(alarm.state, alarm.outcome),
         claimed_by=alarm.claimed_by, claimed_ms=alarm.claimed_ms,
+        worker=alarm.worker, worker_step=alarm.worker_step, worker_ms=alarm.worker_ms,
     )
 
 
@@ -167,7 +168,9 @@ def desk_counts(session: Session) -> DeskCounts:
     by_state = dict(session.execute(
         select(Alarm.state, func.count()).where(Alarm.state.in_(OPEN_STATES))
         .group_by(Alarm.state)).all())
-    return DeskCounts(open=sum(by_state.values()),
+    overdue = session.scalar(select(func.count()).select_from(Alarm).where(
+        Alarm.state == "dispatched", Alarm.worker_step == "overdue"))
+    return DeskCounts(open=sum(by_state.values()), worker_overdue=overdue or 0,
                       **{state: by_state.get(state, 0) for state in OPEN_STATES})
 
 

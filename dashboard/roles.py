@@ -4,7 +4,10 @@ operator    watches the desk and works alarms through to resolution
 supervisor  what an operator does, and reassigns alarms others hold
 technician  installs and tests devices: sees alarms, may acknowledge and
             verify (marking a test press as `test`), never dispatches or resolves
-admin       manages users, and may do everything else
+admin       manages users, and may do everything at the desk
+grid_worker the grid worker (网格员) on their phone: sees and works only the
+            tasks dispatched to them (task.work, dashboard/worker.py); no
+            desk page, no desk action, no registry
 
 Registry: all read it (registry.view); technicians, supervisors and admins
 change it (registry.manage); only admins read device keys (registry.keys).
@@ -13,9 +16,10 @@ Action plans: supervisors and admins edit them (plan.manage).
 
 from __future__ import annotations
 
-ROLES = ("operator", "supervisor", "technician", "admin")
+ROLES = ("operator", "supervisor", "technician", "admin", "grid_worker")
 
-_ALL = frozenset(ROLES)
+# everyone at the centre: the grid worker is not (they see their own tasks only)
+_ALL = frozenset({"operator", "supervisor", "technician", "admin"})
 _DESK = frozenset({"operator", "supervisor", "admin"})
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -38,7 +42,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # action plans (plans.py): everyone reads them and records steps on the
     # alarms they work (alarm.ack); supervisors and admins edit them
     "plan.manage": frozenset({"supervisor", "admin"}),
+    # the worker's phone (/worker): the tasks dispatched to them, and their
+    # steps on each (accept, arrive, report)
+    "task.work": frozenset({"grid_worker"}),
 }
+
+# where each role lands after logging in (a role not named: the desk)
+HOME = {"grid_worker": "/worker"}
 
 
 def allowed(role: str, permission: str) -> bool:

@@ -137,6 +137,11 @@ class AlarmPublic(BaseModel):
     # the operator handling it (dashboard/claims.py), since claimed_ms
     claimed_by: str | None = None
     claimed_ms: int | None = None
+    # the grid worker it was dispatched to (username) and their step on it
+    # (dashboard/worker.py: assigned, overdue, accepted, arrived, reported), since worker_ms
+    worker: str | None = None
+    worker_step: str | None = None
+    worker_ms: int | None = None
 
 
 class AuditPublic(BaseModel):
@@ -152,6 +157,8 @@ class AuditPublic(BaseModel):
     note: str
     # who holds the alarm after this row (None: nobody)
     claimed_by: str | None = None
+    # the grid worker a dispatch named (dashboard/worker.py)
+    worker: str | None = None
 
 
 class AlarmDetail(BaseModel):
@@ -204,6 +211,8 @@ class DeskCounts(BaseModel):
     acknowledged: int
     verified: int
     dispatched: int
+    # dispatched to a grid worker who did not accept in time (worker.py)
+    worker_overdue: int = 0
 
 
 # a place in the desk's order: "group.priority.created_ms.id" of a row
@@ -250,6 +259,9 @@ class DispatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: Literal["grid_worker", "patrol"]
     note: Note = ""
+    # to the grid worker: this worker's phone (username); none: the worker
+    # account of the alarm's grid cell, if it has one (dashboard/worker.py)
+    worker: str | None = Field(default=None, max_length=64)
 
 
 class ResolveBody(BaseModel):
@@ -291,6 +303,8 @@ class UserPublic(BaseModel):
     role: str
     display_name: str
     active: bool
+    # a grid worker's grid cell (code)
+    grid_cell: str | None = None
 
 
 class UserCreate(BaseModel):
@@ -299,6 +313,7 @@ class UserCreate(BaseModel):
     password: str
     role: str
     display_name: str = ""
+    grid_cell: str | None = Field(default=None, max_length=32)
 
 
 class UserUpdate(BaseModel):
@@ -307,6 +322,8 @@ class UserUpdate(BaseModel):
     display_name: str | None = None
     active: bool | None = None
     password: str | None = None
+    # a grid cell code; "" clears it
+    grid_cell: str | None = Field(default=None, max_length=32)
 
 
 class Me(UserPublic):

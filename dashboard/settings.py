@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Seconds an operator may hold an alarm (dashboard/claims.py) without
     # acting on it before the claim is released and another may take it.
     claim_idle_s: float = Field(default=900.0, gt=0, le=7 * 86400)
+    # Seconds a grid worker has to accept a task dispatched to their phone
+    # (dashboard/worker.py) before the desk is alerted to re-dispatch it.
+    worker_accept_s: float = Field(default=300.0, gt=0, le=86400)
     # Flood control (dashboard/flood.py): an alarm whose device's previous
     # flood_alarms alarms all happened within flood_window_s of it is over
     # the rate; it is stored and acked, but folded into the device's open

@@ -9,6 +9,10 @@ closed by restore.py, not here.
     verified | dispatched --resolve--> resolved  (closed; no further action;
                                       optionally with the result it closes with)
 
+A dispatch to the grid worker also goes to the phone of the worker account
+of the alarm's grid cell (or of the worker named), worker.py; the worker's
+own steps on it (accept, arrive, report) leave the alarm dispatched.
+
 Every transition runs in one write transaction that locks the alarm row,
 so two operators pressing "acknowledge" at once get one 200 and one 409.
 The first action on an open alarm claims it for its operator (claims.py):
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard import claims
+from dashboard import claims, worker
 from dashboard.db import begin_write
 from dashboard.models import Alarm, AlarmAudit, Event, Feedback, User
 
@@ -100,11 +104,13 @@ def _stamp(alarm: Alarm, action: str, now: int, outcome: str | None, to: str | N
 
 def apply(session: Session, alarm_id: int, action: str, user: User, *,
           outcome: str | None = None, to: str | None = None, note: str = "",
-          idle_ms: int = 2**62, released: list[tuple[Alarm, AlarmAudit]] | None = None,
+          worker_name: str | None = None, idle_ms: int = 2**62,
+          released: list[tuple[Alarm, AlarmAudit]] | None = None,
           ) -> tuple[Alarm, AlarmAudit]:
     """Move the alarm on (the caller commits); AlarmNotFound, IllegalTransition,
-    claims.ClaimHeld.  The user claims the alarm (or touches their claim); an
-    idle claim of another (`idle_ms`) is released first, into `released`."""
+    claims.ClaimHeld, worker.NoWorker (a dispatch to `worker_name`).  The user
+    claims the alarm (or touches their claim); an idle claim of another
+    (`idle_ms`) is released first, into `released`."""
     rule = ACTIONS[action]
     begin_write(session)
     now = _now_ms()
@@ -115,12 +121,15 @@ def apply(session: Session, alarm_id: int, action: str, user: User, *,
         raise AlarmNotFound(alarm_id)
     if action not in next_actions(alarm.state, alarm.outcome):
         raise IllegalTransition(alarm_id, action, alarm.state, alarm.outcome)
+    if action == "dispatch":
+        worker.assign(alarm, None if to != "grid_worker"
+                      else worker.assignee(session, alarm, worker_name), now)
     audit = AlarmAudit(
         alarm_id=alarm.id, at_ms=now, user_id=user.id, username=user.username,
         action=action, from_state=alarm.state, to_state=rule.to_state,
         outcome=outcome if action in ("verify", "resolve") else None,
         dispatched_to=to if action == "dispatch" else None, note=note[:MAX_NOTE],
-        claimed_by=alarm.claimed_by,
+        claimed_by=alarm.claimed_by, worker=alarm.worker if action == "dispatch" else None,
     )
     _stamp(alarm, action, now, outcome, to)
     alarm.state = rule.to_state

@@ -305,7 +305,8 @@ def test_desk_pages_reach_every_open_alarm_and_count_them(unfolded: TestClient) 
         + [("hg-b-0001", 1, "acknowledged")])
     assert client.get("/api/v1/alarms", params={"limit": 1000}).json() == everything
     assert client.get("/api/v1/desk/counts").json() == {
-        "open": 252, "received": 251, "acknowledged": 1, "verified": 0, "dispatched": 0}
+        "open": 252, "received": 251, "acknowledged": 1, "verified": 0, "dispatched": 0,
+        "worker_overdue": 0}
     page = client.get("/").text
     assert 'id="open-count">252<' in page and 'id="received-count">251<' in page
     assert '"next": "0.2.' in page  # the page holds the first 200 and the way on

@@ -32,17 +32,20 @@ HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SCHEMAS = Path(__file__).parent / "schemas"
 TOKEN = "gw-migrate-token-1"
 OPERATOR, PASSWORD = "olga", "olga-password-1"
-HEAD = "0008"
+HEAD = "0009"
 # what the revisions after 0002 add as tables (0003: login throttling, 0004: gateway
 # credentials; 0005 adds columns only: alarm claims)
 TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits", "gateway_credentials")
 # what 0008 (action plans) adds as tables, dependents first
 TABLES_AFTER_0007 = ("alarm_steps", "action_plans")
-# what 0005 (alarm claims) and 0007 (registry places) add to existing tables
-COLUMNS_AFTER_0004 = {"alarms": ("claimed_by", "claimed_ms", "claim_seen_ms"),
-                      "alarm_audit": ("claimed_by",),
+# what 0005 (alarm claims), 0007 (registry places) and 0009 (grid workers'
+# tasks) add to existing tables
+COLUMNS_AFTER_0004 = {"alarms": ("claimed_by", "claimed_ms", "claim_seen_ms",
+                                 "worker", "worker_step", "worker_ms"),
+                      "alarm_audit": ("claimed_by", "worker"),
                       "households": ("latitude", "longitude"),
-                      "devices": ("latitude", "longitude"), "grid_cells": ("polygon",)}
+                      "devices": ("latitude", "longitude"), "grid_cells": ("polygon",),
+                      "users": ("grid_cell",)}
 
 # one row in each of the previous release's tables, ids left to the database
 ROWS = [

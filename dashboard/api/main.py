@@ -22,6 +22,7 @@ from dashboard.api.routes import (
     reports,
     stream,
     users,
+    worker,
 )
 
 api_router = APIRouter()
@@ -42,3 +43,4 @@ api_router.include_router(plans.router)
 api_router.include_router(overview.router)
 api_router.include_router(history.router)
 api_router.include_router(reports.router)
+api_router.include_router(worker.router)

@@ -1,7 +1,9 @@
 // Alert until handled: while any alarm waits to be taken (the store's count
 // of `received`, never the rows on screen) the desk repeats a tone chosen
 // by the most urgent waiting alarm's priority (fire its own), shows the
-// count in the tab title, and flashes those rows (desk.css).  A live alarm
+// count in the tab title, and flashes those rows (desk.css).  A task a grid
+// worker did not accept in time (worker.py) rings too, and is counted in
+// the title, until it is accepted or re-dispatched.  A live alarm
 // raises a desktop notification while the tab is hidden.
 //
 // Chromium keeps audio suspended until the page was used: then a bar asks
@@ -64,11 +66,16 @@
     played.last = priority;
   }
 
-  // the most urgent alarm nobody has taken: the first row, when received
+  // the most urgent alarm nobody has taken: the first row, when received;
+  // else the first task a grid worker did not accept in time (worker.py)
   function waitingPriority() {
-    if (!desk.counts().received) return null;
-    const first = desk.rows().querySelector('tr[data-state="received"]');
-    return first ? Number(first.dataset.priority) : 4;
+    if (desk.counts().received) {
+      const first = desk.rows().querySelector('tr[data-state="received"]');
+      return first ? Number(first.dataset.priority) : 4;
+    }
+    if (!desk.counts().worker_overdue) return null;
+    const late = desk.rows().querySelector('tr[data-worker-step="overdue"]');
+    return late ? Number(late.dataset.priority) : 4;
   }
 
   function ring() {
@@ -84,7 +91,11 @@
       }
     }
     const n = desk.counts().received;
-    document.title = n ? R.fill(L.desk.title_count, { n: n }) + " · Homeguard" : baseTitle;
+    const late = desk.counts().worker_overdue || 0;
+    const parts = [];
+    if (n) parts.push(R.fill(L.desk.title_count, { n: n }));
+    if (late) parts.push(R.fill(L.desk.title_overdue, { n: late }));
+    document.title = parts.length ? parts.join(" · ") + " · Homeguard" : baseTitle;
   }
 
   // the header's sound state, and the bar while the browser blocks audio

@@ -124,6 +124,20 @@
                 me ? "operator mine" : "operator");
   }
 
+  // the grid worker's phone (worker.py): whose task it is and their step;
+  // not accepted in time, the row asks to be re-dispatched (alert.js rings)
+  const WORKER_STEP = { assigned: L.states.dispatched, overdue: L.actions.overdue,
+                        accepted: L.actions.accept, arrived: L.actions.arrive,
+                        reported: L.actions.report };
+
+  function workerMark(a) {
+    const m = document.createElement("span");
+    m.className = "worker-step" + (a.worker_step === "overdue" ? " overdue" : "");
+    m.dataset.step = a.worker_step || "";
+    m.textContent = a.worker + " · " + (WORKER_STEP[a.worker_step] || a.worker_step);
+    return m;
+  }
+
   function buildRow(a) {
     const tr = document.createElement("tr");
     tr.dataset.device = a.device;
@@ -155,6 +169,8 @@
     badge.className = "state";
     badge.textContent = L.states[a.state] || a.state;
     state.appendChild(badge);
+    if (a.worker) state.appendChild(workerMark(a));
+    tr.dataset.workerStep = a.worker_step || "";
     tr.appendChild(state);
     tr.appendChild(holderCell(a));
     if (window.HGPanel && window.HGPanel.selected() === a.id) tr.classList.add("selected");

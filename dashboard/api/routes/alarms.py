@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard import claims, telemetry, workflow
+from dashboard import claims, telemetry, worker, workflow
 from dashboard.api.auth import ReaderDep, ViewerDep, require
 from dashboard.api.deps import HubDep, SessionDep, SettingsDep
 from dashboard.db import begin_write
@@ -123,6 +123,9 @@ def _act(session: Session, hub: Hub, settings: Settings, user: User, alarm_id: i
     except claims.ClaimHeld as exc:
         session.rollback()
         return held(exc)
+    except worker.NoWorker as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     # commit order = audit id order on every stream: an idle claim's release first
     claims.commit_and_publish(session, hub, [*released, (alarm, audit)])
     log.info("%s: alarm %d %s -> %s by %s", action, alarm_id, audit.from_state,
@@ -208,9 +211,12 @@ def verify(alarm_id: AlarmId, body: VerifyBody, session: SessionDep, hub: HubDep
 @router.post("/alarms/{alarm_id}/dispatch", response_model=AlarmDetail, responses=CONFLICT)
 def dispatch(alarm_id: AlarmId, body: DispatchBody, session: SessionDep, hub: HubDep,
              settings: SettingsDep, user: DispatchUser) -> AlarmDetail | JSONResponse:
-    """verified genuine (or dispatched) -> dispatched to the grid worker or a patrol."""
+    """verified genuine (or dispatched) -> dispatched to the grid worker or a patrol.
+    To the grid worker, the task goes to the phone (/worker) of `worker`, or
+    of the worker account of the alarm's grid cell (422: `worker` is not a
+    grid worker); the alarm's `worker` says whose, null when nobody's."""
     return _act(session, hub, settings, user, alarm_id, "dispatch", to=body.to,
-                note=body.note)
+                note=body.note, worker_name=body.worker)
 
 
 @router.post("/alarms/{alarm_id}/resolve", response_model=AlarmDetail, responses=CONFLICT)

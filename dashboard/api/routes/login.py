@@ -19,6 +19,7 @@ from dashboard.api.auth import csrf_ok, csrf_token
 from dashboard.api.deps import GuardDep, HubDep, SessionDep, SettingsDep
 from dashboard.api.routes.pages import TEMPLATES, lang_of
 from dashboard.loginguard import Throttled, address_key
+from dashboard.roles import HOME
 from dashboard.users import authenticate
 
 log = logging.getLogger("homeguard.centre.login")
@@ -74,6 +75,8 @@ def login(
     request.session["sid"] = login_id
     csrf_token(request)
     log.info("%s (%s) logged in", user.username, user.role)
+    # a grid worker has one page, their phone's (roles.HOME)
+    target = HOME.get(user.role, target)
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 

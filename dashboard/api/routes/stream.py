@@ -12,7 +12,8 @@ it already sent, so nothing committed in between is lost or repeated.
 
 While they run, the streams also record the release of claims whose holder
 went idle (claims.IdleSweep: one sweep per interval for all of them), so
-every desk sees an idle claim end.
+every desk sees an idle claim end, and mark grid workers' tasks not accepted
+in time overdue (worker.OverdueSweep), so every desk is alerted to re-dispatch.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dashboard.centre import Centre
 from dashboard.claims import IdleSweep
 from dashboard.live import LiveItem, Overflow
 from dashboard.queries import items_after, last_audit_id, last_event_id, transitions_after
+from dashboard.worker import OverdueSweep
 
 log = logging.getLogger("homeguard.centre.stream")
 
@@ -78,10 +80,18 @@ async def stream(
     if sweep is None:
         sweep = request.app.state.claim_sweep = IdleSweep(centre.settings.claim_idle_s)
     return StreamingResponse(
-        _events(centre, start, sweep),
+        _events(centre, start, sweep, overdue_sweep(request, centre)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def overdue_sweep(request: Request, centre: Centre) -> OverdueSweep:
+    """The app's one sweep of overdue grid worker tasks, shared by all streams."""
+    sweep = getattr(request.app.state, "overdue_sweep", None)
+    if sweep is None:
+        sweep = request.app.state.overdue_sweep = OverdueSweep(centre.settings.worker_accept_s)
+    return sweep
 
 
 def _replay_page(centre: Centre, cursor: str, after: int) -> list[LiveItem]:
@@ -113,7 +123,15 @@ def _sweep(centre: Centre, sweep: IdleSweep) -> None:
         log.info("released %d idle claim(s)", released)
 
 
-async def _events(centre: Centre, start: Cursor, sweep: IdleSweep) -> AsyncIterator[str]:
+def sweep_overdue(centre: Centre, sweep: OverdueSweep) -> None:
+    with centre.sessions() as session:
+        late = sweep.run(session, centre.hub)
+    if late:
+        log.info("%d grid worker task(s) not accepted in time: overdue", late)
+
+
+async def _events(centre: Centre, start: Cursor, sweep: IdleSweep,
+                  overdue: OverdueSweep) -> AsyncIterator[str]:
     async with centre.hub.subscribe() as sub:
         # the resume point is fixed after subscribing and before the client
         # hears "connected": anything committed later reaches it live
@@ -128,12 +146,14 @@ async def _events(centre: Centre, start: Cursor, sweep: IdleSweep) -> AsyncItera
         quiet_since = time.monotonic()
         while True:
             try:
-                got = await sub.get(min(keepalive, sweep.every_s))
+                got = await sub.get(min(keepalive, sweep.every_s, overdue.every_s))
             except Overflow:
                 log.warning("stream client fell behind at %s; closing so it replays", last)
                 return
             if sweep.due():
                 await run_in_threadpool(_sweep, centre, sweep)
+            if overdue.due():
+                await run_in_threadpool(sweep_overdue, centre, overdue)
             if got is None:
                 if time.monotonic() - quiet_since >= keepalive:
                     quiet_since = time.monotonic()

@@ -14,7 +14,7 @@ from dashboard import logins
 from dashboard.api.auth import AdminDep, UserDep, csrf_token
 from dashboard.api.deps import GuardDep, SessionDep
 from dashboard.loginguard import LockPublic, address_key, locks
-from dashboard.models import User
+from dashboard.models import GridCell, User
 from dashboard.roles import ROLES, permissions_of
 from dashboard.schemas import Me, UserCreate, UserPublic, UserUpdate
 from dashboard.users import UserError, check_password, create_user, hash_password
@@ -29,7 +29,17 @@ class Unlocked(BaseModel):
 
 def _public(user: User) -> UserPublic:
     return UserPublic(username=user.username, role=user.role,
-                      display_name=user.display_name, active=user.active)
+                      display_name=user.display_name, active=user.active,
+                      grid_cell=user.grid_cell)
+
+
+def _grid_cell(session: Session, code: str | None) -> str | None:
+    """The grid cell code to keep on a user: None or "" for none, else a known cell."""
+    if not code:
+        return None
+    if session.scalar(select(GridCell.id).where(GridCell.code == code)) is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"no grid cell {code!r}")
+    return code
 
 
 @router.get("/me", response_model=Me)
@@ -46,11 +56,13 @@ def list_users(session: SessionDep, _admin: AdminDep) -> list[UserPublic]:
 
 @router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
 def add_user(body: UserCreate, session: SessionDep, _admin: AdminDep) -> UserPublic:
+    cell = _grid_cell(session, body.grid_cell)
     try:
         user = create_user(session, body.username, body.password, body.role,
                            body.display_name)
     except UserError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    user.grid_cell = cell
     session.commit()
     return _public(user)
 
@@ -65,7 +77,7 @@ def _user(session: Session, username: str) -> User:
 @router.patch("/users/{username}", response_model=UserPublic)
 def change_user(username: str, body: UserUpdate, session: SessionDep,
                 admin: AdminDep) -> UserPublic:
-    """Change role, name, active or password; deactivating or a new password
+    """Change role, name, active, grid cell or password; deactivating or a new password
     ends the user's logins.  Admins cannot lock themselves out."""
     user = _user(session, username)
     if user.id == admin.id and (body.active is False or body.role not in (None, "admin")):
@@ -82,6 +94,8 @@ def change_user(username: str, body: UserUpdate, session: SessionDep,
     for field in ("role", "display_name", "active"):
         if getattr(body, field) is not None:
             setattr(user, field, getattr(body, field))
+    if body.grid_cell is not None:
+        user.grid_cell = _grid_cell(session, body.grid_cell)
     if body.password is not None:
         user.password_hash = hash_password(body.password)
     if body.active is False or body.password is not None:
