@@ -54,6 +54,9 @@ TELEMETRY = Outcome.TELEMETRY
 RETAINED = Outcome.RETAINED
 # kinds whose arrival the device waits for (flash outbox entries)
 ACKED_KINDS = frozenset({"alarm", "restore", "cancel", "test", "fault"})
+# the broker session each uplink leaf comes on (source.py), for freshness.Away
+SESSION_OF = {leaf: "telemetry" if leaf == "telemetry" else "events"
+              for leaf in protocol.UPLINK}
 
 
 class Drop(protocol.Reject):
@@ -188,6 +191,9 @@ class Pipeline:
                 raise
             m.msg = self._verify(m, late)  # every other check again
             metrics.LATE.labels(m.leaf).inc()
+        if self.away is not None and m.msg.get("ts") is not None:
+            self.away.observe(SESSION_OF.get(m.leaf, ""), m.msg["dev"],
+                              m.msg["ts"] + m.msg["age"], m.received_ms)
         if m.leaf not in protocol.UPLINK:  # after verify: its order decides the reason
             raise Drop(Outcome.TOPIC_MISMATCH, "not an uplink topic: " + m.topic)
 
@@ -207,8 +213,12 @@ class Pipeline:
             return None
         msg = protocol.parse(m.payload)[0]
         sent = msg["ts"] + msg["age"]
-        if sent > m.received_ms or not self.away.explains(sent, m.received_ms,
-                                                          self.cfg.verify.behind_ms):
+        # signed (the signature is checked before the clock): its lateness is
+        # evidence of the session's queue delay for OTHER devices' messages
+        self.away.observe(SESSION_OF.get(m.leaf, ""), msg["dev"], sent, m.received_ms)
+        if sent > m.received_ms or not self.away.explains(
+                sent, m.received_ms, self.cfg.verify.behind_ms,
+                SESSION_OF.get(m.leaf, ""), msg["dev"]):
             return None
         return m.received_ms - sent
 

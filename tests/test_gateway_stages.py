@@ -721,3 +721,38 @@ def test_a_flooding_device_does_not_hold_back_another_devices_alarm(tmp_path: Pa
     # each device's own events stay in store order
     seqs = [e.seq for e in fair if e.device == flood]
     assert seqs == sorted(seqs) == list(range(1, 500))
+
+
+def test_a_lagging_session_shown_by_other_devices_explains_late_messages(
+        tmp_path: Path) -> None:
+    """Connected, yet the session lags (a backlog still draining after the
+    subscriptions were granted, or an overloaded gateway): when other devices'
+    messages on the same session arrive as late, a late message is explained;
+    one device alone with a slow clock is still refused."""
+    from gateway.freshness import Away
+
+    other, third = "hg-s-0002", "hg-b-0003"
+    third_key = b"3" * 32
+    write_registry(tmp_path / "devices.json", {**KEYS, third: third_key})
+    rig = Rig(tmp_path)
+    behind = rig.cfg.verify.behind_ms
+    rig.pipeline.away = Away(None, backlog_max_ms=86_400_000, sessions=("events", "telemetry"))
+    lag = 90_000  # every message waits 90 s in the queue
+    # a lone device, 90 s late, no other evidence: its clock, as far as anyone can tell
+    assert rig.handle(EVENT, alarm(1, ts=NOW - lag)) == protocol.R_SKEW
+    # a second device as late: one other device does not vouch (a shared bad time server)
+    other_topic = protocol.topic(other, "event")
+    assert rig.handle(other_topic, alarm(1, ts=NOW - lag - 500, dev=other)) == protocol.R_SKEW
+    # a third as late: two others show the session's queue delay
+    third_alarm = protocol.encode(third_key, third, 1, "alarm", "fire", 0, {}, NOW - lag)
+    assert rig.handle(protocol.topic(third, "event"), third_alarm) == STORED
+    assert rig.store.pending("centre", 10)[0].event_time_ms == NOW - lag
+    # and now each is explained by the others: stored with its true time
+    assert rig.handle(EVENT, alarm(2, ts=NOW - lag)) == STORED
+    assert rig.handle(other_topic, alarm(2, ts=NOW - lag, dev=other)) == STORED
+    # far later than the others show: a slow clock, refused
+    assert rig.handle(EVENT, alarm(3, ts=NOW - lag - behind - 10_000)) == protocol.R_SKEW
+    # the evidence is per session: telemetry's queue is not the events'
+    tel = protocol.encode(KEYS[BUTTON], BUTTON, 4, "telemetry", "periodic", 0, {"i_max": 1},
+                          NOW - lag)
+    assert rig.handle(protocol.topic(BUTTON, "telemetry"), tel, NOW) == protocol.R_SKEW
