@@ -15,6 +15,10 @@ Definitions (docs/history-reports.md):
 - an SLA breach: acknowledged later than ack_sla_s, or still not
   acknowledged at the range's end (or now) past it and not closed; the
   same for verification with verify_sla_s.
+- grid workers (worker.py): time to accept and to arrive are from the
+  dispatch that sent the task to that worker's phone (a re-dispatch starts
+  again) to the worker's first accept / arrive on it; overdue counts the
+  tasks the centre marked not accepted in time, per worker and in all.
 """
 
 from __future__ import annotations
@@ -162,9 +166,53 @@ def report(session: Session, q: Query, now_ms: int) -> dict[str, Any]:
         "timings": {s: spread(v) for s, v in times.items()},
         "operators": [{"operator": who, **{s: spread(v) for s, v in t.items()}}
                       for who, t in sorted(by_operator.items())],
+        "workers": _workers(session, q),
         "hazards": _hazards(session, q),
         "devices": _devices(alarms, end),
     }
+
+
+WORKER_STEPS = ("accept", "arrive")
+
+
+def _workers(session: Session, q: Query) -> dict[str, Any]:
+    """Grid workers' times to accept and arrive (p50/p90) and overdue
+    tasks, in all and per worker, for the alarms received in the range."""
+    in_range = select(Alarm.id).where(Alarm.created_ms >= q.since_ms,
+                                      Alarm.created_ms < q.until_ms)
+    rows = session.execute(
+        select(AlarmAudit.alarm_id, AlarmAudit.action, AlarmAudit.at_ms, AlarmAudit.worker)
+        .where(AlarmAudit.alarm_id.in_(in_range),
+               AlarmAudit.action.in_(("dispatch", "overdue", *WORKER_STEPS)))
+        .order_by(AlarmAudit.id)).all()
+    sent: dict[int, int] = {}  # alarm -> when the dispatch to its worker was
+    seen: set[tuple[int, str, str]] = set()
+    times: dict[str, list[float]] = {s: [] for s in WORKER_STEPS}
+    per: dict[str, dict[str, Any]] = {}
+    overdue = 0
+    for alarm_id, action, at, worker in rows:
+        if action == "dispatch":
+            if worker is None:
+                sent.pop(alarm_id, None)
+            else:
+                sent[alarm_id] = at
+                seen = {k for k in seen if k[0] != alarm_id}
+            continue
+        if worker is None:
+            continue
+        mine = per.setdefault(worker, {"overdue": 0, **{s: [] for s in WORKER_STEPS}})
+        if action == "overdue":
+            overdue += 1
+            mine["overdue"] += 1
+        elif alarm_id in sent and (alarm_id, action, worker) not in seen:
+            seen.add((alarm_id, action, worker))
+            seconds = (at - sent[alarm_id]) / 1000
+            times[action].append(seconds)
+            mine[action].append(seconds)
+    return {**{s: spread(v) for s, v in times.items()}, "overdue": overdue,
+            "by_worker": [{"worker": w, "overdue": t["overdue"],
+                           **{s: spread(t[s]) for s in WORKER_STEPS}}
+                          for w, t in sorted(per.items())]}
 
 
 def _hazards(session: Session, q: Query) -> dict[str, Any]:
