@@ -42,6 +42,10 @@ def test_latency_is_split_by_whether_the_press_fell_in_a_fault() -> None:
     assert out["inside_outages"]["count"] == 2 and out["inside_outages"]["max"] == 2500
     assert out["outside_outages"]["count"] == 2 and out["outside_outages"]["max"] == 20
     assert out["all"]["count"] == 4
+    # by the fault in force: a gateway kill's alarm apart from the centre outage's
+    assert out["by_fault"][KILL_GATEWAY]["count"] == 1
+    assert out["by_fault"][KILL_GATEWAY]["max"] == 2500
+    assert out["by_fault"][CENTRE_DOWN]["max"] == 1000
 
 
 class FakeStack:

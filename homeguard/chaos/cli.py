@@ -111,7 +111,8 @@ def table(result: dict) -> None:
         [name.replace("_", " "), s.get("count", 0), s.get("p50", "-"), s.get("p99", "-"),
          s.get("max", "-")]
         for name, s in (("inside_outages", lat["inside_outages"]),
-                        ("outside_outages", lat["outside_outages"]), ("all", lat["all"]))])
+                        ("outside_outages", lat["outside_outages"]), ("all", lat["all"]),
+                        *((f"during {kind}", v) for kind, v in lat["by_fault"].items()))])
     verdict = "[green]nothing lost, nothing doubled[/]" if result["ok"] else \
         "[red]LOST OR DOUBLED: see the JSON's samples and the kept directory[/]"
     report.note(verdict + ("" if result["caught_up"] else

@@ -108,16 +108,23 @@ def telemetry(acked: set[Key], kept: set[Key], shed: int) -> dict:
 def latency(sent: set[Key], stored: Iterable[Stored], faults: list[Fault]) -> dict:
     """Press (the event's time) -> centre (received) in ms, for alarms pressed
     while a fault was in force (from its start until the part was back) and
-    for the others."""
-    windows = [(f.start_ms, f.end_ms if f.end_ms is not None else f.start_ms) for f in faults]
+    for the others; and by the kind of fault in force (an alarm pressed
+    while two were counts for both)."""
+    windows = [(f.kind, f.start_ms, f.end_ms if f.end_ms is not None else f.start_ms)
+               for f in faults]
     inside: list[float] = []
     outside: list[float] = []
+    by_kind: dict[str, list[float]] = {kind: [] for kind, _, _ in windows}
     for s in stored:
         if (s.device, s.seq) in sent:
-            during = any(a <= s.event_time_ms <= b for a, b in windows)
-            (inside if during else outside).append(s.received_ms - s.event_time_ms)
+            ms = s.received_ms - s.event_time_ms
+            kinds = {kind for kind, a, b in windows if a <= s.event_time_ms <= b}
+            (inside if kinds else outside).append(ms)
+            for kind in kinds:
+                by_kind[kind].append(ms)
     return {"inside_outages": percentiles(inside), "outside_outages": percentiles(outside),
-            "all": percentiles(inside + outside)}
+            "all": percentiles(inside + outside),
+            "by_fault": {kind: percentiles(v) for kind, v in sorted(by_kind.items())}}
 
 
 def faults_by_kind(faults: list[Fault], totals: dict, links_cut: int) -> dict:
