@@ -306,7 +306,9 @@ def test_operators_work_an_alarm_through_the_desk_and_others_see_it_live(
         page.screenshot(path=str(artifacts_dir / "alarm-desk-dispatched.png"), full_page=True,
                         animations="disabled")
         page.fill("#action-note", "已处置")
-        _act(page, "#act-resolve")
+        page.click("#act-resolve")  # asks for the result it closes with: verify's kept
+        page.click('#ask-choices button[data-value="keep"]')
+        expect(page.locator("#action-error")).to_be_hidden()
         expect(detail).to_have_attribute("data-state", "resolved")
         expect(row).to_have_count(0)
         expect(seen).to_have_count(0, timeout=UI_TIMEOUT_MS)

@@ -81,6 +81,13 @@
     const a = desk.alarm(Number(tr.dataset.alarmId));
     if (!a) return;
     if (panel.selected() !== a.id) desk.open(tr);
+    if (action === "resolve") {
+      // always asked first (the result, steps not done): it cannot be undone
+      await panel.ready();
+      await panel.resolve(panel.shown() || a);
+      refocus(a.id);
+      return;
+    }
     if (panel.can(a).indexOf(action) < 0) {
       // not now (state, role, or another holds it): the server says why
       await panel.act(a.id, action, action === "verify" ? { outcome: "genuine" }
@@ -97,11 +104,6 @@
       const to = await question(L.desk.pick_dispatch, numbered(DISPATCH_TO, L.dispatch_to));
       if (to === null) { refocus(a.id); return; }
       body = { to: to };
-    } else if (action === "resolve") {
-      await panel.ready();
-      await panel.resolve(a);
-      refocus(a.id);
-      return;
     }
     await panel.act(a.id, action, body);
     refocus(a.id);

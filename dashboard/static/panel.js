@@ -34,6 +34,7 @@
   let planReady = Promise.resolve();
   let loading = Promise.resolve();
   let auditRows = [];
+  let typed = "";          // the note typed for the shown alarm, not yet sent
   const P = L.plan;
   const STEP_OUTCOMES = ["done", "no_answer", "not_needed", "failed"];
   const RESULTS = ["genuine", "false", "test"];
@@ -146,6 +147,9 @@
     const input = document.createElement("input");
     input.id = "action-note";
     input.placeholder = L.text.note;
+    // a note being typed survives the panel's reload (another desk's change)
+    input.value = shownAlarm !== null && shownAlarm.id === a.id ? typed : "";
+    input.addEventListener("input", function () { typed = input.value; });
     box.appendChild(input);
     if (can.includes("ack")) box.appendChild(button("act-ack", L.actions.ack, function () {
       act(a.id, "ack", { note: note() });
@@ -446,6 +450,7 @@
     });
     const got = await r.json();
     if (!r.ok) { failed(r, got); return; }
+    if (body && typed === body.note) typed = "";  // the note went with the action
     loads++;
     desk.upsert(got.alarm, false);
     if (current === id) show(got);
@@ -469,6 +474,7 @@
       return act(id, action, Object.assign({ note: note() }, body || {}));
     },
     select: function (id) {
+      if (id !== current) typed = "";
       current = id;
       el("action-error").hidden = true;
       loading = load();
