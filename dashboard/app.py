@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from dashboard import claims
 from dashboard.api.auth import LoginRequired, login_required
 from dashboard.api.errors import validation_error
 from dashboard.api.main import api_router
@@ -49,17 +50,26 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         centre.hub.bind(asyncio.get_running_loop())
         notifier = asyncio.create_task(app.state.notify.run(), name="notify")
+        stop_sweep = asyncio.Event()
+        sweeper = asyncio.create_task(
+            claims.sweep_forever(centre.sessions, centre.hub, app.state.claim_sweep, stop_sweep),
+            name="claim-sweep")
         try:
             yield
         finally:
             app.state.notify.stop.set()
+            stop_sweep.set()
             await notifier
+            await sweeper
             centre.hub.bind(None)
             centre.close()
 
     app = FastAPI(title="Homeguard centre", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.centre = centre
+    # idle claims: released by the background task above, and by open desk
+    # streams (routes/stream.py), both through this one sweep
+    app.state.claim_sweep = claims.IdleSweep(settings.claim_idle_s)
     app.state.notify = NotifyWorker(centre.sessions, settings, build_notifiers(settings))
     app.add_middleware(
         SessionMiddleware, secret_key=centre.session_secret, session_cookie=SESSION_COOKIE,

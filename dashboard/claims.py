@@ -8,7 +8,14 @@ actions on it are refused (`ClaimHeld`, a 409); a supervisor or admin
 reassigns it (`reassign`, to someone or to nobody).  A claim ends with the
 alarm, when its holder logs out (`release_user`), and when its holder has
 not acted on it for `claim_idle_s` (`release_idle`; an idle claim no longer
-holds even before that release is recorded).
+holds even before that release is recorded).  The centre's background task
+(`sweep_forever`, started by app.py) records those releases whether or not
+a desk is open; open desk streams sweep too, through the same `IdleSweep`.
+
+A dispatched alarm keeps its claim however long it waits: its holder sent
+the grid worker or a patrol and is waiting on them, which takes as long as
+the way there, and nobody else should pick it up meanwhile.  It is still
+released when the holder logs out, by the holder, and by a supervisor.
 
 Every change of holder is an `alarm_audit` row (action `reassign` or
 `release`, `claimed_by` = the holder after it; a taking is the action's own
@@ -17,16 +24,20 @@ row), so it reaches every desk as a live `transition`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.db import begin_write
 from dashboard.live import Hub, LiveItem
 from dashboard.models import OPEN_STATES, Alarm, AlarmAudit, Event, User
 from dashboard.roles import allowed
+
+log = logging.getLogger("homeguard.centre.claims")
 
 # why a claim was released (alarm_audit.note of a `release` row)
 LOGOUT, IDLE, BY_HOLDER = "logout", "idle", "released"
@@ -57,8 +68,13 @@ class Taken:
     new: bool
 
 
+# states whose claim is never released for idleness: the holder is waiting
+# on the grid worker or patrol they dispatched
+WAITING_STATES = ("dispatched",)
+
+
 def _expired(idle_ms: int, now: int) -> ColumnElement[bool]:
-    return Alarm.claim_seen_ms < now - idle_ms
+    return (Alarm.claim_seen_ms < now - idle_ms) & Alarm.state.not_in(WAITING_STATES)
 
 
 def take(session: Session, alarm_id: int, user: User, idle_ms: int, now: int,
@@ -218,3 +234,28 @@ class IdleSweep(Sweep):
 
     def record(self, session: Session, now: int) -> list[tuple[Alarm, AlarmAudit]]:
         return release_idle(session, self.idle_ms, now)
+
+
+def sweep_once(sessions: sessionmaker[Session], hub: Hub, sweep: IdleSweep) -> int:
+    with sessions() as session:
+        released = sweep.run(session, hub)
+    if released:
+        log.info("released %d idle alarm claim(s)", released)
+    return released
+
+
+async def sweep_forever(sessions: sessionmaker[Session], hub: Hub, sweep: IdleSweep,
+                        stop: asyncio.Event) -> None:
+    """The centre's background task: idle claims are released (and every
+    desk told) even while no desk is open, until `stop` is set.  A sweep
+    that fails (the store away) is logged and tried again next time."""
+    while not stop.is_set():
+        if sweep.due():
+            try:
+                await asyncio.to_thread(sweep_once, sessions, hub, sweep)
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("could not release idle alarm claims")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=sweep.every_s)
+        except TimeoutError:
+            pass
