@@ -216,6 +216,33 @@ DATA = {
     "reason": ("原因：{v}", "Reason: {v}"),
     "ref": ("撤销第 {v} 号报警", "Cancels alarm no. {v}"),
     "count": ("共 {v} 次", "{v} times"),
+    # a gateway's warnings about itself (docs/gateway.md "Warnings")
+    "seqs": ("丢失 {v} 条消息", "{v} messages lost"),
+    "devices": ("涉及 {v} 台设备", "from {v} devices"),
+    "most": ("丢失最多的设备 {v}（{n} 条）", "most from {v} ({n})"),
+    "free_mb": ("剩余空间 {v} MB（下限 {set} MB）", "Free space {v} MB (minimum {set} MB)"),
+    "shed": ("过载丢弃遥测 {v} 条", "{v} telemetry points shed"),
+}
+
+# the detail panel's chart: the reading drawn, and its set point
+CHART = {
+    "r_max": ("剩余电流最大值", "Residual current, maximum"),
+    "t_max": ("线缆温度最高值", "Cable temperature, maximum"),
+    "i_max": ("电流最大值", "Current, maximum"),
+    "v_max": ("电压最高值", "Voltage, maximum"),
+    "v_min": ("电压最低值", "Voltage, minimum"),
+    "set": ("设定 {set}", "set {set}"),
+    "sep": (" / ", " / "),
+}
+
+# who the centre told (contact notification): the channel and how it went
+NOTIFY = {
+    "log": ("仅记入日志", "log only"),
+    "webhook": ("推送接口", "webhook"),
+    "smtp": ("邮件", "email"),
+    "sending": ("发送中", "sending"),
+    "sent": ("已发送", "sent"),
+    "failed": ("发送失败", "failed"),
 }
 
 # action plans (dashboard/plans.py): the desk's plan section, resolving
@@ -284,6 +311,8 @@ REGISTRY = {
     "firmware": ("固件", "Firmware"),
     "household": ("住户", "Household"),
     "key_ref": ("密钥来源", "Key reference"),
+    # key_ref "centre": the device's key is kept in the centre's registry
+    "key_ref_centre": ("中心登记", "kept by the centre"),
     "has_key": ("密钥", "Key"),
     "key_set": ("已配置", "set"),
     "key_missing": ("未配置", "missing"),
@@ -349,7 +378,21 @@ CENTRE = {
 _TABLES = {"types": ALARM_TYPES, "states": STATES, "actions": ACTIONS,
            "outcomes": OUTCOMES, "dispatch_to": DISPATCH_TO, "roles": ROLES, "text": TEXT,
            "registry": REGISTRY, "centre": CENTRE, "desk": DESK, "data": DATA,
-           "plan": PLAN}
+           "plan": PLAN, "chart": CHART, "notify": NOTIFY}
+
+
+# the display name users.bootstrap_admin gives the first admin: not a name
+# but the role in English, so pages show the role in the page's language
+BOOTSTRAP_NAME = "Administrator"
+
+
+def who(display_name: str, role: str, lang: str) -> str:
+    """The header's "name · role" in the page's language; a user without a
+    name of their own (none, or the bootstrap admin's) shows the role alone."""
+    role_label = ROLES.get(role, (role, role))[LANGS.index(pick(lang))]
+    if not display_name or display_name == BOOTSTRAP_NAME:
+        return role_label
+    return f"{display_name} · {role_label}"
 
 
 def pick(lang: str | None) -> str:

@@ -86,7 +86,7 @@
   // grid cell and worker, contacts in rank order; or "unregistered"
   function siteFields(site) {
     if (!site) return;
-    const R = L.registry;
+    const G = L.registry;
     const dl = el("detail-fields");
     const add = function (label, id, value) {
       dl.appendChild(text("dt", label));
@@ -94,22 +94,22 @@
       dd.id = id;
       dl.appendChild(dd);
     };
-    if (!site.registered) { add(R.household, "site-household", R.unregistered); return; }
-    if (!site.household) { add(R.household, "site-household", R.no_household); return; }
-    add(R.household, "site-household", site.household);
-    add(R.address, "site-address", [site.address, site.compound, site.community]
+    if (!site.registered) { add(G.household, "site-household", G.unregistered); return; }
+    if (!site.household) { add(G.household, "site-household", G.no_household); return; }
+    add(G.household, "site-household", site.household);
+    add(G.address, "site-address", [site.address, site.compound, site.community]
       .filter(Boolean).join(" · "));
     const cell = site.grid_cell;
-    add(R.grid_cell, "site-grid", cell ? cell.code + " " + cell.name : "—");
-    add(R.grid_worker, "site-worker", cell && cell.worker_name
+    add(G.grid_cell, "site-grid", cell ? cell.code + " " + cell.name : "—");
+    add(G.grid_worker, "site-worker", cell && cell.worker_name
       ? cell.worker_name + " " + cell.worker_phone : "—");
     const dd = document.createElement("dd");
     const ol = text("ol", "", "ranked");
     site.contacts.forEach(function (c) {
       ol.appendChild(text("li", c.name + " " + c.phone + (c.relation ? " (" + c.relation + ")" : "")));
     });
-    dd.appendChild(site.contacts.length ? ol : text("span", R.none, "muted"));
-    add(R.contacts, "site-contacts", dd);
+    dd.appendChild(site.contacts.length ? ol : text("span", G.none, "muted"));
+    add(G.contacts, "site-contacts", dd);
   }
 
   function note() { return el("action-note") ? el("action-note").value : ""; }
@@ -218,8 +218,9 @@
     ol.replaceChildren();
     if (!rows.length) ol.appendChild(text("li", L.text.notified_none, "muted"));
     rows.forEach(function (n) {
-      const li = text("li", desk.formatTime(n.at_ms) + " · " + n.name + " · " + n.channel +
-        " " + n.target + " · " + n.status + (n.error ? " — " + n.error : ""));
+      const li = text("li", desk.formatTime(n.at_ms) + " · " + n.name + " · " +
+        (L.notify[n.channel] || n.channel) + " " + n.target + " · " +
+        (L.notify[n.status] || n.status) + (n.error ? " — " + n.error : ""));
       li.dataset.status = n.status;
       ol.appendChild(li);
     });
@@ -255,6 +256,10 @@
   // the field that matches the alarm type, with the set point as a line
   const FIELD = { residual_current: "r_max", over_temp: "t_max", over_current: "i_max",
                   over_voltage: "v_max", under_voltage: "v_min" };
+  // the alarm type's set point (data.set) -> [divisor, decimals, unit] (protocol units)
+  const UNIT = { residual_current: [1, 0, "mA"], over_temp: [10, 1, "°C"],
+                 over_current: [1000, 1, "A"], over_voltage: [1000, 0, "V"],
+                 under_voltage: [1000, 0, "V"] };
   const SVGNS = "http://www.w3.org/2000/svg";
   function line(svg, pts, cls) {
     const p = document.createElementNS(SVGNS, "polyline");
@@ -286,7 +291,12 @@
     if (setp !== null) line(svg, [[4, y(setp)], [296, y(setp)]], "setpoint");
     line(svg, xs.map(function (p) { return [x(p.t), y(p.data[field])]; }), "reading");
     svg.dataset.points = String(xs.length);
-    el("chart-field").textContent = field + (setp !== null ? " / set " + setp : "");
+    // 剩余电流最大值 / 设定 300 mA: the field's name and the set point in its unit
+    const C = L.chart;
+    const setText = setp === null ? "" : C.sep + R.fill(C.set, {
+      set: UNIT[a.type] === undefined ? setp
+        : (setp / UNIT[a.type][0]).toFixed(UNIT[a.type][1]) + " " + UNIT[a.type][2] });
+    el("chart-field").textContent = (C[field] || field) + setText;
   }
 
   // an electrical alarm's hazard: open or rectified, and the sensor's restores

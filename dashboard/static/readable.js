@@ -59,6 +59,12 @@
     if (take("latched") === true) out.push(D.latched);
     if ("reason" in rest) out.push(fill(D.reason, { v: take("reason") }));
     if ("ref" in rest) out.push(fill(D.ref, { v: take("ref") }));
+    // a gateway's warnings about itself: data_lost, disk_low, shedding
+    if ("seqs" in rest) out.push(fill(D.seqs, { v: take("seqs") }));
+    if ("devices" in rest) out.push(fill(D.devices, { v: take("devices") }));
+    if ("most" in rest) out.push(fill(D.most, { v: take("most"), n: take("most_seqs") }));
+    if ("free_mb" in rest) out.push(reading(D.free_mb, take("free_mb"), take("min_free_mb")));
+    if ("shed" in rest) out.push(fill(D.shed, { v: take("shed") }));
     delete rest.set;
     delete rest.set_ma;
     delete rest.low_mv;

@@ -107,7 +107,8 @@
     body.replaceChildren();
     devices.forEach(function (d) {
       body.appendChild(row([d.device_id, R[d.type] || d.type, d.board, d.firmware,
-        d.household || "—", d.key_ref, d.has_key ? R.key_set : R.key_missing,
+        d.household || "—", d.key_ref === "centre" ? R.key_ref_centre : d.key_ref,
+        d.has_key ? R.key_set : R.key_missing,
         opsCell(function () { edit("device-form", d, d.device_id); },
           remove("/devices/" + d.device_id))], d.device_id));
     });
