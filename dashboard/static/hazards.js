@@ -9,7 +9,8 @@
   const T = boot.labels.types;
   const el = function (id) { return document.getElementById(id); };
   const when = new Intl.DateTimeFormat(boot.lang, {
-    timeZone: boot.timezone, dateStyle: "short", timeStyle: "medium", hour12: false,
+    timeZone: boot.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
 
   function td(value, cls) {

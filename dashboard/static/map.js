@@ -19,7 +19,9 @@
     return p >= 5 ? "#9aa5b1" : css.getPropertyValue("--p" + p).trim() || "#546e7a";
   };
   const when = new Intl.DateTimeFormat(boot.lang, {
-    timeZone: boot.timezone, dateStyle: "short", timeStyle: "medium" });
+    timeZone: boot.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
 
   // a view from the start: Leaflet draws a layer only once the map has one
   const map = L.map(box, { zoomControl: true, attributionControl: Boolean(boot.tile_url) })

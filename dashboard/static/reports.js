@@ -78,8 +78,10 @@
     el("verify-late").textContent = String(rep.totals.verify_late);
     el("sla-rule").textContent = P.sla_rule.replace("{ack}", rep.sla.ack_s)
       .replace("{verify}", rep.sla.verify_s);
-    const fmt = new Intl.DateTimeFormat(boot.lang, { timeZone: boot.timezone,
-      dateStyle: "medium", timeStyle: "short" });
+    const fmt = new Intl.DateTimeFormat(boot.lang, {  // the desk's one date format
+      timeZone: boot.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    });
     el("report-range").textContent = P.range + ": " + fmt.format(new Date(rep.since_ms)) +
       " – " + fmt.format(new Date(rep.until_ms)) + " · " + P.generated + " " +
       fmt.format(new Date(rep.generated_ms));

@@ -11,7 +11,8 @@
   const O = boot.labels.outcomes;
   const el = function (id) { return document.getElementById(id); };
   const when = new Intl.DateTimeFormat(boot.lang, {
-    timeZone: boot.timezone, dateStyle: "short", timeStyle: "medium", hour12: false,
+    timeZone: boot.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
 
   function node(tag, text, cls) {
