@@ -100,6 +100,17 @@ REPORTS = {
     "low_battery_devices": ("电量低设备数", "Devices with low battery"),
     "colours": ("小区三色历史", "Colour history per compound"),
     "compound": ("小区", "Compound"),
+    "community": ("社区", "Community"),
+    "colour_red": ("红色", "Red"),
+    "colour_yellow": ("黄色", "Yellow"),
+    "colour_green": ("绿色", "Green"),
+    "colour_rule": ("每个时段末按总览规则评定：此前 {days} 天内确认警情 ≥ {yellow} 起为黄色，"
+                    "≥ {red} 起为红色，否则绿色（括号内为警情数）",
+                    "Rated at the end of each period by the overview's rule: confirmed "
+                    "incidents in the {days} days before; ≥ {yellow} yellow, ≥ {red} red, "
+                    "else green (incidents in brackets)"),
+    "colours_csv": ("导出三色 CSV", "Export colours CSV"),
+    "no_compounds": ("暂无小区", "No compounds"),
     "chart_counts": ("各时段报警数（按类型）", "Alarms per period, by type"),
     "chart_false": ("误报率", "False-alarm rate"),
     "error": ("报表生成失败", "Report failed"),

@@ -19,6 +19,8 @@ Definitions (docs/history-reports.md):
   dispatch that sent the task to that worker's phone (a re-dispatch starts
   again) to the worker's first accept / arrive on it; overdue counts the
   tasks the centre marked not accepted in time, per worker and in all.
+- colours: each compound's 三色 at the end of each period, by the
+  overview's rule (rating_history.py).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard import history
+from dashboard import history, rating_history
 from dashboard.hazards import Hazard
 from dashboard.models import Alarm, AlarmAudit
+from dashboard.rating import Thresholds
 from dashboard.restore import SYSTEM_USER
 
 BUCKETS = ("day", "week", "month")
@@ -53,6 +56,7 @@ class Query:
     timezone: str = "Asia/Shanghai"
     ack_sla_s: int = 30
     verify_sla_s: int = 90
+    rating: Thresholds = Thresholds(30.0, 1, 3)
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -169,7 +173,16 @@ def report(session: Session, q: Query, now_ms: int) -> dict[str, Any]:
         "workers": _workers(session, q),
         "hazards": _hazards(session, q),
         "devices": _devices(alarms, end),
+        "colour_rule": {"window_days": q.rating.window_days, "yellow": q.rating.yellow,
+                        "red": q.rating.red},
+        "colours": colour_history(session, q, now_ms),
     }
+
+
+def colour_history(session: Session, q: Query, now_ms: int) -> list[dict[str, Any]]:
+    """Each compound's 三色 at the end of each period (rating_history.py)."""
+    return rating_history.colours(session, q.rating, rating_history.periods(
+        q.since_ms, q.until_ms, q.bucket, q.timezone, now_ms))
 
 
 WORKER_STEPS = ("accept", "arrive")

@@ -129,6 +129,28 @@ def test_reports_page_shows_the_figures_and_draws_the_charts(
     got = page.request.get(centre.url + href)
     assert got.ok and sum(int(r["alarms"]) for r in csv.DictReader(
         io.StringIO(got.body().decode("utf-8-sig")))) == 60
+    # the colour history: 阳光小区 has no confirmed incident yet, green in words
+    today = page.locator('#colours tr[data-compound="阳光小区"] td.colour').last
+    expect(today).to_have_attribute("data-colour", "green")
+    expect(today).to_have_text("绿色 (0)")
+    # one of its alarms verified genuine: yellow (the default rule: 1 in 30 days)
+    c = centre.client()
+    first = c.get("/api/v1/history/alarms", params={"device": DEVICES[0], "status": "open",
+                                                    "limit": 1}).json()["alarms"][0]["id"]
+    _ok(c.post(f"/api/v1/alarms/{first}/ack", json={}))
+    _ok(c.post(f"/api/v1/alarms/{first}/verify", json={"outcome": "genuine"}))
+    page.locator("#show").click()
+    expect(today).to_have_attribute("data-colour", "yellow", timeout=UI_TIMEOUT_MS)
+    expect(today).to_have_text("黄色 (1)")
+    expect(page.locator("#colour-rule")).to_contain_text("30")
+    colours_href = page.locator("#export-colours").get_attribute("href")
+    assert colours_href is not None and "by=community" in colours_href
+    got = page.request.get(centre.url + colours_href)
+    assert got.ok and ("东风社区", "阳光小区", "1", "yellow") in [
+        (r["community"], r["compound"], r["incidents"], r["colour"])
+        for r in csv.DictReader(io.StringIO(got.body().decode("utf-8-sig")))]
+    page.locator("#lang-switch").click()
+    expect(today).to_have_text("Yellow (1)", timeout=UI_TIMEOUT_MS)
     page.emulate_media(media="print")
     expect(page.locator("#report-form")).to_be_hidden()
     page.screenshot(path=str(artifacts_dir / "centre-reports.png"), full_page=True)

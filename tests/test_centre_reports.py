@@ -12,7 +12,11 @@ with known outcomes and step times, two hazards, one offline spell.
     7  2   09:00 d2 (B)  offline      -        closed by the system after 2 h
     8  2   10:00 d1 (A)  low_battery  -        15 (olga), then open (verify late)
 
-(seconds from receipt; ! = later than the SLA of 30 s / 90 s)"""
+(seconds from receipt; ! = later than the SLA of 30 s / 90 s)
+
+The three-colour rule is set to a 3-day window, yellow at 1 confirmed
+incident, red at 2: d1's household (社区A/小区1) has genuine alarms verified
+on day 0 and day 2, d2's (社区B/小区2) none."""
 
 from __future__ import annotations
 
@@ -121,7 +125,8 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
     url = (str(request.getfixturevalue("postgres").fresh_database())
            if request.param == "postgresql" else f"sqlite:///{tmp_path / 'centre.db'}")
     app = create_app(Settings(database_url=url, gateway_tokens=[TOKEN],
-                              bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}"))
+                              bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}",
+                              rating_window_days=3, rating_yellow=1, rating_red=2))
     _seed(url)
     with TestClient(app) as c:
         login(c, ADMIN, ADMIN_PASSWORD)
@@ -207,3 +212,43 @@ def test_bad_ranges_are_refused(client: TestClient) -> None:
     for query in ("from=2026-03-04&to=2026-03-02", "bucket=year", "by=street",
                   "from=2000-01-01&to=2026-01-01"):
         assert client.get("/api/v1/reports?" + query).status_code == 422, query
+
+
+def _colours(rep: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, int, str]]]:
+    return {(c["community"], c["compound"]): [(p["period"], p["incidents"], p["colour"])
+                                              for p in c["colours"]] for c in rep["colours"]}
+
+
+def test_colour_history_per_compound_by_the_overview_rule(client: TestClient) -> None:
+    rep = _get(client, "from=2026-03-01&to=2026-03-04")
+    assert rep["colour_rule"] == {"window_days": 3, "yellow": 1, "red": 2}
+    assert _colours(rep) == {
+        ("社区A", "小区1"): [("2026-03-01", 0, "green"), ("2026-03-02", 1, "yellow"),
+                           ("2026-03-03", 1, "yellow"), ("2026-03-04", 2, "red")],
+        ("社区B", "小区2"): [("2026-03-01", 0, "green"), ("2026-03-02", 0, "green"),
+                           ("2026-03-03", 0, "green"), ("2026-03-04", 0, "green")]}
+    # each period is rated at its end: day 3 ends at the start of day 4
+    assert [p["at_ms"] for p in rep["colours"][0]["colours"]] == [t(d, 0) for d in range(4)]
+    # the window slides: by the end of 3-06 day 0's incident (3-02 09:00) is out
+    later = _colours(_get(client, "from=2026-03-05&to=2026-03-07"))
+    assert later[("社区A", "小区1")] == [("2026-03-05", 1, "yellow"),
+                                       ("2026-03-06", 1, "yellow"), ("2026-03-07", 0, "green")]
+    # a week from Monday, a range that ends mid-period is rated at its end
+    week = _colours(_get(client, "from=2026-03-02&to=2026-03-04&bucket=week"))
+    assert week[("社区A", "小区1")] == [("2026-03-02", 2, "red")]
+    month = _colours(_get(client, "from=2026-02-01&to=2026-03-31&bucket=month"))
+    assert month[("社区A", "小区1")] == [("2026-02-01", 0, "green"), ("2026-03-01", 0, "green")]
+    # periods that have not started are left out
+    assert _get(client, "from=2099-01-01&to=2099-01-02")["colours"] == []
+
+
+def test_colours_csv(client: TestClient) -> None:
+    r = client.get("/api/v1/reports/colours.csv?from=2026-03-03&to=2026-03-04")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [(x["community"], x["compound"], x["period"], x["incidents"], x["colour"])
+            for x in rows] == [
+        ("社区A", "小区1", "2026-03-03", "1", "yellow"),
+        ("社区A", "小区1", "2026-03-04", "2", "red"),
+        ("社区B", "小区2", "2026-03-03", "0", "green"),
+        ("社区B", "小区2", "2026-03-04", "0", "green")]

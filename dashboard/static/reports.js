@@ -118,13 +118,41 @@
       ["dv-offline-hours", P.offline_hours, num(d.offline_hours)],
       ["dv-low", P.low_battery_alarms, d.low_battery_alarms],
       ["dv-low-devices", P.low_battery_devices, d.low_battery_devices]]);
+    colours(rep);
     chartsOf(rep);
+  }
+
+  function colours(rep) {
+    const rule = rep.colour_rule;
+    el("colour-rule").textContent = P.colour_rule.replace("{days}", rule.window_days)
+      .replace("{yellow}", rule.yellow).replace("{red}", rule.red);
+    const periods = rep.colours.length ? rep.colours[0].colours.map(function (p) {
+      return p.period; }) : [];
+    el("colour-head").replaceChildren(node("th", P.community), node("th", P.compound),
+      ...periods.map(function (p) { return node("th", p); }));
+    if (!rep.colours.length) {
+      const td = node("td", P.no_compounds);
+      td.colSpan = 2;
+      el("colours").replaceChildren(tr([td]));
+      return;
+    }
+    el("colours").replaceChildren(...rep.colours.map(function (c) {
+      return tr([c.community === "" ? P.unassigned : c.community, c.compound,
+        ...c.colours.map(function (p) {
+          const td = node("td", P["colour_" + p.colour] + " (" + p.incidents + ")",
+            "colour colour-" + p.colour);
+          td.dataset.period = p.period;
+          td.dataset.colour = p.colour;
+          return td;
+        })], { community: c.community, compound: c.compound });
+    }));
   }
 
   async function load() {
     const q = new URLSearchParams();
     for (const [k, v] of new FormData(form)) if (v) q.append(k, String(v));
     el("export").href = boot.api + "/reports.csv?" + q;
+    el("export-colours").href = boot.api + "/reports/colours.csv?" + q;
     history.replaceState(null, "", "?" + q);
     const r = await fetch(boot.api + "/reports?" + q, { credentials: "same-origin" });
     const err = el("report-error");

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from dashboard import history_labels, reports
+from dashboard import history_labels, rating, reports
 from dashboard.api.auth import ViewerDep
 from dashboard.api.deps import SessionDep, SettingsDep
 from dashboard.api.routes.history import csv_cell, day_start_ms
@@ -50,7 +50,9 @@ def query(
         since_ms=day_start_ms(first, settings.timezone),
         until_ms=day_start_ms(last + timedelta(days=1), settings.timezone),
         bucket=bucket, by=by, timezone=settings.timezone, ack_sla_s=settings.ack_sla_s,
-        verify_sla_s=settings.verify_sla_s)
+        verify_sla_s=settings.verify_sla_s,
+        rating=rating.Thresholds(settings.rating_window_days, settings.rating_yellow,
+                                 settings.rating_red))
 
 
 QueryDep = Annotated[reports.Query, Depends(query)]
@@ -84,6 +86,25 @@ def get_report_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Respon
     body = "\ufeff" + report_csv(reports.report(session, q, _now_ms()))
     return Response(body.encode(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="homeguard-report.csv"'})
+
+
+def colours_csv(compounds: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["community", "compound", "period", "at_ms", "incidents", "colour"])
+    for c in compounds:
+        for p in c["colours"]:
+            out.writerow([csv_cell(c["community"]), csv_cell(c["compound"]), p["period"],
+                          p["at_ms"], p["incidents"], p["colour"]])
+    return buf.getvalue()
+
+
+@router.get("/reports/colours.csv", response_class=Response)
+def get_colours_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Response:
+    """Each compound's colour (三色) at the end of each period, as CSV."""
+    body = "\ufeff" + colours_csv(reports.colour_history(session, q, _now_ms()))
+    return Response(body.encode(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="homeguard-colours.csv"'})
 
 
 def _boot(request: Request, settings: Settings, user: Any, ctx: dict[str, Any]) -> dict[str, Any]:
