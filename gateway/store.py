@@ -101,6 +101,8 @@ _INSERT_POINTS = (
     "SELECT ?2 + key + 1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
     "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
     "json_extract(value, '$[5]') FROM json_each(?1)")
+_LAST_POINT_ID = ("SELECT max(coalesce((SELECT max(id) FROM telemetry), 0), coalesce((SELECT "
+                  "max(value) FROM counters WHERE name LIKE 'cursor:%'), 0))")
 DONE = ("accepted", "duplicate")  # outcomes that mean the sink has the event
 
 
@@ -430,7 +432,9 @@ class Store:
         # it in C, where executemany() would drop and retake the GIL per row
         # (and wait for the MQTT thread each time)
         # data comes from verified messages, whose keys are sorted (canonical)
-        after = db.execute("SELECT coalesce(max(id), 0) FROM telemetry").fetchone()[0]
+        # never below a saved cursor: had retention deleted the newest rows,
+        # SQLite would give their ids again, and a sink would skip them
+        after = db.execute(_LAST_POINT_ID).fetchone()[0]
         rows = json.dumps([[p.device, p.seq, p.kind, p.event_time_ms, p.gateway_time_ms,
                             p.data] for p in points], separators=(",", ":"))
         new = db.execute(_INSERT_POINTS, (rows, after)).rowcount

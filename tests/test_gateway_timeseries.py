@@ -423,6 +423,21 @@ def test_gateway_killed_mid_stream_loses_no_point_for_the_time_series(
     assert found[0]["values"] == list(range(1, n + 1))
 
 
+def test_a_batch_gets_its_ids_from_the_store_never_below_a_saved_cursor(tmp_path: Path) -> None:
+    store = Store(tmp_path / "gw.db", sinks=("centre",))
+    batch = store.insert_points([point(1, n=1), point(2, n=2)])
+    assert (batch.after, batch.last, [p.id for p in batch.points]) == (0, 2, [1, 2])
+    store.set_cursor(SINK, 10)
+    with store.transaction() as db:
+        db.execute("DELETE FROM telemetry")  # retention took every row the sink wrote
+    batch = store.insert_points([point(3, n=3), point(4, n=4)])
+    assert (batch.after, batch.last, [p.id for p in batch.points]) == (10, 12, [11, 12])
+    # a (device, seq) stored already is not in the batch; its id stays unused
+    batch = store.insert_points([point(4, n=4), point(5, n=5)])
+    assert (batch.after, batch.last, [(p.seq, p.id) for p in batch.points]) == (12, 14, [(5, 14)])
+    assert [(p.seq, p.id) for p in store.points_after(0, 10)] == [(3, 11), (4, 12), (5, 14)]
+
+
 def test_full_lane_sheds_telemetry_with_a_reason(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db", sinks=("centre",))
     lane = TelemetryLane(store, queue_max=10, wait_s=0.2)  # not started: nothing drains it
