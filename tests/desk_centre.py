@@ -6,6 +6,8 @@ household so desk rows have an address and a grid cell.
 
     @pytest.mark.parametrize("centre_env", [{"HG_CENTRE_CLAIM_IDLE_S": "2"}])
     def test_y(desk: DeskCentre): ...                 # with these settings
+
+    def test_z(bare_centre: DeskCentre): ...          # only the bootstrap admin
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class DeskCentre(CentreProc):
         return self.client(name, USER_PASSWORD)
 
 
-def _start(tmp_path: Path, db_url: str, env: dict[str, str]) -> Iterator[DeskCentre]:
+def _start(tmp_path: Path, db_url: str, env: dict[str, str],
+           register: bool = True) -> Iterator[DeskCentre]:
     port = free_port()
     argv = [*homeguard_argv(), "centre", "--host", "127.0.0.1", "--port", str(port),
             "--db", db_url, "--gateway-token", "gw-browser-token",
@@ -55,6 +58,9 @@ def _start(tmp_path: Path, db_url: str, env: dict[str, str]) -> Iterator[DeskCen
     running = DeskCentre(proc, url)
     try:
         proc.wait_ready(healthy, timeout=60)
+        if not register:
+            yield running
+            return
         admin = running.client()
         for name, role in OPERATORS.items():
             r = admin.post("/api/v1/users", json={"username": name, "password": USER_PASSWORD,
@@ -78,17 +84,30 @@ def centre_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def desk(request: pytest.FixtureRequest, tmp_path: Path, centre_env: dict[str, str],
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskCentre]:
-    """A running centre with operators and one registered household, on each database."""
+def _db_url(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> str:
     for name in list(os.environ):
         if name.startswith("HG_CENTRE_"):  # the test's settings alone configure it
             monkeypatch.delenv(name)
     if request.param == "postgresql":
-        db_url = str(request.getfixturevalue("postgres").fresh_database())
-    else:
-        db_url = f"sqlite:///{tmp_path / 'centre.db'}"
-    for running in _start(tmp_path, db_url, centre_env):
+        return str(request.getfixturevalue("postgres").fresh_database())
+    return f"sqlite:///{tmp_path / 'centre.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_centre(request: pytest.FixtureRequest, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskCentre]:
+    """A running centre with only the bootstrap admin, on each database."""
+    for running in _start(tmp_path, _db_url(request, tmp_path, monkeypatch), {},
+                          register=False):
+        running.db = request.param
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def desk(request: pytest.FixtureRequest, tmp_path: Path, centre_env: dict[str, str],
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskCentre]:
+    """A running centre with operators and one registered household, on each database."""
+    for running in _start(tmp_path, _db_url(request, tmp_path, monkeypatch), centre_env):
         running.db = request.param
         yield running

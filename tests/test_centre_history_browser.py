@@ -1,5 +1,5 @@
 """The /history and /reports pages in headless Chromium against the real
-`homeguard centre`: the true total and pages, a filter, the full record,
+`homeguard centre` on SQLite and PostgreSQL: the true total and pages, a filter, the full record,
 the CSV link carrying the filters; the report's figures and its charts."""
 
 from __future__ import annotations
@@ -9,16 +9,24 @@ import io
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.test_centre_browser import (  # noqa: F401 - the centre fixtures
+from tests.desk_centre import DeskCentre, bare_centre  # noqa: F401 - the fixture
+from tests.test_centre_browser import (  # noqa: F401 - _no_centre_env
     UI_TIMEOUT_MS,
     CentreProc,
     _no_centre_env,
     alarm,
-    centre,
     log_in,
 )
+
+
+@pytest.fixture
+def centre(bare_centre: DeskCentre) -> DeskCentre:  # noqa: F811
+    """The running centre, with only the bootstrap admin, on SQLite and PostgreSQL."""
+    return bare_centre
+
 
 DEVICES = [f"hg-b-{n:04d}" for n in range(1, 11)]
 

@@ -1,4 +1,5 @@
-"""The /map page in headless Chromium against the real `homeguard centre`,
+"""The /map page in headless Chromium against the real `homeguard centre`
+(SQLite and PostgreSQL),
 with no network beyond the centre (every other request aborted): grid cells,
 households and open alarms drawn on the plain background, a new alarm
 appearing without a reload, a click opening the alarm."""
@@ -9,18 +10,26 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page, Route, expect
 
 from dashboard import labels
-from tests.test_centre_browser import (  # noqa: F401 - the centre fixtures
+from tests.desk_centre import DeskCentre, bare_centre  # noqa: F401 - the fixture
+from tests.test_centre_browser import (  # noqa: F401 - _no_centre_env
     UI_TIMEOUT_MS,
     CentreProc,
     _no_centre_env,
     alarm,
-    centre,
     log_in,
 )
 from tests.test_centre_registry_import import EXAMPLE
+
+
+@pytest.fixture
+def centre(bare_centre: DeskCentre) -> DeskCentre:  # noqa: F811
+    """The running centre, with only the bootstrap admin, on SQLite and PostgreSQL."""
+    return bare_centre
+
 
 # the page polls every 5 s: a new alarm shows within a few polls
 LIVE_TIMEOUT_MS = 30_000

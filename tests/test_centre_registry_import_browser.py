@@ -1,22 +1,29 @@
 """The registry page's import section in headless Chromium against the real
-`homeguard centre`: a file with problems shows each (row, column, what) and
+`homeguard centre` on SQLite and PostgreSQL: a file with problems shows each (row, column, what) and
 writes nothing; the documented example checks, then imports."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard import labels
-from tests.test_centre_browser import (  # noqa: F401 - the centre fixtures
+from tests.desk_centre import DeskCentre, bare_centre  # noqa: F401 - the fixture
+from tests.test_centre_browser import (  # noqa: F401 - _no_centre_env
     UI_TIMEOUT_MS,
     CentreProc,
     _no_centre_env,
-    centre,
     log_in,
 )
 from tests.test_centre_registry_import import EXAMPLE, csv_of
+
+
+@pytest.fixture
+def centre(bare_centre: DeskCentre) -> DeskCentre:  # noqa: F811
+    """The running centre, with only the bootstrap admin, on SQLite and PostgreSQL."""
+    return bare_centre
 
 
 def _choose(page: Page, name: str, data: bytes) -> None:
