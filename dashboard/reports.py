@@ -170,7 +170,7 @@ def report(session: Session, q: Query, now_ms: int) -> dict[str, Any]:
         "timings": {s: spread(v) for s, v in times.items()},
         "operators": [{"operator": who, **{s: spread(v) for s, v in t.items()}}
                       for who, t in sorted(by_operator.items())],
-        "workers": _workers(session, q),
+        "workers": worker_figures(session, q),
         "hazards": _hazards(session, q),
         "devices": _devices(alarms, end),
         "colour_rule": {"window_days": q.rating.window_days, "yellow": q.rating.yellow,
@@ -188,7 +188,7 @@ def colour_history(session: Session, q: Query, now_ms: int) -> list[dict[str, An
 WORKER_STEPS = ("accept", "arrive")
 
 
-def _workers(session: Session, q: Query) -> dict[str, Any]:
+def worker_figures(session: Session, q: Query) -> dict[str, Any]:
     """Grid workers' times to accept and arrive (p50/p90) and overdue
     tasks, in all and per worker, for the alarms received in the range."""
     in_range = select(Alarm.id).where(Alarm.created_ms >= q.since_ms,

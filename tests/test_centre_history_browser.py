@@ -157,8 +157,30 @@ def test_reports_page_shows_the_figures_and_draws_the_charts(
     assert got.ok and ("东风社区", "阳光小区", "1", "yellow") in [
         (r["community"], r["compound"], r["incidents"], r["colour"])
         for r in csv.DictReader(io.StringIO(got.body().decode("utf-8-sig")))]
+    # a grid worker of G1 takes the task on their phone and arrives
+    _ok(c.post("/api/v1/users", json={"username": "zhang", "password": "worker-pw-0001",
+                                      "role": "grid_worker", "grid_cell": "G1"}))
+    _ok(c.post(f"/api/v1/alarms/{first}/dispatch", json={"to": "grid_worker"}))
+    phone = centre.client("zhang", "worker-pw-0001")
+    for step in ("accept", "arrive"):
+        _ok(phone.post(f"/api/v1/worker/tasks/{first}/{step}", json={}))
+    page.locator("#show").click()
+    for who in ("", "zhang"):
+        row = page.locator(f'#workers tr[data-worker="{who}"]')
+        expect(row.locator("td.accept")).to_contain_text("(1)", timeout=UI_TIMEOUT_MS)
+        expect(row.locator("td.arrive")).to_contain_text("(1)")
+        expect(row.locator("td.overdue")).to_have_text("0")
+    expect(page.locator('#workers tr[data-worker=""] td').first).to_have_text("全部网格员")
+    workers_href = page.locator("#export-workers").get_attribute("href")
+    assert workers_href is not None and "by=community" in workers_href
+    got = page.request.get(centre.url + workers_href)
+    assert got.ok and [(r["worker"], r["accept_n"], r["arrive_n"], r["overdue"]) for r in
+                       csv.DictReader(io.StringIO(got.body().decode("utf-8-sig")))] == [
+        ("", "1", "1", "0"), ("zhang", "1", "1", "0")]
     page.locator("#lang-switch").click()
     expect(today).to_have_text("Yellow (1)", timeout=UI_TIMEOUT_MS)
+    expect(page.locator('#workers tr[data-worker=""] td').first).to_have_text(
+        "All grid workers")
     page.emulate_media(media="print")
     expect(page.locator("#report-form")).to_be_hidden()
     page.screenshot(path=str(artifacts_dir / "centre-reports.png"), full_page=True)

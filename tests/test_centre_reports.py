@@ -66,6 +66,13 @@ ALARMS: dict[int, tuple[int, int, str, str, str | None, str, dict[str, tuple[int
     7: (2, 9, "d2", "offline", None, "resolved", {"restore": (7200, SYSTEM_USER)}),
     8: (2, 10, "d1", "low_battery", None, "acknowledged", {"ack": (15, "olga")}),
 }
+# grid workers: the dispatch that sent the task to a worker's phone, then the
+# worker's steps, (seconds from receipt, action, worker); alarm 6's first
+# worker never accepts, is marked overdue, and the task goes to a second one
+DISPATCHED_TO = {1: "zhang", 6: "zhang"}
+WORKER_STEPS = {1: [(160, "accept", "zhang"), (700, "arrive", "zhang")],
+                6: [(450, "overdue", "zhang"), (500, "dispatch", "li"),
+                    (520, "accept", "li"), (1100, "arrive", "li")]}
 STAMP = {"ack": "acked_ms", "verify": "verified_ms", "resolve": "resolved_ms",
          "restore": "resolved_ms"}
 
@@ -108,9 +115,16 @@ def _seed(url: str) -> None:
                 s.add(alarm)
                 s.flush()
                 for step, (sec, who) in steps.items():
+                    worker = DISPATCHED_TO.get(alarm_id) if step == "dispatch" else None
                     s.add(AlarmAudit(alarm_id=alarm_id, at_ms=at + sec * 1000,
                                      user_id=users[who].id, username=who, action=step,
-                                     from_state="x", to_state="y"))
+                                     from_state="x", to_state="y", worker=worker))
+                s.flush()
+                for sec, action, worker in WORKER_STEPS.get(alarm_id, []):
+                    s.add(AlarmAudit(alarm_id=alarm_id, at_ms=at + sec * 1000,
+                                     user_id=users["olga"].id, username="olga",
+                                     action=action, from_state="x", to_state="y",
+                                     worker=worker))
             s.add_all([Hazard(alarm_id=6, device_id="d1", type="over_temp", opened_ms=t(2, 8),
                               state="rectified", rectified_ms=t(2, 18), rectified_by="olga"),
                        Hazard(alarm_id=8, device_id="d1", type="over_temp",
@@ -175,6 +189,26 @@ def test_counts_rates_and_times_match_the_known_answers(client: TestClient) -> N
     assert rep["devices"] == {"offline_alarms": 1, "offline_devices": 1, "offline_hours": 2.0,
                               "low_battery_alarms": 1, "low_battery_devices": 1}
     assert rep["sla"] == {"ack_s": 30, "verify_s": 90}
+
+
+def test_grid_worker_figures(client: TestClient) -> None:
+    workers = _get(client, RANGE)["workers"]
+    assert workers == {
+        "accept": {"n": 2, "p50": 20, "p90": 60}, "arrive": {"n": 2, "p50": 600, "p90": 600},
+        "overdue": 1, "by_worker": [
+            {"worker": "li", "overdue": 0, "accept": {"n": 1, "p50": 20, "p90": 20},
+             "arrive": {"n": 1, "p50": 600, "p90": 600}},
+            {"worker": "zhang", "overdue": 1, "accept": {"n": 1, "p50": 60, "p90": 60},
+             "arrive": {"n": 1, "p50": 600, "p90": 600}}]}
+    r = client.get("/api/v1/reports/workers.csv?" + RANGE)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [tuple(x.values()) for x in rows] == [
+        ("", "2", "20.0", "60.0", "2", "600.0", "600.0", "1"),
+        ("li", "1", "20.0", "20.0", "1", "600.0", "600.0", "0"),
+        ("zhang", "1", "60.0", "60.0", "1", "600.0", "600.0", "1")]
+    assert list(rows[0]) == ["worker", "accept_n", "accept_p50_s", "accept_p90_s",
+                             "arrive_n", "arrive_p50_s", "arrive_p90_s", "overdue"]
 
 
 def test_per_place_and_per_period(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 // The reports page: reads /api/v1/reports with the form's range, period and
 // grouping; fills the figures and tables; draws the counts per period (by
 // type, stacked) and the false-alarm rate with Chart.js (static/vendor).
-// The CSV link carries the same query; "print" prints the page (print CSS).
+// The CSV links carry the same query; "print" prints the page (print CSS).
 "use strict";
 
 (function () {
@@ -98,6 +98,13 @@
       return tr([o.operator, spread(o.ack), spread(o.verify), spread(o.dispatch),
         spread(o.resolve)], { operator: o.operator });
     }));
+    const w = rep.workers;
+    el("workers").replaceChildren(...[{ worker: "", ...w }].concat(w.by_worker).map(
+      function (x) {
+        return tr([x.worker === "" ? P.all_workers : x.worker, node("td", spread(x.accept),
+          "num accept"), node("td", spread(x.arrive), "num arrive"),
+          node("td", String(x.overdue), "num overdue")], { worker: x.worker });
+      }));
     el("places").replaceChildren(...rep.places.map(function (p) {
       return tr([place(p.place), node("td", String(p.alarms), "num alarms"),
         node("td", pct(p.false_rate), "num"), node("td", String(p.ack_late), "num"),
@@ -153,6 +160,7 @@
     for (const [k, v] of new FormData(form)) if (v) q.append(k, String(v));
     el("export").href = boot.api + "/reports.csv?" + q;
     el("export-colours").href = boot.api + "/reports/colours.csv?" + q;
+    el("export-workers").href = boot.api + "/reports/workers.csv?" + q;
     history.replaceState(null, "", "?" + q);
     const r = await fetch(boot.api + "/reports?" + q, { credentials: "same-origin" });
     const err = el("report-error");

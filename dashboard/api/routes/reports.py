@@ -107,6 +107,33 @@ def get_colours_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Respo
         "Content-Disposition": 'attachment; filename="homeguard-colours.csv"'})
 
 
+def _seconds(x: float | None) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def workers_csv(workers: dict[str, Any]) -> str:
+    """One row for all grid workers (worker "") and one per worker."""
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["worker", *(f"{s}_{k}" for s in reports.WORKER_STEPS
+                              for k in ("n", "p50_s", "p90_s")), "overdue"])
+    for w in [{"worker": "", **workers}, *workers["by_worker"]]:
+        out.writerow([csv_cell(w["worker"]),
+                      *(v for s in reports.WORKER_STEPS for v in (
+                          w[s]["n"], _seconds(w[s]["p50"]), _seconds(w[s]["p90"]))),
+                      w["overdue"]])
+    return buf.getvalue()
+
+
+@router.get("/reports/workers.csv", response_class=Response)
+def get_workers_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Response:
+    """Grid workers' time to accept and to arrive (p50/p90, s) and overdue
+    tasks, in all (worker "") and per worker, as CSV."""
+    body = "\ufeff" + workers_csv(reports.worker_figures(session, q))
+    return Response(body.encode(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="homeguard-workers.csv"'})
+
+
 def _boot(request: Request, settings: Settings, user: Any, ctx: dict[str, Any]) -> dict[str, Any]:
     boot = page_boot(request, settings, user, ctx)
     boot["sla"] = {"ack_s": settings.ack_sla_s, "verify_s": settings.verify_sla_s}
