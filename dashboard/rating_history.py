@@ -6,8 +6,10 @@ evaluated at the end of each period from the stored alarms.
 A period's moment is the start of the next period, or the range's end, or
 now, whichever is first; periods that have not started yet are left out.
 What the store cannot give back (docs/history-reports.md): places are the
-registry's today, the thresholds are today's settings, and an alarm counts
-with its outcome as it is now, from its verify time.
+registry's today and the thresholds are today's settings. An alarm's outcome
+at a moment is the last one its audit recorded before it (verify, or a
+resolve that changed it); an alarm with no outcome in its audit counts with
+its outcome as it is now, from its verify time.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.models import Alarm, Device, Household
+from dashboard.models import Alarm, AlarmAudit, Device, Household
 from dashboard.rating import DAY_MS, Thresholds
 
 
@@ -53,22 +55,39 @@ def periods(since_ms: int, until_ms: int, bucket: str, timezone: str,
     return out
 
 
-def _incidents(session: Session, since_ms: int, until_ms: int) -> dict[tuple[str, str],
-                                                                       list[int]]:
-    """Verify times of confirmed incidents in [since, until), per (community, compound)."""
-    stmt = (select(Household.community, Household.compound, Alarm.verified_ms)
+def _incidents(session: Session, since_ms: int, until_ms: int) -> dict[
+        tuple[str, str], list[tuple[int, list[tuple[int, str | None]]]]]:
+    """Alarms verified in [since, until), per (community, compound): their
+    verify time and their outcome's history [(from_ms, outcome)], from the
+    audit's verify and resolve rows (resolve may change the outcome), else
+    the alarm's outcome from its verify time."""
+    verified = (Alarm.verified_ms >= since_ms) & (Alarm.verified_ms < until_ms)
+    stmt = (select(Alarm.id, Household.community, Household.compound, Alarm.verified_ms,
+                   Alarm.outcome)
             .select_from(Alarm)
             .join(Device, Device.device_id == Alarm.device_id, isouter=True)
             .join(Household, Household.id == Device.household_id, isouter=True)
-            .where(Alarm.outcome == "genuine", Alarm.verified_ms >= since_ms,
-                   Alarm.verified_ms < until_ms))
-    out: dict[tuple[str, str], list[int]] = {}
-    for community, compound, at in session.execute(stmt).all():
-        if at is not None:  # the filter excludes None; this tells the type checker
-            out.setdefault((community or "", compound or ""), []).append(at)
-    for times in out.values():
-        times.sort()
+            .where(verified))
+    changes: dict[int, list[tuple[int, str | None]]] = {}
+    for alarm_id, at, outcome in session.execute(
+            select(AlarmAudit.alarm_id, AlarmAudit.at_ms, AlarmAudit.outcome)
+            .where(AlarmAudit.alarm_id.in_(select(Alarm.id).where(verified)),
+                   AlarmAudit.action.in_(("verify", "resolve")),
+                   AlarmAudit.outcome.is_not(None))
+            .order_by(AlarmAudit.at_ms, AlarmAudit.id)):
+        changes.setdefault(alarm_id, []).append((at, outcome))
+    out: dict[tuple[str, str], list[tuple[int, list[tuple[int, str | None]]]]] = {}
+    for alarm_id, community, compound, verified_ms, now_outcome in session.execute(stmt).all():
+        if verified_ms is not None:  # the filter excludes None; this tells the type checker
+            story = changes.get(alarm_id) or [(verified_ms, now_outcome)]
+            out.setdefault((community or "", compound or ""), []).append((verified_ms, story))
     return out
+
+
+def _confirmed_at(story: list[tuple[int, str | None]], moment: int) -> bool:
+    """Whether the alarm's outcome just before the moment was genuine."""
+    i = bisect.bisect_left([at for at, _o in story], moment)
+    return i > 0 and story[i - 1][1] == "genuine"
 
 
 def colours(session: Session, th: Thresholds, moments: list[tuple[str, int]]) -> list[
@@ -81,12 +100,15 @@ def colours(session: Session, th: Thresholds, moments: list[tuple[str, int]]) ->
     incidents = _incidents(session, moments[0][1] - window, moments[-1][1])
     places = {(c, p or "") for c, p in session.execute(
         select(Household.community, Household.compound).distinct()).all()}
+    places |= {k for k, alarms in incidents.items()
+               if any(o == "genuine" for _v, story in alarms for _a, o in story)}
     out = []
-    for community, compound in sorted(places | set(incidents)):
-        times = incidents.get((community, compound), [])
+    for community, compound in sorted(places):
+        alarms = incidents.get((community, compound), [])
         row = []
         for period, at in moments:
-            n = bisect.bisect_left(times, at) - bisect.bisect_left(times, at - window)
+            n = sum(1 for verified, story in alarms
+                    if at - window <= verified < at and _confirmed_at(story, at))
             row.append({"period": period, "at_ms": at, "incidents": n,
                         "colour": th.colour(n)})
         out.append({"community": community, "compound": compound, "colours": row})

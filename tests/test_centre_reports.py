@@ -276,6 +276,19 @@ def test_colour_history_per_compound_by_the_overview_rule(client: TestClient) ->
     assert _get(client, "from=2099-01-01&to=2099-01-02")["colours"] == []
 
 
+def test_colour_history_follows_an_outcome_changed_at_resolve(client: TestClient) -> None:
+    # alarm 3 (小区2, day 0 11:00) was verified genuine, then resolved as
+    # false on day 2 at noon: it counts on days 0 and 1, not at day 2's end
+    with client.app.state.centre.sessions() as s:  # type: ignore[attr-defined]
+        rows = {a.action: a for a in s.query(AlarmAudit).filter(AlarmAudit.alarm_id == 3)}
+        rows["verify"].outcome = "genuine"
+        rows["resolve"].outcome, rows["resolve"].at_ms = "false", t(2, 12)
+        s.commit()
+    got = _colours(_get(client, "from=2026-03-02&to=2026-03-04"))
+    assert got[("社区B", "小区2")] == [("2026-03-02", 1, "yellow"),
+                                     ("2026-03-03", 1, "yellow"), ("2026-03-04", 0, "green")]
+
+
 def test_colours_csv(client: TestClient) -> None:
     r = client.get("/api/v1/reports/colours.csv?from=2026-03-03&to=2026-03-04")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
