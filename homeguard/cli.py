@@ -21,11 +21,7 @@ from importlib import metadata
 import typer
 from rich.markup import escape
 
-app = typer.Typer(
-    help="Homeguard: household alarm terminals, electrical-safety sensors and their centre.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+HELP = "Homeguard: household alarm terminals, electrical-safety sensors and their centre."
 
 
 @dataclass(frozen=True)
@@ -33,11 +29,12 @@ class Part:
     module: str  # has register(app: typer.Typer) adding its commands
     commands: tuple[str, ...]  # the commands it adds
     extra: str  # the package's extra that installs what it needs
+    extends: str = ""  # the command group (of an earlier part) it adds to
 
 
 PARTS = (
     Part("broker.cli", ("broker",), "broker"),
-    Part("homeguard.devbroker.cli", (), "broker"),  # adds `broker run` to the group above
+    Part("homeguard.devbroker.cli", (), "broker", extends="broker"),  # `broker run`
     Part("gateway.service_cli", ("gateway",), "gateway"),
     Part("dashboard.cli", ("centre", "centre-user"), "centre"),
     Part("homeguard.demo", ("demo",), "demo"),
@@ -109,7 +106,7 @@ def message(command: str, extra: str) -> str:
     return f"homeguard {command} needs the [{extra}] extra: pip install 'homeguard[{extra}]'"
 
 
-def _stub(command: str, text: str) -> None:
+def _stub(app: typer.Typer, command: str, text: str) -> None:
     """A command that says what to install, whatever its arguments."""
     @app.command(command, help=escape(text), add_help_option=False,
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -118,10 +115,23 @@ def _stub(command: str, text: str) -> None:
         raise typer.Exit(1)
 
 
-def _register() -> None:
-    """Each part's commands, or when its extra is not installed (or a module
-    it imports is missing) commands that say what to install."""
-    for part in PARTS:
+def _group() -> None:
+    """Homeguard: household alarm terminals, electrical-safety sensors and their centre."""
+
+
+def build(command: str | None = None) -> typer.Typer:
+    """The command with each part's commands, or when its extra is not
+    installed (or a module it imports is missing) commands that say what to
+    install. Given the command being run, only its part is imported: a
+    gateway (re)starts without importing the centre, the benchmarks and the
+    technician's tools (seconds on a small machine)."""
+    app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
+    app.callback()(_group)  # a group even with one part's command in it
+    wanted = [p for p in PARTS
+              if command is None or command in p.commands or command == p.extends]
+    if not any(command in p.commands for p in wanted):
+        wanted = list(PARTS)  # not a part's command: --help, a typo: all of them
+    for part in wanted:
         extra = part.extra if not_installed(part.extra) else None
         if extra is None:
             try:
@@ -131,16 +141,22 @@ def _register() -> None:
                 extra = missing_extra(part, exc)
                 if extra is None:
                     raise
-        for command in part.commands:
-            _stub(command, message(command, extra))
+        for name in part.commands:
+            _stub(app, name, message(name, extra))
+    return app
 
 
-_register()
+def __getattr__(name: str) -> typer.Typer:
+    """`homeguard.cli.app`: the whole command, every part (docs, tests)."""
+    if name == "app":
+        return build()
+    raise AttributeError(name)
 
 
 def main() -> None:
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     try:
-        app()
+        build(command)()
     except ModuleNotFoundError as exc:  # a command importing what an extra installs
         command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
         part = next((p for p in PARTS if command in p.commands), None)

@@ -40,3 +40,19 @@ def test_every_help_names_values_plainly_and_shows_every_help_text() -> None:
                 assert shown in flat(out.output), (path, param.name, out.output)
         seen += 1
     assert seen > 30  # every group and command of the umbrella, not just the root
+
+
+def test_running_one_part_imports_only_that_part() -> None:
+    """`homeguard gateway` (re)starts without importing the centre, the
+    benchmarks or the technician's tools: a gateway's restart time is part
+    of how late an alarm can be (issue 16)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from homeguard.cli import build; build('gateway'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'dashboard', 'broker', 'hardware', 'homeguard', 'gateway'}), "
+            "'homeguard.bench' in sys.modules, 'homeguard.tech' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.strip()
+    assert out == "['gateway', 'homeguard'] False False", out
