@@ -363,4 +363,5 @@ def test_the_detail_panel_lists_the_contacts_notified(centre: CentreProc, page: 
         page.wait_for_timeout(500)
         row.click()  # the panel re-reads the alarm
     expect(listed.first).to_contain_text("Wang Fang", timeout=UI_TIMEOUT_MS)
-    expect(listed.first).to_contain_text("log")
+    expect(listed.first).to_contain_text("仅记入日志")  # the log channel, in words
+    expect(listed.first).to_contain_text("已发送")
