@@ -207,12 +207,22 @@ class Pipeline:
 
     def _late(self, exc: protocol.Reject, m: Received) -> int | None:
         """For a message refused as clock_skew that was sent while the gateway
-        was away (it waited in the broker's queue: freshness.py), the window
-        that admits it; None when it is really off the clock."""
-        if exc.reason != protocol.R_SKEW or self.away is None:
+        was away (it waited in the broker's queue: freshness.py), or that is a
+        copy of what is stored, the window that admits it; None when it is
+        really off the clock."""
+        if exc.reason != protocol.R_SKEW:
             return None
         msg = protocol.parse(m.payload)[0]
         sent = msg["ts"] + msg["age"]
+        if self.dedup.check(msg["dev"], msg["seq"]) == dedup.DUPLICATE:
+            # a copy of what is stored (a redelivery, or a board resending from
+            # flash after a reboot): not a clock to correct. A NAK would make
+            # the device stamp it anew, see a seq_conflict and send the same
+            # press again under a new seq: one alarm shown twice (chaos run).
+            # Let it through: de-dup re-acks it, or names a real conflict.
+            return max(m.received_ms - sent, 0)
+        if self.away is None:
+            return None
         # signed (the signature is checked before the clock): its lateness is
         # evidence of the session's queue delay for OTHER devices' messages
         self.away.observe(SESSION_OF.get(m.leaf, ""), msg["dev"], sent, m.received_ms)

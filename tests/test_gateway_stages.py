@@ -756,3 +756,22 @@ def test_a_lagging_session_shown_by_other_devices_explains_late_messages(
     tel = protocol.encode(KEYS[BUTTON], BUTTON, 4, "telemetry", "periodic", 0, {"i_max": 1},
                           NOW - lag)
     assert rig.handle(protocol.topic(BUTTON, "telemetry"), tel, NOW) == protocol.R_SKEW
+
+
+def test_a_late_copy_of_a_stored_alarm_is_a_duplicate_not_a_nak(tmp_path: Path) -> None:
+    """A board that rebooted resends its flash outbox as stored: an alarm the
+    gateway stored (its ack lost in the reboot) comes again, now past the
+    clock window. A clock_skew NAK would have the board stamp it anew, hit a
+    seq_conflict and send the same press under a new seq: shown twice. It is
+    a duplicate: re-acked, stored once."""
+    rig = Rig(tmp_path)
+    behind = rig.cfg.verify.behind_ms
+    first = alarm(40, ts=NOW - 1_000)
+    assert rig.handle(EVENT, first, NOW) == STORED
+    later = NOW + behind + 30_000  # the same bytes, much later
+    assert rig.handle(EVENT, first, later) == DUPLICATE
+    assert not any(a["type"] == "nak" for a in rig.acks())
+    assert rig.rows() == [(BUTTON, 40)]
+    # a late message under a stored seq with other content is still a conflict
+    other = alarm(40, ts=NOW - 2_000)
+    assert rig.handle(EVENT, other, later) == protocol.R_CONFLICT
