@@ -61,7 +61,10 @@
     if (done) done(value);
   }
 
-  ask.addEventListener("close", function () { finish(null); });
+  // Esc (or close()) answers null; the close event comes a task later, and
+  // a key pressed at once (input goes first) may already have asked the next
+  // question: a late close of the last one must not answer (and shut) it
+  ask.addEventListener("close", function () { if (!ask.open) finish(null); });
   ask.addEventListener("keydown", function (e) {
     const b = el("ask-choices").querySelector('button[data-key="' + e.key + '"]');
     if (b) { e.preventDefault(); b.click(); }
