@@ -3,6 +3,7 @@ and the first-run bootstrap of an admin."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -21,8 +22,13 @@ log = logging.getLogger("homeguard.centre.users")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
-# checked when the username is unknown, so both failures take as long
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the username is unknown, so both failures take as long;
+    made at the first login, not at import (every centre start paid it)."""
+    return _hasher.hash("not a password of anyone")
 
 
 class UserError(ValueError):
@@ -68,7 +74,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this password, else None (same work either way)."""
     user = session.scalar(select(User).where(User.username == username))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:
