@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -127,6 +127,13 @@ class LocalDedup:
             remember(self.state, device, seq)
         return verdict
 
+    def check_many(self, pairs: Sequence[tuple[str, int]]) -> list[str]:
+        return [check(self.state, device, seq) for device, seq in pairs]
+
+    def remember_many(self, items: Sequence[tuple[str, int, str | None]]) -> None:
+        for device, seq, _ in items:
+            remember(self.state, device, seq)
+
     def close(self) -> None:
         pass
 
@@ -148,5 +155,12 @@ class Backend(Protocol):
         """The digest remembered with (device, seq), if this backend keeps one."""
 
     def check_remember(self, device: str, seq: int) -> str: ...
+
+    def check_many(self, pairs: Sequence[tuple[str, int]]) -> list[str]:
+        """check() for each (device, seq) against the state as it is (a batch:
+        one round trip for a shared backend)."""
+
+    def remember_many(self, items: Sequence[tuple[str, int, str | None]]) -> None:
+        """remember() each (device, seq, content), in order."""
 
     def close(self) -> None: ...

@@ -14,7 +14,9 @@ The same window as dedup.py, kept per device in two keys:
 
 check() and remember() are Lua scripts, so each runs atomically in Redis;
 remember() runs only after the gateway's own store has committed, as with
-the local state. Two gateways that both see the same (device, seq) before
+the local state. The lanes check and remember a whole batch at once
+(check_many, remember_many): one script call per device of the batch, all
+of them pipelined in one round trip. Two gateways that both see the same (device, seq) before
 either has remembered it both store and forward it: the centre is
 idempotent on (device, seq) and answers the second `duplicate`. A Redis
 error propagates: the message is not acknowledged and is retried (source.py).
@@ -24,9 +26,10 @@ is refilled. Every gateway sharing the state must use the same window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import redis
+from redis.commands.core import Script
 
 from gateway import dedup
 
@@ -39,32 +42,57 @@ if hi - seq >= w then return 'replay' end
 if redis.call('GETBIT', KEYS[2], seq % w) == 1 then return 'duplicate' end
 return 'new'
 """
-_REMEMBER = """
-local hi = tonumber(redis.call('GET', KEYS[1]))
-local seq, w = tonumber(ARGV[1]), tonumber(ARGV[2])
-if not hi then
-  redis.call('DEL', KEYS[2])
-  redis.call('SET', KEYS[1], seq)
-elseif seq > hi then
-  if seq - hi >= w then
+# the body of remember(), a Lua function of (seq, window, content); content
+# is the digest to keep, or '' for none
+_REMEMBER_FN = """
+local function remember(seq, w, content)
+  local hi = tonumber(redis.call('GET', KEYS[1]))
+  if not hi then
     redis.call('DEL', KEYS[2])
-  else
-    for s = hi + 1, seq - 1 do redis.call('SETBIT', KEYS[2], s % w, 0) end
+    redis.call('SET', KEYS[1], seq)
+  elseif seq > hi then
+    if seq - hi >= w then
+      redis.call('DEL', KEYS[2])
+    else
+      for s = hi + 1, seq - 1 do redis.call('SETBIT', KEYS[2], s % w, 0) end
+    end
+    redis.call('SET', KEYS[1], seq)
+  elseif hi - seq >= w then
+    return 0
   end
-  redis.call('SET', KEYS[1], seq)
-elseif hi - seq >= w then
-  return 0
+  redis.call('SETBIT', KEYS[2], seq % w, 1)
+  if content and content ~= '' then redis.call('HSET', KEYS[3], seq % w, seq .. ':' .. content) end
+  return 1
 end
-redis.call('SETBIT', KEYS[2], seq % w, 1)
-if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[3], seq % w, seq .. ':' .. ARGV[3]) end
+"""
+_REMEMBER = _REMEMBER_FN + "return remember(tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])\n"
+
+# check, and remember when new, in one round trip (the telemetry path without
+# a lane, which remembers a point before its commit: see pipeline.py)
+_CHECK_REMEMBER = _REMEMBER_FN + "local v = (function()\n" + _CHECK + "\nend)()\n" + \
+    "if v == 'new' then remember(tonumber(ARGV[1]), tonumber(ARGV[2]), nil) end\nreturn v\n"
+
+# one device's seqs in a batch: ARGV = window, seq, seq, ...; a verdict per seq
+_CHECK_MANY = """
+local hi = tonumber(redis.call('GET', KEYS[1]))
+local w = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV do
+  local seq = tonumber(ARGV[i])
+  local v = 'new'
+  if not hi or seq > hi then v = 'new'
+  elseif hi - seq >= w then v = 'replay'
+  elseif redis.call('GETBIT', KEYS[2], seq % w) == 1 then v = 'duplicate' end
+  out[#out + 1] = v
+end
+return out
+"""
+# one device's committed seqs: ARGV = window, seq, content, seq, content, ...
+_REMEMBER_MANY = _REMEMBER_FN + """
+local w = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do remember(tonumber(ARGV[i]), w, ARGV[i + 1]) end
 return 1
 """
-
-
-# check, and remember when new, in one round trip (the telemetry path, which
-# remembers a point before its commit: see pipeline.py)
-_CHECK_REMEMBER = "local v = (function()\n" + _CHECK + "\nend)()\n" + \
-    "if v == 'new' then (function()\n" + _REMEMBER + "\nend)() end\nreturn v\n"
 
 
 def _keys(device: str) -> list[str]:
@@ -82,6 +110,8 @@ class RedisDedup:
         self._check = self.redis.register_script(_CHECK)
         self._remember = self.redis.register_script(_REMEMBER)
         self._check_remember = self.redis.register_script(_CHECK_REMEMBER)
+        self._check_many = self.redis.register_script(_CHECK_MANY)
+        self._remember_many = self.redis.register_script(_REMEMBER_MANY)
         pipe = self.redis.pipeline(transaction=False)
         for n, item in enumerate(stored, 1):
             device, seq = item[0], item[1]
@@ -115,6 +145,47 @@ class RedisDedup:
         verdict = str(self._check_remember(keys=_keys(device), args=[seq, self.window]))
         assert verdict in (dedup.NEW, dedup.DUPLICATE, dedup.REPLAY), verdict
         return verdict
+
+    def check_many(self, pairs: Sequence[tuple[str, int]]) -> list[str]:
+        """check() for each (device, seq) against the state as it is, in one
+        round trip: one script call per device, pipelined."""
+        by_device: dict[str, list[int]] = {}
+        for n, (device, _) in enumerate(pairs):
+            by_device.setdefault(device, []).append(n)
+        replies = self._pipelined(self._check_many, [
+            (_keys(device), [self.window, *(pairs[n][1] for n in ns)])
+            for device, ns in by_device.items()])
+        verdicts = [""] * len(pairs)
+        for ns, reply in zip(by_device.values(), replies, strict=True):
+            for n, verdict in zip(ns, reply, strict=True):
+                verdicts[n] = str(verdict)
+        assert all(v in (dedup.NEW, dedup.DUPLICATE, dedup.REPLAY) for v in verdicts), verdicts
+        return verdicts
+
+    def remember_many(self, items: Sequence[tuple[str, int, str | None]]) -> None:
+        """remember() each (device, seq, content), in order, in one round trip."""
+        args: dict[str, list[int | str]] = {}
+        for device, seq, content in items:
+            args.setdefault(device, [self.window]).extend((seq, content or ""))
+        self._pipelined(self._remember_many, [(_keys(d), a) for d, a in args.items()])
+
+    def _pipelined(self, script: Script, calls: list[tuple[list[str], list]]) -> list:
+        """Run `script` once per (keys, args), in one pipelined round trip."""
+        if not calls:
+            return []
+        try:
+            return self._execute(script, calls)
+        except redis.exceptions.NoScriptError:
+            self.redis.script_load(script.script)  # Redis lost its scripts (a restart)
+            return self._execute(script, calls)
+
+    def _execute(self, script: Script, calls: list[tuple[list[str], list]]) -> list:
+        # EVALSHA on a plain pipeline: given the Script itself, redis-py would
+        # first ask SCRIPT EXISTS, a second round trip
+        pipe = self.redis.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return pipe.execute()
 
     def close(self) -> None:
         self.redis.close()

@@ -197,6 +197,11 @@ class TelemetryLane(Lane[Point]):
         self.overloaded = False  # full for wait_s: shedding until drained to half
         self._unrecorded = 0  # shed since the last commit, not yet in the store's counter
         self.yield_to: Callable[[], bool] = lambda: False  # the event lane's busy()
+        # with a shared de-dup state (Redis) the pipeline's screen checks a
+        # batch before its commit (an outcome per point: `telemetry` to keep),
+        # and settle remembers what was kept after it: a round trip each
+        self.screen: Callable[[list[Point]], list[str]] | None = None
+        self.settle: Callable[[list[Point], list[str]], object] = lambda points, outcomes: None
         self._shed_lock = threading.Lock()
         self._logged = -LOG_EVERY_S
 
@@ -230,16 +235,19 @@ class TelemetryLane(Lane[Point]):
             time.sleep(ROOM_POLL_S)
 
     def commit(self, items: list[Point]) -> list[str]:
+        outcomes = self.screen(items) if self.screen is not None else None
+        points = items if outcomes is None else [
+            p for p, o in zip(items, outcomes, strict=True) if o == Outcome.TELEMETRY]
         with self._shed_lock:
             shed, self._unrecorded = self._unrecorded, 0
         try:
             # the shed count is kept durably with the points, for reconciliation
-            batch = self.store.insert_points(items, shed=shed)
+            batch = self.store.insert_points(points, shed=shed)
         except BaseException:
             with self._shed_lock:
                 self._unrecorded += shed
             raise
-        metrics.PERSISTED_TELEMETRY.inc(len(items))
+        metrics.PERSISTED_TELEMETRY.inc(len(points))
         depth = len(self.items)
         metrics.LANE_DEPTH.set(depth)
         if self.overloaded and depth <= self.queue_max // 2:
@@ -247,7 +255,10 @@ class TelemetryLane(Lane[Point]):
             log.warning("telemetry lane drained to %d; no longer shedding (shed in all: %d)",
                         depth, self.shed)
         self.on_written(batch)  # the points sinks take it from here, in memory
-        return ["telemetry"] * len(items)
+        if outcomes is None:
+            return ["telemetry"] * len(items)
+        self.settle(items, outcomes)  # raises (Redis down): the batch is retried
+        return outcomes
 
     def _shed(self, point: Point) -> None:
         self.shed += 1

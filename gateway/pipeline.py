@@ -8,7 +8,9 @@ r"""The gateway pipeline for one received message, stage by stage:
       timestamp  receive time, event time, skew                -> the Event
     then by kind to a lane (lane.py), which commits in batches:
       dedup      identity (device, seq): new, duplicate, replay, or a
-                 seq_conflict (same identity, other content)
+                 seq_conflict (same identity, other content); a shared
+                 state (Redis) is checked a batch at a time, one round
+                 trip before the commit and one to remember after it
       store      one transaction (one fsync) per batch
       ack        `stored` to the device (or a signed `nak`), then the
                  sinks are woken; telemetry's PUBACKs follow its commit
@@ -28,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from gateway import dedup, metrics
@@ -116,6 +119,12 @@ class Pipeline:
         # events committed in batches on their own thread (None: on the caller's)
         self.events: EventLane[tuple[Event, str]] | None = (
             EventLane(self.commit_events) if event_lane else None)
+        # a shared state (Redis) is checked a batch of points at a time on the
+        # lane, not a round trip per message on the source's thread
+        self.screened = self.dedup.shared and lane is not None
+        if lane is not None and self.screened:
+            lane.screen = self.screen_points
+            lane.settle = self.settle_points
 
     def handle(self, topic: str, payload: bytes, received_ms: int,
                retained: bool = False) -> Outcome | Deferred:
@@ -236,11 +245,14 @@ class Pipeline:
 
     def _telemetry(self, event: Event, topic: str) -> Outcome | Deferred:
         """dedup -> the telemetry lane; the PUBACK waits for its commit."""
+        if self.screened:
+            assert self.lane is not None
+            return self.lane.put(Screened.of(event, topic), TELEMETRY)
         point = to_point(event)
         with self._lock:
-            # a queued point is remembered before its commit (one round trip with
-            # Redis): it is committed, or counted as shed, unless the process
-            # dies, and then the window is rebuilt from the store
+            # a queued point is remembered in the local state before its commit:
+            # it is committed, or counted as shed, unless the process dies, and
+            # then the window is rebuilt from the store
             verdict = (self.dedup.check_remember(event.device, event.seq) if self.lane
                        else self.dedup.check(event.device, event.seq))
             if verdict == dedup.DUPLICATE:
@@ -274,7 +286,7 @@ class Pipeline:
         fresh: list[tuple[Event, Point | None]] = []
         outcomes: list[Outcome] = []
         with self._lock:  # short: the telemetry path on the source's thread takes it too
-            verdicts = [self.dedup.check(e.device, e.seq) for e, _ in items]
+            verdicts = self.dedup.check_many([(e.device, e.seq) for e, _ in items])
         for (event, _), verdict in zip(items, verdicts, strict=True):
             # the store's UNIQUE(device, seq) has the last word on NEW
             outcomes.append(STORED if verdict == dedup.NEW else Outcome(verdict))
@@ -289,9 +301,10 @@ class Pipeline:
             if outcomes[i] == DUPLICATE:
                 outcomes[i] = self._same_or_conflict(event)
         with self._lock:
-            for (event, _), outcome in zip(items, outcomes, strict=True):
-                if outcome in (STORED, DUPLICATE):
-                    self.dedup.remember(event.device, event.seq, self._content(event))
+            self.dedup.remember_many([
+                (event.device, event.seq, self._content(event))
+                for (event, _), outcome in zip(items, outcomes, strict=True)
+                if outcome in (STORED, DUPLICATE)])
         for (event, topic), outcome in zip(items, outcomes, strict=True):
             try:
                 if outcome.refused:
@@ -301,6 +314,43 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - committed: the device resends if an ack is lost
                 log.exception("after storing device=%s seq=%d", event.device, event.seq)
         return outcomes
+
+    def screen_points(self, points: list[Point]) -> list[str]:
+        """The telemetry lane's de-dup stage with a shared state: the batch's
+        verdicts in one round trip before its commit; TELEMETRY for a point to
+        commit, else DUPLICATE, REPLAY or CONFLICT (not stored; settle_points
+        counts and answers them)."""
+        with self._lock:
+            verdicts = self.dedup.check_many([(p.device, p.seq) for p in points])
+        seen: set[tuple[str, int]] = set()
+        outcomes: list[str] = []
+        for point, verdict in zip(points, verdicts, strict=True):
+            if verdict == dedup.NEW and (point.device, point.seq) in seen:
+                verdict = dedup.DUPLICATE  # twice in this batch (a redelivery)
+            seen.add((point.device, point.seq))
+            if verdict == dedup.DUPLICATE:
+                assert isinstance(point, Screened)
+                verdict = self._same_or_conflict(point.event)
+            outcomes.append(TELEMETRY if verdict == dedup.NEW else Outcome(verdict))
+        return outcomes
+
+    def settle_points(self, points: list[Point], outcomes: list[str]) -> None:
+        """After the lane's commit: remember the committed points in one round
+        trip (a Redis error propagates: the lane retries the batch, the
+        PUBACKs held), then count and answer each point."""
+        with self._lock:
+            self.dedup.remember_many([(p.device, p.seq, None) for p, o
+                                      in zip(points, outcomes, strict=True) if o == TELEMETRY])
+        for point, outcome in zip(points, outcomes, strict=True):
+            assert isinstance(point, Screened)
+            if outcome == TELEMETRY:
+                metrics.TELEMETRY.inc()
+            elif outcome == DUPLICATE:
+                metrics.DUPLICATES.inc()
+            else:
+                self._refuse(point.event, point.topic, Outcome(outcome))
+                continue
+            self.on_seen(point.event)  # a duplicate is still a sign of life
 
     @staticmethod
     def _content(event: Event) -> str | None:
@@ -379,6 +429,20 @@ class Pipeline:
 def to_point(e: Event) -> Point:
     return Point(device=e.device, seq=e.seq, kind=e.kind, event_time_ms=e.event_time_ms,
                  gateway_time_ms=e.gateway_time_ms, data=e.data)
+
+
+@dataclass(slots=True, kw_only=True)
+class Screened(Point):
+    """A point on its way to the telemetry lane before its de-dup verdict
+    (a shared state: screen_points), with the message and topic it came in."""
+
+    event: Event
+    topic: str
+
+    @classmethod
+    def of(cls, e: Event, topic: str) -> Screened:
+        return cls(device=e.device, seq=e.seq, kind=e.kind, event_time_ms=e.event_time_ms,
+                   gateway_time_ms=e.gateway_time_ms, data=e.data, event=e, topic=topic)
 
 
 def dedup_backend(cfg: Config, store: Store) -> dedup.Backend:

@@ -197,7 +197,8 @@ class Gateway:
         self.starts += 1
         self.proc = Proc(f"gateway-{self.starts}", [BIN / "homeguard", "gateway", "--config",
                                                     self.config], self.tmp).start()
-        self.proc.wait_ready(lambda: "subscribed topics=" in self.proc.logs(), WAIT)  # type: ignore[union-attr]
+        # the whole log: a gateway that comes back to a backlog logs hundreds of lines at once
+        self.proc.wait_ready(lambda: "subscribed topics=" in self.proc.logs(1 << 24), WAIT)  # type: ignore[union-attr]
 
     def kill(self) -> None:
         assert self.proc is not None

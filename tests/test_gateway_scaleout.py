@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import secrets
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -159,6 +161,68 @@ def test_share_group_raises_one_offline_and_one_online_per_device(
         assert states().count("online") == 1
         for raised, followed in (offline, online):  # one gateway raised, the other followed
             assert sorted(raised) == [0, 1] and sorted(followed) == [0, 1], (offline, online)
+    finally:
+        dev.stop()
+        for g in gws:
+            g.stop()
+        centre.stop()
+
+
+def _stored_telemetry(gw: Gateway, device: str) -> set[int]:
+    with sqlite3.connect(gw.tmp / "gw" / "gateway.db") as db:
+        return {s for (s,) in db.execute("SELECT seq FROM telemetry WHERE device = ?", (device,))}
+
+
+def test_kill_9_of_one_member_mid_stream_loses_no_alarm_or_point_and_doubles_no_alarm(
+        mosquitto, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """A stream of alarms and telemetry through two gateways; one is killed
+    (SIGKILL) while it is taking its share, and started again. Every alarm
+    reaches the centre once and is acked `stored`; every point is stored."""
+    button = f"hg-b-{secrets.token_hex(3)}"
+    key = secrets.token_bytes(32)
+    centre = Centre().start()
+    gws = [shared_gateway(mosquitto, tmp_path / n, centre, {button: key}, n, redis_server.url)
+           for n in ("gw-a", "gw-b")]
+    dev = Device(mosquitto, button, key)
+    seqs = range(1, 1001)
+    alarms = [s for s in seqs if s % 5 == 0]
+
+    def message(seq: int) -> tuple[str, bytes]:
+        if seq in alarms:
+            return "event", dev.wire(seq)
+        return "telemetry", protocol.encode(key, button, seq, "telemetry", "periodic", 0,
+                                            {"ma": seq}, int(time.time() * 1000))
+
+    sent: list = []
+
+    def stream() -> None:  # a second or more: the kill comes while it flows
+        for leaf, wire in map(message, seqs):
+            sent.append(dev.client.publish(protocol.topic(button, leaf), wire, qos=1))
+            time.sleep(0.001)
+
+    try:
+        publisher = threading.Thread(target=stream)
+        publisher.start()
+        wait_until(lambda: len(centre.seqs(button)) >= 10, WAIT, "the stream under way")
+        gws[0].kill()  # mid-stream: messages of its share in flight and queued for it
+        publisher.join(2 * WAIT)
+        for info in sent:
+            info.wait_for_publish(WAIT)
+        assert len(sent) == len(seqs)
+        gws[0].start()  # its session: what it had not PUBACKed comes again
+        wait_until(lambda: _stored_telemetry(gws[0], button) | _stored_telemetry(
+            gws[1], button) == {s for s in seqs if s not in alarms}, 2 * WAIT,
+            "every point stored")
+        for seq in alarms:  # the device resends what has no `stored` ack yet
+            if "stored" not in dev.acked(seq):
+                dev.publish(dev.wire(seq))
+        wait_until(lambda: sorted(centre.seqs(button)) == alarms, 2 * WAIT,
+                   f"{len(alarms)} alarms at the centre")
+        wait_until(lambda: all("stored" in dev.acked(s) for s in alarms), WAIT, "stored acks")
+        assert len(centre.seqs(button)) == len(alarms)  # once each
+        assert all(g.logs().count(f"stored device={button}") > 0 for g in gws)  # both took part
+        # the restarted member took what had waited for it: the kill was mid-stream
+        assert (gws[0].tmp / "gateway-2.log").read_text().count(f"stored device={button}") > 0
     finally:
         dev.stop()
         for g in gws:
