@@ -77,17 +77,23 @@ def share_cmd(
         help="Every n-th message of a device is an alarm (0: telemetry only).")] = 20,
     timeout: Annotated[float, typer.Option(help="Seconds a group may take.")] = 300,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
+    reader: Annotated[str, typer.Option(
+        help='The gateways\' [mqtt] reader: "paho" (the default) or "tuned".')] = "paho",
     out: OutOpt = None,
     scratch: TmpOpt = None,
 ) -> None:
-    """Two gateways in a $share group (Redis de-dup) versus one, same stream."""
+    """The gateway with Redis de-dup per process (vs bare paho and the local
+    window), and two gateways in a $share group versus one, same stream."""
     from homeguard.bench import share
 
+    if reader not in ("paho", "tuned"):
+        raise typer.BadParameter('"paho" or "tuned"', param_hint="--reader")
     results = _in_scratch(scratch, lambda tmp: share.run(
-        tmp, messages, devices, alarm_every, timeout, rounds))
+        tmp, messages, devices, alarm_every, timeout, rounds, reader))
     share.table(results)
     report.write(out, "share", {"messages": messages, "devices": devices,
-                                "alarm_every": alarm_every, "rounds": rounds}, results)
+                                "alarm_every": alarm_every, "rounds": rounds,
+                                "reader": reader}, results)
 
 
 @bench.command("connections")

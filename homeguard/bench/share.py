@@ -1,14 +1,22 @@
-"""`homeguard bench share`: two gateway processes in one MQTT shared
-subscription group (Redis de-dup state) versus one, on the same broker and
-the same stream, in the same run.
+"""`homeguard bench share`: the gateway with its de-dup state in Redis, per
+process and in an MQTT shared subscription group, in the same run.
 
-For each round and each group size: fresh Redis state and fresh gateway
+Per process (issue 17: the Redis mode at >= 0.5 of bare paho): bare paho,
+the gateway with its local window and the gateway with the state in Redis
+drain the same queued stream in turn, as `homeguard bench throughput` does
+(throughput.py: prime the session, queue the stream, drain), with each
+one's CPU per message.
+
+Share group: for each group size, fresh Redis state and fresh gateway
 stores; the gateways are started and subscribed ($share/bench/...), then
 the flood publisher sends the stream live (pre-encoded, PUBACK-paced, so it
 is not the bottleneck) and the gateways' /metrics are polled every 20 ms.
 The rate is messages from the first to the last one handled by the group.
 Next to it: the publisher's own rate (if it is close to the group's, the
-group was waiting for the publisher) and how the messages were split."""
+group was waiting for the publisher), how the messages were split, and
+each gateway's CPU per message it handled (on a machine with fewer cores
+than processes the rate cannot show what a second gateway adds; the CPU per
+message can)."""
 
 from __future__ import annotations
 
@@ -19,14 +27,21 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psutil
 import redis
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.config import TELEMETRY_SUFFIX
 from homeguard.bench import fleet, report, throughput
 from homeguard.bench.rig import BenchError, Gateway, Rig, add_accounts, write_registry
 from homeguard.bench.servers import RedisServer
 
 GROUP = "bench"
+PER_PROCESS = ("paho", "gateway_local", "gateway_redis")
+
+
+def redis_extra(url: str) -> str:
+    return f'\n[dedup]\nbackend = "redis"\nredis_url = "{url}"\n'
 
 
 def _redis(tmp: Path) -> RedisServer:
@@ -38,47 +53,55 @@ def _redis(tmp: Path) -> RedisServer:
     return server
 
 
-def _drain(gws: list, count: int, timeout: float) -> tuple[float, float, list[int]]:
+def _cpu(gw: Gateway) -> float:
+    t = psutil.Process(gw.proc.pid).cpu_times()
+    return t.user + t.system
+
+
+def _drain(gws: list, count: int, timeout: float) -> tuple[float, float, list[int], list[float]]:
+    """(first, last, messages per gateway, CPU s per gateway between the two)."""
     first = 0.0
+    cpu0: list[float] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         split = [g.handled() for g in gws]
         n, now = sum(split), time.time()
         if n and not first:
-            first = now
+            first, cpu0 = now, [_cpu(g) for g in gws]
         if n >= count:
-            return first, now, split
+            return first, now, split, [_cpu(g) - c for g, c in zip(gws, cpu0, strict=True)]
         time.sleep(0.02)
     raise BenchError(f"the group handled {sum(g.handled() for g in gws)} of {count} "
                      f"in {timeout:.0f}s")
 
 
 def forget_session(gw: Gateway) -> None:
-    """End a gateway's persistent session (a clean-session connect with its
-    account, which the broker keys sessions by): Mosquitto keeps handing a share
-    group's messages to the stored session of a member that left, where they
-    would wait for it to come back."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw.user, clean_session=True)
-    c.username_pw_set(gw.user, gw.password)
-    c.connect("127.0.0.1", gw.broker_port)
-    c.loop_start()
-    c.disconnect()
-    c.loop_stop()
+    """End a gateway's persistent sessions, events and telemetry (a
+    clean-session connect with each account, which the broker keys sessions
+    by): Mosquitto keeps handing a share group's messages to the stored
+    session of a member that left, where they would wait for it to come
+    back, and an idle plain session would go on queueing every message."""
+    for user in (gw.user, gw.user + TELEMETRY_SUFFIX):
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True)
+        c.username_pw_set(user, gw.password)
+        c.connect("127.0.0.1", gw.broker_port)
+        c.loop_start()
+        c.disconnect()
+        c.loop_stop()
 
 
 def one_round(rig: Rig, registry: Path, size: int, stream: list, messages: int,
-              redis_url: str, tag: str, timeout: float) -> dict:
+              redis_url: str, tag: str, timeout: float, reader: str) -> dict:
     redis.Redis.from_url(redis_url).flushdb()
-    extra = f'\n[dedup]\nbackend = "redis"\nredis_url = "{redis_url}"\n'
-    gws = [rig.gateway(f"gw-{tag}-{size}-{i}", registry, extra=extra, share_group=GROUP)
-           for i in range(size)]
+    gws = [rig.gateway(f"gw-{tag}-{size}-{i}", registry, extra=redis_extra(redis_url),
+                       share_group=GROUP, reader=reader) for i in range(size)]
     try:
         for g in gws:
             g.start()
         published: list[float] = []
         pub = threading.Thread(target=lambda: published.append(throughput.flood(rig, stream)))
         pub.start()
-        first, last, split = _drain(gws, messages, timeout)
+        first, last, split, cpu = _drain(gws, messages, timeout)
         pub.join(timeout)
     finally:
         for g in gws:
@@ -86,11 +109,44 @@ def one_round(rig: Rig, registry: Path, size: int, stream: list, messages: int,
             forget_session(g)
     return {"msg_per_s": (messages - 1) / max(last - first, 1e-6),
             "publisher_msg_per_s": messages / published[0] if published else 0.0,
-            "split": split}
+            "split": split,
+            "cpu_us_per_msg": [c * 1e6 / max(n, 1) for c, n in zip(cpu, split, strict=True)]}
+
+
+def per_process(rig: Rig, registry: Path, stream: list, messages: int, redis_url: str,
+                tag: str, timeout: float, reader: str) -> dict[str, tuple[float, float]]:
+    """Each consumer drains the same queued stream: (msg/s, CPU us/msg)."""
+    shed: list[int] = []
+    local = throughput.GatewayConsumer(rig, registry, f"gw-local-{tag}", shed, reader)
+    shared = throughput.GatewayConsumer(rig, registry, f"gw-redis-{tag}", shed, reader,
+                                        redis_extra(redis_url))
+
+    def prime_shared() -> None:
+        redis.Redis.from_url(redis_url).flushdb()
+        shared.prime()
+
+    consumers = {
+        "paho": (lambda: throughput.prime(rig, "bench-paho"),
+                 lambda: throughput.drain_paho(rig, messages, timeout)),
+        "gateway_local": (local.prime, lambda: local.drain(messages, timeout)),
+        "gateway_redis": (prime_shared, lambda: shared.drain(messages, timeout)),
+    }
+    out = {}
+    for name, (prime, drain) in consumers.items():
+        prime()
+        throughput.flood(rig, stream)
+        first, last, cpu_s = drain()
+        out[name] = ((messages - 1) / max(last - first, 1e-6), cpu_s * 1e6 / messages)
+    # the three share one account, so one session (and its telemetry companion):
+    # left subscribed, it would queue every message of the share group's runs
+    forget_session(local.gw)
+    if any(shed):
+        raise BenchError(f"a gateway shed telemetry (overloaded): {shed}")
+    return out
 
 
 def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float,
-        rounds: int) -> dict:
+        rounds: int, reader: str = "paho") -> dict:
     rig = Rig(tmp)
     server = _redis(tmp)
     try:
@@ -101,13 +157,20 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float
         rig.start_centre()
         per_device = -(-messages // devices)
         runs: dict[int, list[dict]] = {1: [], 2: []}
+        procs: dict[str, list[tuple[float, float]]] = {name: [] for name in PER_PROCESS}
         for r in range(rounds):
+            tag = f"r{r + 1}"
+            # a fresh stream each time: 3 per round
+            stream = fleet.mixed(ids, password, messages, alarm_every, 3 * r * per_device)
+            for name, figures in per_process(rig, registry, stream, messages, server.url,
+                                             tag, timeout, reader).items():
+                procs[name].append(figures)
             for size in (1, 2):
-                first_seq = (2 * r + size - 1) * per_device  # a fresh stream each time
+                first_seq = (3 * r + size) * per_device
                 stream = fleet.mixed(ids, password, messages, alarm_every, first_seq)
                 runs[size].append(one_round(rig, registry, size, stream, messages,
-                                            server.url, f"r{r + 1}", timeout))
-        return summarise(runs, messages)
+                                            server.url, tag, timeout, reader))
+        return summarise(runs, messages) | summarise_procs(procs, messages) | {"reader": reader}
     finally:
         server.stop()
         rig.stop()
@@ -120,7 +183,9 @@ def summarise(runs: dict[int, list[dict]], messages: int) -> dict:
         out[f"gateways_{size}"] = {
             "messages": messages, "msg_per_s": statistics.median(rates), "rounds": rates,
             "publisher_msg_per_s": statistics.median(x["publisher_msg_per_s"] for x in rs),
-            "split": [x["split"] for x in rs]}
+            "split": [x["split"] for x in rs],
+            "cpu_us_per_msg": statistics.median(c for x in rs for c in x["cpu_us_per_msg"]),
+            "cpu_us_per_msg_rounds": [x["cpu_us_per_msg"] for x in rs]}
     ratios = [b / a for a, b in zip(out["gateways_1"]["rounds"], out["gateways_2"]["rounds"],
                                     strict=True)]
     out["ratio_two_one"] = statistics.median(ratios)
@@ -128,13 +193,45 @@ def summarise(runs: dict[int, list[dict]], messages: int) -> dict:
     return out
 
 
+def summarise_procs(procs: dict[str, list[tuple[float, float]]], messages: int) -> dict:
+    out: dict = {"per_process": {
+        name: {"messages": messages, "msg_per_s": statistics.median(r for r, _ in v),
+               "rounds": [r for r, _ in v], "cpu_us_per_msg": statistics.median(c for _, c in v),
+               "cpu_us_per_msg_rounds": [c for _, c in v]}
+        for name, v in procs.items()}}
+    for name in ("gateway_local", "gateway_redis"):
+        per_round = [g / p for (g, _), (p, _) in zip(procs[name], procs["paho"], strict=True)]
+        out[f"ratio_{name}_paho"] = statistics.median(per_round)
+        out[f"ratio_{name}_paho_rounds"] = per_round
+    per_round = [g / loc for (g, _), (loc, _) in zip(procs["gateway_redis"],
+                                                    procs["gateway_local"], strict=True)]
+    out["ratio_gateway_redis_gateway_local"] = statistics.median(per_round)
+    out["ratio_gateway_redis_gateway_local_rounds"] = per_round
+    return out
+
+
+def _rounds(xs: list[float]) -> str:
+    return " ".join(f"{x:.2f}" for x in xs)
+
+
 def table(results: dict) -> None:
+    procs = results["per_process"]
+    report.show(f"per process: draining the same queued stream, msg/s "
+                f"(reader \"{results['reader']}\")",
+                ["consumer", "messages", "median", "min", "max", "CPU us/msg"],
+                [[name, r["messages"], r["msg_per_s"], min(r["rounds"]), max(r["rounds"]),
+                  r["cpu_us_per_msg"]] for name, r in procs.items()])
     rows = [[name, r["messages"], r["msg_per_s"], min(r["rounds"]), max(r["rounds"]),
-             r["publisher_msg_per_s"], " ".join("/".join(map(str, s)) for s in r["split"])]
-            for name, r in results.items() if isinstance(r, dict)]
+             r["publisher_msg_per_s"], r["cpu_us_per_msg"],
+             " ".join("/".join(map(str, s)) for s in r["split"])]
+            for name, r in results.items() if name.startswith("gateways_")]
     report.show("share group: one stream, live, msg/s (Redis de-dup state)",
-                ["group", "messages", "median", "min", "max", "publisher", "split per round"],
-                rows)
-    report.show("ratio, median of the rounds", ["ratio", "median", "rounds"], [
-        ["two gateways / one", results["ratio_two_one"],
-         " ".join(f"{x:.2f}" for x in results["ratio_two_one_rounds"])]])
+                ["group", "messages", "median", "min", "max", "publisher",
+                 "CPU us/msg per gateway", "split per round"], rows)
+    report.show("ratios, median of the rounds (goal: gateway_redis / paho >= 0.5)",
+                ["ratio", "median", "rounds"], [
+        [f"{a} / {b}", results[f"ratio_{a}_{b}"], _rounds(results[f"ratio_{a}_{b}_rounds"])]
+        for a, b in (("gateway_redis", "paho"), ("gateway_local", "paho"),
+                     ("gateway_redis", "gateway_local"))] + [
+        ["two gateways / one (share group)", results["ratio_two_one"],
+         _rounds(results["ratio_two_one_rounds"])]])
