@@ -78,7 +78,7 @@ def share_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds a group may take.")] = 300,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
     reader: Annotated[str, typer.Option(
-        help='The gateways\' [mqtt] reader: "paho" (the default) or "tuned".')] = "paho",
+        help='The MQTT reader the gateways use: "paho" (the default) or "tuned".')] = "paho",
     out: OutOpt = None,
     scratch: TmpOpt = None,
 ) -> None:
