@@ -53,6 +53,12 @@ def _redis(tmp: Path) -> RedisServer:
     return server
 
 
+def redis_cpu(url: str) -> float:
+    """CPU seconds the Redis server has used (user + system)."""
+    info = redis.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def _cpu(gw: Gateway) -> float:
     t = psutil.Process(gw.proc.pid).cpu_times()
     return t.user + t.system
@@ -100,8 +106,10 @@ def one_round(rig: Rig, registry: Path, size: int, stream: list, messages: int,
             g.start()
         published: list[float] = []
         pub = threading.Thread(target=lambda: published.append(throughput.flood(rig, stream)))
+        redis0 = redis_cpu(redis_url)
         pub.start()
         first, last, split, cpu = _drain(gws, messages, timeout)
+        redis_s = redis_cpu(redis_url) - redis0
         pub.join(timeout)
     finally:
         for g in gws:
@@ -110,12 +118,14 @@ def one_round(rig: Rig, registry: Path, size: int, stream: list, messages: int,
     return {"msg_per_s": (messages - 1) / max(last - first, 1e-6),
             "publisher_msg_per_s": messages / published[0] if published else 0.0,
             "split": split,
-            "cpu_us_per_msg": [c * 1e6 / max(n, 1) for c, n in zip(cpu, split, strict=True)]}
+            "cpu_us_per_msg": [c * 1e6 / max(n, 1) for c, n in zip(cpu, split, strict=True)],
+            "redis_cpu_us_per_msg": redis_s * 1e6 / messages}
 
 
 def per_process(rig: Rig, registry: Path, stream: list, messages: int, redis_url: str,
-                tag: str, timeout: float, reader: str) -> dict[str, tuple[float, float]]:
-    """Each consumer drains the same queued stream: (msg/s, CPU us/msg)."""
+                tag: str, timeout: float, reader: str) -> dict[str, tuple[float, float, float]]:
+    """Each consumer drains the same queued stream: (msg/s, CPU us/msg, Redis's
+    CPU us/msg meanwhile)."""
     shed: list[int] = []
     local = throughput.GatewayConsumer(rig, registry, f"gw-local-{tag}", shed, reader)
     shared = throughput.GatewayConsumer(rig, registry, f"gw-redis-{tag}", shed, reader,
@@ -135,8 +145,10 @@ def per_process(rig: Rig, registry: Path, stream: list, messages: int, redis_url
     for name, (prime, drain) in consumers.items():
         prime()
         throughput.flood(rig, stream)
+        redis0 = redis_cpu(redis_url)
         first, last, cpu_s = drain()
-        out[name] = ((messages - 1) / max(last - first, 1e-6), cpu_s * 1e6 / messages)
+        out[name] = ((messages - 1) / max(last - first, 1e-6), cpu_s * 1e6 / messages,
+                     (redis_cpu(redis_url) - redis0) * 1e6 / messages)
     # the three share one account, so one session (and its telemetry companion):
     # left subscribed, it would queue every message of the share group's runs
     forget_session(local.gw)
@@ -157,7 +169,7 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float
         rig.start_centre()
         per_device = -(-messages // devices)
         runs: dict[int, list[dict]] = {1: [], 2: []}
-        procs: dict[str, list[tuple[float, float]]] = {name: [] for name in PER_PROCESS}
+        procs: dict[str, list[tuple[float, float, float]]] = {n: [] for n in PER_PROCESS}
         for r in range(rounds):
             tag = f"r{r + 1}"
             # a fresh stream each time: 3 per round
@@ -185,7 +197,8 @@ def summarise(runs: dict[int, list[dict]], messages: int) -> dict:
             "publisher_msg_per_s": statistics.median(x["publisher_msg_per_s"] for x in rs),
             "split": [x["split"] for x in rs],
             "cpu_us_per_msg": statistics.median(c for x in rs for c in x["cpu_us_per_msg"]),
-            "cpu_us_per_msg_rounds": [x["cpu_us_per_msg"] for x in rs]}
+            "cpu_us_per_msg_rounds": [x["cpu_us_per_msg"] for x in rs],
+            "redis_cpu_us_per_msg": statistics.median(x["redis_cpu_us_per_msg"] for x in rs)}
     ratios = [b / a for a, b in zip(out["gateways_1"]["rounds"], out["gateways_2"]["rounds"],
                                     strict=True)]
     out["ratio_two_one"] = statistics.median(ratios)
@@ -193,18 +206,19 @@ def summarise(runs: dict[int, list[dict]], messages: int) -> dict:
     return out
 
 
-def summarise_procs(procs: dict[str, list[tuple[float, float]]], messages: int) -> dict:
+def summarise_procs(procs: dict[str, list[tuple[float, float, float]]], messages: int) -> dict:
     out: dict = {"per_process": {
-        name: {"messages": messages, "msg_per_s": statistics.median(r for r, _ in v),
-               "rounds": [r for r, _ in v], "cpu_us_per_msg": statistics.median(c for _, c in v),
-               "cpu_us_per_msg_rounds": [c for _, c in v]}
+        name: {"messages": messages, "msg_per_s": statistics.median(x[0] for x in v),
+               "rounds": [x[0] for x in v], "cpu_us_per_msg": statistics.median(x[1] for x in v),
+               "cpu_us_per_msg_rounds": [x[1] for x in v],
+               "redis_cpu_us_per_msg": statistics.median(x[2] for x in v)}
         for name, v in procs.items()}}
     for name in ("gateway_local", "gateway_redis"):
-        per_round = [g / p for (g, _), (p, _) in zip(procs[name], procs["paho"], strict=True)]
+        per_round = [g[0] / p[0] for g, p in zip(procs[name], procs["paho"], strict=True)]
         out[f"ratio_{name}_paho"] = statistics.median(per_round)
         out[f"ratio_{name}_paho_rounds"] = per_round
-    per_round = [g / loc for (g, _), (loc, _) in zip(procs["gateway_redis"],
-                                                    procs["gateway_local"], strict=True)]
+    per_round = [g[0] / loc[0] for g, loc in zip(procs["gateway_redis"],
+                                                 procs["gateway_local"], strict=True)]
     out["ratio_gateway_redis_gateway_local"] = statistics.median(per_round)
     out["ratio_gateway_redis_gateway_local_rounds"] = per_round
     return out
@@ -218,16 +232,17 @@ def table(results: dict) -> None:
     procs = results["per_process"]
     report.show(f"per process: draining the same queued stream, msg/s "
                 f"(reader \"{results['reader']}\")",
-                ["consumer", "messages", "median", "min", "max", "CPU us/msg"],
+                ["consumer", "messages", "median", "min", "max", "CPU us/msg",
+                 "Redis CPU us/msg"],
                 [[name, r["messages"], r["msg_per_s"], min(r["rounds"]), max(r["rounds"]),
-                  r["cpu_us_per_msg"]] for name, r in procs.items()])
+                  r["cpu_us_per_msg"], r["redis_cpu_us_per_msg"]] for name, r in procs.items()])
     rows = [[name, r["messages"], r["msg_per_s"], min(r["rounds"]), max(r["rounds"]),
-             r["publisher_msg_per_s"], r["cpu_us_per_msg"],
+             r["publisher_msg_per_s"], r["cpu_us_per_msg"], r["redis_cpu_us_per_msg"],
              " ".join("/".join(map(str, s)) for s in r["split"])]
             for name, r in results.items() if name.startswith("gateways_")]
     report.show("share group: one stream, live, msg/s (Redis de-dup state)",
                 ["group", "messages", "median", "min", "max", "publisher",
-                 "CPU us/msg per gateway", "split per round"], rows)
+                 "CPU us/msg per gateway", "Redis CPU us/msg", "split per round"], rows)
     report.show("ratios, median of the rounds (goal: gateway_redis / paho >= 0.5)",
                 ["ratio", "median", "rounds"], [
         [f"{a} / {b}", results[f"ratio_{a}_{b}"], _rounds(results[f"ratio_{a}_{b}_rounds"])]
