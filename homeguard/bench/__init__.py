@@ -200,3 +200,30 @@ def _ints(text: str, option: str) -> list[int]:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench, name="bench")
+
+
+@bench.command("peers")
+def peers_cmd(
+    messages: Annotated[int, typer.Option(help="Messages in the stream (telemetry only).")]
+        = 20000,
+    devices: Annotated[int, typer.Option(help="Device accounts publishing it.")] = 20,
+    timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 300,
+    rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
+    peers_dir: Annotated[Path | None, typer.Option(
+        help="Where the peers are installed (default: ~/.cache/homeguard/peers).")] = None,
+    install: Annotated[bool, typer.Option(
+        "--install", help="Install Node-RED and thingsboard-gateway there first.")] = False,
+    out: OutOpt = None,
+    scratch: TmpOpt = None,
+) -> None:
+    """Node-RED and ThingsBoard IoT Gateway next to paho and the gateway, same stream."""
+    from homeguard.bench import peers, peers_install
+
+    where = peers_dir or peers_install.PEERS_DIR
+    if install:
+        peers_install.install(where)
+    results = _in_scratch(scratch, lambda tmp: peers.run(
+        tmp, where, messages, devices, timeout, rounds))
+    peers.table(results)
+    report.write(out, "peers", {"messages": messages, "devices": devices, "rounds": rounds,
+                                "peers_dir": str(where)}, results)

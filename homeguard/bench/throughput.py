@@ -195,9 +195,9 @@ def _victoria(tmp: Path) -> VictoriaMetrics | None:
     return VictoriaMetrics(binary, tmp / "victoria", dedup=False)
 
 
-def samples_in(victoria: VictoriaMetrics) -> int:
+def samples_in(victoria: VictoriaMetrics, series: str = "telemetry_v_dv") -> int:
     """Samples of one field of the bench's telemetry (one per point written)."""
-    return sum(len(s["values"]) for s in victoria.export("telemetry_v_dv"))
+    return sum(len(s["values"]) for s in victoria.export(series))
 
 
 def _poll_s(first: float, now: float, n: int, count: int) -> float:
