@@ -206,7 +206,9 @@ def register(app: typer.Typer) -> None:
 def peers_cmd(
     messages: Annotated[int, typer.Option(help="Messages in the stream (telemetry only).")]
         = 20000,
-    devices: Annotated[int, typer.Option(help="Device accounts publishing it.")] = 20,
+    # many: the TB gateway keys a device's values by their millisecond stamp, and
+    # many messages of one device in a burst would share stamps
+    devices: Annotated[int, typer.Option(help="Device accounts publishing it.")] = 1000,
     timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 300,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
     peers_dir: Annotated[Path | None, typer.Option(
