@@ -247,7 +247,8 @@ class TelemetryLane(Lane[Point]):
             with self._shed_lock:
                 self._unrecorded += shed
             raise
-        metrics.PERSISTED_TELEMETRY.inc(len(points))
+        # (screened: a retry after a failed settle finds its points stored already)
+        metrics.PERSISTED_TELEMETRY.inc(len(points) if outcomes is None else len(batch.points))
         depth = len(self.items)
         metrics.LANE_DEPTH.set(depth)
         if self.overloaded and depth <= self.queue_max // 2:

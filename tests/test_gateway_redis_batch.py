@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from redis.connection import Connection
 
 from gateway import dedup
@@ -40,6 +41,10 @@ def redis_url(redis_server) -> Iterator[str]:  # noqa: ANN001
 def evalsha_calls(url: str) -> int:
     stats = redis.Redis.from_url(url).info("commandstats")
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def persisted_points() -> float:
+    return REGISTRY.get_sample_value("hg_gateway_persisted_total", {"kind": "telemetry"}) or 0.0
 
 
 class RoundTrips:
@@ -217,6 +222,7 @@ def test_a_redis_error_holds_the_batch_and_its_pubacks_until_it_works(
         return execute(script, calls)
 
     monkeypatch.setattr(shared, "_execute", flaky)
+    persisted = persisted_points()
     with pytest.raises(redis.ConnectionError):
         rig.lane.once()  # the check fails: nothing committed
     assert rig.stored_points() == [] and released == []
@@ -227,6 +233,7 @@ def test_a_redis_error_holds_the_batch_and_its_pubacks_until_it_works(
     down["remember"] = False
     rig.commit()
     assert released == ["puback 0", "puback 1"]
+    assert persisted_points() == persisted + 2  # counted once, not again on the retry
     assert shared.check_many([(SENSOR, 1), (SENSOR, 2)]) == [dedup.DUPLICATE] * 2
     rig.close()
 
