@@ -202,6 +202,36 @@ def register(app: typer.Typer) -> None:
     app.add_typer(bench, name="bench")
 
 
+@bench.command("cost")
+def cost_cmd(
+    devices: Annotated[str, typer.Option(
+        help="Device counts, comma-separated (rows at the first payload size).")]
+        = "100,1000,10000,100000",
+    payload_bytes: Annotated[str, typer.Option(
+        help="Telemetry payload sizes in bytes, comma-separated, at most 1024 (rows at the "
+             "first device count); the plain telemetry is 214-219 bytes.")] = "240,512,768,1024",
+    messages: Annotated[int, typer.Option(
+        help="Messages in each row's stream (at least the largest device count).")] = 100000,
+    timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 600,
+    rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
+    reader: Annotated[str, typer.Option(
+        help="The gateway's [mqtt] reader: paho (the default) or tuned.")] = "paho",
+    out: OutOpt = None,
+    scratch: TmpOpt = None,
+) -> None:
+    """Gateway CPU per message from 100 to 100,000 devices and up to 1,024-byte payloads."""
+    from homeguard.bench import cost
+
+    counts, sizes = _ints(devices, "--devices"), _ints(payload_bytes, "--payload-bytes")
+    if not counts or not sizes:
+        raise typer.BadParameter("give at least one device count and one payload size")
+    results = _in_scratch(scratch, lambda tmp: cost.run(
+        tmp, counts, sizes, messages, timeout, rounds, reader))
+    cost.table(results)
+    report.write(out, "cost", {"devices": counts, "payload_bytes": sizes, "messages": messages,
+                               "rounds": rounds, "reader": reader}, results)
+
+
 @bench.command("peers")
 def peers_cmd(
     messages: Annotated[int, typer.Option(help="Messages in the stream (telemetry only).")]
