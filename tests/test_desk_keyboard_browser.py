@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Page, Route, expect
 
 from tests.desk_centre import (  # noqa: F401 - fixtures
     REGISTERED,
@@ -130,3 +131,27 @@ def test_a_key_on_an_alarm_someone_else_holds_says_who(desk: DeskCentre, page: P
     expect(page.locator("#action-error")).to_have_text(
         re.compile("oscar 正在处理此报警"), timeout=UI_TIMEOUT_MS)
     expect(page.locator("#detail")).to_have_attribute("data-state", "acknowledged")
+
+
+@pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
+def test_a_click_before_the_panel_script_has_loaded_still_opens_the_alarm(
+        desk: DeskCentre, page: Page) -> None:
+    """The rows are drawn from the page before panel.js has run; a click in
+    that moment (panel.js slow to arrive on a busy machine) opens the alarm
+    once it is there instead of being ignored."""
+    assert desk.ingest(alarm(1, device=REGISTERED, typ="fire")) == ["accepted"]
+    client = desk.operator("olga")
+    page.context.add_cookies([
+        {"name": "hg_session", "value": client.cookies["hg_session"], "url": desk.url}])
+    held: list[Route] = []
+    page.route("**/static/panel.js", lambda route: held.append(route))
+    page.goto(desk.url + "/", wait_until="commit")
+    row = page.locator("#alarm-rows tr")
+    expect(row).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    row.click()
+    expect(page.locator("#detail")).not_to_have_attribute("data-alarm-id", re.compile("."))
+    assert len(held) == 1  # panel.js was asked for and is still held
+    held[0].continue_()
+    expect(page.locator("#detail")).to_have_attribute("data-alarm-id", "1",
+                                                      timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#detail-title")).to_contain_text("火警")

@@ -419,12 +419,16 @@
     source.addEventListener("event", follow);
   }
 
-  // open an alarm's detail (a click, or Enter in keys.js)
+  // open an alarm's detail (a click, or Enter in keys.js); the rows are on
+  // show before panel.js has run (its script may still be loading): a click
+  // then opens the alarm once the panel is there, it is not lost
+  let waiting = null;
   function open(tr) {
-    if (!tr || !window.HGPanel) return;
+    if (!tr) return;
     rows.querySelectorAll("tr.selected").forEach(function (s) { s.classList.remove("selected"); });
     tr.classList.add("selected");
     tr.focus({ preventScroll: true });
+    if (!window.HGPanel) { waiting = tr; return; }
     window.HGPanel.select(Number(tr.dataset.alarmId));
   }
 
@@ -445,6 +449,12 @@
     upsert: function (a, fresh) { upsert(a, fresh); countSoon(); },
     loadMore: loadMore,
     open: open,
+    // panel.js has loaded: open what was clicked before it had
+    panelLoaded: function () {
+      const tr = waiting;
+      waiting = null;
+      if (tr && tr.isConnected) open(tr);
+    },
     rows: function () { return rows; },
     counts: function () { return boot.counts; },
     site: function (device) { return sites.get(device); },

@@ -507,4 +507,5 @@
       }
     },
   };
+  desk.panelLoaded();
 })();
