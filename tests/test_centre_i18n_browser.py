@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.desk_centre import (  # noqa: F401 - fixtures
@@ -22,6 +23,11 @@ from tests.desk_centre import (  # noqa: F401 - fixtures
     desk,
 )
 from tests.test_centre_browser import alarm
+
+# the page on one database: what differs by database is the API, tested on
+# both (tests/test_centre_*.py); the full workflow runs on both in
+# test_desk_keyboard_browser.py and test_desk_plans_browser.py
+pytestmark = pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
 
 WAIT_MS = 30_000
 PAGES = ("/registry", "/devices", "/hazards", "/overview", "/history", "/reports", "/map",

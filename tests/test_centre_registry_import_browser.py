@@ -19,6 +19,11 @@ from tests.test_centre_browser import (  # noqa: F401 - _no_centre_env
 )
 from tests.test_centre_registry_import import EXAMPLE, csv_of
 
+# the page on one database: what differs by database is the API, tested on
+# both (tests/test_centre_*.py); the full workflow runs on both in
+# test_desk_keyboard_browser.py and test_desk_plans_browser.py
+pytestmark = pytest.mark.parametrize("bare_centre", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def centre(bare_centre: DeskCentre) -> DeskCentre:  # noqa: F811

@@ -26,6 +26,11 @@ from tests.desk_centre import (  # noqa: F401 - fixtures
 )
 from tests.test_centre_browser import UI_TIMEOUT_MS, alarm, log_in
 
+# the page on one database: what differs by database is the API, tested on
+# both (tests/test_centre_*.py); the full workflow runs on both in
+# test_desk_keyboard_browser.py and test_desk_plans_browser.py
+pytestmark = pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
+
 WAIT_MS = 30_000
 
 

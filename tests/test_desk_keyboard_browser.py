@@ -113,6 +113,7 @@ def test_every_step_of_an_alarm_by_keyboard_only(desk: DeskCentre, page: Page) -
         ("dispatch", "olga", None, "patrol"), ("resolve", "olga", None, None)]
 
 
+@pytest.mark.parametrize("desk", ["sqlite"], indirect=True)  # both: the first test
 def test_a_key_on_an_alarm_someone_else_holds_says_who(desk: DeskCentre, page: Page) -> None:
     assert desk.ingest(alarm(1, device=REGISTERED, typ="fire")) == ["accepted"]
     assert desk.operator("oscar").post("/api/v1/alarms/1/ack", json={}).status_code == 200

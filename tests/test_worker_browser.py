@@ -27,6 +27,11 @@ from tests.desk_centre import (  # noqa: F401 - fixtures
 )
 from tests.test_centre_browser import AUTH, alarm
 
+# the page on one database: what differs by database is the API, tested on
+# both (tests/test_centre_*.py); the full workflow runs on both in
+# test_desk_keyboard_browser.py and test_desk_plans_browser.py
+pytestmark = pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
+
 WORKER = "zhang"
 WAIT_MS = 30_000  # generous: a live update normally shows within a second
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
