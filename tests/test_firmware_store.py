@@ -80,6 +80,8 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from hg import config, protocol  # noqa: E402
 from hg.device import Device  # noqa: E402
+from hg.link import Link  # noqa: E402
+from hg.mqtt import MQTTClient  # noqa: E402
 from hg.simhal import SimHAL  # noqa: E402
 from tests.harness.proc import wait_until  # noqa: E402
 
@@ -339,3 +341,51 @@ def test_commands_and_invalid_config_fault(tmp_path: Path, mosquitto, gateway: G
 def test_device_module_imports_under_micropython(micropython) -> None:
     out = micropython.run("from hg import device\nprint(device.FW, device.clean('a\"b\\\\c'))\n")
     assert out == "hg-0.1 abc\n"
+
+
+def test_a_publish_sent_again_after_a_dead_link_carries_the_age_it_waited(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    """Telemetry is in RAM once handed to the link: if the link dies before
+    its PUBACK, the link sends it again on the next connection.  Sent with
+    the bytes of its first send (age 0) after waiting a minute, it read as a
+    clock a minute behind: the gateway refused it (clock_skew) and the point
+    was lost (the 100,000-alarm chaos run).  It goes again with its age now."""
+    write_config(tmp_path, mosquitto)
+    dev, hal, _ = boot(tmp_path)
+    run(dev, hal, lambda: dev.link.connected and gateway.msgs("heartbeat"), "online")
+    seq = dev.send_telemetry({"rms_ma": 1200})
+    # written at once; not polling the device leaves the broker's PUBACK unread
+    wait_until(lambda: gateway.payloads(seq), TIMEOUT, "the first send")
+    assert dev.link.client.inflight
+    dev.link.client.sock.close()  # the link dies before its PUBACK is read
+    hal.clock_offset_ms += 50_000  # and the point waits 50 s for a new one
+    run(dev, hal, lambda: len(gateway.payloads(seq)) >= 2, "the send on the next connection")
+    first, again = (protocol.parse(p)[0] for p in gateway.payloads(seq)[:2])
+    assert {k: v for k, v in again.items() if k != "age"} == \
+        {k: v for k, v in first.items() if k != "age"}
+    assert first["age"] == 0 and 50_000 <= again["age"] <= 50_000 + 30_000
+    protocol.verify(protocol.topic(DEV, "telemetry"), gateway.payloads(seq)[1],
+                    {DEV: KEY}.get)  # signed anew
+    dev.close()
+
+
+def test_an_alarm_waiting_caps_the_link_backoff() -> None:
+    """A link that keeps failing backs off to 60-120 s; while an alarm
+    waits in flash the wait is at most urgent_cap_ms (8 s), jitter kept."""
+    def refused() -> None:
+        raise OSError(111, "ECONNREFUSED")
+
+    waiting = [False]
+    link = Link(MQTTClient("d", refused), urgent=lambda: waiting[0], rand=lambda: 65535)
+    now = 0
+    gaps = []
+    for _ in range(12):
+        link.poll(now)
+        gaps.append(link.next_try - now)
+        now = link.next_try
+    assert gaps[-1] >= 60_000  # idle: the long backoff
+    waiting[0] = True
+    for _ in range(5):
+        link.poll(now)
+        assert 4_000 <= link.next_try - now <= 8_000
+        now = link.next_try

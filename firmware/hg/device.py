@@ -112,7 +112,15 @@ class Device:
         return Link(c, subs=[(protocol.topic(self.dev, leaf), 1) for leaf in protocol.DOWNLINK],
                     will=(st, lambda: self._status("offline", False)),
                     online=(st, lambda: self._status("online", True)),
-                    log=lambda text: self.log(self.dev + " " + text))
+                    log=lambda text: self.log(self.dev + " " + text),
+                    refresh=self._refresh, urgent=self._urgent)
+
+    def _urgent(self):
+        """An event (not telemetry) waits in flash for the centre's ack."""
+        for seq in self.obx.pending():
+            if self.obx.kind(seq) not in LIGHT:
+                return True
+        return False
 
     # --- encoding -----------------------------------------------------------
 
@@ -158,6 +166,24 @@ class Device:
         if m is None:
             m = protocol.parse(wire)[0]
         return self._encode(seq, m["kind"], m["type"], m["data"], now - b[0], b[1])
+
+    def _refresh(self, topic, wire):
+        """A publish the link sends again (after a reconnect, or no PUBACK):
+        the same message with the age it has now, from the clock (ts + age =
+        now).  The bytes of its first send would carry the age of then, and a
+        message held a minute on a dead link would read as a clock that is
+        behind (clock_skew) and, for telemetry, be lost."""
+        t = self.time_ms()
+        if t is None:
+            return wire
+        try:
+            m = protocol.parse(wire)[0]
+            if m["ts"] is None or t < m["ts"] or m["dev"] != self.dev:
+                return wire
+            return self._encode(m["seq"], m["kind"], m["type"], m["data"],
+                                min(t - m["ts"], protocol.MAX_AGE), m["ts"])
+        except Exception:  # not one of ours (status): as it was
+            return wire
 
     # --- app interface --------------------------------------------------------
 

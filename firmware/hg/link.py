@@ -29,8 +29,16 @@ class Link:
 
     def __init__(self, client, subs=(), will=None, online=None, rand=None,
                  backoff_ms=(1000, 120000), puback_ms=15000, max_queue=32,
-                 max_inflight=8, stable_ms=60000, log=print):
+                 max_inflight=8, stable_ms=60000, log=print, refresh=None,
+                 urgent=None, urgent_cap_ms=8000):
         self.client = client
+        # refresh(topic, payload) -> payload: what a publish that waited
+        # unacknowledged says when it goes again (its age); urgent() is true
+        # while the app holds something that must go (an alarm): the backoff
+        # is then capped at urgent_cap_ms, not cap_ms
+        self.refresh = refresh
+        self.urgent = urgent
+        self.urgent_cap_ms = urgent_cap_ms
         self.subs = list(subs)
         self.will = will
         self.online = online
@@ -75,8 +83,11 @@ class Link:
         self._now = now_ms
         c = self.client
         if c.sock is None:
-            if self.connected or now_ms < self.next_try:
-                return self.connected
+            if self.connected:  # closed under us: a lost link, not one to trust
+                self._lost(now_ms, OSError("connection closed"))
+                return False
+            if now_ms < self.next_try:
+                return False
             if not self._start(now_ms):
                 return False
         try:
@@ -151,8 +162,7 @@ class Link:
             self.log("link: connected")
             self._logged = None
         for pid in self._unacked():
-            c.resend(pid, now)
-            self.resends += 1
+            self._resend(pid, now)
         if self.subs:
             c.subscribe(self.subs, now)
         if self.online:
@@ -173,7 +183,12 @@ class Link:
     def _retry_later(self, now, e):
         self.client.close()
         self.last_error = _err(e)
-        self.next_try = now + self.delay(self._fails)
+        d = self.delay(self._fails)
+        if self.urgent and d > self.urgent_cap_ms and self.urgent():
+            # an alarm waits: a flapping link must not hold it for minutes
+            h = self.urgent_cap_ms // 2
+            d = h + self.rand() * (self.urgent_cap_ms - h) // 65536
+        self.next_try = now + d
         self._fails += 1
         if self.last_error != self._logged:
             self._logged = self.last_error
@@ -197,8 +212,14 @@ class Link:
         f = self.client.inflight
         for pid in self._unacked():
             if now - f[pid][3] >= self.puback_ms:
-                self.client.resend(pid, now)
-                self.resends += 1
+                self._resend(pid, now)
+
+    def _resend(self, pid, now):
+        m = self.client.inflight[pid]
+        if self.refresh:
+            m[1] = self.refresh(m[0], m[1])
+        self.client.resend(pid, now)
+        self.resends += 1
 
     def _flush(self, now):
         q = self._queue
