@@ -180,13 +180,17 @@ class TBGatewayConsumer:
     def prime(self) -> None:
         """Start it and wait until its connector has subscribed."""
         self.counter.reset()
+        before = self._subscriptions()  # its log file grows across rounds
         self.proc.start()
         try:
-            self.proc.wait_ready(lambda: SUBSCRIBED in self.proc.logs(100_000), 60)
+            self.proc.wait_ready(lambda: self._subscriptions() > before, 60)
         except (TimeoutError, RuntimeError) as e:
             self.proc.stop()
             raise BenchError(str(e)) from e
         self.cpu0 = tree_cpu(self.proc)
+
+    def _subscriptions(self) -> int:
+        return self.proc.logs(10_000_000).count(SUBSCRIBED)
 
     def drain(self, count: int, timeout: float) -> Drained:
         """From the first values to arrive upstream to the last; CPU from the
