@@ -389,3 +389,29 @@ def test_an_alarm_waiting_caps_the_link_backoff() -> None:
         link.poll(now)
         assert 4_000 <= link.next_try - now <= 8_000
         now = link.next_try
+
+
+def test_a_dead_link_is_left_when_a_puback_is_overdue_and_nothing_came() -> None:
+    """A connection that takes a publish and answers nothing more is dead,
+    not slow: after puback_ms the link reconnects (4-8 s with an alarm
+    waiting) and sends it again there, instead of resending into it until
+    1.5 x keepalive (90 s) of silence.  A broker that answered something
+    meanwhile only gets the resend (tests/firmware/check_mqtt.py)."""
+    from tests.firmware.check_mqtt import CONNACK, Broker
+
+    b = Broker([[CONNACK], [CONNACK]])
+    c = MQTTClient("d", b, keepalive=60)
+    link = Link(c, rand=lambda: 0, puback_ms=15_000, urgent=lambda: True)
+    link.poll(0)
+    assert link.connected
+    link.publish("d/ev", b"alarm", 1, False, 100)
+    link.poll(14_000)
+    assert link.connected and link.drops == 0  # not overdue yet
+    link.poll(15_200)
+    assert not link.connected and link.drops == 1 and b.socks[0].closed
+    assert "half-open" in (link.last_error or "")
+    assert link.next_try - 15_200 <= 8_000  # the urgent cap
+    link.poll(link.next_try)
+    link.poll(link.next_try + 1)
+    assert link.connected and link.connects == 2
+    assert b"alarm".hex() in b.socks[1].take()  # sent again on the new connection

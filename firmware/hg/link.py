@@ -212,6 +212,11 @@ class Link:
         f = self.client.inflight
         for pid in self._unacked():
             if now - f[pid][3] >= self.puback_ms:
+                if self.client.last_rx <= f[pid][3]:
+                    # not a byte since it went: the link is dead, not slow;
+                    # waiting for 1.5 x keepalive held alarms ~90 s
+                    raise OSError("half-open: no PUBACK nor anything else for "
+                                  + str(now - f[pid][3]) + " ms")
                 self._resend(pid, now)
 
     def _resend(self, pid, now):
