@@ -165,6 +165,13 @@ class Row:
         self.stored: list[list[int]] = []  # [rows, distinct devices] per round
         self.shed: list[int] = []
 
+    def keep(self, rounds: int) -> None:
+        """Forget a round begun but not finished (it is run again)."""
+        for v in (*self.rates.values(), *self.cpu.values()):
+            del v[rounds:]
+        del self.stored[rounds:], self.shed[rounds:]
+        del self.flood_s[2 * rounds:]
+
     def add(self, name: str, drained: Drained) -> None:
         first, last, cpu_s = drained
         self.rates[name].append((self.messages - 1) / max(last - first, 1e-6))
@@ -206,7 +213,16 @@ def run(tmp: Path, devices: list[int], sizes: list[int], messages: int, timeout:
         table = [Row(d, s, messages) for d, s in rows(devices, sizes)]
         for r in range(rounds):
             for row in table:
-                run_row(rig, tmp, row, password, r, timeout, reader)
+                try:
+                    run_row(rig, tmp, row, password, r, timeout, reader)
+                except RuntimeError as exc:
+                    # a free port taken by another program before the gateway
+                    # bound it (a shared machine): once more, on other ports
+                    if "Address already in use" not in str(exc):
+                        raise
+                    row.keep(r)
+                    forget_sessions(rig)
+                    run_row(rig, tmp, row, password, r, timeout, reader)
         return {"rows": [summary(row, table[0]) for row in table]}
     finally:
         rig.stop()
