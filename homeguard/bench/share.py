@@ -37,6 +37,7 @@ from homeguard.bench.rig import BenchError, Gateway, Rig, add_accounts, write_re
 from homeguard.bench.servers import RedisServer
 
 GROUP = "bench"
+CONNECT_TRIES = 30
 PER_PROCESS = ("paho", "gateway_local", "gateway_redis")
 
 
@@ -90,7 +91,14 @@ def forget_session(gw: Gateway) -> None:
     for user in (gw.user, gw.user + TELEMETRY_SUFFIX):
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True)
         c.username_pw_set(user, gw.password)
-        c.connect("127.0.0.1", gw.broker_port)
+        for attempt in range(CONNECT_TRIES):
+            try:
+                c.connect("127.0.0.1", gw.broker_port)
+                break
+            except OSError:  # no free local port (another run's many connections)
+                if attempt == CONNECT_TRIES - 1:
+                    raise
+                time.sleep(1.0)
         c.loop_start()
         c.disconnect()
         c.loop_stop()
