@@ -18,16 +18,12 @@ is not installed (peers_install.py) or that fails has a row that says so."""
 from __future__ import annotations
 
 import statistics
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from broker.acl import telemetry_user
 from homeguard.bench import fleet, report
+from homeguard.bench.cost import forget_sessions
 from homeguard.bench.peers_install import INSTALL_HINT, find_node_red, find_tb_gateway
 from homeguard.bench.peers_nodered import NodeRedConsumer
 from homeguard.bench.peers_tb import Platform, PlatformBroker, TBGatewayConsumer
@@ -165,26 +161,6 @@ def run(tmp: Path, peers_dir: Path, messages: int, devices: int, timeout: float,
                       "guarantees": GUARANTEES}
     finally:
         peers.stop()
-
-
-def forget_sessions(rig: Rig) -> None:
-    """End the gateway account's persistent sessions, events and telemetry
-    (`.tm`), with their subscriptions: every consumer logs in with that
-    account, and a session left subscribed would queue the next consumer's
-    stream too (the broker keys sessions by username)."""
-    for user in (rig.gateway_user, telemetry_user(rig.gateway_user)):
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True)
-        c.username_pw_set(user, rig.gateway_password)
-        done = threading.Event()
-        c.on_connect = lambda *a, done=done: done.set()
-        c.connect(rig.broker.host, rig.broker.port)
-        c.loop_start()
-        try:
-            if not done.wait(10):
-                raise BenchError(f"{user}: no CONNACK from the broker")
-        finally:
-            c.disconnect()
-            c.loop_stop()
 
 
 def _ratios(out: dict, rates: dict[str, list[float]]) -> None:
