@@ -775,3 +775,12 @@ def test_a_late_copy_of_a_stored_alarm_is_a_duplicate_not_a_nak(tmp_path: Path) 
     # a late message under a stored seq with other content is still a conflict
     other = alarm(40, ts=NOW - 2_000)
     assert rig.handle(EVENT, other, later) == protocol.R_CONFLICT
+
+
+def test_the_centre_sink_tries_a_centre_that_was_away_at_least_every_5_s() -> None:
+    """Alarms that queued while the centre was down wait for the sink's next
+    try after it is back; its backoff must not grow past 5 s by default (30 s
+    made a 60 s outage's backlog arrive ~45 s late in the chaos runs)."""
+    from gateway.config import CentreSection
+
+    assert CentreSection(url="http://127.0.0.1:1").backoff_max_s <= 5.0
