@@ -215,7 +215,7 @@ def cost_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 600,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
     reader: Annotated[str, typer.Option(
-        help="The gateway's [mqtt] reader: paho (the default) or tuned.")] = "paho",
+        help='The MQTT reader the gateway uses: "paho" (the default) or "tuned".')] = "paho",
     out: OutOpt = None,
     scratch: TmpOpt = None,
 ) -> None:
