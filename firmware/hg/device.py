@@ -149,22 +149,14 @@ class Device:
     def _wire(self, seq, now):
         """The bytes to send for a stored message, re-encoded with its age:
         made this boot, from the ticks since; made before a reboot (ticks
-        gone), from the clock when it is set (else exactly as stored). An
-        age of 0 on a message that waited in flash would read as a device
-        clock that is behind (clock_skew) and lose it."""
+        gone), from the clock (_refresh). An age of 0 on a message that
+        waited in flash would read as a device clock that is behind
+        (clock_skew) and lose it."""
         wire = self.obx.get(seq)
         b = self._born.get(seq)
-        m = None
         if b is None:
-            t = self.time_ms()
-            if t is None:
-                return wire
-            m = protocol.parse(wire)[0]
-            if m["ts"] is None or t < m["ts"]:
-                return wire
-            b = [now - min(t - m["ts"], protocol.MAX_AGE), m["ts"]]
-        if m is None:
-            m = protocol.parse(wire)[0]
+            return self._refresh(None, wire)
+        m = protocol.parse(wire)[0]
         return self._encode(seq, m["kind"], m["type"], m["data"], now - b[0], b[1])
 
     def _refresh(self, topic, wire):

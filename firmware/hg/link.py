@@ -63,10 +63,11 @@ class Link:
         self._now = 0
         self._queue = []
 
-    def delay(self, k):
-        """Backoff before attempt k+1: base * 2**k capped, with "equal
-        jitter": half fixed, half random, so attempts never synchronise."""
-        d = min(self.cap_ms, self.base_ms << min(k, 20))
+    def delay(self, k, cap_ms=None):
+        """Backoff before attempt k+1: base * 2**k capped (at cap_ms, else
+        the link's cap), with "equal jitter": half fixed, half random, so
+        attempts never synchronise."""
+        d = min(cap_ms or self.cap_ms, self.base_ms << min(k, 20))
         h = d // 2
         return h + self.rand() * (d - h) // 65536
 
@@ -183,12 +184,9 @@ class Link:
     def _retry_later(self, now, e):
         self.client.close()
         self.last_error = _err(e)
-        d = self.delay(self._fails)
-        if self.urgent and d > self.urgent_cap_ms and self.urgent():
-            # an alarm waits: a flapping link must not hold it for minutes
-            h = self.urgent_cap_ms // 2
-            d = h + self.rand() * (self.urgent_cap_ms - h) // 65536
-        self.next_try = now + d
+        # an alarm waits: a flapping link must not hold it for minutes
+        cap = self.urgent_cap_ms if self.urgent and self.urgent() else None
+        self.next_try = now + self.delay(self._fails, cap)
         self._fails += 1
         if self.last_error != self._logged:
             self._logged = self.last_error
