@@ -27,6 +27,17 @@ TmpOpt = Annotated[Path | None, typer.Option(
     "--dir", help="Scratch directory (default: a fresh temporary one, removed afterwards).")]
 
 
+def _reader(value: str) -> str:
+    if value not in ("paho", "tuned"):
+        raise typer.BadParameter('"paho" or "tuned"')
+    return value
+
+
+ReaderOpt = Annotated[str, typer.Option(
+    callback=_reader,
+    help='The MQTT reader the gateways use: "paho" (the default) or "tuned".')]
+
+
 def _in_scratch(given: Path | None, run: Callable[[Path], T]) -> T:
     """run(scratch dir), then remove the dir unless the user gave it (--dir)."""
     tmp, holder = _scratch(given)
@@ -77,8 +88,7 @@ def share_cmd(
         help="Every n-th message of a device is an alarm (0: telemetry only).")] = 20,
     timeout: Annotated[float, typer.Option(help="Seconds a group may take.")] = 300,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
-    reader: Annotated[str, typer.Option(
-        help='The MQTT reader the gateways use: "paho" (the default) or "tuned".')] = "paho",
+    reader: ReaderOpt = "paho",
     out: OutOpt = None,
     scratch: TmpOpt = None,
 ) -> None:
@@ -86,8 +96,6 @@ def share_cmd(
     window), and two gateways in a $share group versus one, same stream."""
     from homeguard.bench import share
 
-    if reader not in ("paho", "tuned"):
-        raise typer.BadParameter('"paho" or "tuned"', param_hint="--reader")
     results = _in_scratch(scratch, lambda tmp: share.run(
         tmp, messages, devices, alarm_every, timeout, rounds, reader))
     share.table(results)
@@ -214,8 +222,7 @@ def cost_cmd(
         help="Messages in each row's stream (at least the largest device count).")] = 100000,
     timeout: Annotated[float, typer.Option(help="Seconds each consumer may take.")] = 600,
     rounds: Annotated[int, typer.Option(min=1, help="Repeat; figures are medians.")] = 3,
-    reader: Annotated[str, typer.Option(
-        help='The MQTT reader the gateway uses: "paho" (the default) or "tuned".')] = "paho",
+    reader: ReaderOpt = "paho",
     out: OutOpt = None,
     scratch: TmpOpt = None,
 ) -> None:
