@@ -81,14 +81,22 @@ def shared_gateway(broker, tmp: Path, centre: Centre, keys: dict[str, bytes], na
     return gw
 
 
-def test_two_gateways_in_a_share_group_deliver_every_alarm_once(
-        mosquitto, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+def share_pair(broker, tmp: Path, redis_url: str,  # noqa: ANN001
+               extra: str = "") -> tuple[Centre, list[Gateway], Device]:
+    """A centre, gateways gw-a and gw-b in one share group with Redis
+    de-dup, and a fresh button device both of them know."""
     button = f"hg-b-{secrets.token_hex(3)}"
     key = secrets.token_bytes(32)
     centre = Centre().start()
-    gws = [shared_gateway(mosquitto, tmp_path / n, centre, {button: key}, n, redis_server.url)
+    gws = [shared_gateway(broker, tmp / n, centre, {button: key}, n, redis_url, extra=extra)
            for n in ("gw-a", "gw-b")]
-    dev = Device(mosquitto, button, key)
+    return centre, gws, Device(broker, button, key)
+
+
+def test_two_gateways_in_a_share_group_deliver_every_alarm_once(
+        mosquitto, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+    centre, gws, dev = share_pair(mosquitto, tmp_path, redis_server.url)
+    button = dev.id
     try:
         for seq in range(1, 31):
             dev.publish(dev.wire(seq))
@@ -116,14 +124,10 @@ def test_share_group_raises_one_offline_and_one_online_per_device(
         mosquitto, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
     """Waits on events only: each gateway's decision (raised, or followed
     another's) in its log, and what reached the centre; no wall-clock slack."""
-    button = f"hg-b-{secrets.token_hex(3)}"
-    key = secrets.token_bytes(32)
-    centre = Centre().start()
     # a window long enough that a heartbeat held up by a busy machine is not late
     supervision = '\n[supervision]\nwindows = { button = 10.0 }\ncheck_s = 0.3\n'
-    gws = [shared_gateway(mosquitto, tmp_path / n, centre, {button: key}, n, redis_server.url,
-                          extra=supervision) for n in ("gw-a", "gw-b")]
-    dev = Device(mosquitto, button, key)
+    centre, gws, dev = share_pair(mosquitto, tmp_path, redis_server.url, supervision)
+    button, key = dev.id, dev.key
 
     def heartbeat(seq: int) -> None:
         dev.publish(protocol.encode(key, button, seq, "heartbeat", "periodic", 0,
@@ -178,12 +182,8 @@ def test_kill_9_of_one_member_mid_stream_loses_no_alarm_or_point_and_doubles_no_
     """A stream of alarms and telemetry through two gateways; one is killed
     (SIGKILL) while it is taking its share, and started again. Every alarm
     reaches the centre once and is acked `stored`; every point is stored."""
-    button = f"hg-b-{secrets.token_hex(3)}"
-    key = secrets.token_bytes(32)
-    centre = Centre().start()
-    gws = [shared_gateway(mosquitto, tmp_path / n, centre, {button: key}, n, redis_server.url)
-           for n in ("gw-a", "gw-b")]
-    dev = Device(mosquitto, button, key)
+    centre, gws, dev = share_pair(mosquitto, tmp_path, redis_server.url)
+    button, key = dev.id, dev.key
     seqs = range(1, 1001)
     alarms = [s for s in seqs if s % 5 == 0]
 
