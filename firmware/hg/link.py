@@ -185,7 +185,7 @@ class Link:
         self.client.close()
         self.last_error = _err(e)
         # an alarm waits: a flapping link must not hold it for minutes
-        cap = self.urgent_cap_ms if self.urgent and self.urgent() else None
+        cap = min(self.urgent_cap_ms, self.cap_ms) if self.urgent and self.urgent() else None
         self.next_try = now + self.delay(self._fails, cap)
         self._fails += 1
         if self.last_error != self._logged:
