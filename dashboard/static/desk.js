@@ -249,6 +249,8 @@
   // put the alarm's row where its key belongs (binary search over the rows)
   function place(a, fresh) {
     const old = trs.get(a.id);
+    // read before the removal: a removed row is no longer the focused one
+    const focused = old && document.activeElement === old;
     if (old) old.remove();
     const k = key(a);
     let lo = 0, hi = rows.children.length;
@@ -259,7 +261,6 @@
     }
     const tr = buildRow(a);
     if (fresh) tr.classList.add("new");
-    const focused = old && document.activeElement === old;
     rows.insertBefore(tr, rows.children[lo] || null);
     trs.set(a.id, tr);
     if (focused) tr.focus({ preventScroll: true });
