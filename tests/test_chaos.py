@@ -6,7 +6,15 @@ from __future__ import annotations
 import time
 
 from homeguard.chaos import reconcile
-from homeguard.chaos.faults import CENTRE_DOWN, KILL_GATEWAY, KINDS, Driver, Fault, FaultConfig
+from homeguard.chaos.faults import (
+    CENTRE_DOWN,
+    KILL_GATEWAY,
+    KINDS,
+    RESTART_BROKER,
+    Driver,
+    Fault,
+    FaultConfig,
+)
 from homeguard.chaos.reconcile import Stored
 
 
@@ -46,6 +54,21 @@ def test_latency_is_split_by_whether_the_press_fell_in_a_fault() -> None:
     assert out["by_fault"][KILL_GATEWAY]["count"] == 1
     assert out["by_fault"][KILL_GATEWAY]["max"] == 2500
     assert out["by_fault"][CENTRE_DOWN]["max"] == 1000
+    # after the part was back: the kill's alarm arrived 2,000 ms after the
+    # gateway was back (2000 -> 4000), the outage's 500 ms after the centre
+    assert out["after_back"][KILL_GATEWAY] == {"count": 1, "min": 2000, "max": 2000,
+                                               "p50": 2000, "p95": 2000, "p99": 2000}
+    assert out["after_back"][CENTRE_DOWN]["max"] == 500
+
+
+def test_after_back_leaves_out_presses_under_two_faults() -> None:
+    faults = [Fault(KILL_GATEWAY, 1000, 3000), Fault(RESTART_BROKER, 2000, 2500)]
+    at_centre = [stored("d", 1, 2200, 9000), stored("d", 2, 1200, 3100)]
+    out = reconcile.latency({("d", 1), ("d", 2)}, at_centre, faults)
+    assert out["by_fault"][KILL_GATEWAY]["count"] == 2
+    assert out["after_back"][KILL_GATEWAY]["count"] == 1
+    assert out["after_back"][KILL_GATEWAY]["max"] == 100
+    assert out["after_back"][RESTART_BROKER] == {"count": 0}
 
 
 class FakeStack:

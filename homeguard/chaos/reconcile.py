@@ -109,22 +109,33 @@ def latency(sent: set[Key], stored: Iterable[Stored], faults: list[Fault]) -> di
     """Press (the event's time) -> centre (received) in ms, for alarms pressed
     while a fault was in force (from its start until the part was back) and
     for the others; and by the kind of fault in force (an alarm pressed
-    while two were counts for both)."""
+    while two were counts for both).
+
+    `after_back`: for alarms pressed while only one kind of fault was in
+    force, the ms from the moment that part was back (or the press, if
+    later) to the centre: what a fault costs beyond the part's own down
+    and restart time."""
     windows = [(f.kind, f.start_ms, f.end_ms if f.end_ms is not None else f.start_ms)
                for f in faults]
     inside: list[float] = []
     outside: list[float] = []
     by_kind: dict[str, list[float]] = {kind: [] for kind, _, _ in windows}
+    after_back: dict[str, list[float]] = {kind: [] for kind, _, _ in windows}
     for s in stored:
         if (s.device, s.seq) in sent:
             ms = s.received_ms - s.event_time_ms
-            kinds = {kind for kind, a, b in windows if a <= s.event_time_ms <= b}
+            covering = [(kind, b) for kind, a, b in windows if a <= s.event_time_ms <= b]
+            kinds = {kind for kind, _ in covering}
             (inside if kinds else outside).append(ms)
             for kind in kinds:
                 by_kind[kind].append(ms)
+            if len(kinds) == 1:
+                back = max(b for _, b in covering)
+                after_back[covering[0][0]].append(s.received_ms - max(back, s.event_time_ms))
     return {"inside_outages": percentiles(inside), "outside_outages": percentiles(outside),
             "all": percentiles(inside + outside),
-            "by_fault": {kind: percentiles(v) for kind, v in sorted(by_kind.items())}}
+            "by_fault": {kind: percentiles(v) for kind, v in sorted(by_kind.items())},
+            "after_back": {kind: percentiles(v) for kind, v in sorted(after_back.items())}}
 
 
 def faults_by_kind(faults: list[Fault], totals: dict, links_cut: int) -> dict:
