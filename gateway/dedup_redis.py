@@ -10,7 +10,10 @@ The same window as dedup.py, kept per device in two keys:
                                (alarms etc.; telemetry, heartbeats and status
                                keep none), so a gateway whose own store never
                                saw the event can still tell a resend from a
-                               conflict (dedup.py)
+                               conflict (dedup.py); for an event without a
+                               device time (no `ts`) "<digest>@<event time>",
+                               the time compared within a tolerance
+                               (pipeline.py _same_time)
 
 check() and remember() are Lua scripts, so each runs atomically in Redis;
 remember() runs only after the gateway's own store has committed, as with

@@ -354,23 +354,53 @@ class Pipeline:
 
     @staticmethod
     def _content(event: Event) -> str | None:
-        """The digest a shared de-dup state keeps: for events a device waits for."""
+        """The digest a shared de-dup state keeps: for events a device waits for;
+        without a device time (no `ts`), `<digest>@<event_time_ms>`, the time
+        told apart within a tolerance (_same_time), not by the digest."""
         if event.kind not in ACKED_KINDS:
             return None
-        return dedup.digest(event.kind, event.type, event.device_time_ms, event.data)
+        digest = dedup.digest(event.kind, event.type, event.device_time_ms, event.data)
+        if event.device_time_ms is not None:
+            return digest
+        return f"{digest}@{event.event_time_ms}"
+
+    def _same_time(self, event: Event, stored_ms: int) -> bool:
+        """Whether an event time derived as receive time - age can be that of
+        the stored event: a resend's age grows with the time it waited, so
+        the two differ by the difference of their transit times; within the
+        clock window (`[verify] behind_ms`), or later by a wait in the broker's
+        queue that the gateway's away periods explain (docs/protocol.md
+        *Identity*). Beyond it, the same content under the seq is another event."""
+        late = event.event_time_ms - stored_ms
+        window = self.cfg.verify.behind_ms
+        if abs(late) <= window:
+            return True
+        session = "telemetry" if event.kind == "telemetry" else "events"
+        return late > 0 and self.away is not None and self.away.explains(
+            stored_ms, event.gateway_time_ms, window, session, event.device)
+
+    def _same_digest(self, event: Event, content: str) -> bool:
+        """A shared state's remembered content against this event's."""
+        digest, _, at = content.partition("@")
+        mine, _, _ = (self._content(event) or "").partition("@")
+        # refilled from a store (dedup_backend) the digest comes without a time
+        return digest == mine and (not at or self._same_time(event, int(at)))
 
     def _same_or_conflict(self, event: Event) -> Outcome:
         """DUPLICATE when what holds the identity is this very message, CONFLICT
         when it is other content under a reused seq."""
         stored = self.store.content_of(event.device, event.seq)
         if stored is not None:
-            kind, typ, ts, data = stored
+            kind, typ, ts, data, at = stored
             same = (kind, typ, ts, data) == (event.kind, event.type, event.device_time_ms,
                                              event.data)
             if not same and event.kind not in ACKED_KINDS and kind == event.kind:
                 # a point's row keeps neither its type nor its ts
                 same = data == event.data
-            return DUPLICATE if same else CONFLICT
+            # with a ts both event times are that ts; without, the derived ones
+            # tell a resend from the same content sent again by a counter that
+            # went back (an unsynced board wiped)
+            return DUPLICATE if same and self._same_time(event, at) else CONFLICT
         if not self.dedup.shared:
             return DUPLICATE  # remembered but no longer stored: nothing to tell apart
         content = self.dedup.content(event.device, event.seq)
@@ -379,7 +409,7 @@ class Pipeline:
             # the seq went to a point or heartbeat another gateway stored; for a
             # point or heartbeat nothing is known (documented in docs/gateway.md)
             return CONFLICT if event.kind in ACKED_KINDS else DUPLICATE
-        return DUPLICATE if content == self._content(event) else CONFLICT
+        return DUPLICATE if self._same_digest(event, content) else CONFLICT
 
     def _refuse(self, event: Event, topic: str, reason: Outcome) -> None:
         """Count and log a refused identity, and tell the device (signed `nak`

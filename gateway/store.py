@@ -314,19 +314,20 @@ class Store:
             "(SELECT device, max(seq) AS top FROM s GROUP BY device) h "
             "ON h.device = s.device WHERE s.seq > h.top - ?", (SUPERVISION, window))
 
-    def content_of(self, device: str, seq: int) -> tuple[str, str, int | None, dict] | None:
-        """(kind, type, ts, data) of what is stored under the device's (device, seq),
-        an event or a telemetry point; None when nothing is."""
+    def content_of(self, device: str, seq: int
+                   ) -> tuple[str, str, int | None, dict, int] | None:
+        """(kind, type, ts, data, event_time_ms) of what is stored under the
+        device's (device, seq), an event or a telemetry point; None when nothing is."""
         db = self._db()
-        row = db.execute("SELECT kind, type, device_time_ms, data FROM events "
+        row = db.execute("SELECT kind, type, device_time_ms, data, event_time_ms FROM events "
                          "WHERE device = ? AND seq = ?", (device, seq)).fetchone()
         if row is None:
             # the lane keeps points without their type (always `periodic`) or ts
-            row = db.execute("SELECT kind, 'periodic', NULL, data FROM telemetry "
+            row = db.execute("SELECT kind, 'periodic', NULL, data, event_time_ms FROM telemetry "
                              "WHERE device = ? AND seq = ?", (device, seq)).fetchone()
         if row is None:
             return None
-        return row[0], row[1], row[2], json.loads(row[3])
+        return row[0], row[1], row[2], json.loads(row[3]), row[4]
 
     def recent_events(self, window: int, kinds: Iterable[str]
                       ) -> Iterator[tuple[str, int, str, str, int | None, dict]]:

@@ -321,6 +321,60 @@ def test_conflicts_are_told_apart_across_gateways_sharing_redis(
     assert b.handle(EVENT, other) == dedup.CONFLICT
 
 
+def test_without_ts_the_derived_event_time_tells_a_resend_from_a_reused_seq(
+        tmp_path: Path) -> None:
+    """An unsynced board sends no ts: the same content under a stored seq is
+    a resend while receive time - age agrees within the clock window, and
+    another event (a wiped board's new press) when it does not."""
+    from gateway.freshness import Away
+
+    rig = Rig(tmp_path)
+    raised: list[tuple[str, int, int]] = []
+    rig.pipeline.on_conflict = lambda d, s, hi: raised.append((d, s, hi))
+    behind = rig.cfg.verify.behind_ms
+    assert rig.handle(EVENT, alarm(11, ts=None), NOW) == STORED
+    # resent after 30 s with the age it waited: the same event
+    assert rig.handle(EVENT, alarm(11, ts=None, age=30_000), NOW + 30_000) == DUPLICATE
+    # the same bytes (age 0) again within the window: transit only
+    assert rig.handle(EVENT, alarm(11, ts=None), NOW + behind) == DUPLICATE
+    # the same content pressed anew minutes later under the reused seq: refused
+    assert rig.handle(EVENT, alarm(11, ts=None), NOW + 600_000) == dedup.CONFLICT
+    assert raised == [(BUTTON, 11, 11)]
+    assert rig.acks()[-1]["data"] == {"ref": 11, "reason": "seq_conflict", "hi": 11}
+    assert rig.rows() == [(BUTTON, 11)]
+    # the same bytes again after waiting in the broker's queue while the
+    # gateway was away: the away period explains it, a duplicate
+    rig.pipeline.away = away = Away(NOW + 1_000, backlog_max_ms=86_400_000)
+    away.back(NOW + 300_000)
+    assert rig.handle(EVENT, alarm(11, ts=None), NOW + 301_000) == DUPLICATE
+    # a point's time is compared too (its row keeps the derived time)
+    tm = protocol.topic(BUTTON, "telemetry")
+    point = protocol.encode(KEYS[BUTTON], BUTTON, 12, "telemetry", "periodic", 0, {"ma": 5})
+    assert rig.handle(tm, point, NOW + 400_000) == TELEMETRY
+    assert rig.handle(tm, point, NOW + 400_000 + behind + 60_000) == dedup.CONFLICT
+
+
+def test_without_ts_a_shared_state_compares_the_derived_time_too(
+        tmp_path: Path, redis_server) -> None:  # noqa: ANN001
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Rig(tmp_path / "a", redis_url=redis_server.url)
+    b = Rig(tmp_path / "b", redis_url=redis_server.url)
+    assert a.handle(EVENT, alarm(601, ts=None), NOW) == STORED
+    assert b.handle(EVENT, alarm(601, ts=None, age=5_000), NOW + 5_000) == DUPLICATE
+    assert b.handle(EVENT, alarm(601, ts=None), NOW + 600_000) == dedup.CONFLICT
+    # refilled from a store, the digest comes without the time: a resend is
+    # still a duplicate and other content still a conflict
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushall()
+    a.store.close()
+    Rig(tmp_path / "a", redis_url=redis_server.url)
+    assert b.handle(EVENT, alarm(601, ts=None, age=9_000), NOW + 9_000) == DUPLICATE
+    other = protocol.encode(KEYS[BUTTON], BUTTON, 601, "alarm", "medical", 0, {"btn": "m"})
+    assert b.handle(EVENT, other, NOW + 9_000) == dedup.CONFLICT
+
+
 def test_a_retained_copy_is_ignored_and_counted_without_a_nak(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     before = rejected("retained")
@@ -717,10 +771,15 @@ def test_a_flooding_device_does_not_hold_back_another_devices_alarm(tmp_path: Pa
     assert other not in {e.device for e in plain}  # in store order: after 1200 others
     fair = rig.store.pending("centre", 500, per_device=20,
                              first=("alarm", "restore", "cancel", "test", "fault"))
-    assert len(fair) == 500 and fair[1].device == other
+    # no more than 20 of the flooding device: the other's alarm waits for
+    # a small batch, not for a full one of the flood
+    assert len(fair) == 21 and fair[1].device == other
     # each device's own events stay in store order
     seqs = [e.seq for e in fair if e.device == flood]
-    assert seqs == sorted(seqs) == list(range(1, 500))
+    assert seqs == sorted(seqs) == list(range(1, 21))
+    # the batch size still bounds it
+    small = rig.store.pending("centre", 15, per_device=20)
+    assert len(small) == 15 and small[1].device == other
 
 
 def test_a_lagging_session_shown_by_other_devices_explains_late_messages(
