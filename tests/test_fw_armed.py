@@ -60,11 +60,12 @@ class ArmedButton(Button):
         assert statistics.median(self.polls) < 0.05, statistics.median(self.polls)
 
 
-def write_config(root: Path, port: int, device: str, key: bytes, password: str) -> None:
+def write_config(root: Path, port: int, device: str, key: bytes, password: str,
+                 host: str = "127.0.0.1") -> None:
     root.mkdir(exist_ok=True)
     (root / "config.json").write_text(json.dumps({
         "v": 1, "device_id": device, "type": "button", "board": "button-c3",
-        "broker": {"host": "127.0.0.1", "port": port, "tls": False,
+        "broker": {"host": host, "port": port, "tls": False,
                    "username": device, "password": password},
         "key_hex": key.hex(), "button": {"hold_ms": HOLD_MS}}))
 

@@ -4,14 +4,15 @@
 # device (network work that never waits), drive the LED/buzzer.
 # An app is a class App(cfg, hal, profile) with attach(dev) and
 # step(now_ms).  A board without a usable config or profile says why and
-# restarts after 30 s rather than stopping.
+# restarts after 30 s rather than stopping.  run() never returns on a board;
+# a test gives it `until`, asked after each turn whether to stop.
 import json
 import time
 
-PROFILES = "/boards"  # hardware/boards/<board>.json, put there by provisioning
+PROFILES = "boards"  # <root>/boards/<board>.json (hardware/boards/), put there by provisioning
 
 
-def load_profile(name, root=PROFILES):
+def load_profile(name, root="/" + PROFILES):
     """The board profile <root>/<name>.json; OSError naming the file."""
     path = root + "/" + name + ".json"
     try:
@@ -29,7 +30,7 @@ def setup(make_app, default_board, root="/", fatal=True):
     from hg import config
     try:
         cfg, _ = config.load(config.join(root, config.FILE))
-        profile = load_profile(cfg.get("board") or default_board)
+        profile = load_profile(cfg.get("board") or default_board, config.join(root, PROFILES))
         from hg import esp32hal
         from hg.device import Device
         hal = esp32hal.ESP32HAL(profile)
@@ -57,7 +58,8 @@ def network(hal, dev, synced):
     return synced
 
 
-def run(make_app, default_board, root="/", idle_ms=10):
+def run(make_app, default_board, root="/", idle_ms=10, until=None):
+    """The board's main loop; until(hal, app, dev) -> True ends it (tests)."""
     hal, app, dev = setup(make_app, default_board, root)
     synced = False
     while True:
@@ -66,4 +68,6 @@ def run(make_app, default_board, root="/", idle_ms=10):
         synced = network(hal, dev, synced)
         dev.poll(now)
         hal.tick(now)
+        if until is not None and until(hal, app, dev):
+            return
         time.sleep_ms(idle_ms)

@@ -96,7 +96,6 @@ class ESP32HAL:
         self.offset = None  # ms since 1970 minus ticks, from the last SNTP answer
         self.sntp = None  # the hg.sntp.SNTP of a sync under way
         self._sync_at = 0
-        self._ntp_addr = None
         self.wlan = network.WLAN(network.STA_IF) if network else None
         self.wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
 
@@ -196,12 +195,12 @@ class ESP32HAL:
             if t < self._sync_at:
                 return self.offset is not None
             from hg.sntp import SNTP
-            c = self.sntp = SNTP(self.ntp_host, addr=self._ntp_addr)
+            c = self.sntp = SNTP(self.ntp_host)
         c.poll(t)
         if not c.busy:  # answered, or given up
             if c.offset is not None:
                 self.offset = c.offset
-            self._sync_at, self._ntp_addr = c.next_ms, c.addr
+            self._sync_at = c.next_ms
             self.sntp = None
             config.unload("sntp")
         return self.offset is not None

@@ -5,9 +5,10 @@
 # port and in step with the true second -- unlike time.time(), which is a
 # whole second on some ports, a float on others, and whose sub-second part
 # ntptime sets to zero.  Name lookup is the one call that can block: the
-# server's address is kept (`addr`, also across instances), and looked up
-# again only after a failed sync.  hg.esp32hal makes one SNTP per sync and
-# unloads this module between syncs.  MicroPython subset.
+# server's address comes from hg.net.NAMES (kept across syncs and
+# instances, looked up again only after failures in a row or an hour, at
+# most once a minute).  hg.esp32hal makes one SNTP per sync and unloads
+# this module between syncs.  MicroPython subset.
 NTP_DELTA_S = 2208988800  # 1900-01-01 (NTP era 0) to 1970-01-01
 
 
@@ -35,13 +36,14 @@ class SNTP:
     clock.time_ms(ticks) -> ms since 1970, or None before the first answer."""
 
     def __init__(self, host="pool.ntp.org", port=123, every_ms=3600000,
-                 retry_ms=30000, wait_ms=2000, addr=None):
+                 retry_ms=30000, wait_ms=2000, names=None):
         self.host, self.port = host, port
         self.every_ms, self.retry_ms, self.wait_ms = every_ms, retry_ms, wait_ms
         self.offset = None  # ms since 1970 minus ticks, once synced
         self.syncs = self.failures = 0
         self.last_error = None
-        self.addr = addr  # the server's address once looked up
+        self.names = names  # hg.net.Names; hg.net.NAMES when None
+        self._key = None
         self.next_ms = 0  # ticks when the next sync is due
         self._sock = None
         self._sent = 0
@@ -63,12 +65,14 @@ class SNTP:
 
     def _send(self, ticks):
         import socket
-        if self.addr is None:
-            self.addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_DGRAM)[0][-1]
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if self.names is None:
+            from hg.net import NAMES
+            self.names = NAMES
+        self._key, ai = self.names.get(self.host, self.port, socket.SOCK_DGRAM)
+        s = socket.socket(ai[0], socket.SOCK_DGRAM)
         self._sock = s
         s.setblocking(False)
-        s.sendto(request(), self.addr)
+        s.sendto(request(), ai[-1])
         self._sent = ticks
 
     def _receive(self, ticks):
@@ -83,6 +87,7 @@ class SNTP:
         if pkt:
             t = unix_ms(pkt)
             self._close()
+            self._told(True)
             self.offset = t + (ticks - self._sent) // 2 - ticks
             self.syncs += 1
             self.next_ms = ticks + self.every_ms
@@ -91,10 +96,15 @@ class SNTP:
 
     def _fail(self, ticks, e):
         self._close()
-        self.addr = None  # look the name up again next time
+        self._told(False)
         self.failures += 1
         self.last_error = "sntp " + " ".join(str(a) for a in e.args)
         self.next_ms = ticks + self.retry_ms
+
+    def _told(self, ok):
+        if self._key is not None:
+            self.names.done(self._key, ok)
+            self._key = None
 
     @property
     def busy(self):

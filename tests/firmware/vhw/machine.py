@@ -1,9 +1,12 @@
 # The virtual board's `machine` module (tests/test_device_tool.py): what
-# hg.esp32hal uses, with no hardware behind it.  Inputs read idle (pulled
-# up: released buttons, closed tamper switch); everything else is recorded.
+# hg.esp32hal uses, with no hardware behind it.  Inputs read their pull
+# (pulled up: released buttons, but an open tamper switch) unless their gpio
+# is in `held` (driven the other way: a button held down, the tamper switch
+# closed); everything else is recorded.
 # MicroPython subset; put on the virtual board's /tmp, never in its flash.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 log = []
+held = set()  # gpio numbers of inputs driven against their pull
 
 
 class Pin:
@@ -14,7 +17,9 @@ class Pin:
 
     def value(self, v=None):
         if v is None:
-            return 1 if self.pull == Pin.PULL_UP and self.mode == Pin.IN else self.v
+            if self.mode != Pin.IN:
+                return self.v
+            return 0 if (self.pull == Pin.PULL_UP) == (self.gpio in held) else 1
         self.v = v
 
 
