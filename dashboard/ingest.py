@@ -141,10 +141,22 @@ def _desk(session: Session, flood: Flood, values: dict[str, Any]
     return alarm, live_item(values, alarm)
 
 
+def _priority(values: dict[str, Any]) -> int:
+    """The desk priority of a stored event's alarm: its type's; a gateway's
+    `seq_conflict` fault that carries an alarm this centre answered `conflict`
+    for (its kind, type and data: docs/centre.md) is as urgent as that alarm,
+    so a refused fire is on the desk first, not behind the faults."""
+    own = PRIORITY.get(values["type"], DEFAULT_PRIORITY)
+    data = values["data"] or {}
+    if values["type"] == "seq_conflict" and data.get("kind") == "alarm":
+        return min(own, PRIORITY.get(str(data.get("type")), DEFAULT_PRIORITY))
+    return own
+
+
 def _store_alarm(session: Session, values: dict[str, Any]) -> Alarm:
     alarm = Alarm(
         event_id=values["id"], device_id=values["device_id"], type=values["type"],
-        priority=PRIORITY.get(values["type"], DEFAULT_PRIORITY), state="received",
+        priority=_priority(values), state="received",
         created_ms=values["received_ms"],
     )
     session.add(alarm)

@@ -21,13 +21,14 @@ from gateway.freshness import Away
 from gateway.gaps import Missing
 from gateway.keysync import KeySync
 from gateway.lane import TelemetryLane
-from gateway.pipeline import Pipeline
+from gateway.pipeline import ACKED_KINDS, Pipeline
 from gateway.registry import Registry
 from gateway.retention import Retention
 from gateway.sinks import SINKS, Context, event_sinks
+from gateway.sinks.centre import CentreSink, conflict_fault
 from gateway.sinks.worker import SinkWorker
 from gateway.source import EVENT_LEAVES, TELEMETRY_LEAVES, Deferred, MQTTSource, topics
-from gateway.store import PointBatch, Store
+from gateway.store import Event, PointBatch, Store
 from gateway.supervision import RedisClaims, Supervisor
 
 log = logging.getLogger("homeguard.gateway")
@@ -87,6 +88,9 @@ class Gateway:
             event_lane=True, on_conflict=self._conflict, away=self.away,
             on_missing=self._missing)
         self._conflicts: dict[str, float] = {}  # device -> when its fault was last raised
+        for sink in self.event_sinks:
+            if isinstance(sink, CentreSink):
+                sink.on_conflict = self._centre_conflict
         self._disk_low = False  # last disk() verdict, to log each change once
         self._warned: dict[str, float] = {}  # warning type -> when it was last raised
         self._warn_lock = threading.Lock()  # both lanes' threads watch
@@ -135,6 +139,22 @@ class Gateway:
             return
         self._conflicts[device] = now
         self.supervisor.report(device, "seq_conflict", {"seq": seq, "hi": hi})
+
+    def _centre_conflict(self, e: Event) -> bool:
+        """The centre holds other content under an identity this gateway stored
+        and acked `stored` (its state missed the first event): no NAK can reach
+        the device. An event it waited for (an alarm...) goes to the desk as a
+        `seq_conflict` fault carrying its content, every one (the centre gives
+        it the alarm's priority); others are the device fault above. False when
+        the fault could not be stored (the sink keeps the event and retries)."""
+        if self.supervisor is None:
+            log.error("centre conflict device=%s seq=%d kind=%s type=%s: supervision is off, "
+                      "nothing reports it to the desk", e.device, e.seq, e.kind, e.type)
+            return True
+        if e.kind not in ACKED_KINDS:
+            self._conflict(e.device, e.seq, self.pipeline.dedup.highest(e.device))
+            return True
+        return self.supervisor.report(e.device, "seq_conflict", conflict_fault(e)) is not None
 
     def _warn(self, typ: str, data: dict) -> None:
         """A warning about the gateway itself on the desk, at most once per

@@ -7,7 +7,9 @@ plain paho client: it does what a careless or third-party device may do).
   without a NAK (it used to be refused and NAKed at every reconnect);
 - the same seq with other content is refused with a signed `seq_conflict`
   NAK carrying the highest seq, never acked `stored`, and the centre gets a
-  `seq_conflict` device fault (it used to be acked and silently dropped).
+  `seq_conflict` device fault (it used to be acked and silently dropped);
+- other content the centre refuses under an identity the gateway already
+  acked `stored` reaches the desk as an open `seq_conflict` alarm carrying it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.config import CentreSection
+from gateway.sinks.centre import CentreSink
+from gateway.store import Event, Store
 from hg import protocol
 from tests.harness.proc import wait_until
-from tests.harness.stack import BUTTON, Stack
+from tests.harness.stack import BUTTON, TOKEN, Stack
 
 
 class Client:
@@ -121,12 +126,14 @@ def test_same_seq_other_content_is_refused_loudly_not_dropped(
         stack.stop()
 
 
-def test_the_centre_refuses_other_content_under_a_delivered_identity(
+def test_a_conflict_the_centre_finds_reaches_the_desk_as_an_open_alarm(
         mosquitto, tmp_path) -> None:  # noqa: ANN001
     """A gateway whose state lost the first event (its store gone) stores other
-    content under the same identity; the centre answers `conflict`, the
-    gateway sets it aside loudly, and the centre keeps the first event only
-    (it used to answer `duplicate`, and the gateway called it delivered)."""
+    content under the same identity and acks it `stored` (it cannot know);
+    the centre answers `conflict` and keeps the first event. The refused
+    alarm is not dropped: the gateway reports it as a `seq_conflict` device
+    fault carrying its content, an open desk alarm with the refused alarm's
+    priority (it used to be set aside as a dead letter, seen only in a log)."""
     import shutil
 
     stack = Stack(mosquitto, tmp_path)
@@ -140,10 +147,57 @@ def test_the_centre_refuses_other_content_under_a_delivered_identity(
         stack.gateway.start().wait_ready(lambda: "subscribed topics=" in stack.gateway.logs())
         dev.send(70, "medical", ts_ago_ms=40)
         dev.ack_for(70, "stored")
-        wait_until(lambda: "centre refused device=" + BUTTON + " seq=70"
-                   in stack.gateway.logs(100_000), 30, "the conflict set aside")
+        wait_until(lambda: len(alarms_of(stack, "seq_conflict")) == 1, 60,
+                   "the refused alarm on the desk")
+        fault = alarms_of(stack, "seq_conflict")[0]
+        assert fault["state"] == "received" and fault["seq"] < 0  # the gateway's own event
+        assert fault["priority"] == 2  # a medical alarm's, not a fault's 4
+        assert {k: fault["data"][k] for k in ("seq", "kind", "type", "at")} == {
+            "seq": 70, "kind": "alarm", "type": "medical", "at": "centre"}
+        assert "centre refused device=" + BUTTON + " seq=70" in stack.gateway.logs(100_000)
+        # the first event stays what it was; the refused content is not a second row
         assert [a["type"] for a in alarms_of(stack, "fire")] == ["fire"]
         assert alarms_of(stack, "medical") == []
     finally:
         dev.close()
+        stack.stop()
+
+
+def test_a_conflict_is_set_aside_only_once_it_is_reported(
+        mosquitto, tmp_path) -> None:  # noqa: ANN001
+    """The centre sink against the real centre: while the fault for a
+    conflict cannot be stored (on_conflict False), the event stays pending
+    and is tried again; once reported it is set aside as refused."""
+    stack = Stack(mosquitto, tmp_path)
+    stack.start()
+    cfg = CentreSection(url=stack.centre_url, token=TOKEN, backoff_min_s=0.05,
+                        backoff_max_s=0.2)
+    now = int(time.time() * 1000)
+    first = Store(tmp_path / "first.db", sinks=("centre",))
+    first.insert(Event(BUTTON, 80, "alarm", "fire", now, None, now, 0, None, {"btn": "f"}))
+    other = Store(tmp_path / "other.db", sinks=("centre",))
+    other.insert(Event(BUTTON, 80, "alarm", "medical", now, None, now, 0, None, {"btn": "m"}))
+    reported: list[int] = []
+
+    def report(e: Event) -> bool:
+        reported.append(e.seq)
+        return len(reported) > 2  # the first two reports are not stored
+
+    sinks = [CentreSink(cfg, "gw-test", first, lambda d, s, t: None),
+             CentreSink(cfg, "gw-test", other, lambda d, s, t: None)]
+    sinks[1].on_conflict = report
+    try:
+        sinks[0].start()
+        wait_until(lambda: first.backlog("centre")[0] == 0, 60, "the fire at the centre")
+        sinks[1].start()
+        wait_until(lambda: other.backlog("centre")[0] == 0, 60, "the conflict set aside")
+        assert reported == [80, 80, 80]
+        delivery = other.delivery("centre", BUTTON, 80)
+        assert delivery is not None and delivery["outcome"] == "refused"
+        assert "could not be reported yet" in delivery["last_error"]
+    finally:
+        for sink in sinks:
+            sink.stop()
+        first.close()
+        other.close()
         stack.stop()

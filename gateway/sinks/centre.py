@@ -8,6 +8,14 @@ attempt is counted on each delivery row with its error. A dead centre is retried
 with capped exponential backoff (sinks/worker.py); events wait in the store meanwhile.
 A batch the centre refuses as invalid (422) is split so that only the
 refused events are set aside as dead letters (counted and logged).
+
+A `conflict` answer (the centre holds other content under the identity:
+this gateway's state missed the first event, and the device was already
+acked `stored`, so no NAK can reach it) is handed to `on_conflict`, which
+puts it on the desk (the service: a `seq_conflict` device fault carrying
+the refused content, see conflict_fault); only once that is stored is the
+event set aside, counted and logged. Until then it stays pending and the
+batch is retried with backoff, so a conflict is never dropped quietly.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from gateway.pipeline import ACKED_KINDS
 from gateway.sinks import Context
 from gateway.sinks.worker import SinkWorker
 from gateway.store import Event, Store
+from hg.protocol import MAX_DATA_KEYS
 
 log = logging.getLogger("homeguard.gateway.centre")
 SINK = "centre"
@@ -33,6 +42,11 @@ PER_DEVICE = 5  # events of one device in a batch at most (a flood goes 5 at a t
 
 class Refused(Exception):
     """The centre answered 422: this batch will never be accepted as it is."""
+
+
+class Unreported(Exception):
+    """A conflict the centre answered could not be put on the desk yet (the
+    fault was not stored): the event stays pending, retried with backoff."""
 
 
 class BadAnswer(Exception):
@@ -65,6 +79,9 @@ class CentreSink(SinkWorker):
         self.http = httpx.Client(
             timeout=cfg.timeout_s, headers={"Authorization": f"Bearer {cfg.token}"})
         self.url = cfg.url.rstrip("/") + "/api/v1/ingest"
+        # a conflict the centre answered -> True once it is reported (stored
+        # as a desk fault); the service sets it (without supervision: logged only)
+        self.on_conflict: Callable[[Event], bool] = lambda e: True
         super().__init__(store, cfg.backoff_min_s, cfg.backoff_max_s)
 
     def close(self) -> None:
@@ -121,15 +138,21 @@ class CentreSink(SinkWorker):
         results = _results(r, batch)
         now = time.time() * 1000
         # a conflict: the centre holds other content under this identity; it is
-        # set aside (never "delivered"), counted and logged, never retried as is
+        # reported to the desk, then set aside (never "delivered"), counted and
+        # logged; one not reported yet stays pending (Unreported below)
+        unreported = {e.id for e, res in zip(batch, results, strict=True)
+                      if res["status"] == CONFLICT and not self.on_conflict(e)}
         self.store.mark_done(SINK, [(e.id, "refused" if res["status"] == CONFLICT
                                      else res["status"]) for e, res in zip(
-            batch, results, strict=True) if e.id is not None])
+            batch, results, strict=True) if e.id is not None and e.id not in unreported])
         for e, res in zip(batch, results, strict=True):
             if res["status"] == CONFLICT:
-                metrics.DEAD.labels(SINK).inc()
-                log.error("centre refused device=%s seq=%d reason=%s: it holds other content "
-                          "under this identity", e.device, e.seq, CONFLICT)
+                if e.id not in unreported:
+                    metrics.DEAD.labels(SINK).inc()
+                    log.error("centre refused device=%s seq=%d reason=%s: it holds other "
+                              "content under this identity; reported as a seq_conflict "
+                              "fault with kind=%s type=%s", e.device, e.seq, CONFLICT,
+                              e.kind, e.type)
                 continue
             metrics.DELIVERED.labels(SINK).inc()
             metrics.LATENCY.labels(SINK).observe(max(0.0, (now - e.gateway_time_ms) / 1000))
@@ -137,6 +160,9 @@ class CentreSink(SinkWorker):
                 self.ack(e.device, e.seq, "delivered")
             log.info("delivered sink=centre device=%s seq=%d status=%s",
                      e.device, e.seq, res.get("status"))
+        if unreported:
+            raise Unreported(f"{len(unreported)} conflict(s) the centre answered could not "
+                             "be reported yet; kept pending")
 
     def _split(self, batch: list[Event]) -> None:
         """Send one by one; set aside only what the centre refuses alone."""
@@ -159,6 +185,21 @@ class CentreSink(SinkWorker):
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
         metrics.OLDEST.labels(SINK).set(age)
         return depth
+
+
+def conflict_fault(e: Event) -> dict:
+    """The data of the `seq_conflict` fault for an event the centre refused:
+    which seq, and what the device sent under it (its kind, type, event time
+    and data keys, flat as the centre's event data is), so the operator sees
+    the alarm on the desk. Data keys that do not fit are counted in `cut`."""
+    fault: dict = {"seq": e.seq, "kind": e.kind, "type": e.type,
+                   "event_time_ms": e.event_time_ms, "at": "centre"}
+    room = MAX_DATA_KEYS - len(fault) - 1  # one kept for `cut`
+    keys = [k for k in sorted(e.data) if k not in fault and k != "cut"]
+    fault.update((k, e.data[k]) for k in keys[:room])
+    if len(keys) > room or len(keys) < len(e.data):
+        fault["cut"] = len(e.data) - len(keys[:room])
+    return fault
 
 
 def build(ctx: Context) -> CentreSink:
