@@ -1,8 +1,9 @@
 """The wheel on its own (issue 14, packaging): built from this checkout with
-no setuptools warning, it ships every module and data file; installed with
-the role extras into a clean venv outside the checkout, each part runs from
-there: `homeguard --help`, `broker init` and `broker run` (real Mosquitto),
-the gateway against it, the centre answering /healthz, and `device install`
+no setuptools warning (seen in pip's verbose log), it ships every module and
+data file; installed into clean venvs outside the checkout, each part runs
+from there: `homeguard --help`, `broker init` and `broker run` (real
+Mosquitto), the centre answering /healthz from a venv with [centre] alone,
+the gateway against both from one with [gateway] alone, and `device install`
 on the virtual board (the firmware found inside the installed package).  A
 base install without a part's extra says what to install in one line."""
 
@@ -91,6 +92,17 @@ def venv(built: tuple[Path, Path, str], tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
+def centre_venv(built: tuple[Path, Path, str], tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    return Venv(tmp_path_factory.mktemp("centre") / "venv", built[0], "centre")
+
+
+@pytest.fixture(scope="module")
+def gateway_venv(built: tuple[Path, Path, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    return Venv(tmp_path_factory.mktemp("gateway") / "venv", built[0], "gateway")
+
+
+@pytest.fixture(scope="module")
 def base_venv(built: tuple[Path, Path, str], tmp_path_factory: pytest.TempPathFactory) -> Venv:
     return Venv(tmp_path_factory.mktemp("base") / "venv", built[0])
 
@@ -157,23 +169,48 @@ def stack() -> Iterator[list[Proc]]:
         p.stop()
 
 
-def test_broker_gateway_and_centre_run_from_the_wheel(venv: Venv, tmp_path: Path,
-                                                      stack: list[Proc]) -> None:
+def test_broker_gateway_and_centre_run_from_the_wheel_each_with_its_extra_alone(
+        venv: Venv, centre_venv: Venv, gateway_venv: Venv, tmp_path: Path,
+        stack: list[Proc]) -> None:
+    """The centre from a venv with [centre] only, the gateway from one with
+    [gateway] only (as on two machines): a requirement missing from one
+    extra fails here, hidden in a venv with every extra."""
+    local = start_broker(venv, tmp_path, stack)
+    centre_url = start_centre(centre_venv, tmp_path, stack)
+    r = httpx.get(f"{centre_url}/login", timeout=10)  # a page: templates and static files
+    assert r.status_code == 200 and "<form" in r.text, r.text
+    health = start_gateway(gateway_venv, tmp_path, stack, local, centre_url)
+    assert health["broker"] is True and "centre" in health["sinks"], health
+
+
+def start_broker(venv: Venv, tmp_path: Path, stack: list[Proc]) -> int:
+    """`broker init` and `broker run` (real Mosquitto); its local listener's port."""
     require_binary("mosquitto", "Debian: apt-get install mosquitto")
-    local, centre_port, metrics = free_port(), free_port(), free_port()
+    local = free_port()
     r = venv.homeguard("broker", "init", "--dir", "broker", "--tls-port", free_port(),
                        "--local-port", local, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     broker = venv.proc("broker", "broker", "run", "--dir", "broker", cwd=tmp_path).start()
     stack.append(broker.wait_port(local))
+    return local
 
-    centre = venv.proc("centre", "centre", "--host", "127.0.0.1", "--port", centre_port,
+
+def start_centre(venv: Venv, tmp_path: Path, stack: list[Proc]) -> str:
+    """The centre on SQLite, answering /healthz; its URL."""
+    port = free_port()
+    centre = venv.proc("centre", "centre", "--host", "127.0.0.1", "--port", port,
                        "--db", f"sqlite:///{tmp_path / 'centre.db'}", "--gateway-token", TOKEN,
                        cwd=tmp_path).start()
     stack.append(centre)
-    centre_url = f"http://127.0.0.1:{centre_port}"
+    centre_url = f"http://127.0.0.1:{port}"
     centre.wait_ready(lambda: _get(f"{centre_url}/healthz") == 200, 60)
+    return centre_url
 
+
+def start_gateway(venv: Venv, tmp_path: Path, stack: list[Proc], local: int,
+                  centre_url: str) -> dict:
+    """The gateway against the broker in tmp_path; its /health once "ok"."""
+    metrics = free_port()
     user, password = layout.gateway_credentials(tmp_path / "broker")
     (tmp_path / "devices.json").write_text(json.dumps({"devices": []}))
     config = {"gateway": {"id": "gw-wheel", "data_dir": "gateway"},
@@ -196,7 +233,7 @@ def test_broker_gateway_and_centre_run_from_the_wheel(venv: Venv, tmp_path: Path
         return health.get("status") == "ok"
 
     wait_until(healthy, 60, "the gateway's /health")
-    assert health["broker"] is True and "centre" in health["sinks"], health
+    return health
 
 
 def test_device_install_finds_the_firmware_in_the_wheel(venv: Venv, vboard: VBoard,
