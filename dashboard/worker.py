@@ -10,8 +10,10 @@ leaves the alarm dispatched (the desk resolves it):
 desk sees it live and re-dispatches.  A re-dispatch assigns afresh; a
 dispatch to the patrol takes the task off the worker's phone.
 
-The button's feedback stays `dispatched` through the worker's steps: the
-device protocol (docs/protocol.md) has no state for accepted or arrived.
+The button's `dispatched` feedback (help on the way) goes when the worker
+accepts, not when the desk dispatches to their phone; it stays `dispatched`
+through the later steps: the device protocol (docs/protocol.md) has no
+state for arrived.
 """
 
 from __future__ import annotations
@@ -123,6 +125,10 @@ def step(session: Session, alarm_id: int, user: User, action: str, *,
     audit = _audit(alarm, user, action, now, outcome if action == "report" else None, note)
     alarm.worker_step, alarm.worker_ms = to, now
     session.add(audit)
+    if to == ACCEPTED:
+        from dashboard.workflow import tell_device  # workflow imports this module
+
+        tell_device(session, alarm, "dispatched", now)
     session.flush()
     return alarm, audit
 

@@ -11,7 +11,9 @@ closed by restore.py, not here.
 
 A dispatch to the grid worker also goes to the phone of the worker account
 of the alarm's grid cell (or of the worker named), worker.py; the worker's
-own steps on it (accept, arrive, report) leave the alarm dispatched.
+own steps on it (accept, arrive, report) leave the alarm dispatched.  The
+device hears `dispatched` when that worker accepts, not at the dispatch
+(a dispatch to the patrol, or to a cell with no worker account: at once).
 
 Every transition runs in one write transaction that locks the alarm row,
 so two operators pressing "acknowledge" at once get one 200 and one 409.
@@ -134,15 +136,22 @@ def apply(session: Session, alarm_id: int, action: str, user: User, *,
     _stamp(alarm, action, now, outcome, to)
     alarm.state = rule.to_state
     session.add(audit)
-    if rule.feedback is not None:
-        ev = session.get(Event, alarm.event_id)
-        assert ev is not None  # alarms.event_id is a foreign key
-        # a flooding fault (flood.py) is the centre's, raised on one of the
-        # device's folded alarms: the device waits for nothing on it
-        if device_waits(ev) and alarm.type == ev.type:
-            session.add(_feedback(alarm, ev, rule.feedback, now))
+    # a dispatch to a worker's phone is not yet help on the way: the
+    # household hears `dispatched` when the worker accepts (worker.step)
+    if rule.feedback is not None and not (action == "dispatch" and alarm.worker is not None):
+        tell_device(session, alarm, rule.feedback, now)
     session.flush()
     return alarm, audit
+
+
+def tell_device(session: Session, alarm: Alarm, kind: str, now: int) -> None:
+    """Queue the `ack` of this kind for the alarm's device, when it waits for one."""
+    ev = session.get(Event, alarm.event_id)
+    assert ev is not None  # alarms.event_id is a foreign key
+    # a flooding fault (flood.py) is the centre's, raised on one of the
+    # device's folded alarms: the device waits for nothing on it
+    if device_waits(ev) and alarm.type == ev.type:
+        session.add(_feedback(alarm, ev, kind, now))
 
 
 def device_waits(ev: Event) -> bool:

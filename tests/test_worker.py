@@ -1,9 +1,10 @@
-"""The grid worker's tasks over the API (issue 19): a dispatch to the grid
-worker goes to the worker account of the alarm's grid cell; the worker sees
-the household's address and contacts, accepts, arrives and reports, each an
-audit row; the device hears `dispatched` only; a task not accepted in time
-is marked overdue by the centre; the grid worker role reaches nothing of the
-desk."""
+"""The grid worker's tasks over the API (issue 19), on SQLite and
+PostgreSQL: a dispatch to the grid worker goes to the worker account of the
+alarm's grid cell; the worker sees the household's address and contacts,
+accepts, arrives and reports, each an audit row; the device hears
+`dispatched` when the worker accepts (a patrol: at the dispatch); a task not
+accepted in time is marked overdue by the centre; the grid worker role
+reaches nothing of the desk."""
 
 from __future__ import annotations
 
@@ -43,9 +44,16 @@ class Client:
         return self.http.get(f"/api/v1{path}")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres").fresh_database())
+    return f"sqlite:///{tmp_path / 'c.db'}"
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}",
+def app(db_url: str) -> Iterator[FastAPI]:
+    app = create_app(Settings(database_url=db_url,
                               gateway_tokens=[TOKEN], worker_accept_s=300,
                               bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}"))
     with app.state.centre.sessions() as s:
@@ -94,12 +102,16 @@ def test_the_cells_worker_gets_the_task_and_works_it_through(app: FastAPI) -> No
     assert (site["address"], site["compound"], site["contacts"][0]["phone"]) == (
         "3号楼 2单元 201", "和平花园", "138-0000-0001")
     assert zhang.post("/worker/tasks/1/arrive").status_code == 409
+    # dispatched to a phone is not yet help on the way: the household hears
+    # `dispatched` when the worker accepts, and nothing for arrive or report
+    assert feedback(app) == ["acknowledged"]
     steps = (("accept", {}, "accepted"), ("arrive", {"note": "到了"}, "arrived"),
              ("report", {"outcome": "false", "note": "误按"}, "reported"))
     for action, body, step in steps:
         r = zhang.post(f"/worker/tasks/1/{action}", **body)
         assert r.status_code == 200, r.text
         assert r.json()["step"] == step
+        assert feedback(app) == ["acknowledged", "dispatched"]
     detail = olga.get("/alarms/1").json()
     assert (detail["alarm"]["state"], detail["alarm"]["worker_step"]) == (
         "dispatched", "reported")
@@ -109,11 +121,14 @@ def test_the_cells_worker_gets_the_task_and_works_it_through(app: FastAPI) -> No
                      ("zhang", "accept", None, "", "zhang"),
                      ("zhang", "arrive", None, "到了", "zhang"),
                      ("zhang", "report", "false", "误按", "zhang")]
-    # the device hears the operator's steps only: the protocol has no accepted/arrived
-    feedback = TestClient(app).get("/api/v1/feedback", headers=AUTH).json()
-    assert [f["type"] for f in feedback] == ["acknowledged", "dispatched"]
     assert olga.post("/alarms/1/resolve").status_code == 200
     assert zhang.get("/worker/tasks").json() == []
+    assert feedback(app) == ["acknowledged", "dispatched", "resolved"]
+
+
+def feedback(app: FastAPI) -> list[str]:
+    """The `ack` types queued for the device, in order."""
+    return [f["type"] for f in TestClient(app).get("/api/v1/feedback", headers=AUTH).json()]
 
 
 def test_a_named_worker_a_patrol_and_no_worker(app: FastAPI) -> None:
@@ -123,9 +138,11 @@ def test_a_named_worker_a_patrol_and_no_worker(app: FastAPI) -> None:
     assert olga.get("/alarms/1").json()["alarm"]["state"] == "verified"
     r = olga.post("/alarms/1/dispatch", to="grid_worker", worker="zhang")
     assert r.json()["alarm"]["worker"] == "zhang"
+    assert feedback(app) == ["acknowledged"]  # not accepted: not yet help on the way
     r = olga.post("/alarms/1/dispatch", to="patrol")
     assert (r.json()["alarm"]["worker"], r.json()["alarm"]["worker_step"]) == (None, None)
     assert Client(app, "zhang").get("/worker/tasks").json() == []
+    assert feedback(app) == ["acknowledged", "dispatched"]  # the patrol: at once
 
 
 def test_the_grid_worker_reaches_nothing_of_the_desk(app: FastAPI) -> None:
@@ -168,4 +185,6 @@ def test_a_task_not_accepted_in_time_is_overdue_then_accepted(app: FastAPI) -> N
         s.commit()
     zhang = Client(app, "zhang")
     assert zhang.get("/worker/tasks").json()[0]["next"] == ["accept"]
+    assert feedback(app) == ["acknowledged"]
     assert zhang.post("/worker/tasks/1/accept").json()["step"] == "accepted"
+    assert feedback(app) == ["acknowledged", "dispatched"]
