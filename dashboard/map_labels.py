@@ -1,7 +1,8 @@
 """Words of the registry import section and the map page, in Simplified
 Chinese and English (the (zh-CN, en) pairs of dashboard/labels.py, kept
 apart as history_labels.py is).  Pages get them as `labels.reg_import` and
-`labels.map` beside labels.py's tables."""
+`labels.map` beside labels.py's tables; the desk its words for an alarm
+opened from the map's link (`linked`)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,21 @@ MAP = {
                 "place yet"),
 }
 
+# the desk opening the alarm of its address (/?alarm=ID), the map's link
+LINKED = {
+    "closed": ("报警 #{id} 已结案（{state}），不在报警台上。",
+               "Alarm #{id} is closed ({state}) and no longer on the desk."),
+    "unknown": ("没有编号为 #{id} 的报警。", "There is no alarm #{id}."),
+    "failed": ("报警 #{id} 未能打开：", "Alarm #{id} could not be opened:"),
+    "record": ("查看其历史档案", "Open its record"),
+}
+
 _TABLES = {"reg_import": IMPORT, "map": MAP}
+
+
+def linked(lang: str) -> dict[str, str]:
+    """The desk's words for an alarm opened from its address."""
+    return labels.for_lang(lang, {"linked": LINKED})["linked"]
 
 
 def page_context(lang: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@
 // boot.sites / each page's `sites`, /api/v1/desk/sites for a device first
 // seen live), waiting time, state, and the operator holding the alarm
 // (claims.py; live from every transition).  Alarms nobody has taken flash.
+// An address /?alarm=ID (the map's popup) opens that alarm's panel.
 // alert.js (sound, title, notifications) and keys.js (keyboard) listen to
 // `changed` (HGDesk.listen).
 "use strict";
@@ -426,11 +427,63 @@
   let waiting = null;
   function open(tr) {
     if (!tr) return;
-    rows.querySelectorAll("tr.selected").forEach(function (s) { s.classList.remove("selected"); });
-    tr.classList.add("selected");
     tr.focus({ preventScroll: true });
-    if (!window.HGPanel) { waiting = tr; return; }
-    window.HGPanel.select(Number(tr.dataset.alarmId));
+    select(Number(tr.dataset.alarmId));
+  }
+
+  // the panel shows this alarm (a row held or not)
+  function select(id) {
+    const said = el("linked");
+    if (said) said.remove();
+    rows.querySelectorAll("tr.selected").forEach(function (s) { s.classList.remove("selected"); });
+    const tr = trs.get(id);
+    if (tr) tr.classList.add("selected");
+    if (!window.HGPanel) { waiting = id; return; }
+    window.HGPanel.select(id);
+  }
+
+  // --- an alarm named in the address (/?alarm=ID: the map's link) ---
+  // opened on its row, or fetched when it is on a page not loaded yet; a
+  // closed or unknown one is said so, with a link to its record
+  function notice(text, link) {
+    const p = el("linked") || document.createElement("p");
+    p.id = "linked";
+    p.setAttribute("role", "alert");
+    p.textContent = text;
+    if (link) {
+      const a = document.createElement("a");
+      a.id = "linked-record";
+      a.href = link;
+      a.textContent = boot.linked.record;
+      p.append(" ", a);
+    }
+    el("detail").prepend(p);
+  }
+
+  async function openLinked() {
+    const asked = new URLSearchParams(location.search).get("alarm");
+    if (asked === null) return;
+    const id = Number(asked);
+    const W = boot.linked;
+    if (!/^[1-9][0-9]{0,15}$/.test(asked)) { notice(R.fill(W.unknown, { id: asked })); return; }
+    const tr = trs.get(id);
+    if (tr) { tr.scrollIntoView({ block: "nearest" }); open(tr); return; }
+    let r;
+    try {
+      r = await fetch(boot.api + "/alarms/" + id, { credentials: "same-origin" });
+    } catch (err) {
+      notice(R.fill(W.failed, { id: id }) + " " + err);
+      return;
+    }
+    if (r.status === 404) { notice(R.fill(W.unknown, { id: id })); return; }
+    if (!r.ok) { notice(R.fill(W.failed, { id: id }) + " HTTP " + r.status); return; }
+    const a = (await r.json()).alarm;
+    if (!OPEN.has(a.state)) {
+      notice(R.fill(W.closed, { id: id, state: L.states[a.state] || a.state }),
+             "/history?record=" + id);
+      return;
+    }
+    select(id);
   }
 
   rows.addEventListener("click", function (e) { open(e.target.closest("tr")); });
@@ -452,9 +505,9 @@
     open: open,
     // panel.js has loaded: open what was clicked before it had
     panelLoaded: function () {
-      const tr = waiting;
+      const id = waiting;
       waiting = null;
-      if (tr && tr.isConnected) open(tr);
+      if (id !== null) select(id);
     },
     rows: function () { return rows; },
     counts: function () { return boot.counts; },
@@ -465,6 +518,7 @@
   };
   boot.alarms.forEach(function (a) { upsert(a, false); });
   footer();
+  openLinked();
   setInterval(tick, 1000);
   setInterval(countSoon, COUNT_EVERY_MS);
   connect();

@@ -1,7 +1,8 @@
 // The history page: the filter form becomes the query string of
 // /api/v1/history/alarms (and of the CSV link, so the export has the same
 // filters); pages go back and forth by the cursors the API hands out; a
-// click on a row shows the alarm's full record (audit trail, notifications).
+// click on a row shows the alarm's full record (audit trail, notifications),
+// as does the address ?record=ID.
 "use strict";
 
 (function () {
@@ -141,6 +142,9 @@
   });
   el("page-first").addEventListener("click", restart);
   el("record-close").addEventListener("click", function () { el("record").hidden = true; });
-  fillForm(new URLSearchParams(location.search));
+  const asked = new URLSearchParams(location.search);
+  fillForm(asked);
   load();
+  // /history?record=ID (the desk's link for a closed alarm) shows its record
+  if (/^[1-9][0-9]{0,15}$/.test(asked.get("record") || "")) record(Number(asked.get("record")));
 })();

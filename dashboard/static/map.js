@@ -111,7 +111,7 @@
       [M.state, states[a.state] || a.state], [M.priority, a.priority],
       [M.received, when.format(new Date(a.created_ms))], [M.device, a.device_id],
       [M.household, a.household], [M.address, a.address],
-    ], [[M.open_alarm, "/", "to-desk"], [M.open_in_history, history, "to-history"]]);
+    ], [[M.open_alarm, "/?alarm=" + a.id, "to-desk"], [M.open_in_history, history, "to-history"]]);
   }
 
   function drawAlarm(a) {

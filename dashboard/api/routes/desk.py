@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard import authaudit, labels
+from dashboard import authaudit, labels, map_labels
 from dashboard.api.auth import ViewerDep, csrf_token, require
 from dashboard.api.deps import SessionDep, SettingsDep
 from dashboard.api.routes.pages import TEMPLATES, lang_of
@@ -157,6 +157,8 @@ def desk(
         "sites": {k: v.model_dump() for k, v in first.sites.items()},
         "muted": sound_off(session, user.username),
         "claim_idle_s": settings.claim_idle_s,
+        # /?alarm=ID opens that alarm (desk.js), the map's link
+        "linked": map_labels.linked(ctx["lang"]),
     }
     ctx.update(boot=boot, user=user, csrf=boot["csrf"])
     return TEMPLATES.TemplateResponse(request, "desk.html", ctx)
