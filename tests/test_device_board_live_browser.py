@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.desk_centre import (  # noqa: F401 - the desk fixtures
@@ -19,11 +18,6 @@ from tests.desk_centre import (  # noqa: F401 - the desk fixtures
 )
 from tests.test_centre_browser import UI_TIMEOUT_MS, log_in
 from tests.test_centre_registry_browser import _status
-
-# the page on one database: what differs by database is the API, tested on
-# both (tests/test_centre_*.py); the full workflow runs on both in
-# test_desk_keyboard_browser.py and test_desk_plans_browser.py
-pytestmark = pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
 
 
 def test_the_board_follows_status_live(desk: DeskCentre, page: Page,  # noqa: F811
