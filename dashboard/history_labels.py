@@ -121,6 +121,13 @@ REPORTS = {
                      "From the dispatch that sent the task to the worker's phone; "
                      "a re-dispatch starts again"),
     "workers_csv": ("导出网格员 CSV", "Export grid workers CSV"),
+    "late": ("超时 受理/核实", "Late ack / verify"),
+    "hazards_short": ("隐患 发现/未整改", "Hazards opened / open"),
+    "rectify_short": ("整改（小时）", "Rectify (h)"),
+    "rows_rule": ("各环节用时为 p50 / p90 秒（样本数）；报警按接报时段和区域计，"
+                  "隐患按发现时段和区域计",
+                  "Times are p50 / p90 s (samples); an alarm counts in the period and place "
+                  "of its receipt, a hazard in those of its opening"),
     "chart_counts": ("各时段报警数（按类型）", "Alarms per period, by type"),
     "chart_false": ("误报率", "False-alarm rate"),
     "error": ("报表生成失败", "Report failed"),

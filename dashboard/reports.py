@@ -21,6 +21,12 @@ Definitions (docs/history-reports.md):
   tasks the centre marked not accepted in time, per worker and in all.
 - colours: each compound's 三色 at the end of each period, by the
   overview's rule (rating_history.py).
+
+Every figure but the colours, the operators' and the workers' is given for
+the whole range (`totals`), per period (`series`), per place (`places`) and
+per period x place (`rows`): an alarm counts in the period and place of its
+receipt (its response times, SLA breaches, and for offline / low_battery
+alarms the device availability), a hazard in those of its opening.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard import history, rating_history
@@ -45,6 +51,8 @@ BUCKETS = ("day", "week", "month")
 GROUPS = ("none", "community", "grid_cell")
 STEPS = ("ack", "verify", "dispatch", "resolve")
 OUTCOMES = ("genuine", "false", "test", "none")
+# the supervision alarms device availability is read from (_devices)
+AVAILABILITY = ("offline", "low_battery")
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def bucket_of(ms: int, bucket: str, zone: ZoneInfo) -> str:
 
 
 class _Tally:
-    """Counts of one period, place or the whole range."""
+    """The figures of one period, place, period x place or the whole range."""
 
     def __init__(self) -> None:
         self.alarms = 0
@@ -94,19 +102,30 @@ class _Tally:
         self.outcomes: Counter[str] = Counter()
         self.ack_late = 0
         self.verify_late = 0
+        self.times: dict[str, list[float]] = {s: [] for s in STEPS}
+        self.availability: list[Alarm] = []  # its offline and low_battery alarms
+        self.hazards: list[Hazard] = []  # opened in it
 
-    def add(self, a: Alarm, ack_late: bool, verify_late: bool) -> None:
+    def add(self, a: Alarm, ack_late: bool, verify_late: bool,
+            times: dict[str, float]) -> None:
         self.alarms += 1
         self.types[a.type] += 1
         self.outcomes[a.outcome or "none"] += 1
         self.ack_late += ack_late
         self.verify_late += verify_late
+        for step, seconds in times.items():
+            self.times[step].append(seconds)
+        if a.type in AVAILABILITY:
+            self.availability.append(a)
 
-    def out(self) -> dict[str, Any]:
+    def out(self, end_ms: int) -> dict[str, Any]:
         return {"alarms": self.alarms, "by_type": dict(sorted(self.types.items())),
                 "by_outcome": {o: self.outcomes[o] for o in OUTCOMES},
                 "false_rate": false_rate(self.outcomes), "ack_late": self.ack_late,
-                "verify_late": self.verify_late}
+                "verify_late": self.verify_late,
+                "timings": {s: spread(v) for s, v in self.times.items()},
+                "hazards": _hazard_counts(self.hazards),
+                "devices": _devices(self.availability, end_ms)}
 
 
 def _late(done_ms: int | None, a: Alarm, sla_s: int, end_ms: int) -> bool:
@@ -129,50 +148,71 @@ def _steps(session: Session, q: Query) -> dict[int, dict[str, tuple[int, str]]]:
     return out
 
 
+class _Tallies:
+    """The whole range's tally and those of its periods, places and period x place."""
+
+    def __init__(self, q: Query) -> None:
+        self.q, self.zone = q, ZoneInfo(q.timezone)
+        self.whole = _Tally()
+        self.series: dict[str, _Tally] = {}
+        self.rows: dict[tuple[str, str], _Tally] = {}
+        self.places: dict[str, _Tally] = {}
+
+    def of(self, ms: int, where: dict[str, str]) -> tuple[_Tally, ...]:
+        """The tallies a thing that happened at `ms` at this place counts in."""
+        period = bucket_of(ms, self.q.bucket, self.zone)
+        place = "" if self.q.by == "none" else where.get(self.q.by, "")
+        return (self.whole, self.series.setdefault(period, _Tally()),
+                self.rows.setdefault((period, place), _Tally()),
+                self.places.setdefault(place, _Tally()))
+
+    def out(self, end_ms: int) -> dict[str, Any]:
+        return {
+            "totals": self.whole.out(end_ms),
+            "series": [{"bucket": b, **t.out(end_ms)} for b, t in sorted(self.series.items())],
+            "rows": [{"bucket": b, "place": p, **t.out(end_ms)}
+                     for (b, p), t in sorted(self.rows.items())],
+            "places": [{"place": p, **t.out(end_ms)} for p, t in sorted(self.places.items())],
+        }
+
+
 def report(session: Session, q: Query, now_ms: int) -> dict[str, Any]:
-    zone = ZoneInfo(q.timezone)
     alarms = list(session.scalars(
         select(Alarm).where(Alarm.created_ms >= q.since_ms, Alarm.created_ms < q.until_ms)
         .order_by(Alarm.created_ms, Alarm.id)))
-    places = history.places_of(session, {a.device_id for a in alarms})
+    hazards = _opened_hazards(session, q)
+    places = history.places_of(session, {a.device_id for a in alarms}
+                               | {h.device_id for h in hazards})
     steps = _steps(session, q)
     end = min(now_ms, q.until_ms)
-    whole = _Tally()
-    series: dict[str, _Tally] = {}
-    rows: dict[tuple[str, str], _Tally] = {}
-    per_place: dict[str, _Tally] = {}
-    times: dict[str, list[float]] = {s: [] for s in STEPS}
+    tallies = _Tallies(q)
     by_operator: dict[str, dict[str, list[float]]] = {}
     for a in alarms:
-        mine = steps.get(a.id, {})
         ack_late = _late(a.acked_ms, a, q.ack_sla_s, end)
         verify_late = _late(a.verified_ms, a, q.verify_sla_s, end)
-        period = bucket_of(a.created_ms, q.bucket, zone)
-        place = "" if q.by == "none" else places.get(a.device_id, {}).get(q.by, "")
-        for tally in (whole, series.setdefault(period, _Tally()),
-                      rows.setdefault((period, place), _Tally()),
-                      per_place.setdefault(place, _Tally())):
-            tally.add(a, ack_late, verify_late)
-        for step, (at, who) in mine.items():
-            if step not in times or who == SYSTEM_USER:
+        times: dict[str, float] = {}
+        for step, (at, who) in steps.get(a.id, {}).items():
+            if step not in STEPS or who == SYSTEM_USER:
                 continue
-            seconds = (at - a.created_ms) / 1000
-            times[step].append(seconds)
-            by_operator.setdefault(who, {s: [] for s in STEPS})[step].append(seconds)
+            times[step] = (at - a.created_ms) / 1000
+            by_operator.setdefault(who, {s: [] for s in STEPS})[step].append(times[step])
+        for tally in tallies.of(a.created_ms, places.get(a.device_id, {})):
+            tally.add(a, ack_late, verify_late, times)
+    for h in hazards:
+        for tally in tallies.of(h.opened_ms, places.get(h.device_id, {})):
+            tally.hazards.append(h)
+    figures = tallies.out(end)
     return {
         "since_ms": q.since_ms, "until_ms": q.until_ms, "bucket": q.bucket, "by": q.by,
         "timezone": q.timezone, "generated_ms": now_ms,
         "sla": {"ack_s": q.ack_sla_s, "verify_s": q.verify_sla_s},
-        "totals": whole.out(),
-        "series": [{"bucket": b, **t.out()} for b, t in sorted(series.items())],
-        "rows": [{"bucket": b, "place": p, **t.out()} for (b, p), t in sorted(rows.items())],
-        "places": [{"place": p, **t.out()} for p, t in sorted(per_place.items())],
-        "timings": {s: spread(v) for s, v in times.items()},
+        **figures,
+        "timings": figures["totals"]["timings"],
         "operators": [{"operator": who, **{s: spread(v) for s, v in t.items()}}
                       for who, t in sorted(by_operator.items())],
         "workers": worker_figures(session, q),
-        "hazards": _hazards(session, q),
-        "devices": _devices(alarms, end),
+        "hazards": {**figures["totals"]["hazards"], "open_now": _open_hazards(session)},
+        "devices": figures["totals"]["devices"],
         "colour_rule": {"window_days": q.rating.window_days, "yellow": q.rating.yellow,
                         "red": q.rating.red},
         "colours": colour_history(session, q, now_ms),
@@ -228,14 +268,24 @@ def worker_figures(session: Session, q: Query) -> dict[str, Any]:
                           for w, t in sorted(per.items())]}
 
 
-def _hazards(session: Session, q: Query) -> dict[str, Any]:
-    opened = list(session.scalars(select(Hazard).where(
-        Hazard.opened_ms >= q.since_ms, Hazard.opened_ms < q.until_ms)))
+def _opened_hazards(session: Session, q: Query) -> list[Hazard]:
+    return list(session.scalars(select(Hazard).where(
+        Hazard.opened_ms >= q.since_ms, Hazard.opened_ms < q.until_ms).order_by(Hazard.id)))
+
+
+def _open_hazards(session: Session) -> int:
+    """Hazards open now, whenever they were opened."""
+    return int(session.scalar(select(func.count(Hazard.id)).where(Hazard.state == "open"))
+               or 0)
+
+
+def _hazard_counts(opened: list[Hazard]) -> dict[str, Any]:
+    """Of the hazards opened: how many, how many rectified since, how many
+    still open, and the hours from opening to rectification."""
     hours = [(h.rectified_ms - h.opened_ms) / 3_600_000 for h in opened
              if h.rectified_ms is not None]
-    open_now = len(list(session.scalars(select(Hazard.id).where(Hazard.state == "open"))))
-    return {"opened": len(opened), "rectified": len(hours), "open_now": open_now,
-            "rectify_hours": spread(hours)}
+    return {"opened": len(opened), "rectified": len(hours),
+            "still_open": sum(h.state == "open" for h in opened), "rectify_hours": spread(hours)}
 
 
 def _devices(alarms: list[Alarm], end_ms: int) -> dict[str, Any]:

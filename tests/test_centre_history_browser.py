@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import httpx
@@ -127,6 +128,11 @@ def test_reports_page_shows_the_figures_and_draws_the_charts(
     expect(page.locator('#places tr[data-place=""] td.alarms')).to_have_text("54")
     expect(page.locator('#operators tr[data-operator="admin"]')).to_have_count(1)
     expect(page.locator('#timings tr[data-step="ack"] td.num').first).to_have_text("1")
+    # the period x place table has the times, breaches, hazards and devices too
+    acked = page.locator("#rows tr", has=page.locator("td.ack", has_text="(1)"))
+    expect(acked).to_have_count(1)
+    expect(acked.locator("td.late")).to_have_text(re.compile(r"^\d+ / \d+$"))
+    expect(acked.locator("td.hazards")).to_have_text(re.compile(r"^\d+ / \d+$"))
     # Chart.js (served from /static/vendor, under the CSP) drew both charts
     for canvas in ("#chart-counts", "#chart-false"):
         page.wait_for_function(

@@ -14,6 +14,8 @@ with known outcomes and step times, two hazards, one offline spell.
 
 (seconds from receipt; ! = later than the SLA of 30 s / 90 s)
 
+Every figure is checked in all, per day and per place, and per day x place.
+
 The three-colour rule is set to a 3-day window, yellow at 1 confirmed
 incident, red at 2: d1's household (社区A/小区1) has genuine alarms verified
 on day 0 and day 2, d2's (社区B/小区2) none."""
@@ -163,7 +165,8 @@ def test_percentiles_are_nearest_rank() -> None:
 
 def test_counts_rates_and_times_match_the_known_answers(client: TestClient) -> None:
     rep = _get(client, RANGE)
-    assert rep["totals"] == {
+    counts = ("alarms", "by_type", "by_outcome", "false_rate", "ack_late", "verify_late")
+    assert {k: rep["totals"][k] for k in counts} == {
         "alarms": 8,
         "by_type": {"fire": 4, "low_battery": 1, "medical": 1, "offline": 1, "panic": 1},
         "by_outcome": {"genuine": 2, "false": 2, "test": 1, "none": 3},
@@ -184,11 +187,66 @@ def test_counts_rates_and_times_match_the_known_answers(client: TestClient) -> N
     assert ops[ADMIN]["ack"] == {"n": 2, "p50": 5, "p90": 40}
     assert ops[ADMIN]["dispatch"] == {"n": 0, "p50": None, "p90": None}
     assert ops[ADMIN]["resolve"] == {"n": 3, "p50": 500, "p90": 2000}
-    assert rep["hazards"] == {"opened": 2, "rectified": 1, "open_now": 1,
+    assert rep["hazards"] == {"opened": 2, "rectified": 1, "still_open": 1, "open_now": 1,
                               "rectify_hours": {"n": 1, "p50": 10, "p90": 10}}
     assert rep["devices"] == {"offline_alarms": 1, "offline_devices": 1, "offline_hours": 2.0,
                               "low_battery_alarms": 1, "low_battery_devices": 1}
     assert rep["sla"] == {"ack_s": 30, "verify_s": 90}
+    totals = rep["totals"]
+    assert (totals["timings"], totals["devices"]) == (rep["timings"], rep["devices"])
+    assert totals["hazards"] == {"opened": 2, "rectified": 1, "still_open": 1,
+                                 "rectify_hours": {"n": 1, "p50": 10, "p90": 10}}
+
+
+def _spread(n: int, p50: float | None = None, p90: float | None = None) -> dict[str, Any]:
+    return {"n": n, "p50": p50, "p90": p90}
+
+
+NO_HAZARD = {"opened": 0, "rectified": 0, "still_open": 0, "rectify_hours": _spread(0)}
+AVAILABLE = {"offline_alarms": 0, "offline_devices": 0, "offline_hours": 0,
+             "low_battery_alarms": 0, "low_battery_devices": 0}
+# per day x community: (ack, verify, dispatch, resolve) times, (ack_late,
+# verify_late), hazards opened in it, device availability
+PER_DAY_AND_COMMUNITY = {
+    ("2026-03-02", "社区A"): ((_spread(2, 10, 20), _spread(2, 40, 60), _spread(1, 100, 100),
+                             _spread(2, 300, 1000)), (0, 0), NO_HAZARD, AVAILABLE),
+    ("2026-03-02", "社区B"): ((_spread(1, 40, 40), _spread(1, 100, 100), _spread(0),
+                             _spread(1, 500, 500)), (1, 1), NO_HAZARD, AVAILABLE),
+    ("2026-03-03", ""): ((_spread(0), _spread(0), _spread(0), _spread(0)), (1, 1), NO_HAZARD,
+                         AVAILABLE),
+    ("2026-03-03", "社区B"): ((_spread(1, 5, 5), _spread(1, 30, 30), _spread(0),
+                             _spread(1, 200, 200)), (0, 0), NO_HAZARD, AVAILABLE),
+    ("2026-03-04", "社区A"): ((_spread(2, 15, 30), _spread(1, 90, 90), _spread(1, 150, 150),
+                             _spread(1, 2000, 2000)), (0, 1),
+                            {"opened": 2, "rectified": 1, "still_open": 1,
+                             "rectify_hours": _spread(1, 10, 10)},
+                            {**AVAILABLE, "low_battery_alarms": 1, "low_battery_devices": 1}),
+    # the offline spell closed by the system: in no resolve time
+    ("2026-03-04", "社区B"): ((_spread(0), _spread(0), _spread(0), _spread(0)), (0, 0),
+                            NO_HAZARD, {**AVAILABLE, "offline_alarms": 1, "offline_devices": 1,
+                                        "offline_hours": 2.0}),
+}
+
+
+def test_times_breaches_hazards_and_devices_per_period_and_place(client: TestClient) -> None:
+    rep = _get(client, RANGE + "&by=community")
+    got = {(r["bucket"], r["place"]): (
+        tuple(r["timings"][s] for s in ("ack", "verify", "dispatch", "resolve")),
+        (r["ack_late"], r["verify_late"]), r["hazards"], r["devices"]) for r in rep["rows"]}
+    assert got == PER_DAY_AND_COMMUNITY
+    # per place over the range, and per period over all places
+    places = {p["place"]: p for p in rep["places"]}
+    assert places["社区A"]["timings"]["ack"] == _spread(4, 15, 30)
+    assert places["社区A"]["hazards"]["opened"] == 2
+    assert places["社区B"]["devices"]["offline_hours"] == 2.0
+    days = {d["bucket"]: d for d in rep["series"]}
+    assert days["2026-03-02"]["timings"]["resolve"] == _spread(3, 500, 1000)
+    assert days["2026-03-04"]["hazards"]["still_open"] == 1
+    week = _get(client, RANGE + "&bucket=week&by=grid_cell")["rows"]
+    assert [(r["bucket"], r["place"], r["timings"]["ack"], r["hazards"]["opened"])
+            for r in week] == [("2026-03-02", "", _spread(0), 0),
+                               ("2026-03-02", "G1", _spread(4, 15, 30), 2),
+                               ("2026-03-02", "G2", _spread(2, 5, 40), 0)]
 
 
 def test_grid_worker_figures(client: TestClient) -> None:
@@ -240,6 +298,16 @@ def test_csv_has_the_period_by_place_table(client: TestClient) -> None:
             first["false_rate"], first["fire"], first["medical"]) == (
         "2026-03-02", "G1", "2", "1", "0.5000", "1", "1")
     assert sum(int(x["alarms"]) for x in rows) == 8
+    assert (first["ack_n"], first["ack_p50_s"], first["ack_p90_s"], first["dispatch_n"],
+            first["resolve_p90_s"], first["hazards_opened"], first["rectify_p50_h"]) == (
+        "2", "10.0", "20.0", "1", "1000.0", "0", "")
+    last = rows[-1]
+    assert (last["bucket"], last["place"], last["offline_alarms"], last["offline_hours"],
+            last["resolve_n"]) == ("2026-03-04", "G2", "1", "2.0", "0")
+    hazards = rows[-2]
+    assert (hazards["place"], hazards["hazards_opened"], hazards["hazards_rectified"],
+            hazards["hazards_still_open"], hazards["rectify_p50_h"],
+            hazards["low_battery_alarms"]) == ("G1", "2", "1", "1", "10.0", "1")
 
 
 def test_bad_ranges_are_refused(client: TestClient) -> None:

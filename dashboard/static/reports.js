@@ -110,9 +110,20 @@
         node("td", pct(p.false_rate), "num"), node("td", String(p.ack_late), "num"),
         node("td", String(p.verify_late), "num")], { place: p.place });
     }));
+    // each period x place with all its figures, one compact row
     el("rows").replaceChildren(...rep.rows.map(function (r) {
+      const t = r.timings, h = r.hazards, d = r.devices;
       return tr([r.bucket, place(r.place), node("td", String(r.alarms), "num"),
-        outcomes(r.by_outcome), node("td", pct(r.false_rate), "num")]);
+        outcomes(r.by_outcome), node("td", pct(r.false_rate), "num"),
+        node("td", spread(t.ack), "num ack"), node("td", spread(t.verify), "num verify"),
+        node("td", spread(t.dispatch), "num dispatch"),
+        node("td", spread(t.resolve), "num resolve"),
+        node("td", r.ack_late + " / " + r.verify_late, "num late"),
+        node("td", h.opened + " / " + h.still_open, "num hazards"),
+        node("td", spread(h.rectify_hours), "num rectify"),
+        node("td", num(d.offline_hours), "num offline"),
+        node("td", String(d.low_battery_alarms), "num low-battery")],
+        { bucket: r.bucket, place: r.place });
     }));
     const h = rep.hazards;
     pairs(el("hazards"), [["hz-opened", P.hazards_opened, h.opened],

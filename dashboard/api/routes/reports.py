@@ -66,23 +66,44 @@ def get_report(session: SessionDep, _user: ViewerDep, q: QueryDep) -> dict[str, 
     return reports.report(session, q, _now_ms())
 
 
+HAZARD_COLUMNS = ("opened", "rectified", "still_open")
+DEVICE_COLUMNS = ("offline_alarms", "offline_devices", "offline_hours", "low_battery_alarms",
+                  "low_battery_devices")
+
+
+def _spread_cells(s: dict[str, Any]) -> list[Any]:
+    return [s["n"], _decimal(s["p50"]), _decimal(s["p90"])]
+
+
 def report_csv(rep: dict[str, Any]) -> str:
+    """One row per period x place: counts, response times (n, p50, p90 in
+    seconds), SLA breaches, hazards opened (rectification hours) and device
+    availability, then the count of each alarm type."""
     types = list(ALARM_TYPES)
     buf = io.StringIO()
     out = csv.writer(buf)
     out.writerow(["bucket", "place", "alarms", *reports.OUTCOMES, "false_rate", "ack_late",
-                  "verify_late", *types])
+                  "verify_late",
+                  *(f"{s}_{k}" for s in reports.STEPS for k in ("n", "p50_s", "p90_s")),
+                  *(f"hazards_{k}" for k in HAZARD_COLUMNS),
+                  "rectify_n", "rectify_p50_h", "rectify_p90_h", *DEVICE_COLUMNS, *types])
     for r in rep["rows"]:
         rate = "" if r["false_rate"] is None else f"{r['false_rate']:.4f}"
         out.writerow([r["bucket"], csv_cell(r["place"]), r["alarms"],
                       *(r["by_outcome"][o] for o in reports.OUTCOMES), rate, r["ack_late"],
-                      r["verify_late"], *(r["by_type"].get(t, 0) for t in types)])
+                      r["verify_late"],
+                      *(v for s in reports.STEPS for v in _spread_cells(r["timings"][s])),
+                      *(r["hazards"][k] for k in HAZARD_COLUMNS),
+                      *_spread_cells(r["hazards"]["rectify_hours"]),
+                      *(r["devices"][k] for k in DEVICE_COLUMNS),
+                      *(r["by_type"].get(t, 0) for t in types)])
     return buf.getvalue()
 
 
 @router.get("/reports.csv", response_class=Response)
 def get_report_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Response:
-    """The report's period × place table as CSV (UTF-8 with BOM)."""
+    """The report's period × place table as CSV (UTF-8 with BOM): counts,
+    response times, SLA breaches, hazards and device availability per row."""
     body = "\ufeff" + report_csv(reports.report(session, q, _now_ms()))
     return Response(body.encode(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="homeguard-report.csv"'})
@@ -107,7 +128,8 @@ def get_colours_csv(session: SessionDep, _user: ViewerDep, q: QueryDep) -> Respo
         "Content-Disposition": 'attachment; filename="homeguard-colours.csv"'})
 
 
-def _seconds(x: float | None) -> str:
+def _decimal(x: float | None) -> str:
+    """A time (seconds, hours) in a CSV cell: one decimal, empty when none."""
     return "" if x is None else f"{x:.1f}"
 
 
@@ -119,8 +141,7 @@ def workers_csv(workers: dict[str, Any]) -> str:
                               for k in ("n", "p50_s", "p90_s")), "overdue"])
     for w in [{"worker": "", **workers}, *workers["by_worker"]]:
         out.writerow([csv_cell(w["worker"]),
-                      *(v for s in reports.WORKER_STEPS for v in (
-                          w[s]["n"], _seconds(w[s]["p50"]), _seconds(w[s]["p90"]))),
+                      *(v for s in reports.WORKER_STEPS for v in _spread_cells(w[s])),
                       w["overdue"]])
     return buf.getvalue()
 
