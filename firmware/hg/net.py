@@ -14,12 +14,12 @@ import select
 try:
     from time import ticks_diff, ticks_ms
 except ImportError:  # CPython
-    from time import monotonic
+    from time import monotonic  # type: ignore[attr-defined]
 
     def ticks_ms():
         return int(monotonic() * 1000)
 
-    def ticks_diff(a, b):
+    def ticks_diff(a, b):  # type: ignore[no-redef]
         return a - b
 
 # connect in progress, or EAGAIN (Linux 11, BSD 35); lwIP's EINPROGRESS is 119
