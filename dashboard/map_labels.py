@@ -12,12 +12,14 @@ from dashboard import labels
 
 IMPORT = {
     "title": ("批量导入", "Import from a file"),
-    "help": ("一个 CSV 文件可同时包含网格、住户、联系人和设备（kind 列区分），"
-             "先检查，无误后再导入；有任何错误则什么都不写入。列说明见 docs/registry-import.md。",
-             "One CSV file may hold grid cells, households, contacts and devices (the kind "
-             "column says which). Check it first, then import; with any problem nothing is "
-             "written. The columns are described in docs/registry-import.md."),
-    "file": ("CSV 文件", "CSV file"),
+    "help": ("一个 CSV 文件或 Excel 工作簿（.xlsx，读第一个工作表）可同时包含网格、住户、"
+             "联系人和设备（kind 列区分），先检查，无误后再导入；有任何错误则什么都不写入。"
+             "列说明见 docs/registry-import.md。",
+             "One CSV file or Excel workbook (.xlsx, its first sheet) may hold grid cells, "
+             "households, contacts and devices (the kind column says which). Check it "
+             "first, then import; with any problem nothing is written. The columns are "
+             "described in docs/registry-import.md."),
+    "file": ("CSV 或 Excel 文件", "CSV or Excel file"),
     "check": ("检查文件", "Check file"),
     "confirm": ("确认导入", "Import now"),
     "checking": ("正在检查……", "Checking…"),

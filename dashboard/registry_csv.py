@@ -1,6 +1,7 @@
-"""Reading a registry import file (docs/registry-import.md): CSV bytes ->
-rows, each a validated registry model with its spreadsheet row number, and
-a list of problems (row, column, what is wrong).
+"""Reading a registry import file (docs/registry-import.md): CSV bytes, or
+an .xlsx workbook's first sheet (registry_xlsx.py) -> rows, each a
+validated registry model with its spreadsheet row number, and a list of
+problems (row, column, what is wrong).
 
 One file holds every kind of entry: the `kind` column says which
 (grid_cell, household, contact, device) and a row fills only its kind's
@@ -14,11 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from dashboard import registry_xlsx
 from dashboard.registry_schemas import ContactIn, DeviceCreate, GridCellCreate, HouseholdCreate
 
 MAX_BYTES = 5_000_000
@@ -74,7 +77,8 @@ class Row:
 class Parsed:
     rows: list[Row]
     problems: list[Problem]
-    encoding: str
+    encoding: str  # "xlsx" for a workbook
+    sheet: str = ""  # the worksheet read, for a workbook
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -87,29 +91,46 @@ def decode(data: bytes) -> tuple[str, str]:
     raise ValueError("the file is neither UTF-8 nor GB18030 text: save it as CSV (UTF-8)")
 
 
-def parse(data: bytes) -> Parsed:
-    """Every row of the file, validated alone; problems of all rows at once."""
+def parse(data: bytes, media_type: str = "", name: str = "") -> Parsed:
+    """Every row of the file, validated alone; problems of all rows at once.
+    A workbook is told by its first bytes, else by the media type or name
+    the sender gave (so a file named .xlsx that is not one says so)."""
+    if registry_xlsx.is_workbook(data, media_type, name):
+        try:
+            sheet = registry_xlsx.read(data, MAX_ROWS)
+        except registry_xlsx.WorkbookError as exc:
+            return Parsed([], [Problem(row=0, column="", message=str(exc))], "xlsx")
+        return check(iter(sheet.rows), "xlsx", sheet.refused, sheet.title)
     try:
         text, encoding = decode(data)
     except ValueError as exc:
         return Parsed([], [Problem(row=0, column="", message=str(exc))], "")
-    records = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in next(records, [])]
+    return check(enumerate(csv.reader(io.StringIO(text, newline="")), start=1), encoding)
+
+
+def check(records: Iterator[tuple[int, list[str]]], encoding: str,
+          refused: Mapping[int, dict[int, str]] | None = None, sheet: str = "") -> Parsed:
+    """The rows below the first record (the header), each numbered as the
+    spreadsheet shows it; `refused`, row -> {column index: why}, are cells
+    the reader could not take as text."""
+    refused = refused or {}
+    header = [h.strip().lower() for h in next(records, (1, []))[1]]
     problems = _header_problems(header)
     if problems:
-        return Parsed([], problems, encoding)
+        return Parsed([], problems, encoding, sheet)
     rows: list[Row] = []
-    for number, cells in enumerate(records, start=2):
+    for number, cells in records:
         if number - 1 > MAX_ROWS:
             problems.append(Problem(row=number, column="",
                                     message=f"more than {MAX_ROWS} rows: split the file"))
             break
-        row = _row(number, header, cells, problems)
+        bad = {header[i]: why for i, why in refused.get(number, {}).items() if i < len(header)}
+        row = _row(number, header, cells, bad, problems)
         if row is not None:
             rows.append(row)
     if not rows and not problems:
         problems.append(Problem(row=0, column="", message="no rows below the header"))
-    return Parsed(rows, problems, encoding)
+    return Parsed(rows, problems, encoding, sheet)
 
 
 def _header_problems(header: list[str]) -> list[Problem]:
@@ -125,7 +146,7 @@ def _header_problems(header: list[str]) -> list[Problem]:
     return out
 
 
-def _row(number: int, header: list[str], cells: list[str],
+def _row(number: int, header: list[str], cells: list[str], bad: dict[str, str],
          problems: list[Problem]) -> Row | None:
     """The row's model, or None (a blank or comment row, or problems added)."""
     at = header.index("kind")
@@ -139,13 +160,18 @@ def _row(number: int, header: list[str], cells: list[str],
     kind = values.pop("kind", "")
     if not kind and not values:
         return None  # a blank line
+    if "kind" in bad:
+        problems.append(Problem(row=number, column="kind", message=bad["kind"]))
+        return None
     if kind not in KIND_COLUMNS:
         problems.append(Problem(row=number, column="kind", message=f"{kind!r} is not one of "
                                 f"{', '.join(KIND_COLUMNS)}"))
         return None
     found = [Problem(row=number, column=c, message=f"not a column of a {kind} row (leave it "
                      "empty)") for c in values if c not in KIND_COLUMNS[kind]]
-    fields: dict[str, Any] = dict(values)
+    found += [Problem(row=number, column=c, message=why) for c, why in bad.items()
+              if c in KIND_COLUMNS[kind]]
+    fields: dict[str, Any] = {c: v for c, v in values.items() if c not in bad}
     found += _convert(number, fields)
     if not found:
         try:

@@ -1,10 +1,11 @@
 """Importing a whole registry file (docs/registry-import.md): grid cells,
 households, their contacts and devices, all or nothing.
 
-`run(session, data, dry_run)` reads the file (registry_csv.py), checks the
-rows against each other and the registry (codes named twice, a household's
-grid cell, a contact's or device's household, contacts per household), then
-writes every row through the registry's own functions in the caller's
+`import_file` reads the file (registry_csv.py: CSV, or an .xlsx
+workbook's first sheet) before it takes the store's write lock; `run`
+checks the rows against each other and the registry (codes named twice, a
+household's grid cell, a contact's or device's household, contacts per
+household), then writes every row through the registry's own functions in the caller's
 transaction.  Any problem, or a dry run, and the caller rolls the
 transaction back: a file is imported whole or not at all.  An entry whose
 code exists is updated to the row (the file is the truth for it); a
@@ -59,7 +60,10 @@ class Report(BaseModel):
     ok: bool
     dry_run: bool
     written: bool = Field(description="true only when the rows are in the store now")
-    encoding: str
+    encoding: str = Field(description="how the file was read: utf-8-sig, utf-8 or gb18030 "
+                          "for CSV, xlsx for a workbook")
+    sheet: str = Field("", description="the worksheet read (a workbook's first); empty for "
+                       "CSV")
     rows: int
     counts: dict[str, Count]
     entries: list[Entry]
@@ -67,13 +71,16 @@ class Report(BaseModel):
 
 
 def import_file(session: Session, data: bytes, dry_run: bool, actor: str,
-                address: str = "") -> Report:
+                address: str = "", media_type: str = "", name: str = "") -> Report:
     """Import (or try, dry_run) the file in one transaction holding the write
-    lock; committed, with an auth audit row, only when every row was good."""
+    lock; committed, with an auth audit row, only when every row was good.
+    media_type and name, as the sender gave them, tell a workbook that is
+    not one (registry_csv.parse)."""
+    parsed = parse(data, media_type, name)  # a large workbook takes seconds: not under the lock
     session.commit()  # end any read: the import begins holding the lock
     begin_write(session)
     try:
-        report = run(session, data, dry_run)
+        report = run(session, parsed, dry_run)
         if report.written:
             authaudit.record(session, authaudit.Action.REGISTRY_IMPORTED, "registry", actor,
                              address, summary(report))
@@ -92,10 +99,9 @@ def summary(report: Report) -> str:
                      for name, c in report.counts.items())
 
 
-def run(session: Session, data: bytes, dry_run: bool) -> Report:
-    """Check and write the file in the session's transaction.  The caller
-    commits when the report is ok and not a dry run, else rolls back."""
-    parsed = parse(data)
+def run(session: Session, parsed: Parsed, dry_run: bool) -> Report:
+    """Check and write the file's rows in the session's transaction.  The
+    caller commits when the report is ok and not a dry run, else rolls back."""
     errors = parsed.problems + cross_check(session, parsed.rows)
     entries: list[Entry] = []
     if not errors:
@@ -114,7 +120,7 @@ def _report(parsed: Parsed, errors: list[Problem], entries: list[Entry],
         setattr(count, e.action, getattr(count, e.action) + 1)
     errors.sort(key=lambda p: (p.row, p.column))
     return Report(ok=not errors, dry_run=dry_run, written=not errors and not dry_run,
-                  encoding=parsed.encoding, rows=len(parsed.rows),
+                  encoding=parsed.encoding, sheet=parsed.sheet, rows=len(parsed.rows),
                   counts=counts if not errors else {n: Count() for n in PLURAL.values()},
                   entries=entries if not errors else [], errors=errors)
 

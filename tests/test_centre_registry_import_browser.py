@@ -1,9 +1,13 @@
 """The registry page's import section in headless Chromium against the real
-`homeguard centre` on SQLite and PostgreSQL: a file with problems shows each (row, column, what) and
-writes nothing; the documented example checks, then imports."""
+`homeguard centre` on SQLite and PostgreSQL: a CSV file and an Excel
+workbook with problems show each (row as the sheet numbers it, column,
+what) and write nothing, a file named .xlsx that is not one is refused
+whole; the documented example workbook checks, then imports.  One test,
+so one centre per database."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -17,12 +21,7 @@ from tests.test_centre_browser import (  # noqa: F401 - _no_centre_env
     _no_centre_env,
     log_in,
 )
-from tests.test_centre_registry_import import EXAMPLE, csv_of
-
-# the page on one database: what differs by database is the API, tested on
-# both (tests/test_centre_*.py); the full workflow runs on both in
-# test_desk_keyboard_browser.py and test_desk_plans_browser.py
-pytestmark = pytest.mark.parametrize("bare_centre", ["sqlite"], indirect=True)
+from tests.test_centre_registry_import import EXAMPLE_XLSX, XLSX, csv_of, workbook
 
 
 @pytest.fixture
@@ -32,38 +31,58 @@ def centre(bare_centre: DeskCentre) -> DeskCentre:  # noqa: F811
 
 
 def _choose(page: Page, name: str, data: bytes) -> None:
-    page.set_input_files("#import-file", files=[{"name": name, "mimeType": "text/csv",
+    media_type = XLSX if name.endswith(".xlsx") else "text/csv"
+    page.set_input_files("#import-file", files=[{"name": name, "mimeType": media_type,
                                                  "buffer": data}])
 
 
-def test_import_a_file_with_problems_then_a_good_one(
+def _check_fails(page: Page, name: str, data: bytes, problems: int) -> None:
+    _choose(page, name, data)
+    page.click("#import-check")
+    expect(page.locator("#import-report")).to_have_attribute("data-state", "failed",
+                                                             timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#import-summary")).to_contain_text(
+        f"{problems} problems found: nothing was imported")
+    expect(page.locator("#import-errors tbody tr")).to_have_count(problems)
+    expect(page.locator("#import-confirm")).to_be_hidden()
+
+
+def test_import_files_with_problems_then_a_good_workbook(
     centre: CentreProc, page: Page, artifacts_dir: Path  # noqa: F811
 ) -> None:
     log_in(page, centre.url)
     page.context.add_cookies([{"name": labels.COOKIE, "value": "en", "url": centre.url}])
     page.goto(centre.url + "/registry")
-    report = page.locator("#import-report")
+    errors = page.locator("#import-errors tbody tr")
     bad = csv_of({"kind": "grid_cell", "code": "G-01", "name": "一网格", "community": "幸福里社区"},
                  {"kind": "household", "code": "H-0001", "address": "幸福路 8 号",
                   "community": "幸福里社区", "grid_cell": "G-01", "latitude": "95",
                   "longitude": "121.47"},
                  {"kind": "device", "device_id": "hg-b-0001", "type": "bell"})
-    _choose(page, "bad.csv", bad)
-    page.click("#import-check")
-    expect(report).to_have_attribute("data-state", "failed", timeout=UI_TIMEOUT_MS)
-    expect(page.locator("#import-summary")).to_contain_text("2 problems found: nothing was "
-                                                           "imported")
-    errors = page.locator("#import-errors tbody tr")
-    expect(errors).to_have_count(2)
+    _check_fails(page, "bad.csv", bad, 2)
     expect(errors.nth(0).locator("td")).to_have_text(
         ["3", "latitude", "Input should be less than or equal to 90"])
     expect(errors.nth(1).locator("td").nth(1)).to_have_text("type")
-    expect(page.locator("#import-confirm")).to_be_hidden()
+
+    # a workbook: rows as the sheet numbers them (row 3 is empty)
+    sheet = workbook(["kind", "code", "name", "community", "address", "latitude", "longitude"],
+                     ["grid_cell", "G-01", "一网格", "幸福里社区"], [],
+                     ["household", datetime.date(2026, 3, 2), None, "幸福里社区", "幸福路 8 号"],
+                     ["household", "H-0002", None, "幸福里社区", "幸福路 9 号", 95, 121.47])
+    _check_fails(page, "community.xlsx", sheet, 2)
+    expect(errors.nth(0).locator("td").nth(0)).to_have_text("4")
+    expect(errors.nth(0).locator("td").nth(2)).to_contain_text("a date or time cell (2026-03-02)")
+    expect(errors.nth(1).locator("td")).to_have_text(
+        ["5", "latitude", "Input should be less than or equal to 90"])
     page.screenshot(path=str(artifacts_dir / "registry-import-problems.png"), full_page=True)
+    _check_fails(page, "renamed.xlsx", bad, 1)  # CSV called .xlsx: the file as a whole
+    expect(errors.nth(0).locator("td").nth(0)).to_have_text("whole file")
+    expect(errors.nth(0).locator("td").nth(2)).to_contain_text("not an .xlsx workbook")
     c = centre.client()
     assert c.get("/api/v1/registry/grid-cells").json() == []  # G-01 was good, yet not written
 
-    _choose(page, "community.csv", EXAMPLE.read_bytes())
+    report = page.locator("#import-report")
+    _choose(page, "community.xlsx", EXAMPLE_XLSX.read_bytes())
     page.click("#import-check")
     expect(report).to_have_attribute("data-state", "checked", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#import-summary")).to_have_text(

@@ -99,6 +99,10 @@ TOKEN = "fuzz-gateway-token-0123"
 _CENTRE_DIR = Path(tempfile.mkdtemp(prefix="hg-fuzz-centre-"))
 APP = create_app(Settings(database_url=f"sqlite:///{_CENTRE_DIR / 'centre.db'}",
                           gateway_tokens=[TOKEN]))
+# the registry import's body may be an .xlsx workbook: bytes, as octet-stream's
+schemathesis.serializer.alias(
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/octet-stream")
 SCHEMA = schemathesis.openapi.from_dict(APP.openapi())
 SCHEMA.app = APP
 

@@ -1,4 +1,5 @@
-// The registry page's import section: "Check file" sends the chosen CSV to
+// The registry page's import section: "Check file" sends the chosen file
+// (CSV, or an Excel workbook: the centre tells them apart by content) to
 // POST /api/v1/registry/import?dry_run=true and shows the report (what
 // would be created or changed, or every problem by row and column);
 // "Import now" sends the same file with dry_run=false.  A written file
@@ -12,6 +13,7 @@
   const I = boot.labels.reg_import;
   const el = function (id) { return document.getElementById(id); };
   const KINDS = ["grid_cells", "households", "contacts", "devices"];
+  const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
   let checked = null; // the File whose dry run was good
 
   function fill(text, vars) {
@@ -52,10 +54,16 @@
     else say(fill(report.written ? I.done : I.ok, { rows: report.rows }));
   }
 
+  // what the file says it is; a file named .xlsx that is not a workbook is
+  // then refused as such, not read as CSV
+  function mediaType(file) {
+    return /\.xlsx$/i.test(file.name) ? XLSX : "text/csv";
+  }
+
   async function send(file, dryRun) {
     const r = await fetch(boot.api + "/registry/import?dry_run=" + dryRun, {
       method: "POST", credentials: "same-origin", body: file,
-      headers: { "Content-Type": "text/csv", "X-CSRF-Token": boot.csrf },
+      headers: { "Content-Type": mediaType(file), "X-CSRF-Token": boot.csrf },
     });
     const got = await r.json();
     if (r.ok || (r.status === 422 && got.errors)) return got;

@@ -19,7 +19,14 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dashboard import authaudit, map_labels, registry, registry_csv, registry_import
+from dashboard import (
+    authaudit,
+    map_labels,
+    registry,
+    registry_csv,
+    registry_import,
+    registry_xlsx,
+)
 from dashboard.api.auth import csrf_token, current_user, require
 from dashboard.api.deps import SessionDep, SettingsDep, bearer, client_address, require_gateway
 from dashboard.api.routes.pages import TEMPLATES, lang_of
@@ -241,20 +248,26 @@ async def upload(request: Request) -> bytes:
     422: {"model": registry_import.Report,
           "description": "problems in the file (row, column, message): nothing written"}},
     openapi_extra={"requestBody": {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string", "format": "binary"}}}}})
+        "text/csv": {"schema": {"type": "string", "format": "binary"}},
+        registry_xlsx.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
 def import_file(request: Request, session: SessionDep, user: Manager,
                 data: Annotated[bytes, Depends(upload)],
                 dry_run: Annotated[bool, Query(description="check and count only")] = True,
                 ) -> Any:
-    """Import grid cells, households, contacts and devices from one CSV file
-    (the body, UTF-8 or GB18030; columns in docs/registry-import.md), all or
-    nothing.  `dry_run=true` (the default) checks every row and reports what
-    would be created or changed, writing nothing; `dry_run=false` writes the
-    file when every row is good.  Problems: 422 with the same report, its
-    `errors` naming row, column and what is wrong; nothing is written."""
+    """Import grid cells, households, contacts and devices from one file, the
+    body: CSV (`text/csv`, UTF-8 or GB18030) or an Excel workbook (`.xlsx`,
+    its first sheet, told by its content; sent as the .xlsx media type it
+    must be one), with the columns in docs/registry-import.md, all or
+    nothing.  `dry_run=true` (the default) checks every row and reports
+    what would be created or changed, writing nothing; `dry_run=false`
+    writes the file when every row is good.  Problems: 422 with the same
+    report, its `errors` naming row (as the spreadsheet numbers it), column
+    and what is wrong; row 0 is the file as a whole (not a workbook,
+    password-protected, too large unpacked); nothing is written."""
     try:
         report = registry_import.import_file(session, data, dry_run, user.username,
-                                             client_address(request))
+                                             client_address(request),
+                                             request.headers.get("content-type", ""))
     except IntegrityError as exc:  # a racing request added the same code first
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"conflicts with a registry entry: {exc.orig}") from None
