@@ -20,7 +20,7 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import CentreSection
+from gateway.config import CentreSection, SupervisionSection
 from gateway.sinks.centre import CentreSink
 from gateway.store import Event, Store
 from hg import protocol
@@ -200,4 +200,47 @@ def test_a_conflict_is_set_aside_only_once_it_is_reported(
             sink.stop()
         first.close()
         other.close()
+        stack.stop()
+
+
+def test_the_gateways_own_events_never_take_a_device_seq(
+        mosquitto, tmp_path) -> None:  # noqa: ANN001
+    """Defect 1 of issue 12: supervision events used to be numbered from 2**30
+    under the device's id, so a device alarm at such a seq was acked and never
+    shown, and one high seq made every normal seq a silent replay."""
+    stack = Stack(mosquitto, tmp_path)
+    stack.start()
+    dev = Client(stack)
+    try:
+        # the device's last will (signed status/offline): past link_grace_s the
+        # gateway raises `offline` under its own, negative, seq. A will within
+        # link_grace_s (10 s) of the gateway's own connect is taken as part of
+        # a link loss (link_lost for the gateway): wait past it first (a
+        # configured duration, not a race: any longer wait is as good)
+        time.sleep(SupervisionSection().link_grace_s + 2)
+        dev.send(5, "offline", kind="status")
+        wait_until(lambda: len(alarms_of(stack, "offline")) == 1, 90, "the offline alarm")
+        assert alarms_of(stack, "offline")[0]["seq"] < 0
+        base = 2**30
+        dev.send(base, "fire")
+        dev.ack_for(base, "delivered", timeout=60)
+        dev.send(base + 1, "medical")
+        dev.ack_for(base + 1, "delivered", timeout=60)
+        wait_until(lambda: [a["seq"] for a in alarms_of(stack, "medical")] == [base + 1], 30,
+                   "the medical alarm at the centre")
+        assert [a["seq"] for a in alarms_of(stack, "fire")] == [base]
+        # its message restored the offline with the gateway's own `online`
+        wait_until(lambda: alarms_of(stack, "offline") == [], 30, "the offline restored")
+        # a seq far ahead (beyond the de-dup window), then a normal one: the
+        # normal one is refused as a replay, and the device is told where to go on
+        ahead = base + 1 + 5000
+        dev.send(ahead, "security")
+        dev.ack_for(ahead, "stored", timeout=60)
+        dev.send(base + 2, "panic")
+        acks = dev.ack_for(base + 2, "nak", timeout=60)
+        assert acks[-1]["data"] == {"ref": base + 2, "reason": "replay", "hi": ahead}
+        assert not [a for a in acks if a["data"]["ref"] == base + 2 and a["type"] != "nak"]
+        assert alarms_of(stack, "panic") == []
+    finally:
+        dev.close()
         stack.stop()
