@@ -16,20 +16,17 @@ from pathlib import Path
 from gateway import health, metrics, statelock
 from gateway.ack import Acker
 from gateway.config import Config
-from gateway.feedback import FeedbackRelay
 from gateway.freshness import Away
 from gateway.gaps import Missing
-from gateway.keysync import KeySync
 from gateway.lane import TelemetryLane
 from gateway.pipeline import ACKED_KINDS, Pipeline
 from gateway.registry import Registry
-from gateway.retention import Retention
-from gateway.sinks import SINKS, Context, event_sinks
+from gateway.sinks import Context, event_sinks
 from gateway.sinks.centre import CentreSink, conflict_fault
-from gateway.sinks.worker import SinkWorker
 from gateway.source import EVENT_LEAVES, TELEMETRY_LEAVES, Deferred, MQTTSource, topics
 from gateway.store import Event, PointBatch, Store
-from gateway.supervision import RedisClaims, Supervisor
+from gateway.supervision import Supervisor
+from gateway.workers import Workers
 
 log = logging.getLogger("homeguard.gateway")
 CONFLICT_FAULT_S = 600.0  # one seq_conflict device fault per device per 10 minutes
@@ -40,11 +37,8 @@ WATCH_EVERY_S = 5.0  # how often the disk and the shed count are looked at while
 class Gateway:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.keysync: KeySync | None = None
-        if cfg.registry.centre_sync_s > 0:
-            self.keysync = KeySync(cfg.centre, cfg.registry.path, cfg.registry.centre_sync_s)
-            if not Path(cfg.registry.path).exists():
-                Path(cfg.registry.path).write_text('{"devices": []}')
+        if cfg.registry.centre_sync_s > 0 and not Path(cfg.registry.path).exists():
+            Path(cfg.registry.path).write_text('{"devices": []}')  # key sync fills it
         self.registry = Registry(cfg.registry.path)
         self.store = Store(Path(cfg.gateway.data_dir) / "gateway.db", sinks=event_sinks(cfg))
         # from the last thing stored until the broker grants the subscriptions,
@@ -63,24 +57,15 @@ class Gateway:
         for source in self.sources:
             source.on_subscribed = partial(self._subscribed, source.name)
         self.acker = Acker(self.store, self.registry.key_of, self.source.publish)
-        # every configured sink, from the one registry (gateway/sinks/__init__.py)
-        ctx = Context(cfg, self.store, self.registry, self.acker.send)
-        self.sinks: list[SinkWorker] = [s.build(ctx) for s in SINKS if s.on(cfg)]
-        takes = {s.name: s.takes for s in SINKS}
-        self.event_sinks = [w for w in self.sinks if takes[w.name] == "events"]
-        self.point_sinks = [w for w in self.sinks if takes[w.name] == "points"]
-        self.feedback: FeedbackRelay | None = None
-        if cfg.centre.feedback_poll_s > 0:
-            self.feedback = FeedbackRelay(cfg.centre, cfg.gateway.id, self.acker.send)
+        # every configured sink and background worker, from their tables
+        # (gateway/sinks/__init__.py SINKS, gateway/workers.py WORKERS)
+        self.workers = Workers(Context(cfg, self.store, self.registry, self.acker.send,
+                                       self.source.connected.is_set, self._raised))
+        self.sinks = self.workers.sinks
+        self.event_sinks, self.point_sinks = self.workers.event_sinks, self.workers.point_sinks
+        self.supervisor = self.workers.find(Supervisor)
         self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written,
                                   cfg.timeseries.queue_wait_s)
-        self.supervisor: Supervisor | None = None
-        if cfg.supervision.enabled:
-            self.supervisor = Supervisor(cfg.supervision, cfg.gateway.id, self.store,
-                                         self.registry, self.source.connected.is_set,
-                                         on_raised=self._raised,
-                                         claim=RedisClaims(cfg.dedup.redis_url)
-                                         if cfg.dedup.backend == "redis" else None)
         self.pipeline = Pipeline(
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
             sinks=tuple(w.name for w in self.event_sinks), lane=self.lane,
@@ -102,11 +87,6 @@ class Gateway:
         if self.pipeline.events is not None:
             self.pipeline.events.after_batch = self._flush_acks
             self.lane.yield_to = self.pipeline.events.busy  # alarms commit first
-        self.retention: Retention | None = None
-        if cfg.gateway.retention_days > 0:
-            self.retention = Retention(
-                self.store, cfg.gateway.retention_days, cfg.gateway.retention_check_s,
-                cfg.dedup.window, tuple(w.name for w in self.point_sinks))
         self.http: health.HealthServer | None = None
         if cfg.metrics.port:
             self.http = health.HealthServer(cfg.metrics.host, cfg.metrics.port, self.health,
@@ -239,16 +219,7 @@ class Gateway:
         self.lane.start()
         if self.pipeline.events is not None:
             self.pipeline.events.start()
-        for sink in self.sinks:
-            sink.start()
-        if self.supervisor is not None:
-            self.supervisor.start()
-        if self.feedback is not None:
-            self.feedback.start()
-        if self.keysync is not None:
-            self.keysync.start()
-        if self.retention is not None:
-            self.retention.start()
+        self.workers.start()
         for source in self.sources:
             source.start()
         log.info("gateway started id=%s broker=%s:%d centre=%s timeseries=%s",
@@ -259,19 +230,11 @@ class Gateway:
         log.info("gateway stopping")
         for source in self.sources:
             source.stop()
-        if self.supervisor is not None:
-            self.supervisor.stop()
-        if self.feedback is not None:
-            self.feedback.stop()
-        if self.keysync is not None:
-            self.keysync.stop()
-        if self.retention is not None:
-            self.retention.stop()
+        self.workers.stop_background()
         if self.pipeline.events is not None:
             self.pipeline.events.stop()
         self.lane.stop()
-        for sink in self.sinks:
-            sink.stop()
+        self.workers.stop_sinks()
         if self.http is not None:
             self.http.stop()
         self.pipeline.dedup.close()

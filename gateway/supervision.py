@@ -51,6 +51,7 @@ from gateway.config import ConfigError, SupervisionSection
 from gateway.registry import Registry
 from gateway.store import SUPERVISION, Event, Store
 from gateway.wills import Wills
+from gateway.worker import Worker
 from hg import protocol
 
 log = logging.getLogger("homeguard.gateway.supervision")
@@ -124,7 +125,12 @@ class RedisClaims:
             log.exception("cannot put back the supervision state of %s", device)
 
 
-class Supervisor:
+class Supervisor(Worker):
+    """The supervision thread: a Worker whose round checks every window
+    (every `check_s`) or, between the checks, only the broker link."""
+
+    name = "supervision"
+
     def __init__(self, cfg: SupervisionSection, gateway_id: str, store: Store,
                  registry: Registry, connected: Callable[[], bool],
                  on_raised: Callable[[], None] = lambda: None,
@@ -133,6 +139,10 @@ class Supervisor:
         if not protocol.valid_id(gateway_id) or registry.get(gateway_id) is not None:
             raise ConfigError(f"gateway.id {gateway_id!r} must be 3-32 of [a-z0-9-] and not a "
                               "registered device: supervision events about the gateway use it")
+        # a failed round is tried again after one look at the link, as any round
+        poll_s = min(cfg.check_s, LINK_POLL_S)
+        super().__init__(backoff_min_s=poll_s, backoff_max_s=poll_s)
+        self.idle_s = poll_s
         self.cfg = cfg
         self.gateway_id = gateway_id
         self.store = store
@@ -157,15 +167,7 @@ class Supervisor:
         # in the gateway's session while it was away come right after it
         self.down_since: float | None = clock()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="supervision", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(5.0)
+        self._due = 0.0  # when the next check of every window is due
 
     def window_s(self, device: str) -> float:
         info = self.registry.get(device) or {}
@@ -196,17 +198,20 @@ class Supervisor:
         with self._lock:
             return self._store(device, typ, data)
 
-    def _run(self) -> None:
-        due = 0.0
-        while not self._stopping.wait(min(self.cfg.check_s, LINK_POLL_S)):
-            try:
-                if self.clock() >= due:
-                    due = self.clock() + self.cfg.check_s
-                    self.tick()
-                else:
-                    self.poll_link()
-            except Exception:  # noqa: BLE001 - supervision must keep running
-                log.exception("supervision check failed; next one in %.1fs", self.cfg.check_s)
+    def once(self) -> bool:
+        if self.clock() >= self._due:
+            self._due = self.clock() + self.cfg.check_s
+            self.tick()
+        else:
+            self.poll_link()
+        return False
+
+    def failed(self, exc: Exception, backoff: float) -> None:
+        log.error("supervision check failed; next one in %.1fs", self.cfg.check_s,
+                  exc_info=exc)  # every one, with its traceback: supervision must keep running
+
+    def recovered(self) -> None:
+        pass  # the next event it raises says so
 
     def poll_link(self) -> bool:
         """Notice a lost or returned broker (between the checks too, so the

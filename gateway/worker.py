@@ -1,5 +1,7 @@
 """The one background-thread base of the gateway: sinks, lanes, key sync,
-feedback relay and retention are all a Worker with its own `once()`.
+feedback relay, retention and supervision are all a Worker with its own
+`once()` (the ones beside the lanes are built from one table:
+gateway/workers.py).
 
 A Worker runs rounds of work on its thread. After a round that says there is
 more to do it goes again at once (after `linger_s`, so under load one round

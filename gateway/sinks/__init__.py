@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Context:
-    """What a sink may be built from."""
+    """What a sink or a background worker (gateway/workers.py) may be built from."""
 
     cfg: Config
     store: Store
     registry: Registry
-    ack: Callable[[str, int, str], object]  # (device, seq, ack type): a signed downlink ack
+    ack: Callable[[str, int, str], bool]  # (device, seq, ack type): a signed downlink ack; sent?
+    connected: Callable[[], bool]  # the events session has the broker
+    raised: Callable[[], None]  # the gateway stored an event of its own
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ SINKS: tuple[Sink, ...] = (
 )
 
 
+def configured(cfg: Config, takes: Literal["events", "points"]) -> tuple[str, ...]:
+    """The names of the sinks that are on and take `takes`."""
+    return tuple(s.name for s in SINKS if s.takes == takes and s.on(cfg))
+
+
 def event_sinks(cfg: Config) -> tuple[str, ...]:
     """The names a stored event is queued for (one delivery row each)."""
-    return tuple(s.name for s in SINKS if s.takes == "events" and s.on(cfg))
+    return configured(cfg, "events")
