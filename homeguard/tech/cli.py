@@ -170,8 +170,7 @@ def provision(
     if registry:
         out.print(f"gateway registry {'updated' if result.registry_changed else 'unchanged'}")
     out.print(f"centre: {result.centre}")
-    if result.gateway_ms is not None:
-        out.print(f"gateway: ready, key loaded ({result.gateway_ms} ms)")
+    out.print(result.gateway_line())
     text = prov.label(cfg)
     out.print(text, highlight=False)
     if label_file:

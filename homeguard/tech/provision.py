@@ -86,6 +86,13 @@ class Result:
     def device_id(self) -> str:
         return str(self.config["device_id"])
 
+    def gateway_line(self) -> str:
+        """What provisioning says about the gateway, waited for or not."""
+        if self.gateway_ms is not None:
+            return f"gateway: ready, key loaded ({self.gateway_ms} ms)"
+        return ("gateway: not waited for; the device may be refused until the gateway "
+                "loads its key (give --gateway-url to wait)")
+
 
 def read_config(board: Board) -> dict | None:
     raw = board.retry(lambda: files.read(board, CONFIG), "reading /config.json")
