@@ -1,11 +1,12 @@
 """The firmware acts on the gateway's signed `nak` (issue 12): seq_conflict
-and replay move the seq reservation past the gateway's highest seq `hi`
-(persisted) and send the refused event again under a fresh seq with its
-kind, type, data and event time (nothing dropped); a status or heartbeat
-refused for a transient reason is sent again once; clock_skew corrects the
-clock.  tests/firmware/nak_check.py drives hg.device over an in-memory
-broker (tests/firmware/fakebroker.py) on a clock it moves; it prints the
-same under CPython and the npm MicroPython."""
+and replay (each for an event still in the outbox) move the seq
+reservation past the gateway's highest seq `hi` (persisted) and send the
+refused event again under a fresh seq with its kind, type, data and event
+time (nothing dropped); a status or heartbeat refused for a transient
+reason is sent again once; clock_skew corrects the clock.
+tests/firmware/nak_check.py drives hg.device over an in-memory broker
+(tests/firmware/fakebroker.py) on a clock it moves; it prints the same
+under CPython and the npm MicroPython."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def test_what_the_device_does_with_each_nak(tmp_path: Path, capsys) -> None:  # 
     s = r["online clock_skew"]  # the online status again, with the corrected clock
     assert s["sent"] == [[2002, "status", "online", [["fw", "hg-0.1"], ["rst", "power_on"]],
                           T0 + 21000 + 60000, 0]]
+    # a replay NAK for an event still in the outbox: the reservation moves past
+    # hi and the event is sent again under a fresh seq, same content and time
+    p = r["replay in outbox"]
+    press = [p["held"], "alarm", "panic", [["btn", "p"]], T0 + 30000 + 60000]
+    assert p["first"] == [press + [0]]
+    assert p["sent"] == [[7001, *press[1:], 2000]]  # age grown since the press
+    assert (p["outbox"], p["renumbered"], p["seq_file"]) == ([7001], [[p["held"], 7001]], "7256")
+    assert p["log"] == [f"hg-b-0099 seq {p['held']} refused (replay): sent again as 7001"]
 
 
 def test_micropython_prints_the_same(micropython, tmp_path: Path, capsys) -> None:  # noqa: ANN001

@@ -2,7 +2,8 @@
 # the check moves: what the device does with the gateway's signed `nak`
 # (seq_conflict and replay with the gateway's highest seq `hi`, clock_skew,
 # an unknown reason), for an event made this boot, one made before a
-# reboot, a heartbeat and the `online` status.  One JSON line per check.
+# reboot, a heartbeat, the `online` status, and a replay for an event in the
+# outbox.  One JSON line per check.
 # MicroPython subset: tests/test_firmware_nak.py runs it under CPython and
 # the npm MicroPython and requires identical output.
 import json
@@ -146,3 +147,18 @@ def main(root):
     nak(broker, online, protocol.R_SKEW, ts=T0 + clock.ms + 60000)  # the clock is 60 s behind
     dev.poll(dev.hal.ticks_ms())
     out("online clock_skew", online=online, sent=sent(broker))
+
+    # a replay NAK for an event still in the outbox (a counter that went
+    # back below the gateway's window): past hi, sent again under a fresh seq
+    for seq in dev.obx.pending():
+        nak(broker, seq, None, typ="stored")
+    dev.poll(dev.hal.ticks_ms())
+    sent(broker)
+    clock.ms = 30000
+    held = dev.send_event("panic", {"btn": "p"})
+    first = sent(broker)
+    clock.ms = 32000
+    nak(broker, held, protocol.R_REPLAY, 7000)
+    dev.poll(dev.hal.ticks_ms())
+    out("replay in outbox", held=held, first=first, sent=sent(broker), outbox=dev.obx.pending(),
+        renumbered=app.renumbered[-1:], log=logs[-1:], seq_file=seq_file(root))
