@@ -8,6 +8,9 @@ household so desk rows have an address and a grid cell.
     def test_y(desk: DeskCentre): ...                 # with these settings
 
     def test_z(bare_centre: DeskCentre): ...          # only the bootstrap admin
+
+    def test_w(shared_desk: DeskCentre): ...          # one centre per module and
+                                                      # database: own devices, ids looked up
 """
 
 from __future__ import annotations
@@ -111,3 +114,16 @@ def desk(request: pytest.FixtureRequest, tmp_path: Path, centre_env: dict[str, s
     for running in _start(tmp_path, _db_url(request, tmp_path, monkeypatch), centre_env):
         running.db = request.param
         yield running
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_desk(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeskCentre]:
+    """As `desk`, one centre for a whole module on each database: its tests
+    use devices of their own and look their alarms' ids up (others' alarms
+    stay on the desk)."""
+    tmp = tmp_path_factory.mktemp("desk")
+    with pytest.MonkeyPatch.context() as mp:
+        for running in _start(tmp, _db_url(request, tmp, mp), {}):
+            running.db = request.param
+            yield running

@@ -1,10 +1,12 @@
 // The desk from the keyboard: ↑/↓ (or k/j) move through the alarms, Enter
-// opens one, a/v/d/r acknowledge, verify (then 1-3 for the outcome),
-// dispatch (then 1-2 for whom) and resolve (which cannot be undone, so it
-// asks for the result it closes with and names plan steps not done:
-// panel.js) the alarm under the cursor, 1-9 record the outcome of that plan
-// step (then 1-4: done, no answer, not needed, failed), m mutes, ? shows
-// the keys, Esc closes a dialog.  Keys are ignored while typing in a field.
+// or Space opens one, a/v/d/r acknowledge, verify (then 1-3 for the
+// outcome), dispatch (then 1-2 for whom) and resolve (which cannot be
+// undone, so it asks for the result it closes with and names plan steps not
+// done: panel.js) the alarm under the cursor, 1-9 record the outcome of that
+// plan step (then 1-4: done, no answer, not needed, failed), n goes to the
+// note field, u releases the alarm, t goes to the reassign field (Enter there
+// reassigns: panel.js), m mutes, ? shows the keys, Esc closes a dialog or
+// leaves a field for the alarm's row.  Keys are ignored while typing.
 "use strict";
 
 (function () {
@@ -84,6 +86,11 @@
     const a = desk.alarm(Number(tr.dataset.alarmId));
     if (!a) return;
     if (panel.selected() !== a.id) desk.open(tr);
+    if (action === "release") {  // the holder's; anyone else gets the centre's answer
+      await panel.act(a.id, "release", {});
+      refocus(a.id);
+      return;
+    }
     if (action === "resolve") {
       // always asked first (the result, steps not done): it cannot be undone
       await panel.ready();
@@ -131,7 +138,17 @@
     if (first && !desk.rows().contains(document.activeElement)) first.focus();
   }
 
-  const ACTIONS = { a: "ack", v: "verify", d: "dispatch", r: "resolve" };
+  // the alarm under the cursor opened, then one of its panel's fields focused
+  async function field(id) {
+    const tr = cursor();
+    if (tr && panel.selected() !== Number(tr.dataset.alarmId)) desk.open(tr);
+    await panel.ready();
+    const input = el(id);
+    if (input) input.focus();
+  }
+
+  const ACTIONS = { a: "ack", v: "verify", d: "dispatch", r: "resolve", u: "release" };
+  const FIELDS = { n: "action-note", t: "reassign-to" };
 
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
@@ -142,7 +159,10 @@
     }
     const t = e.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) {
-      if (e.key === "Escape") t.blur();
+      if (e.key === "Escape") {
+        t.blur();
+        if (panel.selected() !== null) refocus(panel.selected());
+      }
       return;
     }
     if (e.key === "ArrowDown" || e.key === "j") { e.preventDefault(); move(1); return; }
@@ -150,10 +170,19 @@
     if (e.key === "?") { e.preventDefault(); keys.showModal(); return; }
     if (e.key === "m") { e.preventDefault(); alert.setMuted(!alert.muted()); return; }
     const inRows = t && t.parentElement === desk.rows();
-    if (e.key === "Enter" && inRows) { e.preventDefault(); desk.open(t); return; }
+    if ((e.key === "Enter" || e.key === " ") && inRows) {
+      e.preventDefault();
+      desk.open(t);
+      return;
+    }
     if (ACTIONS[e.key] && (inRows || panel.selected() !== null)) {
       e.preventDefault();
       perform(ACTIONS[e.key]);
+      return;
+    }
+    if (FIELDS[e.key] && (inRows || panel.selected() !== null)) {
+      e.preventDefault();  // the key is not typed into the field
+      field(FIELDS[e.key]);
       return;
     }
     if (/^[1-9]$/.test(e.key) && (inRows || panel.selected() !== null)) {

@@ -127,10 +127,14 @@
     to.id = "reassign-to";
     to.placeholder = L.desk.reassign_to + " " + L.desk.reassign_nobody;
     to.value = a.claimed_by === boot.user.username ? "" : boot.user.username;
-    box.appendChild(to);
-    box.appendChild(button("act-reassign", L.actions.reassign, function () {
+    const reassign = function () {
       act(a.id, "reassign", { to: to.value.trim() || null, note: note() });
-    }));
+    };
+    to.addEventListener("keydown", function (e) {  // keys.js's t comes here
+      if (e.key === "Enter") { e.preventDefault(); reassign(); }
+    });
+    box.appendChild(to);
+    box.appendChild(button("act-reassign", L.actions.reassign, reassign));
   }
 
   function actions(a) {
