@@ -370,14 +370,23 @@ class Pipeline:
         the two differ by the difference of their transit times; within the
         clock window (`[verify] behind_ms`), or later by a wait in the broker's
         queue that the gateway's away periods explain (docs/protocol.md
-        *Identity*). Beyond it, the same content under the seq is another event."""
+        *Identity*). Beyond it, the same content under the seq is another
+        event, unless the seq is the device's highest: a board without a clock
+        resends a publish its link lost the PUBACK of with the bytes (and age)
+        of the first send, and that is the last thing it sent before its link
+        died; a board whose counter went back reaches its old highest seq only
+        after refusals under lower seqs have moved it past."""
         late = event.event_time_ms - stored_ms
         window = self.cfg.verify.behind_ms
         if abs(late) <= window:
             return True
+        if late < 0:
+            return False
         session = "telemetry" if event.kind == "telemetry" else "events"
-        return late > 0 and self.away is not None and self.away.explains(
-            stored_ms, event.gateway_time_ms, window, session, event.device)
+        if self.away is not None and self.away.explains(
+                stored_ms, event.gateway_time_ms, window, session, event.device):
+            return True
+        return event.seq == self.dedup.highest(event.device)
 
     def _same_digest(self, event: Event, content: str) -> bool:
         """A shared state's remembered content against this event's."""

@@ -333,15 +333,20 @@ def test_without_ts_the_derived_event_time_tells_a_resend_from_a_reused_seq(
     rig.pipeline.on_conflict = lambda d, s, hi: raised.append((d, s, hi))
     behind = rig.cfg.verify.behind_ms
     assert rig.handle(EVENT, alarm(11, ts=None), NOW) == STORED
+    assert rig.handle(EVENT, alarm(13, ts=None), NOW) == STORED
     # resent after 30 s with the age it waited: the same event
     assert rig.handle(EVENT, alarm(11, ts=None, age=30_000), NOW + 30_000) == DUPLICATE
     # the same bytes (age 0) again within the window: transit only
     assert rig.handle(EVENT, alarm(11, ts=None), NOW + behind) == DUPLICATE
     # the same content pressed anew minutes later under the reused seq: refused
     assert rig.handle(EVENT, alarm(11, ts=None), NOW + 600_000) == dedup.CONFLICT
-    assert raised == [(BUTTON, 11, 11)]
-    assert rig.acks()[-1]["data"] == {"ref": 11, "reason": "seq_conflict", "hi": 11}
-    assert rig.rows() == [(BUTTON, 11)]
+    assert raised == [(BUTTON, 11, 13)]
+    assert rig.acks()[-1]["data"] == {"ref": 11, "reason": "seq_conflict", "hi": 13}
+    assert rig.rows() == [(BUTTON, 11), (BUTTON, 13)]
+    # the device's highest seq with the bytes of its first send, minutes
+    # later: what a board without a clock resends after its link lost the
+    # PUBACK (the last thing it sent), a duplicate
+    assert rig.handle(EVENT, alarm(13, ts=None), NOW + 600_000) == DUPLICATE
     # the same bytes again after waiting in the broker's queue while the
     # gateway was away: the away period explains it, a duplicate
     rig.pipeline.away = away = Away(NOW + 1_000, backlog_max_ms=86_400_000)
@@ -351,6 +356,7 @@ def test_without_ts_the_derived_event_time_tells_a_resend_from_a_reused_seq(
     tm = protocol.topic(BUTTON, "telemetry")
     point = protocol.encode(KEYS[BUTTON], BUTTON, 12, "telemetry", "periodic", 0, {"ma": 5})
     assert rig.handle(tm, point, NOW + 400_000) == TELEMETRY
+    assert rig.handle(EVENT, alarm(14, ts=None), NOW + 400_000) == STORED
     assert rig.handle(tm, point, NOW + 400_000 + behind + 60_000) == dedup.CONFLICT
 
 
@@ -361,8 +367,10 @@ def test_without_ts_a_shared_state_compares_the_derived_time_too(
     a = Rig(tmp_path / "a", redis_url=redis_server.url)
     b = Rig(tmp_path / "b", redis_url=redis_server.url)
     assert a.handle(EVENT, alarm(601, ts=None), NOW) == STORED
+    assert a.handle(EVENT, alarm(602, ts=None), NOW) == STORED
     assert b.handle(EVENT, alarm(601, ts=None, age=5_000), NOW + 5_000) == DUPLICATE
     assert b.handle(EVENT, alarm(601, ts=None), NOW + 600_000) == dedup.CONFLICT
+    assert b.handle(EVENT, alarm(602, ts=None), NOW + 600_000) == DUPLICATE  # the highest
     # refilled from a store, the digest comes without the time: a resend is
     # still a duplicate and other content still a conflict
     import redis
