@@ -11,7 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from gateway.section import Section
+from gateway.sinks.timeseries import TimeseriesSection
 
 
 class ConfigError(Exception):
@@ -23,11 +26,7 @@ class ConfigError(Exception):
 TELEMETRY_SUFFIX = ".tm"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GatewaySection(_Section):
+class GatewaySection(Section):
     id: str = Field("gw-1", min_length=1, max_length=64)
     data_dir: Path = Path("var/gateway")
     retention_days: float = Field(30.0, ge=0)  # 0 = keep every row
@@ -35,7 +34,7 @@ class GatewaySection(_Section):
     min_free_mb: int = Field(64, ge=0)  # below this free space /health is degraded
 
 
-class MQTTSection(_Section):
+class MQTTSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str = "gateway"
@@ -58,18 +57,18 @@ class MQTTSection(_Section):
                                        "client_id": self.client_id + TELEMETRY_SUFFIX})
 
 
-class RegistrySection(_Section):
+class RegistrySection(Section):
     path: Path = Path("devices.json")
     centre_sync_s: float = Field(0.0, ge=0)  # 0 = the file is maintained by hand/provisioning
 
 
-class VerifySection(_Section):
+class VerifySection(Section):
     behind_ms: int = Field(40000, ge=0)
     ahead_ms: int = Field(20000, ge=0)
     backlog_max_s: int = Field(30 * 86400, ge=0)  # the broker's persistent_client_expiration
 
 
-class DedupSection(_Section):
+class DedupSection(Section):
     window: int = Field(4096, ge=16, le=1 << 20)
     backend: Literal["local", "redis"] = "local"
     redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^(redis|rediss|unix)://")
@@ -77,7 +76,7 @@ class DedupSection(_Section):
     missing_grace_s: float = Field(300.0, gt=0, le=86_400)
 
 
-class CentreSection(_Section):
+class CentreSection(Section):
     url: str = Field(..., pattern=r"^https?://")
     token: str = ""
     batch_size: int = Field(100, ge=1, le=500)
@@ -89,21 +88,7 @@ class CentreSection(_Section):
     feedback_poll_s: float = Field(1.0, ge=0)  # 0 = do not relay the centre's feedback
 
 
-class TimeseriesSection(_Section):
-    url: str = Field("", pattern=r"^(https?://.+)?$")  # "" = keep points in SQLite only
-    api: Literal["v2", "v1"] = "v2"
-    token: str = ""
-    org: str = "homeguard"
-    bucket: str = Field("homeguard", min_length=1)
-    batch_size: int = Field(500, ge=1, le=10000)
-    timeout_s: float = Field(10.0, gt=0)
-    backoff_min_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-    queue_max: int = Field(10000, ge=10)
-    queue_wait_s: float = Field(2.0, ge=0)
-
-
-class SupervisionSection(_Section):
+class SupervisionSection(Section):
     enabled: bool = True
     windows: dict[str, float] = {"button": 5400.0, "sensor": 180.0}
     default_s: float = Field(5400.0, gt=0)
@@ -112,18 +97,19 @@ class SupervisionSection(_Section):
     link_grace_s: float = Field(10.0, ge=0)  # 0: every last will is its device's own
 
 
-class MetricsSection(_Section):
+class MetricsSection(Section):
     port: int = Field(0, ge=0, le=65535)  # 0 = no /metrics endpoint
     host: str = "127.0.0.1"
 
 
-class Config(_Section):
+class Config(Section):
     gateway: GatewaySection = GatewaySection()
     mqtt: MQTTSection = MQTTSection()
     registry: RegistrySection = RegistrySection()
     verify: VerifySection = VerifySection()
     dedup: DedupSection = DedupSection()
-    centre: CentreSection
+    centre: CentreSection  # the centre's address: its sink, key sync, the feedback relay
+    # the sinks' own sections, each declared in its module (SINKS, gateway/sinks/__init__.py)
     timeseries: TimeseriesSection = TimeseriesSection()
     supervision: SupervisionSection = SupervisionSection()
     metrics: MetricsSection = MetricsSection()

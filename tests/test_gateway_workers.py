@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from gateway.config import Config
 from gateway.registry import Registry
+from gateway.section import Section
 from gateway.sinks import SINKS, Context
 from gateway.store import SUPERVISION, Store
 from gateway.supervision import Supervisor
@@ -130,3 +131,13 @@ def test_supervision_is_a_worker_whose_failed_round_is_tried_again(
 def failures() -> float:
     return REGISTRY.get_sample_value("hg_gateway_sink_failures_total",
                                      {"sink": "supervision"}) or 0.0
+
+
+def test_every_sink_has_its_config_section_declared_in_its_module() -> None:
+    """Config gathers the sinks' sections (sample.toml is checked against
+    Config by tests/test_gateway_stages.py)."""
+    for sink in SINKS:
+        section = Config.model_fields[sink.name].annotation
+        assert isinstance(section, type) and issubclass(section, Section), sink
+        assert section.__module__ in (sink.module, "gateway.config"), sink
+    assert Config.model_fields["timeseries"].annotation.__module__ == "gateway.sinks.timeseries"

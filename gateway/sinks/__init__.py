@@ -6,8 +6,13 @@ events (`takes = "events"`: a delivery row per event is written with it, and
 the sink marks it done) or the telemetry lane's points (`takes = "points"`:
 the lane offers each committed batch to the sink in memory, `offer()`, and
 the sink keeps a cursor in the store to read from after a restart). Adding
-a sink is its module with a `build(ctx) -> SinkWorker`, its config section
-(gateway/config.py and gateway/sample.toml), one line below, and its test.
+a sink is its module, with its config section (a gateway.section.Section
+named like the sink) and a `build(ctx) -> SinkWorker`; one line below; the
+section's one typed field in Config (gateway/config.py) and its block in
+gateway/sample.toml (tests check both: every sink has its section, every
+option of every section is shown in the sample with its default); its test.
+The centre's section is gateway/config.py's own: key sync and the feedback
+relay reach the centre with it too.
 """
 
 from __future__ import annotations

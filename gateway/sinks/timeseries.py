@@ -36,13 +36,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
-from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
+from pydantic import Field
 
 from gateway import metrics
-from gateway.config import TimeseriesSection
+from gateway.section import Section
 from gateway.sinks import Context
 from gateway.sinks.lineproto import Encoder
 from gateway.sinks.worker import SinkWorker
@@ -56,6 +56,22 @@ CURSOR_EVERY_S = 1.0  # the cursor is saved at most this often
 GAUGES_EVERY_S = 1.0  # the backlog is counted in the store at most this often
 
 
+class TimeseriesSection(Section):
+    """[timeseries]: this sink's server, and the telemetry lane's queue."""
+
+    url: str = Field("", pattern=r"^(https?://.+)?$")  # "" = keep points in SQLite only
+    api: Literal["v2", "v1"] = "v2"
+    token: str = ""
+    org: str = "homeguard"
+    bucket: str = Field("homeguard", min_length=1)
+    batch_size: int = Field(500, ge=1, le=10000)
+    timeout_s: float = Field(10.0, gt=0)
+    backoff_min_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    queue_max: int = Field(10000, ge=10)
+    queue_wait_s: float = Field(2.0, ge=0)
+
+
 class TimeseriesSink(SinkWorker):
     name = SINK
 
@@ -63,6 +79,12 @@ class TimeseriesSink(SinkWorker):
                  device_of: Callable[[str], dict | None]) -> None:
         self.cfg = cfg
         self.encoder = Encoder(device_of)
+        # imported here, not when the config is read: 0.2 s a gateway without
+        # a time-series server need not spend
+        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self.precision = WritePrecision.MS
         timeout_ms = int(cfg.timeout_s * 1000)
         self.client = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
                                      timeout=timeout_ms, retries=False)
@@ -151,7 +173,7 @@ class TimeseriesSink(SinkWorker):
     def _write(self, body: bytes) -> None:
         if self.cfg.api == "v2":
             self.writer.write(bucket=self.cfg.bucket, org=self.cfg.org, record=body,
-                              write_precision=WritePrecision.MS)  # type: ignore[arg-type]
+                              write_precision=self.precision)  # type: ignore[arg-type]
             return
         r = self.http.post(self.cfg.url.rstrip("/") + "/write",
                            params={"db": self.cfg.bucket, "precision": "ms"}, content=body)
