@@ -16,7 +16,7 @@ revision 0006 (dashboard/migrations/versions/0006_history_indexes.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,7 @@ def conditions(f: Filters) -> list[ColumnElement[bool]]:
         where.append(or_(*parts))
     if f.device:
         where.append(Alarm.device_id == f.device)
-    place = _place(f)
+    place = place_devices(f.community, f.compound, f.grid_cell, f.household)
     if place is not None:
         where.append(Alarm.device_id.in_(place))
     if f.operator:
@@ -110,20 +110,22 @@ def conditions(f: Filters) -> list[ColumnElement[bool]]:
     return where
 
 
-def _place(f: Filters) -> Any:
-    """The devices of the households that match the place filters, or None."""
-    if not (f.community or f.compound or f.grid_cell or f.household):
+def place_devices(community: str | None, compound: str | None, grid_cell: str | None,
+                  household: str | None) -> Any:
+    """The SELECT of the devices of the households that match these place
+    filters, or None when there is none (also for history_events.py)."""
+    if not (community or compound or grid_cell or household):
         return None
     stmt = select(Device.device_id).join(Household, Device.household_id == Household.id)
-    if f.community:
-        stmt = stmt.where(Household.community == f.community)
-    if f.compound:
-        stmt = stmt.where(Household.compound == f.compound)
-    if f.household:
-        stmt = stmt.where(Household.code == f.household)
-    if f.grid_cell:
+    if community:
+        stmt = stmt.where(Household.community == community)
+    if compound:
+        stmt = stmt.where(Household.compound == compound)
+    if household:
+        stmt = stmt.where(Household.code == household)
+    if grid_cell:
         stmt = stmt.join(GridCell, Household.grid_cell_id == GridCell.id).where(
-            GridCell.code == f.grid_cell)
+            GridCell.code == grid_cell)
     return stmt
 
 
@@ -145,24 +147,36 @@ def total(session: Session, f: Filters) -> int:
     return int(session.scalar(count_query(f)) or 0)
 
 
+def keyset(session: Session, stmt: Any, limit: int,
+           key: Callable[[Any], Key]) -> tuple[list[Any], Key | None]:
+    """The rows of `stmt` (which asks for limit + 1), the first `limit` of
+    them, and the key of the next page: that of the last row kept, when
+    there are more (None on the last page)."""
+    rows = list(session.execute(stmt).all())
+    more = len(rows) > limit
+    del rows[limit:]
+    return rows, key(rows[-1]) if more and rows else None
+
+
 def page(session: Session, f: Filters, before: Key | None,
          limit: int) -> tuple[Sequence[Row[Alarm, Event]], Key | None]:
     """Up to `limit` alarms newest first before `before`, and the key of the
     next page (None on the last)."""
-    rows = list(session.execute(page_query(f, before, limit + 1)).all())
-    more = len(rows) > limit
-    del rows[limit:]
-    last = rows[-1][0] if rows else None
-    return rows, (last.created_ms, last.id) if more and last is not None else None
+    return keyset(session, page_query(f, before, limit + 1), limit,
+                  lambda row: (row[0].created_ms, row[0].id))
 
 
-def batches(session: Session, f: Filters, size: int = 1000,
-            ) -> Iterator[Sequence[Row[Alarm, Event]]]:
-    """Every matching alarm, newest first, `size` at a time; each batch is
+Pager = Callable[[Session, Any, Key | None, int], tuple[Sequence[Any], Key | None]]
+
+
+def batches(session: Session, f: Any, size: int = 1000, read: Pager = page,
+            ) -> Iterator[Sequence[Any]]:
+    """Every row `read` finds with the filters (alarms by default; events
+    with history_events.page), newest first, `size` at a time; each batch is
     read in its own short transaction, so an export never holds one open."""
     before: Key | None = None
     while True:
-        rows, before = page(session, f, before, size)
+        rows, before = read(session, f, before, size)
         session.commit()
         if rows:
             yield rows

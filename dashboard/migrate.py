@@ -112,9 +112,11 @@ class Upgrade:
 
 def metadata() -> MetaData:
     """Every table the models declare (two modules declare theirs beside their
-    logic, and history.py the indexes its searches read along)."""
+    logic, and history.py and history_events.py the indexes their searches
+    read along)."""
     import dashboard.hazards  # noqa: F401
     import dashboard.history  # noqa: F401
+    import dashboard.history_events  # noqa: F401
     import dashboard.notify.models  # noqa: F401
 
     return Base.metadata

@@ -2,7 +2,8 @@
 1,000,000).  Seeds the store in SQL (generate_series: households, devices,
 events, alarms over two years, two audit rows per closed alarm), then
 prints, for each main filter, the time of the first page (50 rows) and of
-the true total (COUNT), over all time and over the last 30 days.
+the true total (COUNT), over all time and over the last 30 days; the same
+for the event history over as many other events (nine in ten heartbeats).
 
     .venv/bin/python scripts/bench_history.py --db postgresql+psycopg://hg@127.0.0.1:5432/bench
 
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import history  # noqa: E402
+from dashboard import history, history_events  # noqa: E402
 from dashboard.db import create_tables, make_engine, make_sessions  # noqa: E402
 
 T_END = 1_795_000_000_000  # the newest alarm's created_ms
@@ -93,20 +94,39 @@ SEED = [
        SELECT a.id, a.resolved_ms, u.id, u.username, 'resolve', 'verified', 'resolved', ''
        FROM alarms a JOIN users u ON u.username = 'op' || ((a.id + 1) % :ops)
        WHERE a.resolved_ms IS NOT NULL""",
-    "SELECT setval(pg_get_serial_sequence('events', 'id'), :n)",
+    # as many events that are not alarms, nine in ten heartbeats (which the
+    # event history never shows), one in ten of its kinds in turn
+    """INSERT INTO events (id, device_id, seq, kind, type, event_time_ms, device_time_ms,
+         gateway_time_ms, received_ms, age_ms, skew_ms, data, gateway)
+       SELECT :n + g, 'hg-b-' || lpad((g % :devices)::text, 5, '0'), :n + g,
+         CASE WHEN g % 10 = 0 THEN (CAST(:kinds AS text[]))[g / 10 % 5 + 1]
+              ELSE 'heartbeat' END,
+         'periodic', :t0 + g * :step, :t0 + g * :step, :t0 + g * :step + 500,
+         :t0 + g * :step + 700, 500, 0, '{}', 'gw-1'
+       FROM generate_series(CAST(1 AS bigint), CAST(:n AS bigint)) g""",
+    "SELECT setval(pg_get_serial_sequence('events', 'id'), 2 * :n)",
     "SELECT setval(pg_get_serial_sequence('alarms', 'id'), :n)",
 ]
+# the event history's main filters (the benchmark and the query-plan test)
+EVENT_FILTERS = {
+    "none": history_events.Filters(),
+    "kind": history_events.Filters(kinds=("restore",)),
+    "device": history_events.Filters(device="hg-b-00042"),
+    "community": history_events.Filters(community="社区1"),
+    "kind+grid cell": history_events.Filters(kinds=("fault", "test"), grid_cell="G07"),
+}
 
 
 def seed(conn: Connection, n: int) -> int:
     """Fill an empty, migrated PostgreSQL store with n alarms (and their
-    events, places and audit rows) over two years; returns the newest
-    alarm's created_ms."""
+    events, places and audit rows) and n other events over two years;
+    returns the newest alarm's created_ms."""
     step = SPAN_MS // n
     devices = max(10, min(4000, n // 10))
     params: dict[str, Any] = {
         "n": n, "step": step, "t0": T_END - n * step - 700, "types": list(TYPES),
         "ops": OPERATORS, "devices": devices, "households": max(5, devices // 2),
+        "kinds": list(history_events.KINDS),
     }
     for sql in SEED:
         conn.execute(text(sql), params)
@@ -122,6 +142,18 @@ def timed(fn: Any, repeat: int = 5) -> float:
         fn()
         runs.append((time.perf_counter() - t) * 1000)
     return statistics.median(runs)
+
+
+def figures(session: Any, search: Any, filters: dict[str, Any], month: int) -> None:
+    """One line per filter and range: the total, the page's and the COUNT's
+    time; `search` is history or history_events (their total and page)."""
+    for name, f in filters.items():
+        for label, since in (("all", None), ("30 d", month)):
+            ff = type(f)(**{**vars(f), "since_ms": since})
+            found = search.total(session, ff)
+            page_ms = timed(lambda ff=ff: search.page(session, ff, None, 50))
+            count_ms = timed(lambda ff=ff: search.total(session, ff))
+            print(f"{name:<24}{label:>8}{found:>10,}{page_ms:>10.1f}{count_ms:>10.1f}")
 
 
 def main() -> int:
@@ -141,13 +173,9 @@ def main() -> int:
     month = t_end - 30 * 86_400_000
     print(f"{'filter':<24}{'range':>8}{'total':>10}{'page ms':>10}{'count ms':>10}")
     with sessions() as session:
-        for name, f in FILTERS.items():
-            for label, since in (("all", None), ("30 d", month)):
-                ff = history.Filters(**{**vars(f), "since_ms": since})
-                found = history.total(session, ff)
-                page_ms = timed(lambda ff=ff: history.page(session, ff, None, 50))
-                count_ms = timed(lambda ff=ff: history.total(session, ff))
-                print(f"{name:<24}{label:>8}{found:>10,}{page_ms:>10.1f}{count_ms:>10.1f}")
+        figures(session, history, FILTERS, month)
+        print("events (history_events.py):")
+        figures(session, history_events, EVENT_FILTERS, month)
     engine.dispose()
     return 0
 

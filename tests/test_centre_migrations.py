@@ -32,7 +32,7 @@ HOMEGUARD = Path(sys.executable).parent / "homeguard"
 SCHEMAS = Path(__file__).parent / "schemas"
 TOKEN = "gw-migrate-token-1"
 OPERATOR, PASSWORD = "olga", "olga-password-1"
-HEAD = "0009"
+HEAD = "0010"
 # what the revisions after 0002 add as tables (0003: login throttling, 0004: gateway
 # credentials; 0005 adds columns only: alarm claims)
 TABLES_AFTER_0002 = ("auth_audit", "login_locks", "rate_limits", "gateway_credentials")
