@@ -43,6 +43,22 @@ HISTORY = {
     "record": ("报警档案", "Alarm record"),
     "close": ("关闭", "Close"),
     "error": ("查询失败", "Search failed"),
+    # the events tab (history_events.py)
+    "tab_alarms": ("报警", "Alarms"),
+    "tab_events": ("其他事件", "Other events"),
+    "events_help": ("报警以外的设备和网关事件：复位、取消、测试、故障和监测事件（不含心跳和遥测）",
+                    "What devices and gateways sent besides alarms: restores, cancels, tests, "
+                    "faults and supervision (no heartbeats or telemetry)"),
+    "kind": ("事件类别", "Kind"),
+    "event_type": ("事件类型", "Type"),
+    "event_time": ("发生时间", "Happened"),
+    "data": ("内容", "Data"),
+    "events_nothing": ("没有符合条件的事件", "No event matches"),
+    "kind_restore": ("复位", "Restore"),
+    "kind_cancel": ("取消", "Cancel"),
+    "kind_test": ("测试", "Test"),
+    "kind_fault": ("故障", "Fault"),
+    "kind_supervision": ("监测", "Supervision"),
 }
 
 REPORTS = {

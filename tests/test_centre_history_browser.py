@@ -1,6 +1,6 @@
 """The /history and /reports pages in headless Chromium against the real
 `homeguard centre` on SQLite and PostgreSQL: the true total and pages, a filter, the full record,
-the CSV link carrying the filters; the report's figures and its charts."""
+the CSV link carrying the filters, the tab of other events; the report's figures and its charts."""
 
 from __future__ import annotations
 
@@ -107,6 +107,33 @@ def test_history_pages_filters_and_shows_the_full_record(
     page.locator("select[name=outcome]").select_option("")
     page.locator("#search").click()
     expect(total).to_have_attribute("data-total", "10", timeout=UI_TIMEOUT_MS)
+
+    # the other events tab: a restore and a test, not the heartbeat
+    assert centre.ingest(alarm(100, DEVICES[0], "fire", kind="restore"),
+                         alarm(101, DEVICES[0], "periodic", kind="heartbeat"),
+                         alarm(102, DEVICES[1], "manual", kind="test")) == ["accepted"] * 3
+    page.locator("#tab-events").click()
+    expect(page).to_have_url(re.compile(r"/history\?.*#events$"))
+    events = page.locator("#events-total")
+    expect(events).to_have_attribute("data-total", "2", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#alarms-view")).to_be_hidden()
+    page.locator("#event-filters select[name=kind]").select_option("restore")
+    page.locator("#events-search").click()
+    expect(events).to_have_attribute("data-total", "1", timeout=UI_TIMEOUT_MS)
+    restore = page.locator("#event-rows tr")
+    expect(restore).to_have_attribute("data-kind", "restore")
+    expect(restore.locator("td.kind")).to_have_text("复位")
+    expect(restore.locator("td.place")).to_contain_text("东风社区")
+    href = page.locator("#events-export").get_attribute("href")
+    assert href is not None and "kind=restore" in href
+    got = page.request.get(centre.url + href)
+    assert got.ok and [(r["kind"], r["device"]) for r in csv.DictReader(
+        io.StringIO(got.body().decode("utf-8-sig")))] == [("restore", DEVICES[0])]
+    page.reload()  # the tab lives in the address
+    expect(events).to_have_attribute("data-total", "2", timeout=UI_TIMEOUT_MS)
+    page.locator("#tab-alarms").click()
+    expect(page.locator("#alarms-view")).to_be_visible()
+    expect(page.locator("#events-view")).to_be_hidden()
 
 
 def test_reports_page_shows_the_figures_and_draws_the_charts(

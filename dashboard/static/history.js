@@ -63,7 +63,7 @@
   async function load() {
     const q = query();
     el("export").href = boot.api + "/history/alarms.csv?" + q;
-    history.replaceState(null, "", "?" + q);
+    history.replaceState(null, "", "?" + q + location.hash);  // the hash: the tab shown
     q.set("limit", String(PAGE));
     const before = cursors[cursors.length - 1];
     if (before) q.set("before", before);
