@@ -204,3 +204,28 @@ def test_note_release_and_reassign_by_keyboard_alone(
     assert [(a["action"], a["username"], a["claimed_by"]) for a in audit] == [
         ("ack", "oscar", "oscar"), ("release", "oscar", None), ("reassign", "sam", "olga")]
     assert audit[0]["note"] == "called the home twice"  # typed, then sent with the take
+
+
+def test_the_first_press_on_the_desk_opens_the_row_under_it(
+        shared_desk: DeskCentre, open_desk: Callable[[str], Page]) -> None:
+    """A desk opened untouched has the enable-sound bar up; the first press
+    starts the sound, and the bar goes once the press is up, not while it is
+    down (the rows moved up under the pointer and the click opened nothing)."""
+    device = "hg-b-1000"
+    assert shared_desk.ingest(alarm(1, device=device, typ="medical")) == ["accepted"]
+    page = open_desk("olga")
+    bar = page.locator("#sound-bar")
+    expect(bar).to_be_visible()
+    row = _row(page, device)
+    expect(row.locator("td.operator")).to_have_text("待领取", timeout=WAIT_MS)
+    row.scroll_into_view_if_needed()
+    box = row.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_function("() => window.HGAlert.audio() === 'running'", timeout=WAIT_MS)
+    expect(bar).to_be_visible()  # the press is still down: nothing moves
+    page.mouse.up()
+    expect(bar).to_be_hidden(timeout=WAIT_MS)
+    expect(page.locator("#detail")).to_have_attribute(
+        "data-alarm-id", row.get_attribute("data-alarm-id") or "", timeout=WAIT_MS)

@@ -31,6 +31,7 @@
   };
   let muted = boot.muted;
   let ctx = null;
+  let pressing = false;  // a pointer press that started the sound is not up yet
   let timer = null;
   let tonePriority = null;
   const played = { tones: 0, last: null };  // for tests: oscillators started
@@ -102,18 +103,22 @@
   function show() {
     const c = audioContext();
     const blocked = !muted && c !== null && c.state !== "running";
-    bar.hidden = !blocked;
+    if (!pressing) bar.hidden = !blocked;  // the bar stays while a press is down
     state.dataset.state = muted || blocked ? "off" : "on";
     state.textContent = muted || blocked ? L.desk.sound_off : L.desk.sound_on;
     muteButton.textContent = muted ? L.desk.unmute : L.desk.mute;
     if (c !== null && c.state === "running") { tonePriority = null; ring(); }
   }
 
-  async function start() {
+  async function resume() {
     const c = audioContext();
     if (c !== null && c.state !== "running") {
       try { await c.resume(); } catch (err) { console.warn("audio not started:", err); }
     }
+  }
+
+  async function start() {
+    await resume();
     show();
   }
 
@@ -157,12 +162,26 @@
     await Notification.requestPermission();
     offerNotifications();
   });
-  // any use of the page lets the browser start the sound
-  ["pointerdown", "keydown"].forEach(function (name) {
-    document.addEventListener(name, function () {
-      if (ctx !== null && ctx.state !== "running" && !muted) start();
-    }, true);
-  });
+  // any use of the page lets the browser start the sound.  After a pointer
+  // press the bar goes only once the pointer is up: gone at once, it moved the
+  // rows up under the pointer, the press ended on another row and the click
+  // reached none (the first click on the desk was lost)
+  function suspended() { return ctx !== null && ctx.state !== "running" && !muted; }
+  document.addEventListener("keydown", function () { if (suspended()) start(); }, true);
+  document.addEventListener("pointerdown", function () {
+    if (!suspended()) return;
+    pressing = true;
+    const resumed = resume();
+    const done = function () {
+      document.removeEventListener("pointerup", done, true);
+      document.removeEventListener("pointercancel", done, true);
+      pressing = false;
+      // after this input's mouseup and click (one task): then the page may move
+      resumed.then(function () { setTimeout(show, 0); });
+    };
+    document.addEventListener("pointerup", done, true);
+    document.addEventListener("pointercancel", done, true);
+  }, true);
 
   desk.listen(function (arrived) {
     if (arrived) notify(arrived);
