@@ -4,14 +4,17 @@ with alarms of several types on the desk (a button, a sensor reading,
 supervision, a gateway warning) and an alarm's detail panel open.  A zh-CN
 page shows no ASCII word outside the allow-list (ids, units, codes, the
 product's name); an en page shows no Chinese outside the registry's own
-data.  tests/test_centre_labels.py checks the catalogue itself."""
+data; no one-letter English unit beside Chinese ("30 s前"); one date
+pattern per language on every page that shows dates; relative times in the
+page's language on the device board; the bootstrap admin's role in Chinese
+alone.  tests/test_centre_labels.py checks the catalogue itself."""
 
 # ruff: noqa: F811 - the `desk` fixture is imported by name
 from __future__ import annotations
 
 import re
+import time
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.desk_centre import (  # noqa: F401 - fixtures
@@ -23,11 +26,7 @@ from tests.desk_centre import (  # noqa: F401 - fixtures
     desk,
 )
 from tests.test_centre_browser import alarm
-
-# the page on one database: what differs by database is the API, tested on
-# both (tests/test_centre_*.py); the full workflow runs on both in
-# test_desk_keyboard_browser.py and test_desk_plans_browser.py
-pytestmark = pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
+from tests.test_centre_registry_browser import _status
 
 WAIT_MS = 30_000
 PAGES = ("/registry", "/devices", "/hazards", "/overview", "/history", "/reports", "/map",
@@ -39,6 +38,16 @@ ALLOWED = {"Homeguard", "English", "mA", "MB", "olga", "Olga", "admin", "ms", "C
 ID = re.compile(r"\b(?:hg|gw)-[0-9a-z-]+|\b[A-Z]-?\d+\b|\b\w*\d\w*\b")
 WORD = re.compile(r"[A-Za-z]{2,}")
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]+")
+# a digit, a one-letter English unit, then Chinese: "30 s前" (not "342 mA（")
+UNIT_IN_CJK = re.compile(r"\d ?[A-Za-z](?![A-Za-z]) ?[\u3400-\u9fff]")
+# the one date format of each language (Intl, the day, and to the second in
+# 24 h where a time goes with it), and anything else that looks like a date
+DATE = {"zh-CN": re.compile(r"\b\d{4}/\d{2}/\d{2}(?: \d{2}:\d{2}:\d{2})?\b"),
+        "en": re.compile(r"\b\d{2}/\d{2}/\d{4}(?:, \d{2}:\d{2}:\d{2})?\b")}
+DATE_LIKE = re.compile(r"\d{4}[-/.年]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}月\d{1,2}日")
+DATED = {"desk detail fire", "/history", "/reports"}  # pages that must show a date
+# the device board's "last seen", as Intl's short relative time words it
+RELATIVE = {"zh-CN": re.compile(r"\d+ ?秒前"), "en": re.compile(r"\d+ sec\. ago")}
 REGISTRY_DATA = {*HOUSEHOLD["address"].split(), HOUSEHOLD["compound"], HOUSEHOLD["community"],
                  CELL["name"], CELL["worker_name"], "王芳", "女儿", "中文"}
 
@@ -64,8 +73,21 @@ def _foreign(text: str, lang: str) -> list[str]:
     return sorted({w for w in WORD.findall(text) if w not in ALLOWED})
 
 
+def _dates(text: str, lang: str) -> tuple[int, list[str]]:
+    """How many dates in the language's format, and what else looks like a date."""
+    shown = len(DATE[lang].findall(text))
+    return shown, DATE_LIKE.findall(DATE[lang].sub(" ", text))
+
+
 def _check(page: Page, lang: str, where: str, found: dict[str, list[str]]) -> None:
-    words = _foreign(page.inner_text("body"), lang)
+    text = page.inner_text("body")
+    words = _foreign(text, lang)
+    if lang == "zh-CN":
+        words += [f"unit: {m}" for m in UNIT_IN_CJK.findall(text)]
+    shown, other = _dates(text, lang)
+    words += [f"date: {d}" for d in other]
+    if where in DATED and not shown:
+        words.append(f"no date in the {lang} format")
     if words:
         found[f"{lang} {where}"] = words
 
@@ -91,12 +113,32 @@ def test_every_page_speaks_one_language(desk: DeskCentre, page: Page) -> None:
             expect(page.locator("#notified li").first).to_be_visible(timeout=WAIT_MS)
             _check(page, lang, f"desk detail {row.get_attribute('data-type')}", found)
         for path in PAGES:
+            if path == "/devices":  # seen just now: "N 秒前" / "N sec. ago"
+                _status(desk, {"device": REGISTERED, "at_ms": int(time.time() * 1000),
+                               "battery_mv": 3800})
             page.goto(desk.url + path)
             expect(page.locator("#lang-switch")).to_be_visible(timeout=WAIT_MS)
             page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+            if path == "/devices":
+                expect(page.locator("#board-rows")).to_contain_text(RELATIVE[lang],
+                                                                    timeout=WAIT_MS)
             _check(page, lang, path, found)
         page.context.clear_cookies()
         page.context.add_cookies([{"name": "hg_lang", "value": lang, "url": desk.url}])
         page.goto(desk.url + "/login")
         _check(page, lang, "/login", found)
     assert not found, found
+
+    # the bootstrap admin has no name of its own: the header shows the role in
+    # the page's language alone, not "Administrator · 管理员"
+    admin = desk.client()
+    for lang, role in (("zh-CN", "管理员"), ("en", "Administrator")):
+        page.context.add_cookies([
+            {"name": "hg_session", "value": admin.cookies["hg_session"], "url": desk.url},
+            {"name": "hg_lang", "value": lang, "url": desk.url}])
+        for path in ("/", "/devices"):
+            page.goto(desk.url + path)
+            expect(page.locator(".who")).to_have_text(role, timeout=WAIT_MS)
+            if lang == "zh-CN":
+                assert not _foreign(page.inner_text("body"), lang), path
+

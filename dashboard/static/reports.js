@@ -44,13 +44,18 @@
     });
   }
 
+  // a period's first day ("2026-12-02", the API's) in the page's date format
+  const dayFmt = new Intl.DateTimeFormat(boot.lang, {
+    timeZone: "UTC", year: "numeric", month: "2-digit", day: "2-digit" });
+  function day(iso) { return dayFmt.format(new Date(iso + "T00:00:00Z")); }
+
   function draw(id, config) {
     if (charts[id]) charts[id].destroy();
     charts[id] = new window.Chart(el(id), config);
   }
 
   function chartsOf(rep) {
-    const labels = rep.series.map(function (s) { return s.bucket; });
+    const labels = rep.series.map(function (s) { return day(s.bucket); });
     const types = Object.keys(rep.totals.by_type);
     draw("chart-counts", {
       type: "bar",
@@ -113,7 +118,7 @@
     // each period x place with all its figures, one compact row
     el("rows").replaceChildren(...rep.rows.map(function (r) {
       const t = r.timings, h = r.hazards, d = r.devices;
-      return tr([r.bucket, place(r.place), node("td", String(r.alarms), "num"),
+      return tr([day(r.bucket), place(r.place), node("td", String(r.alarms), "num"),
         outcomes(r.by_outcome), node("td", pct(r.false_rate), "num"),
         node("td", spread(t.ack), "num ack"), node("td", spread(t.verify), "num verify"),
         node("td", spread(t.dispatch), "num dispatch"),
@@ -147,7 +152,7 @@
     const periods = rep.colours.length ? rep.colours[0].colours.map(function (p) {
       return p.period; }) : [];
     el("colour-head").replaceChildren(node("th", P.community), node("th", P.compound),
-      ...periods.map(function (p) { return node("th", p); }));
+      ...periods.map(function (p) { return node("th", day(p)); }));
     if (!rep.colours.length) {
       const td = node("td", P.no_compounds);
       td.colSpan = 2;
