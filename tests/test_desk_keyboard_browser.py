@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.desk_centre import (  # noqa: F401 - fixtures
@@ -113,7 +112,6 @@ def test_every_step_of_an_alarm_by_keyboard_only(desk: DeskCentre, page: Page) -
         ("dispatch", "olga", None, "patrol"), ("resolve", "olga", None, None)]
 
 
-@pytest.mark.parametrize("desk", ["sqlite"], indirect=True)  # both: the first test
 def test_a_key_on_an_alarm_someone_else_holds_says_who(desk: DeskCentre, page: Page) -> None:
     assert desk.ingest(alarm(1, device=REGISTERED, typ="fire")) == ["accepted"]
     assert desk.operator("oscar").post("/api/v1/alarms/1/ack", json={}).status_code == 200
@@ -134,7 +132,6 @@ def test_a_key_on_an_alarm_someone_else_holds_says_who(desk: DeskCentre, page: P
     expect(page.locator("#detail")).to_have_attribute("data-state", "acknowledged")
 
 
-@pytest.mark.parametrize("desk", ["sqlite"], indirect=True)
 def test_a_click_before_the_panel_script_has_loaded_still_opens_the_alarm(
         desk: DeskCentre, page: Page) -> None:
     """The rows are drawn from the page before panel.js has run; a click in
