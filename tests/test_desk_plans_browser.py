@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.desk_centre import (  # noqa: F401 - fixtures
@@ -109,7 +108,6 @@ def test_a_fire_alarm_worked_through_its_plan(desk: DeskCentre, page: Page,
     assert plan["steps"][0]["records"][-1]["username"] == "olga"
 
 
-@pytest.mark.parametrize("desk", ["sqlite"], indirect=True)  # the page; both: the first
 def test_the_plan_in_english(desk: DeskCentre, page: Page, artifacts_dir: Path) -> None:
     assert desk.ingest(alarm(1, device=REGISTERED, typ="fire",
                              data={"btn": "f"})) == ["accepted"]
@@ -138,7 +136,6 @@ def test_the_plan_in_english(desk: DeskCentre, page: Page, artifacts_dir: Path) 
     assert got["alarm"]["outcome"] == "genuine" and got["audit"][-1]["outcome"] is None
 
 
-@pytest.mark.parametrize("desk", ["sqlite"], indirect=True)  # the page; both: the first
 def test_a_supervisor_edits_a_plan_and_the_desk_follows(desk: DeskCentre, page: Page) -> None:
     _open_desk(desk, page, "sam")
     page.goto(desk.url + "/plans")
