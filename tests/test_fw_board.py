@@ -41,7 +41,7 @@ def vhw(name: str) -> ModuleType:
 @pytest.fixture
 def virtual_board(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """machine/network of the virtual board, MicroPython's time functions
-    on CPython's time, and a name cache of this test's own."""
+    on CPython's time, and no name known yet to hg.net."""
     machine, network = vhw("machine"), vhw("network")
     network.stop = False  # Wi-Fi joins at once
     monkeypatch.setitem(sys.modules, "machine", machine)
@@ -52,7 +52,7 @@ def virtual_board(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
                      ("ticks_diff", lambda a, b: a - b), ("ticks_add", lambda a, b: a + b),
                      ("sleep_ms", lambda ms: time.sleep(ms / 1000))):
         monkeypatch.setattr(time, name, fn, raising=False)
-    monkeypatch.setattr(net, "NAMES", net.Names())
+    monkeypatch.setattr(net, "known", {})
     return machine
 
 

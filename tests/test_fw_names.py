@@ -1,17 +1,17 @@
 """Name lookups do not hold the board loop (issue 13, always armed):
 getaddrinfo blocks (seconds during an outage, and MicroPython has no
-asynchronous lookup), so hg.net.Names keeps each address across attempts
-and looks a name up again only after `fails` failed attempts in a row (or
-an hour), never twice within `every_ms`.  Here getaddrinfo, in the socket
+asynchronous lookup), so hg.net.address() keeps each address across
+attempts and looks a name up again only after FAILS failed attempts in a
+row (or an hour), never twice within EVERY_S.  Here getaddrinfo, in the socket
 layer hg.net and hg.sntp use, blocks 1.5 s per call (CPython, real sockets):
 
 1. The button (ButtonApp + hg.device + SimHAL, in the board loop's order)
    with a broker name whose address refuses every connect: presses made
    during the repeated failed connects reach the flash outbox, and the
-   lookups come at most once per `every_ms` (with every_ms = 4 s: a first
-   one, then again only after three failed connects).
+   lookups come at most once per EVERY_S (set to 4 s here: a first one,
+   then again only after three failed connects).
 2. SNTP against a server name whose address never answers, a sync retried
-   every 100 ms: lookups at most once per `every_ms` as well.
+   every 100 ms: lookups at most once per EVERY_S (2 s here) as well.
 3. The defaults: at most one lookup a minute, again after 3 failures or an
    hour."""
 
@@ -35,7 +35,9 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, str]]:
     """Every getaddrinfo call (monotonic s, host); each blocks BLOCK_S and
-    gives a loopback port where nothing listens (TCP refused, UDP unanswered)."""
+    gives a loopback port where nothing listens (TCP refused, UDP
+    unanswered).  hg.net starts with no address known."""
+    monkeypatch.setattr(net, "known", {})
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     closed = s.getsockname()[1]
@@ -59,7 +61,7 @@ def spaced(calls: list[tuple[float, str]], every_s: float) -> bool:
 def test_presses_are_kept_while_lookups_block_and_connects_fail(
         tmp_path: Path, lookups: list[tuple[float, str]],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(net, "NAMES", net.Names(every_ms=4000, fails=3))
+    monkeypatch.setattr(net, "EVERY_S", 4)
     write_config(tmp_path, 1883, "hg-b-0080", bytes(range(32)), "pw", host="broker.test")
     b = ArmedButton(tmp_path)
     start = time.monotonic()
@@ -80,9 +82,10 @@ def test_presses_are_kept_while_lookups_block_and_connects_fail(
     b.dev.close()
 
 
-def test_sntp_lookups_are_throttled_too(lookups: list[tuple[float, str]]) -> None:
-    names = net.Names(every_ms=2000, fails=3)
-    clock = SNTP("ntp.test", retry_ms=100, wait_ms=100, names=names)
+def test_sntp_lookups_are_throttled_too(lookups: list[tuple[float, str]],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(net, "EVERY_S", 2)
+    clock = SNTP("ntp.test", retry_ms=100, wait_ms=100)
     start = time.monotonic()
     try:
         while time.monotonic() - start < 7:
@@ -92,9 +95,8 @@ def test_sntp_lookups_are_throttled_too(lookups: list[tuple[float, str]]) -> Non
         clock.close()
     assert clock.offset is None and clock.failures >= 6
     assert 2 <= len(lookups) <= 1 + 7 / 2.0 and spaced(lookups, 2.0), lookups
-    assert names.lookups == len(lookups)
+    assert {h for _, h in lookups} == {"ntp.test"}
 
 
 def test_the_default_rates() -> None:
-    n = net.NAMES
-    assert (n.every_ms, n.fails, n.stale_ms) == (60000, 3, 3600000)
+    assert (net.EVERY_S, net.FAILS, net.STALE_S) == (60, 3, 3600)

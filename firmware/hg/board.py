@@ -6,37 +6,18 @@
 # step(now_ms).  A board without a usable config or profile says why and
 # restarts after 30 s rather than stopping.  run() never returns on a board;
 # a test gives it `until`, asked after each turn whether to stop.
-import json
 import time
-
-PROFILES = "boards"  # <root>/boards/<board>.json (hardware/boards/), put there by provisioning
-
-
-def load_profile(name, root="/" + PROFILES):
-    """The board profile <root>/<name>.json; OSError naming the file."""
-    path = root + "/" + name + ".json"
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise OSError("board profile " + path + ": " + str(e)) from None
 
 
 def setup(make_app, default_board, root="/", fatal=True):
-    """(hal, app, dev) built from the board's config and profile.  When that
-    fails: fatal (the board's main loop) prints the reason, waits 30 s and
-    resets; otherwise (a technician's tool) raises OSError("cannot start:
-    ...") so the tool shows the board's own reason."""
+    """(hal, app, dev) built from the board's config and profile (hg.boot,
+    loaded for the moment it runs).  When that fails: fatal (the board's
+    main loop) prints the reason, waits 30 s and resets; otherwise (a
+    technician's tool) raises OSError("cannot start: ...") so the tool
+    shows the board's own reason."""
     from hg import config
     try:
-        cfg, _ = config.load(config.join(root, config.FILE))
-        profile = load_profile(cfg.get("board") or default_board, config.join(root, PROFILES))
-        from hg import esp32hal
-        from hg.device import Device
-        hal = esp32hal.ESP32HAL(profile)
-        app = make_app(cfg, hal, profile)
-        dev = Device.boot(hal, app, root)
-        app.attach(dev)
+        return config.cold("boot", "setup", make_app, default_board, root)
     except Exception as e:  # no config or profile: say so, then try again from boot
         why = "cannot start: " + str(e)
         if not fatal:
@@ -46,7 +27,6 @@ def setup(make_app, default_board, root="/", fatal=True):
         import machine
         machine.reset()
         raise
-    return hal, app, dev
 
 
 def network(hal, dev, synced):

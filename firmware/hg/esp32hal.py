@@ -18,16 +18,17 @@ except ImportError:  # pragma: no cover - every ESP32 build has it
 from hg import config
 from hg.net import tcp
 
-# pattern -> list of (on, ms) steps, repeated; "off"/"on" are steady
+# pattern -> its steps, repeated: each byte is one step, on (0x80) and
+# its length in 10 ms (bytes: compact on the heap); "off"/"on" are steady
 PATTERNS = {
-    "off": ((0, 1000),),
-    "on": ((1, 1000),),
-    "blink": ((1, 250), (0, 250)),
-    "slow": ((1, 1000), (0, 1000)),
-    "fault": ((1, 100), (0, 100), (1, 100), (0, 700)),
-    "locate": ((1, 100), (0, 100)),
-    "beep": ((1, 150), (0, 850)),
-    "failed": ((1, 400), (0, 200), (1, 400), (0, 2000)),
+    "off": b"\x64",
+    "on": b"\xe4",
+    "blink": b"\x99\x19",  # 250 ms on, 250 off
+    "slow": b"\xe4\x64",
+    "fault": b"\x8a\x0a\x8a\x46",
+    "locate": b"\x8a\x0a",
+    "beep": b"\x8f\x55",
+    "failed": b"\xa8\x14\xa8\x7f\x49",  # 400 on, 200 off, 400 on, 2 s off
 }
 RESET = {}  # machine.reset_cause() code -> name, filled at import
 for _name, _label in (("PWRON_RESET", "power_on"), ("HARD_RESET", "hard"),
@@ -63,19 +64,18 @@ class Output:
     def tick(self, now):
         steps = PATTERNS.get(self.pattern, PATTERNS["off"])
         period = 0
-        for _, ms in steps:
-            period += ms
-        t = (now - self.since) % period
-        for on, ms in steps:
-            if t < ms:
-                self.set(on)
+        for b in steps:
+            period += b & 0x7F
+        t = (now - self.since) // 10 % period
+        for b in steps:
+            if t < b & 0x7F:
+                self.set(b >> 7)
                 return
-            t -= ms
+            t -= b & 0x7F
 
 
 class ESP32HAL:
     def __init__(self, profile, wdt_ms=30000, ntp_host="pool.ntp.org"):
-        self.profile = profile
         self.inputs = {}
         for name, spec in profile.get("inputs", {}).items():
             pull = machine.Pin.PULL_UP if spec.get("pull") == "up" else machine.Pin.PULL_DOWN

@@ -3,24 +3,20 @@
 # the TLS handshake) is through, then behave as on any non-blocking socket.
 # hg.mqtt tracks the time limits.  The one call that can block is the name
 # lookup (MicroPython has no asynchronous getaddrinfo; during an outage it
-# waits seconds): NAMES keeps each name's address across attempts, board
-# restarts of the link and SNTP syncs, and looks a name up again only when
-# its address failed several attempts in a row or is old, and never more
-# often than once a minute.  An IP address needs no lookup.  MicroPython
-# subset; the same file runs under CPython.
+# waits seconds): address() keeps each name's address across attempts, link
+# restarts and SNTP syncs, and looks a name up again only when its address
+# failed FAILS attempts in a row or is STALE_S old, and never twice within
+# EVERY_S.  An IP address resolves without waiting.  MicroPython subset; the
+# same file runs under CPython.
 import errno
 import select
+import time
 
-try:
-    from time import ticks_diff, ticks_ms
-except ImportError:  # CPython
-    from time import monotonic  # type: ignore[attr-defined]
-
-    def ticks_ms():
-        return int(monotonic() * 1000)
-
-    def ticks_diff(a, b):  # type: ignore[no-redef]
-        return a - b
+EVERY_S = 60  # a name is looked up at most once a minute,
+FAILS = 3  # again only after 3 failed attempts at its address in a row
+STALE_S = 3600  # or an hour after its last lookup
+# (host, port, type) -> [getaddrinfo entry or None, time of its lookup (s), failures]
+known = {}  # type: dict
 
 # connect in progress, or EAGAIN (Linux 11, BSD 35); lwIP's EINPROGRESS is 119
 _WAIT = (errno.EINPROGRESS, 11, 35, 115, 119)
@@ -31,11 +27,11 @@ class Stream:
     given.  read(n) -> bytes, b"" when the broker closed, None for "not
     yet"; write(b) -> bytes taken, or None; close()."""
 
-    def __init__(self, sock, ctx=None, host=None, done=None):
+    def __init__(self, sock, ctx=None, host=None, key=None):
         self.raw = self.sock = sock
         self.ctx = ctx
         self.host = host
-        self.done = done  # done(ok): told once, when up or closed before that
+        self.key = key  # address() key, told done() once: up, or closed before
         self.up = False  # TCP connected and, with TLS, handshake done
         self._poll = select.poll()
         self._poll.register(sock, select.POLLOUT)
@@ -71,9 +67,12 @@ class Stream:
 
     def _up(self):
         self.up = True
-        if self.done:
-            self.done(True)
-            self.done = None
+        self._told(True)
+
+    def _told(self, ok):
+        if self.key:
+            done(self.key, ok)
+            self.key = None
 
     def read(self, n):
         if not self._ready():
@@ -101,9 +100,7 @@ class Stream:
         pass  # always non-blocking
 
     def close(self):
-        if self.done:
-            self.done(False)
-            self.done = None
+        self._told(False)
         try:
             self.sock.close()
         except OSError:
@@ -115,62 +112,44 @@ def _idle(e):
     return (a and a[0] in _WAIT) or type(e).__name__.startswith("SSLWant")
 
 
-class Names:
-    """Addresses of names (getaddrinfo's first answer) kept across attempts.
-    get() looks a name up only when it has no address yet, or its address
-    failed `fails` attempts in a row or was looked up `stale_ms` ago, and
-    not within `every_ms` of the last lookup of that name (a name that never
-    resolved is tried at that rate).  A failed lookup keeps the old address.
-    The caller reports each attempt with done(key, ok)."""
-
-    def __init__(self, every_ms=60000, stale_ms=3600000, fails=3):
-        self.every_ms, self.stale_ms, self.fails = every_ms, stale_ms, fails
-        self.known = {}  # (host, port, type) -> [address or None, lookup ms, failures]
-        self.lookups = 0
-
-    def get(self, host, port, kind):
-        """(key, getaddrinfo entry); OSError when there is no address (yet)."""
-        k = (host, port, kind)
-        e = self.known.get(k)
-        now = ticks_ms()
-        if e is None:
-            e = self.known[k] = [None, now, 0]
-        elif ticks_diff(now, e[1]) < self.every_ms or not (
-                e[0] is None or e[2] >= self.fails or ticks_diff(now, e[1]) >= self.stale_ms):
-            if e[0] is None:
-                raise OSError("no address for " + host + " (next lookup within "
-                              + str(self.every_ms // 1000) + " s)")
-            return k, e[0]
-        e[1] = now
-        self.lookups += 1
+def address(host, port, kind):
+    """(key, getaddrinfo entry) of host:port, looked up only when due (see
+    above; a failed lookup keeps the old address); OSError when there is
+    none.  Tell done(key, ok) how each attempt at it went."""
+    k = (host, port, kind)
+    e = known.get(k)
+    t = time.time()
+    if e is None:
+        e = known[k] = [None, t - EVERY_S, 0]
+    age = abs(t - e[1])  # abs: a clock set back does not stop lookups
+    if age >= EVERY_S and (e[0] is None or e[2] >= FAILS or age >= STALE_S):
+        e[1] = t
         import socket
         try:
-            e[0] = socket.getaddrinfo(host, port, 0, kind)[0]
-            e[2] = 0
+            e[0], e[2] = socket.getaddrinfo(host, port, 0, kind)[0], 0
         except OSError:
             if e[0] is None:
                 raise
-        return k, e[0]
-
-    def done(self, k, ok):
-        e = self.known.get(k)
-        if e is not None:
-            e[2] = 0 if ok else e[2] + 1
+    if e[0] is None:
+        raise OSError("no address for " + host)
+    return k, e[0]
 
 
-NAMES = Names()
+def done(k, ok):
+    e = known.get(k)
+    if e:
+        e[2] = 0 if ok else e[2] + 1
 
 
-def tcp(host, port, ca=None, server_hostname=None, names=None):
+def tcp(host, port, ca=None, server_hostname=None):
     """A transport factory for hg.mqtt: each call starts a TCP connection
-    to host:port, verified with TLS against the CA file `ca` when given
-    (host name checked against server_hostname or host).  The address
-    comes from `names` (NAMES, shared by every call, by default)."""
+    to host:port (its address from address()), verified with TLS against
+    the CA file `ca` when given (host name checked against server_hostname
+    or host)."""
 
     def open_stream():
         import socket
-        n = names or NAMES
-        k, ai = n.get(host, port, socket.SOCK_STREAM)
+        k, ai = address(host, port, socket.SOCK_STREAM)
         ctx = None
         if ca:
             import ssl
@@ -184,7 +163,7 @@ def tcp(host, port, ca=None, server_hostname=None, names=None):
         except OSError as e:
             if e.args[0] not in _WAIT:
                 s.close()
-                n.done(k, False)
+                done(k, False)
                 raise
-        return Stream(s, ctx, server_hostname or host, lambda ok: n.done(k, ok))
+        return Stream(s, ctx, server_hostname or host, k)
     return open_stream

@@ -5,9 +5,9 @@
 # port and in step with the true second -- unlike time.time(), which is a
 # whole second on some ports, a float on others, and whose sub-second part
 # ntptime sets to zero.  Name lookup is the one call that can block: the
-# server's address comes from hg.net.NAMES (kept across syncs and
-# instances, looked up again only after failures in a row or an hour, at
-# most once a minute).  hg.esp32hal makes one SNTP per sync and unloads
+# server's address comes from hg.net.address() (kept across syncs, looked
+# up again only after failures in a row or an hour, at most once a
+# minute).  hg.esp32hal makes one SNTP per sync and unloads
 # this module between syncs.  MicroPython subset.
 NTP_DELTA_S = 2208988800  # 1900-01-01 (NTP era 0) to 1970-01-01
 
@@ -36,14 +36,13 @@ class SNTP:
     clock.time_ms(ticks) -> ms since 1970, or None before the first answer."""
 
     def __init__(self, host="pool.ntp.org", port=123, every_ms=3600000,
-                 retry_ms=30000, wait_ms=2000, names=None):
+                 retry_ms=30000, wait_ms=2000):
         self.host, self.port = host, port
         self.every_ms, self.retry_ms, self.wait_ms = every_ms, retry_ms, wait_ms
         self.offset = None  # ms since 1970 minus ticks, once synced
         self.syncs = self.failures = 0
         self.last_error = None
-        self.names = names  # hg.net.Names; hg.net.NAMES when None
-        self._key = None
+        self._key = None  # hg.net.address() key of the request out
         self.next_ms = 0  # ticks when the next sync is due
         self._sock = None
         self._sent = 0
@@ -65,10 +64,9 @@ class SNTP:
 
     def _send(self, ticks):
         import socket
-        if self.names is None:
-            from hg.net import NAMES
-            self.names = NAMES
-        self._key, ai = self.names.get(self.host, self.port, socket.SOCK_DGRAM)
+
+        from hg.net import address
+        self._key, ai = address(self.host, self.port, socket.SOCK_DGRAM)
         s = socket.socket(ai[0], socket.SOCK_DGRAM)
         self._sock = s
         s.setblocking(False)
@@ -103,7 +101,8 @@ class SNTP:
 
     def _told(self, ok):
         if self._key is not None:
-            self.names.done(self._key, ok)
+            from hg.net import done
+            done(self._key, ok)
             self._key = None
 
     @property

@@ -72,7 +72,9 @@ def mpy_cross() -> str:
 def compile_file(src: Path) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / (src.stem + ".mpy")
-        proc = subprocess.run([mpy_cross(), MPY_OPT, "-o", str(out), str(src)],
+        # the embedded source name is interned on the board's heap: short
+        name = f"{src.parent.name}/{src.name}"
+        proc = subprocess.run([mpy_cross(), MPY_OPT, "-s", name, "-o", str(out), str(src)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise TechError(f"mpy-cross could not compile {src}:\n{proc.stderr.strip()}")
