@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
@@ -18,6 +19,10 @@ from sqlalchemy import create_engine, func, select
 from dashboard.app import create_app
 from dashboard.models import Alarm, Event
 from dashboard.settings import Settings
+from tests.desk_centre import REGISTERED, DeskCentre, shared_desk  # noqa: F401 - fixture
+from tests.test_centre_browser import alarm as desk_alarm
+from tests.test_centre_registry_browser import _status
+from tests.test_desk_claims import _messages
 
 TOKEN = "gw-test-token-1"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-1"
@@ -368,3 +373,61 @@ def test_a_store_made_before_the_desk_index_gains_it_at_start(db_url: str) -> No
         assert indexes["ix_alarms_desk"] == ["state", "priority", "created_ms", "id"]
     finally:
         engine.dispose()
+
+
+# The device board's stream and the desk's sound against the real `homeguard
+# centre` (an SSE stream never ends, which the in-process client cannot
+# read), one centre per database for both tests.
+
+def test_device_stream_sends_the_board_then_its_changes(
+        shared_desk: DeskCentre) -> None:  # noqa: F811 - the fixture
+    assert httpx.get(f"{shared_desk.url}/api/v1/devices/stream", timeout=10).status_code == 401
+    messages = _messages(shared_desk.operator("olga"), "/api/v1/devices/stream")
+    first = next(messages)  # every device on connect, with the reconnect delay
+    assert (first["event"], first["retry"]) == ("devices", "2000")
+    [row] = [d for d in first["data"] if d["device_id"] == REGISTERED]
+    assert row["household"] == "H-0101" and row["open_alarms"] == []
+
+    def update() -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        for msg in messages:  # keepalive comments until the update
+            if msg["event"] == "update":
+                [changed] = msg["data"]
+                assert changed["device_id"] == REGISTERED, msg
+                return dict(changed)
+            assert time.monotonic() < deadline, "no update on the device stream within 60 s"
+        raise AssertionError("the device stream ended")
+
+    now = int(time.time() * 1000)
+    _status(shared_desk, {"device": REGISTERED, "at_ms": now, "online": False})
+    got = update()
+    assert (got["online"], got["last_seen_ms"]) == (False, now)
+    _status(shared_desk, {"device": REGISTERED, "at_ms": now + 1000, "battery_mv": 3700})
+    got = update()
+    assert (got["online"], got["battery_mv"]) == (True, 3700)
+    assert shared_desk.ingest(desk_alarm(1, device=REGISTERED, typ="medical")) == ["accepted"]
+    assert update()["open_alarms"] == ["medical"]  # an alarm changes the row too
+
+
+def test_desk_sound_is_each_operators_and_audited(
+        shared_desk: DeskCentre) -> None:  # noqa: F811 - the fixture
+    olga, oscar = shared_desk.operator("olga"), shared_desk.operator("oscar")
+    assert httpx.get(f"{shared_desk.url}/api/v1/desk/sound", timeout=10).status_code == 401
+    assert olga.get("/api/v1/desk/sound").json() == {"muted": False}
+    for muted in (True, True, False):  # the second "off" changes nothing: no audit row
+        r = olga.put("/api/v1/desk/sound", json={"muted": muted})
+        assert r.status_code == 200 and r.json() == {"muted": muted}, r.text
+        if muted:
+            assert olga.get("/api/v1/desk/sound").json() == {"muted": True}
+            assert oscar.get("/api/v1/desk/sound").json() == {"muted": False}
+    assert olga.put("/api/v1/desk/sound", json={"muted": "loud"}).status_code == 422
+    assert olga.put("/api/v1/desk/sound", json={"muted": True},
+                    headers={"X-CSRF-Token": "forged"}).status_code == 403
+    tom = shared_desk.operator("tom")  # a technician's sound is his own
+    assert tom.put("/api/v1/desk/sound", json={"muted": True}).json() == {"muted": True}
+    assert olga.get("/api/v1/desk/sound").json() == {"muted": False}
+    assert httpx.put(f"{shared_desk.url}/api/v1/desk/sound", json={"muted": True},
+                     timeout=10).status_code in (401, 403)  # no login: refused
+    audit = shared_desk.client().get("/api/v1/auth-audit", params={"subject": "olga"}).json()
+    assert [(a["action"], a["actor"]) for a in audit if a["action"].startswith("sound")] == [
+        ("sound_on", "olga"), ("sound_off", "olga")]  # newest first

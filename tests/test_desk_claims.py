@@ -32,8 +32,10 @@ def _stream(c: httpx.Client) -> Iterator[dict[str, Any]]:
     return messages
 
 
-def _messages(c: httpx.Client) -> Iterator[dict[str, Any]]:
-    with c.stream("GET", "/api/v1/stream", timeout=httpx.Timeout(10, read=60)) as r:
+def _messages(c: httpx.Client, path: str = "/api/v1/stream") -> Iterator[dict[str, Any]]:
+    """A Server-Sent Events stream's messages as {"event", "data", ...}."""
+    with c.stream("GET", path, timeout=httpx.Timeout(10, read=60)) as r:
+        assert r.status_code == 200, r.read()
         msg: dict[str, Any] = {}
         for line in r.iter_lines():
             if line.startswith(":"):
