@@ -98,7 +98,7 @@ SEED = [
     # event history never shows), one in ten of its kinds in turn
     """INSERT INTO events (id, device_id, seq, kind, type, event_time_ms, device_time_ms,
          gateway_time_ms, received_ms, age_ms, skew_ms, data, gateway)
-       SELECT :n + g, 'hg-b-' || lpad((g % :devices)::text, 5, '0'), :n + g,
+       SELECT :n + g, 'hg-b-' || lpad((g / 10 % :devices)::text, 5, '0'), :n + g,
          CASE WHEN g % 10 = 0 THEN (CAST(:kinds AS text[]))[g / 10 % 5 + 1]
               ELSE 'heartbeat' END,
          'periodic', :t0 + g * :step, :t0 + g * :step, :t0 + g * :step + 500,
