@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.harness.proc import free_port, require_binary
 
@@ -51,7 +52,9 @@ def test_demo_shows_the_household_and_the_sensors_readings(tmp_path: Path, page)
     """The demo registers its household, grid cell and devices at the centre,
     and the gateway's telemetry reaches the alarm detail's chart: a leak
     alarm opened on the desk shows the address, the contacts, the grid worker
-    and the sensor's readings (issue 18: the demo shows the full picture)."""
+    and the sensor's readings; the device board counts both devices and the
+    overview the household in its community and grid cell (issue 18: the
+    demo shows the full picture)."""
     port = free_port()
     demo = subprocess.Popen(
         [HOMEGUARD, "demo", "--data-dir", str(tmp_path), "--port", str(port)],
@@ -90,6 +93,19 @@ def test_demo_shows_the_household_and_the_sensors_readings(tmp_path: Path, page)
             except PlaywrightTimeout:
                 assert time.monotonic() < deadline, "the sensor's readings never reached the chart"
                 row.first.click()
+        # the device board counts the demo's registered devices (not 0/0)
+        page.click("#nav-devices")
+        expect(page.locator("#board-rows tr")).to_have_count(2, timeout=30_000)
+        page.wait_for_function(
+            "() => Number(document.getElementById('online-count').textContent) +"
+            " Number(document.getElementById('offline-count').textContent) === 2",
+            timeout=60_000)
+        # the overview counts the household in its community and grid cell
+        page.click("#nav-overview")
+        tile = page.locator('#communities li.tile[data-community="和平社区"]')
+        expect(tile).to_be_visible(timeout=30_000)
+        expect(page.locator("#communities")).not_to_contain_text("未绑定住户")
+        expect(page.locator('#cell-rows tr[data-code="G-01"] td.num').first).to_have_text("1")
         parts = psutil.Process(demo.pid).children(recursive=True)  # broker, centre, gateway
         assert len(parts) >= 3, parts
     finally:
