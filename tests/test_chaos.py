@@ -33,6 +33,16 @@ def test_alarms_lost_duplicated_and_unexpected_are_counted_apart() -> None:
     assert out["unexpected_sample"] == [("d-3", 9)]
 
 
+def test_an_alarm_still_in_a_boards_flash_is_not_lost() -> None:
+    sent = {("d", 1), ("d", 2), ("d", 3)}
+    report = {"devices": {"d": {"in_flash_at_end": [3]}, "e": {}}}
+    flash = reconcile.in_flash(report)
+    assert flash == {("d", 3)}
+    out = reconcile.alarms(sent, [stored("d", 1, 0, 10)], set(), flash)
+    assert out["lost"] == 1 and out["lost_sample"] == [("d", 2)]
+    assert out["in_flash_at_end"] == 1
+
+
 def test_telemetry_missing_within_the_shed_count_is_not_lost() -> None:
     acked = {("d", s) for s in range(10)}
     kept = {("d", s) for s in range(7)} | {("d", 99)}

@@ -99,6 +99,8 @@ def table(result: dict) -> None:
                 ["what", "count"], [
                     ["alarms pressed", a["pressed"]], ["alarms at the centre", a["at_centre"]],
                     ["alarms lost", a["lost"]],
+                    ["alarms still in the boards' flash at the end (not lost)",
+                     a.get("in_flash_at_end", 0)],
                     ["  of which acked 'stored' by the gateway", a["lost_after_stored_ack"]],
                     ["alarms duplicated", a["duplicates"]],
                     ["alarms at the centre never sent", a["unexpected"]],

@@ -85,13 +85,24 @@ def gateway_telemetry(db: Path) -> tuple[set[Key], int]:
     return kept, int(row[0]) if row else 0
 
 
-def alarms(sent: set[Key], stored: list[Stored], acked: set[Key]) -> dict:
-    """Sent vs stored: lost (sent, not at the centre; of which the gateway had
-    acked `stored`), duplicates (an identity stored more than once) and
-    unexpected (at the centre, never sent by an app)."""
+def in_flash(report: dict) -> set[Key]:
+    """Alarms still in a board's flash outbox when the fleet's run ended: not
+    at the centre yet, not lost either (the board sends them when it runs)."""
+    return {(dev, seq) for dev, rep in report["devices"].items()
+            for seq in rep.get("in_flash_at_end", ())}
+
+
+def alarms(sent: set[Key], stored: list[Stored], acked: set[Key],
+           flash: frozenset[Key] | set[Key] = frozenset()) -> dict:
+    """Sent vs stored: lost (sent, not at the centre and not in the board's
+    flash; of which the gateway had acked `stored`), still in flash at the
+    end, duplicates (an identity stored more than once) and unexpected (at
+    the centre, never sent by an app)."""
     keys = Counter((s.device, s.seq) for s in stored)
-    lost, unexpected = sent - set(keys), set(keys) - sent
+    missing, unexpected = sent - set(keys), set(keys) - sent
+    lost = missing - flash
     return {"pressed": len(sent), "at_centre": len(set(keys) & sent), "lost": len(lost),
+            "in_flash_at_end": len(missing & flash),
             "lost_after_stored_ack": len(lost & acked),
             "duplicates": sum(n - 1 for n in keys.values()), "unexpected": len(unexpected),
             "lost_sample": sorted(lost)[:SAMPLE], "unexpected_sample": sorted(unexpected)[:SAMPLE]}

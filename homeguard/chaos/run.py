@@ -50,13 +50,14 @@ def run(params: Params, tmp: Path) -> dict:
         report = rig.finish_fleet()
         sent = reconcile.sent_alarms(report)
         acked = reconcile.acked_telemetry(report)
-        caught_up = _settle(rig, params, sent, acked)
+        flash = reconcile.in_flash(report)
+        caught_up = _settle(rig, params, sent - flash, acked)
         stored = reconcile.centre_alarms(rig.db_url, params.fleet.prefix)
         kept, shed = reconcile.gateway_telemetry(rig.gateway_db)
         links_cut = rig.proxy.cuts
     finally:
         rig.stop()
-    alarms = reconcile.alarms(sent, stored, reconcile.acked_stored(report))
+    alarms = reconcile.alarms(sent, stored, reconcile.acked_stored(report), flash)
     points = reconcile.telemetry(acked, kept, shed)
     ok = not (alarms["lost"] or alarms["duplicates"] or alarms["unexpected"] or points["lost"])
     return {"ok": ok, "commit": commit(), "streamed_s": round(streamed, 1),

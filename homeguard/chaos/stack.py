@@ -38,6 +38,7 @@ class FleetConfig:
     reboot_every_s: float = 120.0
     outage_every_s: float = 0.0  # each board's own link losses (besides the proxy's cuts)
     sensor_every: int = 4
+    drain_s: float = 120.0  # after the faults: the boards empty their flash outboxes
     tick_ms: int = 100
     seed: int = 1
 
@@ -82,6 +83,7 @@ class ChaosRig(Rig):
             "--outage-every-s", str(cfg.outage_every_s),
             "--reboot-every-s", str(cfg.reboot_every_s),
             "--sensor-every", str(cfg.sensor_every), "--tick-ms", str(cfg.tick_ms),
+            "--drain-s", str(cfg.drain_s),
             "--state-dir", str(self.state), "--report", str(self.report_path),
             "--seed", str(cfg.seed)], self.tmp)
         self.procs.append(fleet.start())
@@ -91,7 +93,7 @@ class ChaosRig(Rig):
     def report_path(self) -> Path:
         return self.tmp / "fleet-report.json"
 
-    def finish_fleet(self, timeout: float = 300) -> dict:
+    def finish_fleet(self, timeout: float = 600) -> dict:
         """End the fleet's run (SIGINT: it drains, disconnects and writes its
         report); the report."""
         assert self.fleet is not None

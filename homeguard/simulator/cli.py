@@ -165,6 +165,9 @@ def run_fleet(devices: list[dict], cfg: FleetConfig, state: Path) -> dict:
             time.sleep(0.2)
     finally:
         fleet.stop()
+    for b in fleet.boards:  # not lost: the board sends them when it next runs
+        obx = b.dev.obx
+        b.report.in_flash_at_end = [s for s in obx.pending() if obx.kind(s) == "alarm"]
     reports = {b.id: b.report.as_dict() for b in fleet.boards}
     return {"started": started, "duration_s": streamed, "devices": reports,
             "totals": totals(reports, sum(b.unacked for b in fleet.boards))}
@@ -174,8 +177,8 @@ def totals(reports: dict[str, dict[str, Any]], unacked: int) -> dict[str, int]:
     def total(key: str) -> int:
         return sum(len(r[key]) if isinstance(r[key], list) else r[key] for r in reports.values())
     out = {k: total(k) for k in ("alarms", "stored", "telemetry", "heartbeats", "outages",
-                                 "reboots", "in_flash_at_reboot", "telemetry_lost_on_device",
-                                 "resends", "app_errors")}
+                                 "reboots", "in_flash_at_reboot", "in_flash_at_end",
+                                 "telemetry_lost_on_device", "resends", "app_errors")}
     for kind in ("cancel", "restore"):
         out[kind + "s"] = sum(len(r["events"].get(kind, ())) for r in reports.values())
     out["unacked"] = unacked
@@ -207,6 +210,9 @@ def simulate(
     tick_ms: Annotated[int, typer.Option(
         min=1, help="Loop period of a quiet board, ms (socket data turns it at once).")] = 100,
     per_thread: Annotated[int, typer.Option(min=1, help="Boards per fleet thread.")] = 250,
+    drain_s: Annotated[float, typer.Option(
+        min=0, help="After the run: how long the boards may take to empty their flash "
+                    "outbox (no new presses, reboots or outages meanwhile).")] = 15.0,
     prefix: Annotated[str, typer.Option(help="Device id prefix.")] = "sim",
     state_dir: Annotated[Path, typer.Option(
         help="Where the boards' flash and the passwords persist.")] = Path("sim-state"),
@@ -221,7 +227,7 @@ def simulate(
     cfg = FleetConfig(host=host, port=port, duration_s=duration, telemetry_s=telemetry_s,
                       heartbeat_s=heartbeat_s, alarm_every_s=alarm_every_s,
                       outage_every_s=outage_every_s, reboot_every_s=reboot_every_s,
-                      tick_ms=tick_ms, per_thread=per_thread, seed=seed)
+                      tick_ms=tick_ms, per_thread=per_thread, drain_s=drain_s, seed=seed)
     result = run_fleet(devices, cfg, state_dir)
     text = json.dumps(result, indent=1)
     if report:

@@ -30,6 +30,7 @@ class BoardReport:
     outages: int = 0
     reboots: int = 0
     in_flash_at_reboot: int = 0  # events not yet acked when the power went
+    in_flash_at_end: list[int] = field(default_factory=list)  # alarms in flash when the run ended
     resends: int = 0  # events published again (same seq), DUP resends included
     app_errors: int = 0
 
