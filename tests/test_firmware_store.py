@@ -391,6 +391,49 @@ def test_an_alarm_waiting_caps_the_link_backoff() -> None:
         now = link.next_try
 
 
+def test_an_alarm_cuts_a_long_backoff_begun_while_idle() -> None:
+    """An idle board's link waits 60-120 s between attempts; an alarm
+    pressed during that wait must not sit it out (a chaos run saw a press
+    wait 76 s on its board): the wait is cut to the urgent cap from its
+    start, once."""
+    def refused() -> None:
+        raise OSError(111, "ECONNREFUSED")
+
+    waiting = [False]
+    link = Link(MQTTClient("d", refused), urgent=lambda: waiting[0], rand=lambda: 65535)
+    now = 0
+    for _ in range(12):
+        link.poll(now)
+        now = link.next_try
+    link.poll(now)  # fails again: the next wait is the long one
+    began, long_wait = now, link.next_try
+    assert long_wait - began >= 60_000
+    waiting[0] = True
+    link.hurry()
+    assert 4_000 <= link.next_try - began <= 8_000
+    cut = link.next_try
+    link.hurry()  # a second alarm: the wait is already cut
+    assert link.next_try == cut
+
+
+def test_an_alarm_pressed_during_a_long_backoff_goes_when_the_broker_is_back(
+        tmp_path: Path, mosquitto, gateway: Gateway) -> None:
+    write_config(tmp_path, mosquitto)
+    dev, hal, app = boot(tmp_path)
+    run(dev, hal, lambda: dev.link.connected, "connected")
+    mosquitto.stop()
+    run(dev, hal, lambda: not dev.link.connected, "the device to notice")
+    # as after many failed attempts while idle: the next one in 100 s
+    link, now = dev.link, hal.ticks_ms()
+    link._since, link._capped, link.next_try = now, False, now + 100_000
+    mosquitto.start()
+    seq = dev.send_event("fire")
+    assert link.next_try - now <= 8_000
+    run(dev, hal, lambda: any(m["seq"] == seq for m in gateway.msgs("alarm")),
+        "the alarm well before the 100 s wait", timeout=30)
+    dev.close()
+
+
 def test_a_dead_link_is_left_when_a_puback_is_overdue_and_nothing_came() -> None:
     """A connection that takes a publish and answers nothing more is dead,
     not slow: after puback_ms the link reconnects (4-8 s with an alarm

@@ -192,6 +192,8 @@ class Device:
         seq = self.seqs.next()
         self.obx.put(seq, kind, self._encode(seq, kind, typ, data, 0, ts))
         self._born[seq] = [now, ts]
+        if self.link and kind not in LIGHT:
+            self.link.hurry()  # a long backoff begun while idle must not hold it
         if not self._in_poll:
             self._send_pending(now)
         return seq

@@ -57,6 +57,8 @@ class Link:
         self.dropped = 0  # publishes given up (QoS 0 offline, queue full)
         self.last_error = None
         self.next_try = 0  # ms: when the next connect attempt is due
+        self._since = 0  # ms: when the wait for next_try began
+        self._capped = False  # that wait is already within the urgent cap
         self._fails = 0  # consecutive failures, drives the backoff
         self._logged = None  # the cause last told to log()
         self._up = 0
@@ -70,6 +72,16 @@ class Link:
         d = min(cap_ms or self.cap_ms, self.base_ms << min(k, 20))
         h = d // 2
         return h + self.rand() * (d - h) // 65536
+
+    def hurry(self):
+        """Something urgent was just queued (an alarm): a wait for the next
+        attempt that began while idle, with the long backoff, is cut to what
+        the urgent cap allows from its start (jitter kept)."""
+        if self.connected or self.client.sock is not None or self._capped:
+            return
+        self._capped = True
+        cap = min(self.urgent_cap_ms, self.cap_ms)
+        self.next_try = min(self.next_try, self._since + self.delay(max(self._fails - 1, 0), cap))
 
     def pending(self):
         """QoS 1 publishes not yet acknowledged by the broker."""
@@ -187,6 +199,7 @@ class Link:
         # an alarm waits: a flapping link must not hold it for minutes
         cap = min(self.urgent_cap_ms, self.cap_ms) if self.urgent and self.urgent() else None
         self.next_try = now + self.delay(self._fails, cap)
+        self._since, self._capped = now, cap is not None
         self._fails += 1
         if self.last_error != self._logged:
             self._logged = self.last_error
