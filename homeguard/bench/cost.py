@@ -28,18 +28,14 @@ import json
 import shutil
 import sqlite3
 import statistics
-import threading
 import time
 from functools import partial
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from broker import acl
 from hg import protocol
 from homeguard.bench import fleet, report, wire
 from homeguard.bench.rig import BenchError, Rig, add_accounts, write_registry
+from homeguard.bench.rig import forget_sessions as rig_forget
 from homeguard.bench.throughput import Drained, GatewayConsumer, drain_paho, prime, summarise
 
 PAD_MEMBER = len(',"pad00":""')  # the bytes one pad member adds besides its value
@@ -102,26 +98,9 @@ def flood(rig: Rig, devices: list[wire.Device]) -> float:
 
 def forget_sessions(rig: Rig) -> None:
     """Wipe the sessions of the gateway's accounts (bare paho logs in as the
-    gateway too): the broker keys sessions by username, so a clean login as
-    each wipes its queue and subscriptions, and the next flood queues only
-    for the consumer primed after this."""
-    for user in (rig.gateway_user, acl.telemetry_user(rig.gateway_user)):
-        _clean_login(rig, user)
-
-
-def _clean_login(rig: Rig, user: str) -> None:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True)
-    c.username_pw_set(user, rig.gateway_password)
-    done = threading.Event()
-    c.on_connect = lambda *a: done.set()
-    c.connect(rig.broker.host, rig.broker.port)
-    c.loop_start()
-    try:
-        if not done.wait(10):
-            raise BenchError(f"{user}: the broker did not answer a clean login")
-    finally:
-        c.disconnect()
-        c.loop_stop()
+    gateway too), so the next flood queues only for the consumer primed
+    after this."""
+    rig_forget(rig.broker.host, rig.broker.port, rig.gateway_user, rig.gateway_password)
 
 
 def registry(tmp: Path, ids: list[str]) -> Path:

@@ -10,13 +10,16 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as mqtt
 import psutil
+from paho.mqtt.enums import CallbackAPIVersion
 
-from broker import layout, passwd
+from broker import acl, layout, passwd
 from homeguard.bench.servers import Proc, free_port, http_ok, wait_until
 from homeguard.devbroker.dev import DevBroker, start_dev_broker
 
@@ -51,6 +54,38 @@ def write_registry(path: Path, ids: list[str], key: bytes) -> None:
     devices = [{"id": d, "key": key.hex(), "type": "button", "household": f"H-{i:06d}",
                 "grid": "G-01"} for i, d in enumerate(ids)]
     path.write_text(json.dumps({"devices": devices}))
+
+
+def forget_sessions(host: str, port: int, user: str, password: str, tries: int = 30) -> None:
+    """End the persistent sessions of a gateway's two accounts, events and
+    telemetry: a clean-session login as each, which the broker keys sessions
+    by, wipes its queue and subscriptions. Mosquitto would otherwise keep
+    queueing for a consumer that left (a share group's member, a consumer
+    that logged in as the gateway), and the next flood would queue twice."""
+    for u in (user, acl.telemetry_user(user)):
+        _clean_login(host, port, u, password, tries)
+
+
+def _clean_login(host: str, port: int, user: str, password: str, tries: int) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True)
+    c.username_pw_set(user, password)
+    done = threading.Event()
+    c.on_connect = lambda *a: done.set()
+    for attempt in range(tries):
+        try:
+            c.connect(host, port)
+            break
+        except OSError:  # no free local port (another run's many connections)
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0)
+    c.loop_start()
+    try:
+        if not done.wait(10):
+            raise BenchError(f"{user}: the broker did not answer a clean login")
+    finally:
+        c.disconnect()
+        c.loop_stop()
 
 
 class Rig:

@@ -26,14 +26,18 @@ import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import psutil
 import redis
-from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import TELEMETRY_SUFFIX
 from homeguard.bench import fleet, report, throughput
-from homeguard.bench.rig import BenchError, Gateway, Rig, add_accounts, write_registry
+from homeguard.bench.rig import (
+    BenchError,
+    Gateway,
+    Rig,
+    add_accounts,
+    forget_sessions,
+    write_registry,
+)
 from homeguard.bench.servers import RedisServer
 
 GROUP = "bench"
@@ -83,25 +87,11 @@ def _drain(gws: list, count: int, timeout: float) -> tuple[float, float, list[in
 
 
 def forget_session(gw: Gateway) -> None:
-    """End a gateway's persistent sessions, events and telemetry (a
-    clean-session connect with each account, which the broker keys sessions
-    by): Mosquitto keeps handing a share group's messages to the stored
-    session of a member that left, where they would wait for it to come
-    back, and an idle plain session would go on queueing every message."""
-    for user in (gw.user, gw.user + TELEMETRY_SUFFIX):
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True)
-        c.username_pw_set(user, gw.password)
-        for attempt in range(CONNECT_TRIES):
-            try:
-                c.connect("127.0.0.1", gw.broker_port)
-                break
-            except OSError:  # no free local port (another run's many connections)
-                if attempt == CONNECT_TRIES - 1:
-                    raise
-                time.sleep(1.0)
-        c.loop_start()
-        c.disconnect()
-        c.loop_stop()
+    """End a gateway's persistent sessions: Mosquitto keeps handing a share
+    group's messages to the stored session of a member that left, where they
+    would wait for it to come back, and an idle plain session would go on
+    queueing every message."""
+    forget_sessions("127.0.0.1", gw.broker_port, gw.user, gw.password, CONNECT_TRIES)
 
 
 def one_round(rig: Rig, registry: Path, size: int, stream: list, messages: int,

@@ -29,7 +29,14 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 from homeguard.bench import fleet, report, wire
-from homeguard.bench.rig import BenchError, Rig, add_accounts, wait_until, write_registry
+from homeguard.bench.rig import (
+    BenchError,
+    Rig,
+    add_accounts,
+    forget_sessions,
+    wait_until,
+    write_registry,
+)
 from homeguard.bench.servers import VictoriaMetrics
 
 Drained = tuple[float, float, float]  # first message, last message (wall s), CPU s
@@ -251,6 +258,10 @@ def run(tmp: Path, messages: int, devices: int, alarm_every: int, timeout: float
                 consumers["gateway_ts"] = (ts.prime, partial(ts.drain, messages, timeout))
                 points += n
             for name, (do_prime, drain) in consumers.items():
+                # every consumer logs in as the gateway: the last one's sessions
+                # would go on queueing this flood beside the one being measured
+                forget_sessions(rig.broker.host, rig.broker.port, rig.gateway_user,
+                                rig.gateway_password)
                 do_prime()
                 flood(rig, stream)
                 first, last, cpu_s = drain()
