@@ -6,17 +6,24 @@ r"""The gateway pipeline for one received message, stage by stage:
                  a message past the clock window that waited in
                  the broker's queue is let through as late (freshness.py)
       timestamp  receive time, event time, skew                -> the Event
-    then by kind to a lane (lane.py), which commits in batches:
-      dedup      identity (device, seq): new, duplicate, replay, or a
-                 seq_conflict (same identity, other content); a shared
-                 state (Redis) is checked a batch at a time, one round
-                 trip before the commit and one to remember after it
-      store      one transaction (one fsync) per batch
+    COMMIT (by kind to a lane, lane.py, which commits in batches)
+      dedup      identity (device, seq): new, duplicate, replay; a shared
+                 state (Redis) is checked a batch at a time
+      store      one transaction (one fsync) per batch; what the store did
+                 not take, or a duplicate, is settled by content: the same
+                 message, or a seq_conflict (same identity, other content)
+      remember   the committed identities into the de-dup state (a shared
+                 one in one round trip), only after the commit
       ack        `stored` to the device (or a signed `nak`), then the
                  sinks are woken; telemetry's PUBACKs follow its commit
 
-Each front stage takes the message as far as it has come and either passes
-it on or drops it with an Outcome (raise Drop / protocol.Reject); every
+The order is declared once, at the end of this module: FRONT (a Stage per
+message: `process(pipeline, received) -> received`, or a drop with its
+Outcome: raise Drop / protocol.Reject) and COMMIT (a BatchStage per batch
+of events on the event lane: dedup, store, remember, ack, each over the
+whole Batch); STAGES names them all in that order. Telemetry takes the same
+de-dup check on its way to the telemetry lane (lane.py), which commits
+points in batches and releases their PUBACKs (no ack to the device). Every
 drop is counted and logged with its reason. handle() never raises for a bad
 message: it returns the Outcome (or a Deferred that a lane completes), and
 the source acknowledges the broker's delivery afterwards. A store failure
@@ -82,8 +89,29 @@ class Received:
 
 
 class Stage(NamedTuple):
+    """A front stage: the message further on, or raise Drop (an Outcome)."""
+
     name: str
-    run: Callable[[Pipeline, Received], None]
+    process: Callable[[Pipeline, Received], Received]
+
+
+class Batch:
+    """Events a lane commits together, on their way through the commit
+    stages: each event's outcome so far, and the new ones to insert."""
+
+    __slots__ = ("items", "outcomes", "fresh")
+
+    def __init__(self, items: list[tuple[Event, str]]) -> None:
+        self.items = items  # (event, topic)
+        self.outcomes: list[Outcome] = []  # one per item once dedup has run
+        self.fresh: list[tuple[Event, Point | None]] = []  # to insert (a heartbeat's point)
+
+
+class BatchStage(NamedTuple):
+    """A commit stage: runs over the whole batch (one round trip, one fsync)."""
+
+    name: str
+    run: Callable[[Pipeline, Batch], None]
 
 
 class Pipeline:
@@ -177,19 +205,20 @@ class Pipeline:
     def front(self, m: Received) -> Event:
         """Run the front stages: the Event, or protocol.Reject (Drop)."""
         for stage in FRONT:
-            stage.run(self, m)
+            m = stage.process(self, m)
         assert m.event is not None
         return m.event
 
-    def drop_retained(self, m: Received) -> None:
+    def drop_retained(self, m: Received) -> Received:
         """The live copy came when it was published (an established
         subscription gets it with the flag clear): a copy with the retain
         flag is the broker's snapshot, sent again at every subscribe. Dropped
         and counted; never NAKed, whatever its age (docs/protocol.md)."""
         if m.retained:
             raise Drop(Outcome.RETAINED, "retained copy ignored")
+        return m
 
-    def verify(self, m: Received) -> None:
+    def verify(self, m: Received) -> Received:
         """hg.protocol's stateless checks, with the clock window widened for a
         message that waited in the broker's queue while the gateway was away."""
         try:
@@ -205,10 +234,12 @@ class Pipeline:
                               m.msg["ts"] + m.msg["age"], m.received_ms)
         if m.leaf not in protocol.UPLINK:  # after verify: its order decides the reason
             raise Drop(Outcome.TOPIC_MISMATCH, "not an uplink topic: " + m.topic)
+        return m
 
-    def timestamp(self, m: Received) -> None:
+    def timestamp(self, m: Received) -> Received:
         assert m.msg is not None
         m.event = stamp(m.msg, m.received_ms)
+        return m
 
     def _verify(self, m: Received, behind_ms: int) -> dict:
         return verify(m.topic, m.payload, self.registry.key_of, m.received_ms, behind_ms,
@@ -280,32 +311,53 @@ class Pipeline:
         return self.commit_events([(event, topic)])[0]
 
     def commit_events(self, items: list[tuple[Event, str]]) -> list[Outcome]:
-        """Commit a batch of events in one transaction, then count, log and
-        ack each; the outcome per event (stored, duplicate, seq_conflict or
-        replay)."""
-        fresh: list[tuple[Event, Point | None]] = []
-        outcomes: list[Outcome] = []
+        """Run a batch of events through the COMMIT stages: one transaction,
+        then each counted, logged and acked; the outcome per event (stored,
+        duplicate, seq_conflict or replay). A store failure propagates before
+        anything is remembered or acked: the lane retries the whole batch."""
+        batch = Batch(items)
+        for stage in COMMIT:
+            stage.run(self, batch)
+        return batch.outcomes
+
+    # --- the commit stages (a batch of events, on the event lane) -------------
+
+    def dedup_batch(self, b: Batch) -> None:
+        """Each identity's verdict in the de-dup state, for the batch at once."""
         with self._lock:  # short: the telemetry path on the source's thread takes it too
-            verdicts = self.dedup.check_many([(e.device, e.seq) for e, _ in items])
-        for (event, _), verdict in zip(items, verdicts, strict=True):
+            verdicts = self.dedup.check_many([(e.device, e.seq) for e, _ in b.items])
+        for (event, _), verdict in zip(b.items, verdicts, strict=True):
             # the store's UNIQUE(device, seq) has the last word on NEW
-            outcomes.append(STORED if verdict == dedup.NEW else Outcome(verdict))
+            b.outcomes.append(STORED if verdict == dedup.NEW else Outcome(verdict))
             if verdict == dedup.NEW:
-                fresh.append((event, to_point(event) if event.kind == "heartbeat" else None))
+                b.fresh.append((event, to_point(event) if event.kind == "heartbeat" else None))
+
+    def store_batch(self, b: Batch) -> None:
+        """The new events in one transaction (one fsync); one the store did
+        not take, or a duplicate verdict, is settled by content: the same
+        message again, or other content under its identity (a conflict)."""
         # the commit (an fsync) runs without the lock, so telemetry keeps flowing;
         # this lane is the only writer of events, so nothing slips in between
-        new = iter(self.store.insert_many(fresh)) if fresh else iter(())
-        for i, (event, _) in enumerate(items):
+        new = iter(self.store.insert_many(b.fresh)) if b.fresh else iter(())
+        outcomes = b.outcomes
+        for i, (event, _) in enumerate(b.items):
             if outcomes[i] == STORED and not next(new):
                 outcomes[i] = DUPLICATE  # taken by a point, or earlier in this batch
             if outcomes[i] == DUPLICATE:
                 outcomes[i] = self._same_or_conflict(event)
+
+    def remember_batch(self, b: Batch) -> None:
+        """What is committed goes into the de-dup state (only after the commit)."""
         with self._lock:
             self.dedup.remember_many([
                 (event.device, event.seq, self._content(event))
-                for (event, _), outcome in zip(items, outcomes, strict=True)
+                for (event, _), outcome in zip(b.items, b.outcomes, strict=True)
                 if outcome in (STORED, DUPLICATE)])
-        for (event, topic), outcome in zip(items, outcomes, strict=True):
+
+    def ack_batch(self, b: Batch) -> None:
+        """Count, log and answer each: `stored` (a duplicate: again), or a
+        signed NAK for a refused identity; then the sinks are woken."""
+        for (event, topic), outcome in zip(b.items, b.outcomes, strict=True):
             try:
                 if outcome.refused:
                     self._refuse(event, topic, outcome)
@@ -313,7 +365,6 @@ class Pipeline:
                     self._after_commit(event, outcome == STORED)
             except Exception:  # noqa: BLE001 - committed: the device resends if an ack is lost
                 log.exception("after storing device=%s seq=%d", event.device, event.seq)
-        return outcomes
 
     def screen_points(self, points: list[Point]) -> list[str]:
         """The telemetry lane's de-dup stage with a shared state: the batch's
@@ -371,22 +422,14 @@ class Pipeline:
         clock window (`[verify] behind_ms`), or later by a wait in the broker's
         queue that the gateway's away periods explain (docs/protocol.md
         *Identity*). Beyond it, the same content under the seq is another
-        event, unless the seq is the device's highest: a board without a clock
-        resends a publish its link lost the PUBACK of with the bytes (and age)
-        of the first send, and that is the last thing it sent before its link
-        died; a board whose counter went back reaches its old highest seq only
-        after refusals under lower seqs have moved it past."""
+        event: refused, so at worst shown twice, never lost."""
         late = event.event_time_ms - stored_ms
         window = self.cfg.verify.behind_ms
         if abs(late) <= window:
             return True
-        if late < 0:
-            return False
         session = "telemetry" if event.kind == "telemetry" else "events"
-        if self.away is not None and self.away.explains(
-                stored_ms, event.gateway_time_ms, window, session, event.device):
-            return True
-        return event.seq == self.dedup.highest(event.device)
+        return late > 0 and self.away is not None and self.away.explains(
+            stored_ms, event.gateway_time_ms, window, session, event.device)
 
     def _same_digest(self, event: Event, content: str) -> bool:
         """A shared state's remembered content against this event's."""
@@ -496,9 +539,17 @@ def dedup_backend(cfg: Config, store: Store) -> dedup.Backend:
     return dedup.LocalDedup(cfg.dedup.window, stored)
 
 
-# the front stages, in order (the lanes' stages follow in commit_events)
+# The pipeline, in order. The front stages, per message on the source's thread:
 FRONT: tuple[Stage, ...] = (
     Stage("retained", Pipeline.drop_retained),
     Stage("verify", Pipeline.verify),
     Stage("timestamp", Pipeline.timestamp),
 )
+# then, for events, the commit stages, a batch at a time on the event lane:
+COMMIT: tuple[BatchStage, ...] = (
+    BatchStage("dedup", Pipeline.dedup_batch),
+    BatchStage("store", Pipeline.store_batch),
+    BatchStage("remember", Pipeline.remember_batch),
+    BatchStage("ack", Pipeline.ack_batch),
+)
+STAGES: tuple[str, ...] = tuple(s.name for s in FRONT) + tuple(s.name for s in COMMIT)

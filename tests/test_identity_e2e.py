@@ -244,3 +244,50 @@ def test_the_gateways_own_events_never_take_a_device_seq(
     finally:
         dev.close()
         stack.stop()
+
+
+def test_a_wiped_board_without_a_clock_loses_no_alarm(mosquitto, tmp_path) -> None:  # noqa: ANN001
+    """The real button firmware on a board without a clock (no `ts`), wiped
+    after its first alarm and booted again: the same boot messages and the
+    same fire under the same seqs, told apart from resends only by the
+    derived event time (receive time - age). Its fire reaches the centre,
+    whether it went out under the old highest seq before the NAK for its
+    `online` came back, or after it under a fresh seq."""
+    import shutil
+
+    from tests.test_wiped_device_e2e import button, mine
+
+    behind_ms = 3000  # the tolerance, small so the test need not wait 40 s
+    stack = Stack(mosquitto, tmp_path)
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(cfg.read_text() + f"\n[verify]\nbehind_ms = {behind_ms}\n")
+    stack.start()
+    root = tmp_path / "board"
+    try:
+        b = button(root, stack, synced=False)
+        try:
+            first = b.dev.send_event("fire", {"btn": "f"})
+            b.run(lambda: not b.dev.obx.pending(), "the fire acked", timeout=60)
+            wait_until(lambda: [a["seq"] for a in mine(stack)] == [first], 60, "at the centre")
+        finally:
+            b.dev.close()
+        # the board is wiped and back later than the tolerance (a configured
+        # duration, not a race: any longer wait is as good)
+        time.sleep(behind_ms / 1000 + 2)
+        for f in root.iterdir():
+            if f.name != "config.json":
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
+        b = button(root, stack, synced=False)
+        try:
+            b.dev.send_event("fire", {"btn": "f"})
+            b.run(lambda: len(mine(stack)) == 2, "the wiped board's fire at the centre",
+                  timeout=60)
+            b.run(lambda: not b.dev.obx.pending(), "its outbox empty", timeout=60)
+            seqs = [a["seq"] for a in mine(stack)]
+            assert first in seqs and max(seqs) > first, seqs
+            assert all(a["device_time_ms"] is None for a in mine(stack))
+            assert "rejected reason=seq_conflict device=" + BUTTON in stack.gateway.logs(100_000)
+        finally:
+            b.dev.close()
+    finally:
+        stack.stop()

@@ -17,7 +17,7 @@ from tests.test_button_app import HOLD_MS, Button
 FIRST = 100
 
 
-def button(root: Path, stack: Stack) -> Button:
+def button(root: Path, stack: Stack, synced: bool = True) -> Button:
     cfg = root / "config.json"
     if not cfg.exists():
         root.mkdir(parents=True, exist_ok=True)
@@ -27,6 +27,7 @@ def button(root: Path, stack: Stack) -> Button:
                        "username": BUTTON, "password": stack.password},
             "key_hex": stack.key.hex(), "button": {"hold_ms": HOLD_MS}}))
     b = Button(root, stack.broker, write=False)
+    b.hal.synced = synced  # False: a board without a clock sends no ts
     b.run(lambda: b.dev.link.connected and not b.dev.link.client.subscribing, "online")
     return b
 
