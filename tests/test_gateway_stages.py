@@ -850,3 +850,17 @@ def test_the_centre_sink_tries_a_centre_that_was_away_at_least_every_5_s() -> No
     from gateway.config import CentreSection
 
     assert CentreSection(url="http://127.0.0.1:1").backoff_max_s <= 5.0
+
+
+def test_a_conflict_fault_carries_the_refused_content_within_the_centres_limits() -> None:
+    from gateway.sinks.centre import conflict_fault
+
+    fire = Event(BUTTON, 70, "alarm", "fire", NOW, None, NOW, 0, None, {"btn": "f"})
+    assert conflict_fault(fire) == {"seq": 70, "kind": "alarm", "type": "fire",
+                                    "event_time_ms": NOW, "at": "centre", "btn": "f"}
+    # at most the centre's 24 data keys: the meta keys win, the rest is counted
+    many = {f"k{i:02d}": i for i in range(protocol.MAX_DATA_KEYS)} | {"type": "x"}
+    fault = conflict_fault(Event(BUTTON, 71, "alarm", "fire", NOW, NOW, NOW, 0, 0, many))
+    assert len(fault) == protocol.MAX_DATA_KEYS and fault["type"] == "fire"
+    assert fault["cut"] == len(many) - (protocol.MAX_DATA_KEYS - 6)
+    assert [k for k in fault if k[1:].isdigit()] == [f"k{i:02d}" for i in range(18)]
