@@ -16,13 +16,16 @@ household so desk rows have an address and a grid cell.
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.harness.proc import Proc, free_port
+from tests.harness.postgres import DB, USER, PostgresServer
+from tests.harness.proc import LOOPBACK, Proc, free_port
 from tests.test_centre_browser import ADMIN, PASSWORD, CentreProc, homeguard_argv
 
 OPERATORS = {"olga": "operator", "oscar": "operator", "sam": "supervisor", "tom": "technician"}
@@ -87,14 +90,73 @@ def centre_env() -> dict[str, str]:
     return {}
 
 
-def _db_url(request: pytest.FixtureRequest, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> str:
+def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HG_CENTRE_"):  # the test's settings alone configure it
             monkeypatch.delenv(name)
+
+
+def _db_url(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> str:
+    _clear_env(monkeypatch)
     if request.param == "postgresql":
         return str(request.getfixturevalue("postgres").fresh_database())
     return f"sqlite:///{tmp_path / 'centre.db'}"
+
+
+class RegisteredStores:
+    """The registered store (operators, grid cell, household, device) made
+    once per session and database by a real centre, then copied for each
+    centre that wants it: users' password hashing and the registry's
+    requests are not paid again for every test."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: dict[str, str] = {}  # database -> the template's SQLite path or name
+
+    def copy(self, request: pytest.FixtureRequest, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> str:
+        """A new store as the template, its URL (the test's HG_CENTRE_* cleared)."""
+        db = request.param
+        if db not in self.made:
+            self.made[db] = self._make(request, monkeypatch)
+        _clear_env(monkeypatch)
+        if db == "postgresql":
+            return _pg_copy(request.getfixturevalue("postgres"), self.made[db])
+        target = tmp_path / "centre.db"
+        for suffix in ("", "-wal"):  # a stopped centre's WAL, if it left one
+            if Path(self.made[db] + suffix).exists():
+                shutil.copyfile(self.made[db] + suffix, f"{target}{suffix}")
+        return f"sqlite:///{target}"
+
+    def _make(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+        folder = self.folder / request.param
+        folder.mkdir()
+        url = _db_url(request, folder, monkeypatch)
+        for _ in _start(folder, url, {}):  # registered, then stopped
+            pass
+        return url.rsplit("/", 1)[1] if request.param == "postgresql" else str(
+            folder / "centre.db")
+
+
+def _pg_copy(server: PostgresServer, template: str) -> str:
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"host={LOOPBACK} port={server.port} user={USER} dbname={DB}",
+                         autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return f"postgresql+psycopg://{USER}@{LOOPBACK}:{server.port}/{name}"
+
+
+_STORES: list[RegisteredStores] = []  # the session's (a fixture would need importing)
+
+
+def registered_stores(request: pytest.FixtureRequest) -> RegisteredStores:
+    if not _STORES:
+        made = request.getfixturevalue("tmp_path_factory").mktemp("desk-stores")
+        _STORES.append(RegisteredStores(made))
+    return _STORES[0]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -110,8 +172,10 @@ def bare_centre(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture(params=["sqlite", "postgresql"])
 def desk(request: pytest.FixtureRequest, tmp_path: Path, centre_env: dict[str, str],
          monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskCentre]:
-    """A running centre with operators and one registered household, on each database."""
-    for running in _start(tmp_path, _db_url(request, tmp_path, monkeypatch), centre_env):
+    """A running centre with operators and one registered household, on each
+    database (a copy of the session's registered store)."""
+    url = registered_stores(request).copy(request, tmp_path, monkeypatch)
+    for running in _start(tmp_path, url, centre_env, register=False):
         running.db = request.param
         yield running
 
@@ -124,6 +188,7 @@ def shared_desk(request: pytest.FixtureRequest,
     stay on the desk)."""
     tmp = tmp_path_factory.mktemp("desk")
     with pytest.MonkeyPatch.context() as mp:
-        for running in _start(tmp, _db_url(request, tmp, mp), {}):
+        for running in _start(tmp, registered_stores(request).copy(request, tmp, mp), {},
+                              register=False):
             running.db = request.param
             yield running
