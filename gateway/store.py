@@ -352,10 +352,9 @@ class Store:
         With per_device, the batch is fair: among the oldest FAIR_SCAN x limit
         (at least FAIR_SCAN_MIN) pending events, every device's first, then
         every device's second, ... up to per_device each (kinds in `first`
-        ahead of the rest at each step), and no more of any one device. So a
-        device flooding thousands of events delays another device's alarm by
-        one small batch (its per_device events), not by its whole backlog nor
-        by a full batch of it."""
+        ahead of the rest at each step), then the batch fills up in store
+        order. So a device flooding thousands of events delays another
+        device's alarm by one batch, not by its whole backlog."""
         if not per_device:
             rows = self._db().execute(
                 f"SELECT e.id, {_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
@@ -370,8 +369,8 @@ class Store:
                 f"r AS (SELECT e.id, {_COLUMNS}, ROW_NUMBER() OVER "
                 f"(PARTITION BY e.device ORDER BY e.id) AS rn FROM p JOIN events e "
                 f"ON e.id = p.event_id) "
-                f"SELECT id, {_COLUMNS} FROM r WHERE rn <= ? ORDER BY rn, "
-                f"kind NOT IN ({marks}), id LIMIT ?",
+                f"SELECT id, {_COLUMNS} FROM r ORDER BY rn > ?, rn, kind NOT IN ({marks}), "
+                f"id LIMIT ?",
                 (sink, max(FAIR_SCAN * limit, FAIR_SCAN_MIN), per_device, *kinds, limit))
         return [Event(id=r[0], device=r[1], seq=r[2], kind=r[3], type=r[4],
                       event_time_ms=r[5], device_time_ms=r[6], gateway_time_ms=r[7],

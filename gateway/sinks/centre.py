@@ -37,7 +37,7 @@ from hg.protocol import MAX_DATA_KEYS
 log = logging.getLogger("homeguard.gateway.centre")
 SINK = "centre"
 CONFLICT = "conflict"  # the centre's answer for an identity it holds with other content
-PER_DEVICE = 5  # events of one device in a batch at most (a flood goes 5 at a time)
+PER_DEVICE = 20  # events of one device at the head of a batch, before the rest
 
 
 class Refused(Exception):
