@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,8 +131,7 @@ class RegisteredStores:
         return f"sqlite:///{target}"
 
     def _make(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-        folder = self.folder / request.param
-        folder.mkdir()
+        folder = Path(tempfile.mkdtemp(prefix=request.param, dir=self.folder))  # new each try
         url = _db_url(request, folder, monkeypatch)
         for _ in _start(folder, url, {}):  # registered, then stopped
             pass
