@@ -369,6 +369,33 @@ def test_a_publish_sent_again_after_a_dead_link_carries_the_age_it_waited(
     dev.close()
 
 
+def test_a_resend_without_a_clock_carries_the_age_from_the_ticks(tmp_path: Path, mosquitto) -> None:
+    """A board without a synced clock sends no `ts`; the gateway then reads
+    the event's time as receive - age. A copy the link sends again with the
+    age of its first send would read as a later event under the same seq
+    (a seq_conflict, shown twice): it goes with the age from the ticks."""
+    class Fake:
+        ms = 1_000
+
+        def __call__(self) -> int:
+            return self.ms
+
+    clock = Fake()
+    write_config(tmp_path, mosquitto)
+    hal, app = SimHAL(synced=False, clock=clock), App()
+    dev = Device.boot(hal, app, str(tmp_path), resend_ms=2000)
+    seq = dev.send_event("fire")
+    first = dev.obx.get(seq)
+    clock.ms += 50_000  # the link held it 50 s
+    again = dev._refresh(protocol.topic(DEV, "event"), first)
+    a, b = protocol.parse(first)[0], protocol.parse(again)[0]
+    assert a.get("ts") is None and b.get("ts") is None and a["age"] == 0
+    assert 50_000 <= b["age"] <= 51_000
+    assert {k: v for k, v in a.items() if k != "age"} == {k: v for k, v in b.items() if k != "age"}
+    protocol.verify(protocol.topic(DEV, "event"), again, {DEV: KEY}.get)  # signed anew
+    dev.close()
+
+
 def test_an_alarm_waiting_caps_the_link_backoff() -> None:
     """A link that keeps failing backs off to 60-120 s; while an alarm
     waits in flash the wait is at most urgent_cap_ms (8 s), jitter kept."""

@@ -161,19 +161,27 @@ class Device:
 
     def _refresh(self, topic, wire):
         """A publish the link sends again (after a reconnect, or no PUBACK):
-        the same message with the age it has now, from the clock (ts + age =
+        the same message with the age it has now: made this boot, from the
+        ticks since (with or without a clock); else from the clock (ts + age =
         now).  The bytes of its first send would carry the age of then, and a
         message held a minute on a dead link would read as a clock that is
-        behind (clock_skew) and, for telemetry, be lost."""
-        t = self.time_ms()
-        if t is None:
-            return wire
+        behind (clock_skew) and, for telemetry, be lost; without `ts` it
+        would read as a later event under the same seq (a seq_conflict)."""
         try:
             m = protocol.parse(wire)[0]
-            if m["ts"] is None or t < m["ts"] or m["dev"] != self.dev:
+            if m["dev"] != self.dev:
                 return wire
+            b = self._born.get(m["seq"])
+            if b is not None:
+                age = self.hal.ticks_ms() - b[0]
+                ts = b[1]
+            else:
+                t = self.time_ms()
+                if t is None or m.get("ts") is None or t < m["ts"]:
+                    return wire
+                age, ts = t - m["ts"], m["ts"]
             return self._encode(m["seq"], m["kind"], m["type"], m["data"],
-                                min(t - m["ts"], protocol.MAX_AGE), m["ts"])
+                                min(age, protocol.MAX_AGE), ts)
         except Exception:  # not one of ours (status): as it was
             return wire
 
