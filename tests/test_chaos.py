@@ -8,6 +8,7 @@ import time
 from homeguard.chaos import reconcile
 from homeguard.chaos.faults import (
     CENTRE_DOWN,
+    CUT_LINKS,
     KILL_GATEWAY,
     KINDS,
     RESTART_BROKER,
@@ -52,9 +53,9 @@ def test_telemetry_missing_within_the_shed_count_is_not_lost() -> None:
 
 
 def test_latency_is_split_by_whether_the_press_fell_in_a_fault() -> None:
-    faults = [Fault(KILL_GATEWAY, 1000, 2000), Fault(CENTRE_DOWN, 5000, 6000)]
+    faults = [Fault(KILL_GATEWAY, 1000, 2000), Fault(CENTRE_DOWN, 15_000, 16_000)]
     at_centre = [stored("d", 1, 1500, 4000), stored("d", 2, 3000, 3010),
-                 stored("d", 3, 5500, 6500), stored("d", 4, 7000, 7020),
+                 stored("d", 3, 15_500, 16_500), stored("d", 4, 17_000, 17_020),
                  stored("x", 1, 1500, 1600)]  # not sent by the fleet: left out
     out = reconcile.latency({("d", s) for s in range(1, 5)}, at_centre, faults)
     assert out["inside_outages"]["count"] == 2 and out["inside_outages"]["max"] == 2500
@@ -71,11 +72,14 @@ def test_latency_is_split_by_whether_the_press_fell_in_a_fault() -> None:
     assert out["after_back"][CENTRE_DOWN]["max"] == 500
 
 
-def test_after_back_leaves_out_presses_under_two_faults() -> None:
-    faults = [Fault(KILL_GATEWAY, 1000, 3000), Fault(RESTART_BROKER, 2000, 2500)]
-    at_centre = [stored("d", 1, 2200, 9000), stored("d", 2, 1200, 3100)]
-    out = reconcile.latency({("d", 1), ("d", 2)}, at_centre, faults)
-    assert out["by_fault"][KILL_GATEWAY]["count"] == 2
+def test_after_back_leaves_out_presses_under_two_faults_or_just_after_another() -> None:
+    faults = [Fault(KILL_GATEWAY, 20_000, 22_000), Fault(RESTART_BROKER, 21_000, 21_500),
+              Fault(CUT_LINKS, 1_000, 2_000), Fault(KILL_GATEWAY, 5_000, 6_000)]
+    at_centre = [stored("d", 1, 21_200, 29_000),  # under the kill and the restart
+                 stored("d", 2, 20_200, 22_100),  # the kill alone
+                 stored("d", 3, 5_500, 9_000)]  # a kill 3.5 s after a cut ended
+    out = reconcile.latency({("d", 1), ("d", 2), ("d", 3)}, at_centre, faults)
+    assert out["by_fault"][KILL_GATEWAY]["count"] == 3
     assert out["after_back"][KILL_GATEWAY]["count"] == 1
     assert out["after_back"][KILL_GATEWAY]["max"] == 100
     assert out["after_back"][RESTART_BROKER] == {"count": 0}

@@ -116,7 +116,8 @@ def table(result: dict) -> None:
                         ("outside_outages", lat["outside_outages"]), ("all", lat["all"]),
                         *((f"during {kind}", v) for kind, v in lat["by_fault"].items()))])
     report.show("press -> centre after the part was back, ms (alarms pressed during one "
-                "fault only)", ["fault", "count", "p50", "p99", "max"], [
+                "fault, with no other in force or ended in the 10 s before)",
+                ["fault", "count", "p50", "p99", "max"], [
         [kind, s.get("count", 0), s.get("p50", "-"), s.get("p99", "-"), s.get("max", "-")]
         for kind, s in lat.get("after_back", {}).items()])
     verdict = "[green]nothing lost, nothing doubled[/]" if result["ok"] else \

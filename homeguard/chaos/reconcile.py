@@ -28,6 +28,9 @@ from homeguard.chaos.faults import Fault
 
 Key = tuple[str, int]  # (device, seq): an event's identity
 SAMPLE = 20  # identities listed in the result when some are lost or unexpected
+# after another fault ends, boards take this long to be back on their links
+# (the firmware's reconnect backoff with an alarm waiting is 4-8 s)
+REJOIN_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,11 @@ def latency(sent: set[Key], stored: Iterable[Stored], faults: list[Fault]) -> di
     for the others; and by the kind of fault in force (an alarm pressed
     while two were counts for both).
 
-    `after_back`: for alarms pressed while only one kind of fault was in
-    force, the ms from the moment that part was back (or the press, if
-    later) to the centre: what a fault costs beyond the part's own down
-    and restart time."""
+    `after_back`: for alarms pressed while one kind of fault was in force
+    and no other was, nor had ended less than REJOIN_MS before (the boards
+    would still be reconnecting from it), the ms from the moment that part
+    was back (or the press, if later) to the centre: what a fault costs
+    beyond the part's own down and restart time."""
     windows = [(f.kind, f.start_ms, f.end_ms if f.end_ms is not None else f.start_ms)
                for f in faults]
     inside: list[float] = []
@@ -141,8 +145,12 @@ def latency(sent: set[Key], stored: Iterable[Stored], faults: list[Fault]) -> di
             for kind in kinds:
                 by_kind[kind].append(ms)
             if len(kinds) == 1:
-                back = max(b for _, b in covering)
-                after_back[covering[0][0]].append(s.received_ms - max(back, s.event_time_ms))
+                (kind,) = kinds
+                others = any(k != kind and a <= s.event_time_ms <= b + REJOIN_MS
+                             for k, a, b in windows)
+                if not others:
+                    back = max(b for _, b in covering)
+                    after_back[kind].append(s.received_ms - max(back, s.event_time_ms))
     return {"inside_outages": percentiles(inside), "outside_outages": percentiles(outside),
             "all": percentiles(inside + outside),
             "by_fault": {kind: percentiles(v) for kind, v in sorted(by_kind.items())},
