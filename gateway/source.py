@@ -149,6 +149,9 @@ class MQTTSource:
         self.client.on_subscribe = self._on_subscribe
         # PUBACKs released by the lanes wait here until flush_acks() sends them
         self._acks: deque[int] = deque()
+        # held while a message is handled: stop() lets the one in hand finish
+        # (its PUBACK released) before it sends the last PUBACKs and DISCONNECT
+        self._handling = threading.Lock()
         # stock paho sends each client.ack() as its own write; the tuned reader
         # queues a run of PUBACKs as one write through paho 2.2's packet queue
         self._queue_packet = (getattr(self.client, "_packet_queue", None)
@@ -161,9 +164,14 @@ class MQTTSource:
     def stop(self, flush_s: float = 5.0) -> None:
         """Disconnect once what is queued (the last PUBACKs, then DISCONNECT)
         is written: paho's loop thread would otherwise stop before writing
-        them, and the broker would hand those messages over again."""
-        self.stopping.set()
-        self.client.disconnect()
+        them, and the broker would hand those messages over again. A message
+        being handled when stop() is called finishes first, so its PUBACK
+        (when its outcome is already known) is not left behind the DISCONNECT;
+        one that arrives after is left unacknowledged for the next start."""
+        self.stopping.set()  # first: a handler retrying a failed store gives up
+        with self._handling:
+            self.flush_acks()
+            self.client.disconnect()
         deadline = time.monotonic() + flush_s
         while self.client.want_write() and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -221,6 +229,11 @@ class MQTTSource:
                     reason)
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        with self._handling:
+            if not self.stopping.is_set():  # else: redelivered on the next start
+                self._handle(client, msg)
+
+    def _handle(self, client, msg) -> None:  # noqa: ANN001
         received_ms = int(time.time() * 1000)
         delay = 0.1
         while True:

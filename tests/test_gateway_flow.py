@@ -575,6 +575,47 @@ def test_held_message_is_not_pubacked_and_comes_back_on_the_next_connect(
         device.stop()
 
 
+@READERS
+def test_a_message_in_hand_when_the_gateway_stops_is_pubacked_first(
+        mosquitto, reader: str) -> None:  # noqa: ANN001
+    """stop() while a message is being handled: the handler finishes and its
+    PUBACK goes before the DISCONNECT, so the next start is not handed the
+    message again (it used to be queued behind the DISCONNECT and lost)."""
+    cfg = MQTTSection(host=mosquitto.host, port=mosquitto.port, username=mosquitto.gateway_user,
+                      password=mosquitto.gateway_password, client_id=f"gw-stop-{reader}",
+                      keepalive=5, reader=reader)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(topic: str, payload: bytes, received_ms: int, retained: bool = False) -> str:
+        inside.set()
+        assert release.wait(WAIT)
+        return "stored"
+
+    source = MQTTSource(cfg, slow)
+    source.start()
+    assert source.subscribed.wait(WAIT), "gateway source did not subscribe"
+    device = Device(mosquitto, BUTTON, secrets.token_bytes(32))
+    try:
+        device.publish(device.wire(1))
+        assert inside.wait(WAIT), "the message at the handler"
+        stopper = threading.Thread(target=source.stop)
+        stopper.start()
+        wait_until(lambda: source.stopping.is_set(), WAIT, "stop() under way")
+        release.set()  # the handler finishes while stop() waits for it
+        stopper.join(WAIT)
+        assert not stopper.is_alive()
+        again = Recorder(hold=0)
+        source = MQTTSource(cfg, again)  # the same client id: the broker's session
+        source.start()
+        assert source.subscribed.wait(WAIT), "gateway source did not subscribe again"
+        device.publish(device.wire(2))
+        wait_until(lambda: 2 in again.seqs(), WAIT, "the next message")
+        assert again.seqs() == [2], "the message handled during stop() was delivered again"
+        source.stop()
+    finally:
+        device.stop()
+
+
 class Committer:
     """A source handler like the lanes': each message's Deferred is done later,
     by another thread, a batch at a time, which then flushes the PUBACKs."""
