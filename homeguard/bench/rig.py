@@ -166,31 +166,57 @@ class Rig:
         self.broker.stop()
 
 
+def _log_since(path: Path, offset: int) -> str:
+    """What a process wrote to its log after `offset` bytes."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 class Gateway:
     """A `homeguard gateway` subprocess with its /metrics endpoint."""
 
     def __init__(self, rig: Rig, name: str, registry: Path, client_id: str,
                  extra: str = "", share_group: str = "", reader: str = "paho") -> None:
-        self.metrics_port = free_port()
         self.data_dir = rig.tmp / name
         self.user, self.password = rig.account(name, share_group)
         self.broker_port = rig.broker.port
-        cfg = rig.tmp / f"{name}.toml"
-        cfg.write_text(
+        self.cfg = rig.tmp / f"{name}.toml"
+        self._toml = (
             f'[gateway]\nid = "{name}"\ndata_dir = "{self.data_dir}"\n\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {rig.broker.port}\n'
             f'username = "{self.user}"\npassword = "{self.password}"\n'
             f'client_id = "{client_id}"\nshare_group = "{share_group}"\n'
             f'reader = "{reader}"\n\n'
             f'[registry]\npath = "{registry}"\n\n'
-            f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{rig.credential(name)}"\n\n'
-            f'[metrics]\nport = {self.metrics_port}\n' + extra)
-        self.proc = Proc(name, [str(BIN / "homeguard"), "gateway", "--config", str(cfg)], rig.tmp)
+            f'[centre]\nurl = "{rig.centre_url}"\ntoken = "{rig.credential(name)}"\n\n')
+        self._extra = extra
+        self._new_port()
+        self.proc = Proc(name, [str(BIN / "homeguard"), "gateway", "--config", str(self.cfg)],
+                         rig.tmp)
 
-    def start(self, timeout: float = 60) -> Gateway:
-        """Start and wait until the broker granted its subscriptions."""
-        self.proc.start()
-        self.proc.wait_ready(lambda: "subscribed topics=" in self.proc.logs(100_000), timeout)
+    def _new_port(self) -> None:
+        self.metrics_port = free_port()
+        self.cfg.write_text(self._toml + f"[metrics]\nport = {self.metrics_port}\n" + self._extra)
+
+    def start(self, timeout: float = 60, tries: int = 3) -> Gateway:
+        """Start and wait until the broker granted its subscriptions. The
+        metrics port is picked again at each start: a port free when it was
+        picked can meanwhile be another connection's local port (taken again
+        at once if that happened)."""
+        for attempt in range(tries):
+            self._new_port()
+            log = self.proc.log_path
+            mark = log.stat().st_size if log.exists() else 0  # this start's lines only
+            self.proc.start()
+            try:
+                self.proc.wait_ready(
+                    lambda: "subscribed topics=" in _log_since(log, mark), timeout)  # noqa: B023
+                return self
+            except RuntimeError:
+                if "Address already in use" not in _log_since(log, mark) or attempt == tries - 1:
+                    raise
+                self.proc.stop()
         return self
 
     def metrics(self) -> dict[str, float]:
