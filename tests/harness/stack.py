@@ -67,10 +67,19 @@ class Stack:
         return key, password
 
     def start(self) -> None:
-        self.centre.start().wait_ready(self._centre_up)
-        # devices publish only once the gateway's persistent session exists:
-        # before it, the broker has no subscriber to keep their messages for
-        self.gateway.start().wait_ready(lambda: "subscribed topics=" in self.gateway.logs())
+        """Centre, then gateway; what started is stopped if the start fails
+        (a Popen left running fails a later test with a ResourceWarning)."""
+        try:
+            self.centre.start().wait_ready(self._centre_up)
+            # devices publish only once the gateway's persistent session exists:
+            # before it, the broker has no subscriber to keep their messages for.
+            # The whole log (a first start): a gateway with a backlog logs its
+            # deliveries right after, past any short tail
+            self.gateway.start().wait_ready(
+                lambda: "subscribed topics=" in self.gateway.logs(10_000_000))
+        except BaseException:
+            self.stop()
+            raise
 
     def _centre_up(self) -> bool:
         try:
