@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from homeguard.bench.firmware import VHW  # the virtual board's machine/network
 from homeguard.simulator.board import BoardSpec
 from homeguard.simulator.fleet import Fleet
 from homeguard.tech import bundle, files, install, provision
@@ -140,7 +141,6 @@ def test_no_board_is_a_clear_error(tmp_path: Path) -> None:
 
 # --- a provisioned board boots (issue 13, defect 1) --------------------------
 
-VHW = Path(__file__).parent / "firmware" / "vhw"  # the virtual board's machine/network
 BOARDS = provision.BOARDS
 # what a board does at reset: boot.py, then main.py (the simulated hardware
 # modules live in /tmp, outside the flash, where a board has them in ROM)

@@ -1,6 +1,6 @@
 """The board loop itself (issue 13, always armed): hg.board.run, as a
 button's main.py calls it, under CPython on the virtual board's machine and
-network modules (tests/firmware/vhw/; time's ticks_* and sleep_ms from the
+network modules (homeguard/bench/onboard/vhw/; time's ticks_* and sleep_ms from the
 small shim below), with hg.esp32hal, hg.device, hg.link/hg.mqtt/hg.net and
 the button app as installed.  Wi-Fi joins at once; the broker is a
 listening socket that accepts TCP and never answers, the SNTP server a UDP
@@ -22,9 +22,9 @@ from types import ModuleType
 import pytest
 
 from hg import board, net
+from homeguard.bench.firmware import VHW
 
 ROOT = Path(__file__).resolve().parents[1]
-VHW = ROOT / "tests/firmware/vhw"
 HOLD_MS = 300
 sys.path.insert(0, str(ROOT / "firmware"))  # `apps.button` as on the board
 pytestmark = pytest.mark.timeout(120)

@@ -17,14 +17,13 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from pathlib import Path
 
 import pytest
 
 from hg import sntp
+from homeguard.bench.firmware import VHW  # the virtual board's machine/network
 from tests.harness.proc import wait_until
 
-HERE = Path(__file__).parent
 T0 = 1796189408  # 2026-12-02, seconds since 1970
 
 
@@ -153,7 +152,7 @@ print(hal.sntp, 'hg.sntp' in sys.modules)  # unloaded until the next sync
 
 
 def test_esp32hal_time_ms_is_an_int_on_a_port_whose_time_is_a_float(micropython) -> None:  # noqa: ANN001,E501
-    vhw = {f"/t/{n}.py": (HERE / "firmware" / "vhw" / f"{n}.py").read_text()
+    vhw = {f"/t/{n}.py": (VHW / f"{n}.py").read_text()
            for n in ("machine", "network")}
     code = HAL_CHECK % (answer(T0, 0).hex(), 0, T0 * 1000)
     assert micropython.run(code, files=vhw).splitlines() == ["float", "None", "True", "int True",

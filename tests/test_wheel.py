@@ -3,8 +3,9 @@ no setuptools warning (seen in pip's verbose log), it ships every module and
 data file; installed into clean venvs outside the checkout, each part runs
 from there: `homeguard --help`, `broker init` and `broker run` (real
 Mosquitto), the centre answering /healthz from a venv with [centre] alone,
-the gateway against both from one with [gateway] alone, and `device install`
-on the virtual board (the firmware found inside the installed package).  A
+the gateway against both from one with [gateway] alone, `device install`
+on the virtual board (the firmware found inside the installed package), and
+`bench firmware` with the npm MicroPython the tests' harness installed.  A
 base install without a part's extra says what to install in one line."""
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import httpx
 import pytest
 
 from broker import layout
+from tests.harness.micropython import RUNNER_DIR, MicroPython
 from tests.harness.proc import Proc, free_port, require_binary, wait_until
 from tests.harness.vboard import VBoard, vboard_fixture  # noqa: F401 - the `vboard` fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = "broker,gateway,centre,tech"
+ROLES = "broker,gateway,centre,tech,dev"  # dev: homeguard bench
 TOKEN = "wheel-token"
 pytestmark = pytest.mark.timeout(300)
 WARNING = re.compile(r"warning\b|warn\(", re.IGNORECASE)
@@ -118,7 +120,7 @@ def shipped(src: Path) -> set[str]:
             out.add(rel.removeprefix("firmware/") if part == "firmware/hg" else rel)
     for pattern in ("broker/templates/*", "dashboard/templates/*", "dashboard/static/**/*",
                     "dashboard/migrations/script.py.mako", "hardware/boards/*.json",
-                    "gateway/sample.toml"):
+                    "gateway/sample.toml", "homeguard/bench/mp/*"):
         out |= {p.relative_to(src).as_posix() for p in src.glob(pattern) if p.is_file()}
     return out
 
@@ -243,6 +245,31 @@ def test_device_install_finds_the_firmware_in_the_wheel(venv: Venv, vboard: VBoa
     assert r.returncode == 0, r.stdout + r.stderr
     files = json.loads(vboard.read("/lib/hg/manifest.json") or b"{}")["files"]
     assert {"protocol.mpy", "device.mpy", "apps/button/app.mpy"} <= set(files), files
+
+
+def test_bench_firmware_runs_from_the_wheel(venv: Venv, micropython: MicroPython,
+                                            tmp_path: Path) -> None:
+    """The firmware, the scripts run on the interpreter and the runner's npm
+    project all come from the installed package; the npm MicroPython is the
+    harness's (--mp-dir: nothing is downloaded). Without it: one line."""
+    r = venv.homeguard("bench", "firmware", "--mp-dir", tmp_path / "none", cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == "", r.stdout + r.stderr
+    assert r.stderr == (f"homeguard bench firmware: the npm MicroPython is not installed in "
+                        f"{tmp_path / 'none'}; run once: homeguard bench firmware --install "
+                        f"--mp-dir {tmp_path / 'none'}\n")
+    r = venv.homeguard("bench", "firmware", "--messages", 20, "--mp-dir", RUNNER_DIR,
+                       "--out", "fw.json", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for shown in ("firmware modules", "hg/protocol.py", "apps/button/app.py", "button",
+                  "sensor", ".mpy as installed", "encode_us", "verify_us"):
+        assert shown in r.stdout, (shown, r.stdout)
+    results = json.loads((tmp_path / "fw.json").read_text())["results"]
+    firmware = ROOT / "firmware"
+    assert set(results["mpy"]) == {p.relative_to(firmware).as_posix()
+                                   for p in firmware.rglob("*.py") if "__pycache__" not in p.parts}
+    assert results["heap_bytes_on_import"]["hg.protocol"] > 0
+    assert results["protocol"]["ratio"]["verify_us"] > 0
+    assert results["device"]["board_image"]["events"] == 1000
 
 
 def _get(url: str) -> int:

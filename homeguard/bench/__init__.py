@@ -189,12 +189,27 @@ def memory_cmd(
 def firmware_cmd(
     messages: Annotated[int, typer.Option(help="Messages encoded and verified per runtime.")]
         = 2000,
+    mp_dir: Annotated[Path | None, typer.Option(
+        "--mp-dir", envvar="HOMEGUARD_MP_DIR",
+        help="Where the npm MicroPython is installed (default: "
+             "$XDG_CACHE_HOME/homeguard/micropython).")] = None,
+    install: Annotated[bool, typer.Option(
+        "--install", help="Install the npm MicroPython into --mp-dir (npm ci, once), "
+                          "then exit.")] = False,
     out: OutOpt = None,
 ) -> None:
     """.mpy sizes, heap per module, protocol encode/verify MicroPython vs CPython."""
     from homeguard.bench import firmware
+    from homeguard.bench.rig import BenchError
 
-    results = firmware.run(messages)
+    try:
+        if install:
+            typer.echo(firmware.install(mp_dir))
+            return
+        results = firmware.run(messages, mp_dir)
+    except BenchError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
     firmware.table(results)
     report.write(out, "firmware", {"messages": messages}, results)
 

@@ -1,29 +1,39 @@
 """`homeguard bench firmware`: .mpy sizes of the firmware modules, heap each
 takes when imported, and the protocol's encode/verify time under the npm
-MicroPython (WebAssembly, in Node) relative to CPython, same code, same run."""
+MicroPython (WebAssembly, in Node) relative to CPython, same code, same run.
+
+It runs from an install as from a checkout: the firmware is the one
+`homeguard device install` puts on a board (homeguard/tech/bundle.py), the
+scripts run on the interpreter ship in homeguard/bench/onboard/, and the npm
+MicroPython is installed once into a folder of its own (micropython.py):
+
+    homeguard bench firmware --install [--mp-dir DIR]
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
-from homeguard.bench import report
-from homeguard.bench.micropython import PACKAGE, MicroPython, firmware_files
+from homeguard.bench import micropython, report
+from homeguard.bench.micropython import MicroPython, RunnerError, firmware_files
 from homeguard.bench.rig import BenchError
+from homeguard.tech import bundle
 from homeguard.tech.bundle import compile_file
 from homeguard.tech.errors import TechError
 
-# This benchmark runs from a source checkout: the firmware's sources, the
-# device bench scripts in tests/firmware/ and the npm MicroPython project
-# tests/harness/mp (npm ci --prefix tests/harness/mp).
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
-RUNNER_DIR = ROOT / "tests/harness/mp"
+# the scripts run on the (virtual) board, shipped with this package
+ONBOARD = Path(str(resources.files("homeguard.bench") / "onboard"))
+DEVICE_BENCH = ONBOARD / "device_bench.py"
+BOARD_BENCH = ONBOARD / "board_bench.py"
+VHW = ONBOARD / "vhw"  # the virtual board's machine/network
 
 # runs unchanged under both runtimes; prints one JSON line
 TIMING = """
@@ -50,7 +60,7 @@ else:
 print(json.dumps({"encode_us": enc / N, "verify_us": ver / N, "bytes": len(wires[0])}))
 """
 
-# (each reading after returning to the event loop: see tests/firmware/device_bench.py)
+# (each reading after returning to the event loop: see onboard/device_bench.py)
 HEAP = """
 import asyncio, gc, json
 out = {}
@@ -66,17 +76,20 @@ print(json.dumps(out))
 """
 
 
-def modules() -> list[Path]:
-    return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+def modules() -> dict[str, Path]:
+    """The firmware's modules by their name in its tree: hg/x.py, apps/button/x.py."""
+    out = {}
+    for tree in (bundle.LIB, bundle.APPS):
+        for path in tree.rglob("*.py"):
+            if "__pycache__" not in path.parts:
+                out[path.relative_to(tree.parent).as_posix()] = path
+    return dict(sorted(out.items()))
 
 
 # modules that touch the board (machine, network) or CPython-only ones:
 # not imported under the npm MicroPython, and simhal is not in an app's image
 BOARD_ONLY = ("esp32hal", "main")
 NOT_ON_BOARD = ("simhal",)
-DEVICE_BENCH = ROOT / "tests/firmware/device_bench.py"
-BOARD_BENCH = ROOT / "tests/firmware/board_bench.py"
-VHW = ROOT / "tests/firmware/vhw"  # the virtual board's machine/network
 BOARD = "button-c3"
 
 
@@ -91,31 +104,26 @@ def app_sizes(sizes: dict[str, dict[str, int]]) -> dict[str, int]:
                           if name.startswith(f"apps/{app}/")) for app in apps}
 
 
-def device_figures() -> dict[str, dict]:
+def device_figures(mp: MicroPython) -> dict[str, dict]:
     """hg.device under both runtimes: press -> PUBLISH time, heap (see docs).
     Under MicroPython twice: importing the .py sources (compiled on the
     heap) and importing the .mpy files a board is installed with
     (homeguard/tech/bundle.py's compiler and options)."""
     code = device_code()
-    mp = _micropython()
     under_mp = json.loads(mp.run(code, timeout=600, async_=True))
     as_installed = json.loads(mp.run(code, files=installed_files(), firmware=False, timeout=600,
                                      async_=True))
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [sys.executable, "-c", f"ROOT = {str(Path(tmp) / 'dev')!r}\n"
-             + DEVICE_BENCH.read_text()], capture_output=True, text=True, check=True,
-            cwd=FIRMWARE, env={"PYTHONPATH": str(FIRMWARE)})
+        under_cp = _cpython(f"ROOT = {str(Path(tmp) / 'dev')!r}\n" + DEVICE_BENCH.read_text())
     return {"micropython": under_mp, "micropython_mpy": as_installed,
-            "cpython": json.loads(proc.stdout), "board_image": board_figures()}
+            "cpython": under_cp, "board_image": board_figures(mp)}
 
 
-def board_figures() -> dict:
+def board_figures(mp: MicroPython) -> dict:
     """The full button board image as installed and booted (hg.board.setup
     with hg.esp32hal on the virtual board's machine/network): heap booted,
-    connected, after 1000 events (tests/firmware/board_bench.py; hg.protocol
+    connected, after 1000 events (onboard/board_bench.py; hg.protocol
     counted, the socket and hg.net.Stream not: an in-memory link instead)."""
-    from homeguard.tech import bundle
     from homeguard.tech.provision import profile
     files: dict[str, str | bytes] = {f"/lib/hg/{rel}": data
                                      for rel, data in bundle.build("button").files.items()}
@@ -127,25 +135,22 @@ def board_figures() -> dict:
                    "password": "p"}, "key_hex": "6b" * 32, "heartbeat_s": 300})
     for name in ("machine", "network"):
         files[f"/t/{name}.py"] = (VHW / f"{name}.py").read_text()
-    tail = BOARD_BENCH.read_text().split('MICROPYTHON_MAIN = """')[1].split('"""')[0]
-    code = "ROOT = '/devbench'\nASYNC = True\n" + DEVICE_BENCH.read_text() + "\n" + tail
-    return json.loads(_micropython().run(code, files=files, firmware=False, timeout=600,
-                                         async_=True))
+    return json.loads(mp.run(device_code(BOARD_BENCH), files=files, firmware=False,
+                             timeout=600, async_=True))
 
 
-def device_code() -> str:
-    """tests/firmware/device_bench.py as MicroPython runs it: the module, then
-    its MICROPYTHON_MAIN text (top-level await)."""
-    source = DEVICE_BENCH.read_text()
-    tail = source.split('MICROPYTHON_MAIN = """')[1].split('"""')[0]
-    return "ROOT = '/devbench'\nASYNC = True\n" + source + "\n" + tail
+def device_code(main: Path = DEVICE_BENCH) -> str:
+    """onboard/device_bench.py as MicroPython runs it: the module, then the
+    MICROPYTHON_MAIN text (top-level await) of `main` (it, or board_bench.py)."""
+    tail = main.read_text().split('MICROPYTHON_MAIN = """')[1].split('"""')[0]
+    return "ROOT = '/devbench'\nASYNC = True\n" + DEVICE_BENCH.read_text() + "\n" + tail
 
 
 def installed_files() -> dict[str, str | bytes]:
     """The firmware tree with every module as the .mpy a board gets."""
     out: dict[str, str | bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for path, content in firmware_files(FIRMWARE).items():
+        for path, content in firmware_files(bundle.LIB, bundle.APPS).items():
             if not path.endswith(".py") or path.endswith("/main.py"):
                 out[path] = content
                 continue
@@ -158,48 +163,66 @@ def installed_files() -> dict[str, str | bytes]:
 def mpy_sizes() -> dict[str, dict[str, int]]:
     """Source and .mpy bytes per module, compiled as a board's bundle is."""
     out: dict[str, dict[str, int]] = {}
-    for src in modules():
+    for name, src in modules().items():
         try:
             mpy = compile_file(src)
         except TechError as exc:
             raise BenchError(str(exc)) from None
-        out[str(src.relative_to(FIRMWARE))] = {"source_bytes": src.stat().st_size,
-                                               "mpy_bytes": len(mpy)}
+        out[name] = {"source_bytes": src.stat().st_size, "mpy_bytes": len(mpy)}
     return out
 
 
-def _micropython() -> MicroPython:
-    if not (FIRMWARE / "hg").is_dir() or not DEVICE_BENCH.is_file():
-        raise BenchError(f"bench firmware runs from a source checkout ({ROOT} is not one)")
-    node = shutil.which("node")
-    if node is None or not (RUNNER_DIR / "node_modules" / PACKAGE).is_dir():
-        raise BenchError(f"needs node and {PACKAGE}: npm ci --prefix {RUNNER_DIR}")
-    return MicroPython(node, RUNNER_DIR / "run.mjs", FIRMWARE)
+def install(mp_dir: Path | None) -> str:
+    """`--install`: the npm MicroPython into mp_dir (npm ci, once); what was done."""
+    where = mp_dir or micropython.default_dir()
+    try:
+        ran = micropython.install(where)
+    except RunnerError as exc:
+        raise BenchError(str(exc)) from None
+    return f"npm MicroPython {'installed (npm ci)' if ran else 'ready'} in {where}"
 
 
-def timing(n: int) -> dict[str, dict[str, float]]:
-    mp = _micropython()
+def runner(mp_dir: Path | None) -> MicroPython:
+    """The npm MicroPython installed in mp_dir (default: the user's cache),
+    with the installed firmware; or a one-line BenchError saying what to run."""
+    where = mp_dir or micropython.default_dir()
+    why = micropython.missing(where)
+    if why is not None:
+        option = f" --mp-dir {where}" if mp_dir else ""
+        raise BenchError(f"homeguard bench firmware: {why}; run once: "
+                         f"homeguard bench firmware --install{option}")
+    return MicroPython(shutil.which("node") or "node", where / "run.mjs", bundle.LIB,
+                       bundle.APPS)
+
+
+def _cpython(code: str) -> dict:
+    """The JSON line `code` prints under this CPython, with the installed firmware."""
+    path = os.pathsep.join(dict.fromkeys(str(p.parent) for p in (bundle.LIB, bundle.APPS)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=bundle.LIB.parent, env={"PYTHONPATH": path})
+    return json.loads(proc.stdout)
+
+
+def timing(mp: MicroPython, n: int) -> dict[str, dict[str, float]]:
     t0 = time.perf_counter()
     under_mp = json.loads(mp.run(TIMING % n, timeout=600))
     mp_wall = time.perf_counter() - t0
-    proc = subprocess.run([sys.executable, "-c", TIMING % n], capture_output=True, text=True,
-                          check=True, cwd=FIRMWARE, env={"PYTHONPATH": str(FIRMWARE)})
-    under_cp = json.loads(proc.stdout)
+    under_cp = _cpython(TIMING % n)
     return {"micropython": {**under_mp, "wall_s": mp_wall}, "cpython": under_cp,
             "ratio": {k: under_mp[k] / under_cp[k] for k in ("encode_us", "verify_us")}}
 
 
-def heap() -> dict[str, int]:
-    names = [f"hg.{p.stem}" for p in modules() if p.parent.name == "hg"
+def heap(mp: MicroPython) -> dict[str, int]:
+    names = [f"hg.{p.stem}" for p in modules().values() if p.parent == bundle.LIB
              and p.stem not in BOARD_ONLY + NOT_ON_BOARD]
-    return json.loads(_micropython().run(HEAP % json.dumps(names), async_=True))
+    return json.loads(mp.run(HEAP % json.dumps(names), async_=True))
 
 
-def run(n: int) -> dict:
-    _micropython()  # from a checkout with the npm MicroPython, or say why not first
+def run(n: int, mp_dir: Path | None = None) -> dict:
+    mp = runner(mp_dir)  # or say what to install first
     sizes = mpy_sizes()
-    return {"mpy": sizes, "mpy_per_app": app_sizes(sizes), "heap_bytes_on_import": heap(),
-            "protocol": timing(n), "device": device_figures()}
+    return {"mpy": sizes, "mpy_per_app": app_sizes(sizes), "heap_bytes_on_import": heap(mp),
+            "protocol": timing(mp, n), "device": device_figures(mp)}
 
 
 def table(results: dict) -> None:

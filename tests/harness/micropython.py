@@ -1,14 +1,18 @@
 """Fixture: run code under a real MicroPython (the npm WebAssembly port, in Node).
 
 The runner is the benchmarks' (homeguard/bench/micropython.py: what `run`
-puts on the interpreter's filesystem, errors, async code); this fixture
-gives it the npm project tests/harness/mp and this checkout's firmware/.
+puts on the interpreter's filesystem, errors, async code, and the runner's
+npm project, whose one copy ships in homeguard/bench/mp/); this fixture
+runs it from tests/harness/mp, where scripts/test installs that project
+(beside the virtual board's board.mjs, which imports the same package),
+with this checkout's firmware/.
 
     def test_x(micropython):
         out = micropython.run("from hg import protocol\\nprint(protocol.VERSION)")
         assert out == "1\\n"
 
-One-time setup: `npm ci --prefix tests/harness/mp` (scripts/test does it).
+One-time setup (scripts/test does it):
+`.venv/bin/homeguard bench firmware --install --mp-dir tests/harness/mp`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from homeguard.bench.micropython import PACKAGE, MicroPython, MicroPythonError
+from homeguard.bench.micropython import MicroPython, MicroPythonError, missing
 from tests.harness.proc import servers_required
 
 __all__ = ["FIRMWARE", "RUNNER", "RUNNER_DIR", "MicroPython", "MicroPythonError", "micropython"]
@@ -37,12 +41,10 @@ def _missing(msg: str) -> None:
 
 @pytest.fixture(scope="session")
 def micropython() -> MicroPython:
+    why = missing(RUNNER_DIR)
+    if why is not None:
+        _missing(f"{why}: run scripts/test, or `.venv/bin/homeguard bench firmware "
+                 f"--install --mp-dir {RUNNER_DIR.relative_to(ROOT)}`")
     node = shutil.which("node")
-    if node is None:
-        _missing("node is not installed (Debian: apt-get install nodejs npm); "
-                 "scripts/test installs it")
-    if not (RUNNER_DIR / "node_modules" / PACKAGE / "package.json").is_file():
-        _missing(f"{PACKAGE} is not installed: run scripts/test or "
-                 f"`npm ci --prefix {RUNNER_DIR.relative_to(ROOT)}`")
     assert node is not None
-    return MicroPython(node, RUNNER, FIRMWARE)
+    return MicroPython(node, RUNNER, FIRMWARE / "hg", FIRMWARE / "apps")

@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# MicroPython code, untyped as the firmware is: not for mypy
 # The virtual board's `machine` module (tests/test_device_tool.py): what
 # hg.esp32hal uses, with no hardware behind it.  Inputs read their pull
 # (pulled up: released buttons, but an open tamper switch) unless their gpio

@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# MicroPython code (time.ticks_*, ROOT set by the runner): not for mypy
 # Firmware figures under a real MicroPython (and, for comparison, CPython):
 # heap in use after the device runtime and the button app are up and after
 # 1000 alarm events,

@@ -4,7 +4,7 @@
 # the firmware tree as `homeguard device install` puts it on the board (.mpy
 # under /lib/hg), the board profile and config as provisioning writes them.
 # `machine` and `network` are the virtual board's modules
-# (tests/firmware/vhw/), imported before the first reading: on a board they
+# (vhw/ beside this file), imported before the first reading: on a board they
 # are the firmware's own C modules, not on the heap.  The broker and the
 # gateway are device_bench.py's in-memory stream (its source runs first).
 # Heap in use over the interpreter's own: booted, connected, after 1000
