@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 
+from gateway import sinks
 from gateway.section import Section
-from gateway.sinks.timeseries import TimeseriesSection
+
+S = TypeVar("S", bound=Section)
 
 
 class ConfigError(Exception):
@@ -102,25 +104,44 @@ class MetricsSection(Section):
     host: str = "127.0.0.1"
 
 
-class Config(Section):
+class GatewayConfig(Section):
+    """The gateway's own sections; Config adds the sinks' (sections())."""
+
     gateway: GatewaySection = GatewaySection()
     mqtt: MQTTSection = MQTTSection()
     registry: RegistrySection = RegistrySection()
     verify: VerifySection = VerifySection()
     dedup: DedupSection = DedupSection()
     centre: CentreSection  # the centre's address: its sink, key sync, the feedback relay
-    # the sinks' own sections, each declared in its module (SINKS, gateway/sinks/__init__.py)
-    timeseries: TimeseriesSection = TimeseriesSection()
     supervision: SupervisionSection = SupervisionSection()
     metrics: MetricsSection = MetricsSection()
+
+    def section(self, name: str) -> Section:
+        """A section by its name (a sink's: `<Section>.of(cfg)` types it)."""
+        found = getattr(self, name)
+        assert isinstance(found, Section), name
+        return found
+
+    def of(self, cls: type[S], name: str) -> S:
+        """The section `name`, which is a `cls`."""
+        found = self.section(name)
+        assert isinstance(found, cls), (name, cls)
+        return found
+
+
+# [<sink>] for each sink that declares its own section, each with its defaults
+if TYPE_CHECKING:
+    Config = GatewayConfig
+else:
+    Config = create_model("Config", __base__=GatewayConfig, **{
+        name: (cls, cls()) for name, cls in sinks.sections().items()})
 
 
 ENV_SECRETS = {
     "HG_GATEWAY_MQTT_PASSWORD": ("mqtt", "password"),
     "HG_GATEWAY_CENTRE_TOKEN": ("centre", "token"),
-    "HG_GATEWAY_TIMESERIES_TOKEN": ("timeseries", "token"),
     "HG_GATEWAY_REDIS_URL": ("dedup", "redis_url"),
-}
+} | {var: (name, key) for name, cls in sinks.sections().items() for var, key in cls.ENV.items()}
 
 
 def load(path: Path, env: dict[str, str] | None = None) -> Config:
@@ -148,10 +169,6 @@ def load(path: Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError("\n".join(lines)) from None
     if not cfg.centre.token:
         raise ConfigError(f"{path}: centre.token is empty (or set HG_GATEWAY_CENTRE_TOKEN)")
-    for name in ("centre", "timeseries"):
-        section = getattr(cfg, name)
-        if section.backoff_max_s < section.backoff_min_s:
-            raise ConfigError(f"{path}: {name}.backoff_max_s is below backoff_min_s")
     bad = {k: v for k, v in cfg.supervision.windows.items() if v <= 0}
     if bad:
         raise ConfigError(f"{path}: supervision.windows must be positive seconds: {bad}")

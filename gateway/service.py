@@ -23,6 +23,7 @@ from gateway.pipeline import ACKED_KINDS, Pipeline
 from gateway.registry import Registry
 from gateway.sinks import Context, event_sinks
 from gateway.sinks.centre import CentreSink, conflict_fault
+from gateway.sinks.timeseries import TimeseriesSection
 from gateway.source import EVENT_LEAVES, TELEMETRY_LEAVES, Deferred, MQTTSource, topics
 from gateway.store import Event, PointBatch, Store
 from gateway.supervision import Supervisor
@@ -64,8 +65,9 @@ class Gateway:
         self.sinks = self.workers.sinks
         self.event_sinks, self.point_sinks = self.workers.event_sinks, self.workers.point_sinks
         self.supervisor = self.workers.find(Supervisor)
-        self.lane = TelemetryLane(self.store, cfg.timeseries.queue_max, self._points_written,
-                                  cfg.timeseries.queue_wait_s)
+        lane = TimeseriesSection.of(cfg)  # [timeseries] also sizes the telemetry lane
+        self.lane = TelemetryLane(self.store, lane.queue_max, self._points_written,
+                                  lane.queue_wait_s)
         self.pipeline = Pipeline(
             cfg, self.store, self.registry, self.acker, on_stored=self._stored,
             sinks=tuple(w.name for w in self.event_sinks), lane=self.lane,
@@ -224,7 +226,7 @@ class Gateway:
             source.start()
         log.info("gateway started id=%s broker=%s:%d centre=%s timeseries=%s",
                  self.cfg.gateway.id, self.cfg.mqtt.host, self.cfg.mqtt.port,
-                 self.cfg.centre.url, self.cfg.timeseries.url or "embedded")
+                 self.cfg.centre.url, TimeseriesSection.of(self.cfg).url or "embedded")
 
     def stop(self) -> None:
         log.info("gateway stopping")

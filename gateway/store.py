@@ -27,7 +27,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,7 +345,7 @@ class Store:
             yield device, seq, kind, typ, ts, json.loads(data)
 
     def pending(self, sink: str, limit: int, per_device: int = 0,
-                first: Iterable[str] = ()) -> list[Event]:
+                first: Iterable[str] = (), skip: Collection[str] = ()) -> list[Event]:
         """Events `sink` has not finished with, oldest first; each device's
         own events always in store order.
 
@@ -354,24 +354,28 @@ class Store:
         every device's second, ... up to per_device each (kinds in `first`
         ahead of the rest at each step), then the batch fills up in store
         order. So a device flooding thousands of events delays another
-        device's alarm by one batch, not by its whole backlog."""
+        device's alarm by one batch, not by its whole backlog. Devices in
+        `skip` (with per_device only) are left out: another request has them."""
         if not per_device:
             rows = self._db().execute(
                 f"SELECT e.id, {_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
                 "WHERE d.sink = ? AND d.delivered_at IS NULL ORDER BY d.event_id LIMIT ?",
                 (sink, limit))
         else:
-            kinds = tuple(first)
+            kinds, skipped = tuple(first), tuple(skip)
             marks = ",".join("?" * len(kinds)) or "NULL"
+            # (NOT IN of an empty list is not SQL; NOT IN (NULL) would drop every row)
+            others = f"WHERE e.device NOT IN ({','.join('?' * len(skipped))})" if skipped else ""
             rows = self._db().execute(
                 f"WITH p AS (SELECT d.event_id FROM deliveries d WHERE d.sink = ? "
                 f"AND d.delivered_at IS NULL ORDER BY d.event_id LIMIT ?), "
                 f"r AS (SELECT e.id, {_COLUMNS}, ROW_NUMBER() OVER "
                 f"(PARTITION BY e.device ORDER BY e.id) AS rn FROM p JOIN events e "
-                f"ON e.id = p.event_id) "
+                f"ON e.id = p.event_id {others}) "
                 f"SELECT id, {_COLUMNS} FROM r ORDER BY rn > ?, rn, kind NOT IN ({marks}), "
                 f"id LIMIT ?",
-                (sink, max(FAIR_SCAN * limit, FAIR_SCAN_MIN), per_device, *kinds, limit))
+                (sink, max(FAIR_SCAN * limit, FAIR_SCAN_MIN), *skipped, per_device, *kinds,
+                 limit))
         return [Event(id=r[0], device=r[1], seq=r[2], kind=r[3], type=r[4],
                       event_time_ms=r[5], device_time_ms=r[6], gateway_time_ms=r[7],
                       age_ms=r[8], skew_ms=r[9], data=json.loads(r[10])) for r in rows]

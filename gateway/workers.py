@@ -74,7 +74,7 @@ class Workers:
 
     def __init__(self, ctx: Context) -> None:
         cfg = ctx.cfg
-        self.sinks: list[SinkWorker] = [s.build(ctx) for s in SINKS if s.on(cfg)]
+        self.sinks: list[SinkWorker] = [s.build(ctx) for s in SINKS if s.is_on(cfg)]
         events = configured(cfg, "events")
         self.event_sinks = [w for w in self.sinks if w.name in events]
         self.point_sinks = [w for w in self.sinks if w.name not in events]

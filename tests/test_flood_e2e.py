@@ -27,9 +27,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Page, expect
 
+from gateway.config import CentreSection
+from gateway.sinks.centre import CentreSink
+from gateway.store import Event, Store
 from hg import protocol
 from tests.harness.proc import wait_until
-from tests.harness.stack import ADMIN, ADMIN_PASSWORD, BUTTON, Stack
+from tests.harness.stack import ADMIN, ADMIN_PASSWORD, BUTTON, TOKEN, Stack
 from tests.test_centre_browser import (  # noqa: F401 - the centre fixture
     UI_TIMEOUT_MS,
     CentreProc,
@@ -197,6 +200,39 @@ def test_a_5000_alarm_flood_is_folded_and_does_not_hold_back_a_fire(
         desk.close()
         flooder.close()
         other.close()
+        stack.stop()
+
+
+def test_the_centre_sink_sends_another_devices_alarm_beside_a_request_in_flight(
+        mosquitto, tmp_path: Path) -> None:  # noqa: ANN001
+    """The centre sink against the real centre: while one request has the
+    flooding device (claimed as in flight), the other device's alarm goes in
+    a request of its own; the flooding device's events then arrive in order."""
+    stack = Stack(mosquitto, tmp_path)
+    stack.start()
+    cfg = CentreSection(url=stack.centre_url, token=TOKEN, backoff_min_s=0.05,
+                        backoff_max_s=0.2)
+    store = Store(tmp_path / "sink.db", sinks=("centre",))
+    now = int(time.time() * 1000)
+    for seq in range(1, 151):
+        store.insert(Event(FLOODER, seq, "alarm", "medical", now, None, now, 0, None, {}))
+    store.insert(Event(OTHER, 7, "alarm", "fire", now, None, now, 0, None, {}))
+    sink = CentreSink(cfg, "gw-test", store, lambda d, s, t: None)
+    sink._busy.add(FLOODER)  # as if the other request had it in flight
+    try:
+        sink.start()
+        wait_until(lambda: store.backlog("centre")[0] == 150, 60, "the fire delivered alone")
+        assert [(a["device"], a["seq"]) for a in stack.alarms(20)] == [(OTHER, 7)]
+        with sink._busy_lock:
+            sink._busy.discard(FLOODER)  # that request is answered
+        sink.wake()
+        wait_until(lambda: store.backlog("centre")[0] == 0, 60, "the flood delivered")
+        with sqlite3.connect(tmp_path / "centre.db") as db:
+            seqs = [s for (s,) in db.execute(
+                "SELECT seq FROM events WHERE device_id = ? ORDER BY id", (FLOODER,))]
+        assert seqs == list(range(1, 151))
+    finally:
+        sink.stop()
         stack.stop()
 
 

@@ -782,6 +782,10 @@ def test_a_flooding_device_does_not_hold_back_another_devices_alarm(tmp_path: Pa
     # each device's own events stay in store order
     seqs = [e.seq for e in fair if e.device == flood]
     assert seqs == sorted(seqs) == list(range(1, 500))
+    # the centre sink's other request in flight has the flooding device
+    assert [(e.device, e.seq) for e in rig.store.pending(
+        "centre", 500, per_device=20, skip={flood})] == [(other, 5)]
+    assert len(rig.store.pending("centre", 500, per_device=20, skip={other})) == 500
 
 
 def test_a_lagging_session_shown_by_other_devices_explains_late_messages(

@@ -21,11 +21,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from gateway.config import TimeseriesSection
 from gateway.lane import TelemetryLane
 from gateway.sinks import lineproto, timeseries
 from gateway.sinks.lineproto import Encoder
-from gateway.sinks.timeseries import SINK, TimeseriesSink
+from gateway.sinks.timeseries import SINK, TimeseriesSection, TimeseriesSink
 from gateway.store import SHED_COUNTER, Event, Point, Store
 from hg import protocol
 from tests.harness.proc import wait_until

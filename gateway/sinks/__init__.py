@@ -5,14 +5,16 @@ the gateway's store in order and delivers. It takes either the stored
 events (`takes = "events"`: a delivery row per event is written with it, and
 the sink marks it done) or the telemetry lane's points (`takes = "points"`:
 the lane offers each committed batch to the sink in memory, `offer()`, and
-the sink keeps a cursor in the store to read from after a restart). Adding
-a sink is its module, with its config section (a gateway.section.Section
-named like the sink) and a `build(ctx) -> SinkWorker`; one line below; the
-section's one typed field in Config (gateway/config.py) and its block in
-gateway/sample.toml (tests check both: every sink has its section, every
-option of every section is shown in the sample with its default); its test.
-The centre's section is gateway/config.py's own: key sync and the feedback
-relay reach the centre with it too.
+the sink keeps a cursor in the store to read from after a restart).
+
+Adding a sink is its module, with its config section (a
+gateway.section.Section) and a `build(ctx) -> SinkWorker`; one line below,
+naming the section and the option that turns the sink on; its block in
+gateway/sample.toml; its test. Config (gateway/config.py) gathers the
+sections from here: `[<sink name>]` in the file, `<Section>.of(cfg)` in
+code. Tests check that every section is in the sample with every option
+and its default. The centre's section is gateway/config.py's own: key sync
+and the feedback relay reach the centre with it too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.registry import Registry
+    from gateway.section import Section
     from gateway.sinks.worker import SinkWorker
     from gateway.store import Store
 
@@ -43,10 +46,20 @@ class Context:
 
 @dataclass(frozen=True)
 class Sink:
-    name: str
+    name: str  # also the name of its config section, [<name>]
     takes: Literal["events", "points"]
-    module: str  # imported only when the sink is on (influxdb-client takes 0.2 s)
-    on: Callable[[Config], bool]  # is it configured?
+    module: str  # its heavy libraries are imported when it is built (influxdb-client: 0.2 s)
+    section: str = ""  # its Section class in `module` ("": gateway/config.py's own)
+    on: str = ""  # the section's option that turns it on when set ("": always on)
+
+    def section_class(self) -> type[Section] | None:
+        if not self.section:
+            return None
+        cls: type[Section] = getattr(importlib.import_module(self.module), self.section)
+        return cls
+
+    def is_on(self, cfg: Config) -> bool:
+        return not self.on or bool(getattr(cfg.section(self.name), self.on))
 
     def build(self, ctx: Context) -> SinkWorker:
         worker: SinkWorker = importlib.import_module(self.module).build(ctx)
@@ -54,15 +67,20 @@ class Sink:
 
 
 SINKS: tuple[Sink, ...] = (
-    Sink("centre", "events", "gateway.sinks.centre", lambda cfg: True),
+    Sink("centre", "events", "gateway.sinks.centre"),
     # without a time-series server the telemetry table is the embedded store
-    Sink("timeseries", "points", "gateway.sinks.timeseries", lambda cfg: bool(cfg.timeseries.url)),
+    Sink("timeseries", "points", "gateway.sinks.timeseries", "TimeseriesSection", on="url"),
 )
+
+
+def sections() -> dict[str, type[Section]]:
+    """The sinks' own config sections by name (for gateway/config.py)."""
+    return {s.name: cls for s in SINKS if (cls := s.section_class()) is not None}
 
 
 def configured(cfg: Config, takes: Literal["events", "points"]) -> tuple[str, ...]:
     """The names of the sinks that are on and take `takes`."""
-    return tuple(s.name for s in SINKS if s.takes == takes and s.on(cfg))
+    return tuple(s.name for s in SINKS if s.takes == takes and s.is_on(cfg))
 
 
 def event_sinks(cfg: Config) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ batch is retried with backoff, so a conflict is never dropped quietly.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -82,7 +83,26 @@ class CentreSink(SinkWorker):
         # a conflict the centre answered -> True once it is reported (stored
         # as a desk fault); the service sets it (without supervision: logged only)
         self.on_conflict: Callable[[Event], bool] = lambda e: True
+        # devices with a request in flight: each is in one request at a time,
+        # so its events reach the centre in order whichever request has them
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
         super().__init__(store, cfg.backoff_min_s, cfg.backoff_max_s)
+        self.second = Second(self)
+
+    # --- two requests in flight (the second: Second, below) -----------------------
+
+    def start(self) -> None:
+        super().start()
+        self.second.start()
+
+    def wake(self) -> None:
+        super().wake()
+        self.second.wake()
+
+    def stop(self, join_s: float = 10.0) -> None:
+        self.second.stop(join_s)  # its close() leaves the client to this one
+        super().stop(join_s)
 
     def close(self) -> None:
         self.http.close()
@@ -105,20 +125,29 @@ class CentreSink(SinkWorker):
 
     def deliver_once(self) -> int:
         """Deliver the next batch; returns how many events it moved."""
-        # fair: a flooding device cannot hold back another device's alarm
-        batch = self.store.pending(SINK, self.cfg.batch_size, PER_DEVICE, ACKED_KINDS)
-        self._gauges()
-        if not batch:
-            return 0
+        with self._busy_lock:
+            # fair: a flooding device cannot hold back another device's alarm;
+            # and none of the devices the other request has in flight
+            batch = self.store.pending(SINK, self.cfg.batch_size, PER_DEVICE, ACKED_KINDS,
+                                       skip=self._busy)
+            mine = {e.device for e in batch}
+            self._busy |= mine
         try:
+            self._gauges()
+            if not batch:
+                return 0
             try:
-                self._post(batch)
-            except Refused:
-                self._split(batch)
-        except Exception as exc:
-            self._note_failure(batch, exc)
-            raise
-        return len(batch)
+                try:
+                    self._post(batch)
+                except Refused:
+                    self._split(batch)
+            except Exception as exc:
+                self._note_failure(batch, exc)
+                raise
+            return len(batch)
+        finally:
+            with self._busy_lock:
+                self._busy -= mine
 
     def _note_failure(self, batch: list[Event], exc: Exception) -> None:
         try:
@@ -185,6 +214,32 @@ class CentreSink(SinkWorker):
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
         metrics.OLDEST.labels(SINK).set(age)
         return depth
+
+
+class Second(SinkWorker):
+    """The centre sink's second request in flight, on its own thread: while
+    one request carries a flooding device's batch (the centre stores a batch
+    in one transaction, up to a hundred events), another device's alarm goes
+    in the other instead of waiting for it. Both take the next fair batch of
+    the devices the other has not in flight (CentreSink.deliver_once), so
+    each device's events still reach the centre in order."""
+
+    name = SINK
+
+    def __init__(self, first: CentreSink) -> None:
+        super().__init__(first.store, first.backoff_min_s, first.backoff_max_s)
+        self.first = first
+        self._thread.name = f"{SINK}-2"  # (its metrics are the sink's: `name`)
+
+    def deliver_once(self) -> int:
+        return self.first.deliver_once()
+
+    def log_failure(self, exc: Exception, backoff: float) -> None:
+        if not self.first.failing:  # the first says it once for both
+            self.first.log_failure(exc, backoff)
+
+    def backlog(self) -> tuple[int, int | None]:
+        return self.first.backlog()
 
 
 def conflict_fault(e: Event) -> dict:

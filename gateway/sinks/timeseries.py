@@ -36,7 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import httpx
 from pydantic import Field
@@ -47,6 +47,9 @@ from gateway.sinks import Context
 from gateway.sinks.lineproto import Encoder
 from gateway.sinks.worker import SinkWorker
 from gateway.store import Point, PointBatch, Store
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
 
 log = logging.getLogger("homeguard.gateway.timeseries")
 SINK = "timeseries"
@@ -59,6 +62,8 @@ GAUGES_EVERY_S = 1.0  # the backlog is counted in the store at most this often
 class TimeseriesSection(Section):
     """[timeseries]: this sink's server, and the telemetry lane's queue."""
 
+    ENV: ClassVar[dict[str, str]] = {"HG_GATEWAY_TIMESERIES_TOKEN": "token"}
+
     url: str = Field("", pattern=r"^(https?://.+)?$")  # "" = keep points in SQLite only
     api: Literal["v2", "v1"] = "v2"
     token: str = ""
@@ -70,6 +75,10 @@ class TimeseriesSection(Section):
     backoff_max_s: float = Field(30.0, gt=0)
     queue_max: int = Field(10000, ge=10)
     queue_wait_s: float = Field(2.0, ge=0)
+
+    @classmethod
+    def of(cls, cfg: GatewayConfig) -> TimeseriesSection:
+        return cfg.of(cls, SINK)
 
 
 class TimeseriesSink(SinkWorker):
@@ -231,4 +240,4 @@ def _id(p: Point) -> int:
 
 
 def build(ctx: Context) -> TimeseriesSink:
-    return TimeseriesSink(ctx.cfg.timeseries, ctx.store, ctx.registry.get)
+    return TimeseriesSink(TimeseriesSection.of(ctx.cfg), ctx.store, ctx.registry.get)
