@@ -46,14 +46,3 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
-
-# ensure_npm DIR: node_modules in DIR exactly as its package-lock.json says.
-ensure_npm() {
-    local dir="$1"
-    [ -f "$dir/package-lock.json" ] || return 0
-    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
-        log "installing npm packages in $dir"
-        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
-        touch "$dir/node_modules"
-    fi
-}
